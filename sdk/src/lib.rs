@@ -1,0 +1,1 @@
+//! Ferry facade (being written)

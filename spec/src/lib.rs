@@ -1,0 +1,50 @@
+//! The Ferry bundle format as code.
+//!
+//! This crate holds the types every other Ferry crate agrees on: the bundle source (`ferry.toml`), the
+//! bundle manifest (the OCI config blob), the data contract, golden sets and the policy file, together with
+//! the canonical JSON encoding that makes manifests byte-for-byte reproducible. The written specification
+//! lives next to it in `spec/FORMAT.md`; the JSON Schemas in `spec/schema/` are generated from these types.
+
+mod canonical;
+mod dtype;
+mod manifest;
+mod path;
+mod source;
+
+pub use canonical::{canonical_json, to_canonical_json};
+pub use dtype::DType;
+pub use manifest::{
+    Compression, ConfigRef, FileEntry, Manifest, ModelMeta, OnnxPins, Pins, ONNXRUNTIME_SUPPORTED,
+};
+pub use path::{check_relative_path, PathError};
+pub use source::{
+    ConfigSection, Dim, Feature, GoldenSet, ModelSection, Source, SourceError, TensorSpec, Tolerance,
+};
+
+/// The bundle format version this crate reads and writes. Bumped on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The Ferry version that writes bundles; recorded as a pin in every manifest.
+pub const FERRY_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Well-known names of the bundle: media types, annotations and file names.
+pub mod media {
+    /// The OCI image manifest media type; a Ferry bundle is an OCI artifact.
+    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    /// The OCI image index media type (`index.json`).
+    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// The artifact type of a Ferry bundle manifest.
+    pub const ARTIFACT_TYPE: &str = "application/vnd.ferry.bundle.v1";
+    /// The media type of the config blob: the Ferry [`Manifest`](crate::Manifest) in canonical JSON.
+    pub const FERRY_MANIFEST: &str = "application/vnd.ferry.manifest.v1+json";
+    /// A bundled file stored as is.
+    pub const FILE: &str = "application/vnd.ferry.file.v1";
+    /// A bundled file stored zstd-compressed.
+    pub const FILE_ZSTD: &str = "application/vnd.ferry.file.v1+zstd";
+    /// The annotation that carries a file's path inside the bundle.
+    pub const TITLE: &str = "org.opencontainers.image.title";
+    /// The annotation on the index entry naming the bundle (`name:version`).
+    pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+    /// The name of the bundle source description inside a source directory and a bundle.
+    pub const SOURCE_FILE: &str = "ferry.toml";
+}

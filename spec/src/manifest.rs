@@ -1,0 +1,124 @@
+use crate::{ConfigSection, GoldenSet, TensorSpec};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The ONNX Runtime versions this Ferry release runs bundles with, as a semver requirement. Recorded in
+/// every manifest; a runtime whose ONNX Runtime falls outside a bundle's range refuses to open it.
+pub const ONNXRUNTIME_SUPPORTED: &str = ">=1.31.0, <1.32.0";
+
+/// The Ferry manifest: the OCI config blob of a bundle, stored as canonical JSON.
+///
+/// It is the resolved, machine-readable view of the bundle: what `ferry.toml` said, plus every file's
+/// digest and the pins read from the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The bundle format version ([`FORMAT_VERSION`](crate::FORMAT_VERSION)).
+    pub format_version: u32,
+    /// Identity of the model.
+    pub model: ModelMeta,
+    /// Path of the ONNX graph the runtime executes.
+    pub entrypoint: String,
+    /// Every file of the bundle's file view, sorted by path (`ferry.toml` included).
+    pub files: Vec<FileEntry>,
+    /// The configuration schema and defaults, if the model has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigRef>,
+    /// Declared inputs.
+    pub inputs: Vec<TensorSpec>,
+    /// Declared outputs.
+    pub outputs: Vec<TensorSpec>,
+    /// Golden sets.
+    #[serde(default)]
+    pub golden: Vec<GoldenSet>,
+    /// What the bundle was built with and needs.
+    pub pins: Pins,
+}
+
+/// Identity of the model, copied from `[model]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelMeta {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub license: String,
+}
+
+/// The config section with paths into the file view.
+pub type ConfigRef = ConfigSection;
+
+/// How a file's blob is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// The blob is the file's bytes: weights are read in place, without a second copy.
+    None,
+    /// The blob is a single zstd frame (level 19, content size recorded) of the file's bytes.
+    Zstd,
+}
+
+/// One file of the bundle's file view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// Path relative to the bundle root, `/`-separated.
+    pub path: String,
+    /// Lower-case hex SHA-256 of the file's bytes (uncompressed).
+    pub sha256: String,
+    /// Size of the file in bytes (uncompressed).
+    pub size: u64,
+    /// How the blob is stored.
+    pub compression: Compression,
+    /// The OCI digest of the stored blob (`sha256:<hex>`); equals `sha256:<sha256>` when uncompressed.
+    pub blob: String,
+}
+
+/// What the bundle was built with and what it needs to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pins {
+    /// The Ferry version that packed the bundle.
+    pub ferry_version: String,
+    /// Semver requirement on the ONNX Runtime version that may execute the bundle.
+    pub onnxruntime: String,
+    /// Read from the model's protobuf.
+    pub onnx: OnnxPins,
+}
+
+/// Facts read from the ONNX model itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnnxPins {
+    /// `ModelProto.ir_version`.
+    pub ir_version: i64,
+    /// Operator set imports: domain (`""` is the default ONNX domain) to version.
+    pub opsets: BTreeMap<String, i64>,
+    /// `ModelProto.producer_name`.
+    #[serde(default)]
+    pub producer_name: String,
+    /// `ModelProto.producer_version`.
+    #[serde(default)]
+    pub producer_version: String,
+    /// External-data files the graph reads, relative to the bundle root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_data: Vec<String>,
+}
+
+impl Manifest {
+    /// Looks up a file of the file view by path.
+    pub fn file(&self, path: &str) -> Option<&FileEntry> {
+        self.files.binary_search_by(|f| f.path.as_str().cmp(path)).ok().map(|i| &self.files[i])
+    }
+
+    /// Looks up a declared input by name.
+    pub fn input(&self, name: &str) -> Option<&TensorSpec> {
+        self.inputs.iter().find(|t| t.name == name)
+    }
+
+    /// Looks up a declared output by name.
+    pub fn output(&self, name: &str) -> Option<&TensorSpec> {
+        self.outputs.iter().find(|t| t.name == name)
+    }
+}

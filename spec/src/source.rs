@@ -1,0 +1,377 @@
+use crate::{check_relative_path, DType};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A bundle source: the parsed `ferry.toml` at the root of a source directory.
+///
+/// Unknown keys are refused everywhere, so a typo never silently drops a constraint.
+///
+/// ```
+/// let src = ferry_spec::Source::from_toml_str(r#"
+/// [model]
+/// name = "demo"
+/// version = "1.0.0"
+/// onnx = "model.onnx"
+///
+/// [[inputs]]
+/// name = "x"
+/// dtype = "float32"
+/// shape = ["batch", 3]
+///
+/// [[outputs]]
+/// name = "y"
+/// dtype = "float32"
+/// shape = ["batch", 1]
+/// "#).unwrap();
+/// assert_eq!(src.model.name, "demo");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// Who the model is and which graph runs.
+    pub model: ModelSection,
+    /// The runtime configuration: its JSON Schema and its defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigSection>,
+    /// The model's inputs, in the order the graph declares them.
+    #[serde(default)]
+    pub inputs: Vec<TensorSpec>,
+    /// The model's outputs, in the order the graph declares them.
+    #[serde(default)]
+    pub outputs: Vec<TensorSpec>,
+    /// Golden sets: inputs with the outputs the model must reproduce.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub golden: Vec<GoldenSet>,
+}
+
+/// `[model]`: identity and the files that make the model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Lower-case name: `[a-z0-9][a-z0-9._-]*`, at most 128 bytes.
+    pub name: String,
+    /// Semantic version of the model (`1.2.0`).
+    pub version: String,
+    /// One paragraph on what the model does.
+    #[serde(default)]
+    pub description: String,
+    /// SPDX licence expression of the model weights.
+    #[serde(default)]
+    pub license: String,
+    /// Path of the ONNX graph the runtime executes. Its external-data files are found and bundled
+    /// automatically.
+    pub onnx: String,
+    /// Further files to carry (tokenizer vocabularies, notes), relative to the source directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_files: Vec<String>,
+}
+
+/// `[config]`: the configuration a host may set at run time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigSection {
+    /// Path of a JSON Schema (draft 2020-12) the effective configuration must satisfy.
+    pub schema: String,
+    /// Path of a JSON object with the default configuration; `{}` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<String>,
+}
+
+/// One dimension of a declared shape: a fixed size or a symbolic name shared across tensors.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Dim {
+    /// A fixed size.
+    Fixed(u64),
+    /// A symbolic size such as `batch`; every tensor using the same name must agree on its value.
+    Symbolic(String),
+}
+
+impl fmt::Display for Dim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dim::Fixed(n) => write!(f, "{n}"),
+            Dim::Symbolic(s) => f.write_str(s),
+        }
+    }
+}
+
+/// One input or output of the data contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TensorSpec {
+    /// The graph's name for the tensor.
+    pub name: String,
+    /// Element type.
+    pub dtype: DType,
+    /// Shape: integers are fixed dims, strings are symbolic dims.
+    pub shape: Vec<Dim>,
+    /// For tabular inputs: one entry per position along the last axis, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<Feature>,
+}
+
+impl TensorSpec {
+    /// The shape as text, e.g. `[batch, 14]`.
+    pub fn shape_string(&self) -> String {
+        let dims: Vec<String> = self.shape.iter().map(ToString::to_string).collect();
+        format!("[{}]", dims.join(", "))
+    }
+}
+
+/// Constraints on one tabular feature (one position along an input's last axis).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Feature {
+    /// Feature name, used in error messages and reports.
+    pub name: String,
+    /// Inclusive lower bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Inclusive upper bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// The value must equal one of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<f64>>,
+    /// Whether NaN ("missing") is accepted. Floating-point inputs only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nullable: bool,
+}
+
+/// Comparison tolerances: `|actual - expected| <= atol + rtol * |expected|`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tolerance {
+    /// Relative tolerance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtol: Option<f64>,
+    /// Absolute tolerance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atol: Option<f64>,
+}
+
+impl Tolerance {
+    /// Default relative tolerance for float32/float64 outputs.
+    pub const DEFAULT_RTOL: f64 = 1e-4;
+    /// Default absolute tolerance for float32/float64 outputs.
+    pub const DEFAULT_ATOL: f64 = 1e-5;
+    /// Default relative tolerance for float16 outputs.
+    pub const DEFAULT_RTOL_F16: f64 = 1e-2;
+    /// Default absolute tolerance for float16 outputs.
+    pub const DEFAULT_ATOL_F16: f64 = 1e-3;
+
+    /// The first set value of each field wins: `self`, then `fallback`.
+    pub fn or(self, fallback: Tolerance) -> Tolerance {
+        Tolerance { rtol: self.rtol.or(fallback.rtol), atol: self.atol.or(fallback.atol) }
+    }
+
+    /// Resolves to `(rtol, atol)` with the documented per-dtype defaults.
+    pub fn resolve(self, dtype: DType) -> (f64, f64) {
+        let (r, a) = if dtype == DType::Float16 {
+            (Self::DEFAULT_RTOL_F16, Self::DEFAULT_ATOL_F16)
+        } else {
+            (Self::DEFAULT_RTOL, Self::DEFAULT_ATOL)
+        };
+        (self.rtol.unwrap_or(r), self.atol.unwrap_or(a))
+    }
+}
+
+/// A golden set: named input tensors and the outputs the model must produce for them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoldenSet {
+    /// Name of the set, unique in the bundle.
+    pub name: String,
+    /// Tensor file with the inputs (`.npz`, `.npy`, `.safetensors` or `.json`).
+    pub inputs: String,
+    /// Tensor file with the expected outputs.
+    pub expected: String,
+    /// Relative tolerance for every output of this set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtol: Option<f64>,
+    /// Absolute tolerance for every output of this set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atol: Option<f64>,
+    /// Per-output tolerance overrides.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, Tolerance>,
+}
+
+impl GoldenSet {
+    /// The tolerance for one output: per-output override, then the set's, then the dtype default.
+    pub fn tolerance(&self, output: &str, dtype: DType) -> (f64, f64) {
+        let set = Tolerance { rtol: self.rtol, atol: self.atol };
+        self.outputs.get(output).copied().unwrap_or_default().or(set).resolve(dtype)
+    }
+}
+
+/// Why a `ferry.toml` was refused. Every variant names the key or value at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> SourceError {
+    SourceError::Invalid { key: key.into(), message: message.into() }
+}
+
+impl Source {
+    /// Parses and validates a `ferry.toml`. Paths are checked to be safe relative paths; files are not
+    /// touched (the packager checks that they exist).
+    pub fn from_toml_str(text: &str) -> Result<Source, SourceError> {
+        let source: Source = toml::from_str(text)?;
+        source.validate()?;
+        Ok(source)
+    }
+
+    /// Checks the rules that serde cannot express.
+    pub fn validate(&self) -> Result<(), SourceError> {
+        let m = &self.model;
+        let name_ok = !m.name.is_empty()
+            && m.name.len() <= 128
+            && m.name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && m.name.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            });
+        if !name_ok {
+            return Err(invalid(
+                "model.name",
+                format!("`{}` must match [a-z0-9][a-z0-9._-]* and be at most 128 bytes", m.name),
+            ));
+        }
+        if let Err(e) = semver::Version::parse(&m.version) {
+            return Err(invalid("model.version", format!("`{}` is not a semantic version: {e}", m.version)));
+        }
+        check_path("model.onnx", &m.onnx)?;
+        for (i, f) in m.extra_files.iter().enumerate() {
+            check_path(&format!("model.extra_files[{i}]"), f)?;
+        }
+        if let Some(c) = &self.config {
+            check_path("config.schema", &c.schema)?;
+            if let Some(d) = &c.defaults {
+                check_path("config.defaults", d)?;
+            }
+        }
+        if self.inputs.is_empty() {
+            return Err(invalid("inputs", "the contract declares no input; add an [[inputs]] table"));
+        }
+        if self.outputs.is_empty() {
+            return Err(invalid("outputs", "the contract declares no output; add an [[outputs]] table"));
+        }
+        for (side, specs) in [("inputs", &self.inputs), ("outputs", &self.outputs)] {
+            let mut seen = std::collections::BTreeSet::new();
+            for (i, t) in specs.iter().enumerate() {
+                let key = format!("{side}[{i}]");
+                if t.name.is_empty() {
+                    return Err(invalid(format!("{key}.name"), "tensor name is empty"));
+                }
+                if !seen.insert(t.name.as_str()) {
+                    return Err(invalid(format!("{key}.name"), format!("tensor `{}` is declared twice", t.name)));
+                }
+                validate_features(&key, t)?;
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, g) in self.golden.iter().enumerate() {
+            let key = format!("golden[{i}]");
+            if !seen.insert(g.name.as_str()) {
+                return Err(invalid(format!("{key}.name"), format!("golden set `{}` is declared twice", g.name)));
+            }
+            check_path(&format!("{key}.inputs"), &g.inputs)?;
+            check_path(&format!("{key}.expected"), &g.expected)?;
+            for out in g.outputs.keys() {
+                if !self.outputs.iter().any(|o| &o.name == out) {
+                    return Err(invalid(
+                        format!("{key}.outputs.{out}"),
+                        format!("`{out}` is not a declared output"),
+                    ));
+                }
+            }
+            let tols = std::iter::once(Tolerance { rtol: g.rtol, atol: g.atol }).chain(g.outputs.values().copied());
+            for t in tols {
+                for v in [t.rtol, t.atol].into_iter().flatten() {
+                    if !(v.is_finite() && v >= 0.0) {
+                        return Err(invalid(key.clone(), format!("tolerance {v} must be finite and >= 0")));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every file the source names, in a stable order and without duplicates (the ONNX external-data
+    /// files are found by the packager, not listed here).
+    pub fn named_files(&self) -> Vec<String> {
+        let mut files = vec![self.model.onnx.clone()];
+        files.extend(self.model.extra_files.iter().cloned());
+        if let Some(c) = &self.config {
+            files.push(c.schema.clone());
+            files.extend(c.defaults.iter().cloned());
+        }
+        for g in &self.golden {
+            files.push(g.inputs.clone());
+            files.push(g.expected.clone());
+        }
+        files.sort();
+        files.dedup();
+        files
+    }
+}
+
+fn check_path(key: &str, path: &str) -> Result<(), SourceError> {
+    check_relative_path(path).map_err(|e| invalid(key, e.to_string()))?;
+    if path == crate::media::SOURCE_FILE {
+        return Err(invalid(key, "`ferry.toml` is the source description, not a model file"));
+    }
+    Ok(())
+}
+
+fn validate_features(key: &str, t: &TensorSpec) -> Result<(), SourceError> {
+    if t.features.is_empty() {
+        return Ok(());
+    }
+    match t.shape.last() {
+        Some(Dim::Fixed(n)) if *n as usize == t.features.len() => {}
+        Some(Dim::Fixed(n)) => {
+            return Err(invalid(
+                format!("{key}.features"),
+                format!("{} features listed but the last dim of `{}` is {n}", t.features.len(), t.name),
+            ));
+        }
+        _ => {
+            return Err(invalid(
+                format!("{key}.features"),
+                format!("`{}` lists features, so its last dim must be a fixed size", t.name),
+            ));
+        }
+    }
+    if t.dtype == DType::String || t.dtype == DType::Bool {
+        return Err(invalid(format!("{key}.features"), format!("features need a numeric dtype, not {}", t.dtype)));
+    }
+    for (j, f) in t.features.iter().enumerate() {
+        let fkey = format!("{key}.features[{j}]");
+        if let (Some(lo), Some(hi)) = (f.min, f.max) {
+            if lo > hi {
+                return Err(invalid(format!("{fkey}.min"), format!("`{}`: min {lo} is above max {hi}", f.name)));
+            }
+        }
+        if f.nullable && !t.dtype.is_float() {
+            return Err(invalid(
+                format!("{fkey}.nullable"),
+                format!("`{}`: only floating-point features can be null (NaN); `{}` is {}", f.name, t.name, t.dtype),
+            ));
+        }
+        for v in [f.min, f.max].into_iter().flatten().chain(f.allowed.iter().flatten().copied()) {
+            if v.is_nan() {
+                return Err(invalid(fkey.clone(), format!("`{}`: NaN is not a bound; use nullable = true", f.name)));
+            }
+        }
+    }
+    Ok(())
+}
