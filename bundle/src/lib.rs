@@ -1,1 +1,24 @@
-//! (being written)
+//! The `.ferry` container: an OCI image layout inside a deterministic tar.
+//!
+//! ```text
+//! oci-layout
+//! blobs/  blobs/sha256/
+//! blobs/sha256/<file blobs, in path order>
+//! blobs/sha256/<Ferry manifest (config)> <OCI manifest> [<referrers>]
+//! index.json
+//! ```
+//!
+//! [`write_bundle`] writes one; [`Bundle`] opens, checks and reads one. Both refuse anything outside the
+//! deterministic subset described in `spec/FORMAT.md`.
+
+mod error;
+pub mod oci;
+mod reader;
+pub mod tar;
+mod writer;
+
+pub use error::BundleError;
+pub use reader::{Bundle, FoundReferrer};
+pub use writer::{
+    COMPRESSED_EXTENSIONS, FileData, FileSource, Referrer, Written, ZSTD_LEVEL, is_compressed, write_bundle,
+};

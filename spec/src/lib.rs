@@ -6,6 +6,7 @@
 //! lives next to it in `spec/FORMAT.md`; the JSON Schemas in `spec/schema/` are generated from these types.
 
 mod canonical;
+pub mod config;
 mod dtype;
 mod manifest;
 mod path;
@@ -14,9 +15,9 @@ mod source;
 pub use canonical::{canonical_json, to_canonical_json};
 pub use dtype::DType;
 pub use manifest::{
-    Compression, ConfigRef, FileEntry, Manifest, ModelMeta, OnnxPins, Pins, ONNXRUNTIME_SUPPORTED,
+    Compression, ConfigRef, FileEntry, Manifest, ModelMeta, ONNXRUNTIME_SUPPORTED, OnnxPins, Pins,
 };
-pub use path::{check_relative_path, PathError};
+pub use path::{PathError, check_relative_path};
 pub use source::{
     ConfigSection, Dim, Feature, GoldenSet, ModelSection, Source, SourceError, TensorSpec, Tolerance,
 };
@@ -35,8 +36,10 @@ pub mod media {
     pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
     /// The artifact type of a Ferry bundle manifest.
     pub const ARTIFACT_TYPE: &str = "application/vnd.ferry.bundle.v1";
-    /// The media type of the config blob: the Ferry [`Manifest`](crate::Manifest) in canonical JSON.
-    pub const FERRY_MANIFEST: &str = "application/vnd.ferry.manifest.v1+json";
+    /// The media type of the config descriptor. The config blob is the Ferry [`Manifest`](crate::Manifest)
+    /// in canonical JSON; it is declared with the OCI image-config media type because standard tools
+    /// (`skopeo inspect`) refuse to read anything else, while `artifactType` marks the manifest as Ferry's.
+    pub const FERRY_MANIFEST: &str = "application/vnd.oci.image.config.v1+json";
     /// A bundled file stored as is.
     pub const FILE: &str = "application/vnd.ferry.file.v1";
     /// A bundled file stored zstd-compressed.

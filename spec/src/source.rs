@@ -1,4 +1,4 @@
-use crate::{check_relative_path, DType};
+use crate::{DType, check_relative_path};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -236,9 +236,9 @@ impl Source {
         let name_ok = !m.name.is_empty()
             && m.name.len() <= 128
             && m.name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && m.name.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-            });
+            && m.name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
         if !name_ok {
             return Err(invalid(
                 "model.name",
@@ -272,7 +272,10 @@ impl Source {
                     return Err(invalid(format!("{key}.name"), "tensor name is empty"));
                 }
                 if !seen.insert(t.name.as_str()) {
-                    return Err(invalid(format!("{key}.name"), format!("tensor `{}` is declared twice", t.name)));
+                    return Err(invalid(
+                        format!("{key}.name"),
+                        format!("tensor `{}` is declared twice", t.name),
+                    ));
                 }
                 validate_features(&key, t)?;
             }
@@ -281,7 +284,10 @@ impl Source {
         for (i, g) in self.golden.iter().enumerate() {
             let key = format!("golden[{i}]");
             if !seen.insert(g.name.as_str()) {
-                return Err(invalid(format!("{key}.name"), format!("golden set `{}` is declared twice", g.name)));
+                return Err(invalid(
+                    format!("{key}.name"),
+                    format!("golden set `{}` is declared twice", g.name),
+                ));
             }
             check_path(&format!("{key}.inputs"), &g.inputs)?;
             check_path(&format!("{key}.expected"), &g.expected)?;
@@ -293,7 +299,8 @@ impl Source {
                     ));
                 }
             }
-            let tols = std::iter::once(Tolerance { rtol: g.rtol, atol: g.atol }).chain(g.outputs.values().copied());
+            let tols =
+                std::iter::once(Tolerance { rtol: g.rtol, atol: g.atol }).chain(g.outputs.values().copied());
             for t in tols {
                 for v in [t.rtol, t.atol].into_iter().flatten() {
                     if !(v.is_finite() && v >= 0.0) {
@@ -352,24 +359,36 @@ fn validate_features(key: &str, t: &TensorSpec) -> Result<(), SourceError> {
         }
     }
     if t.dtype == DType::String || t.dtype == DType::Bool {
-        return Err(invalid(format!("{key}.features"), format!("features need a numeric dtype, not {}", t.dtype)));
+        return Err(invalid(
+            format!("{key}.features"),
+            format!("features need a numeric dtype, not {}", t.dtype),
+        ));
     }
     for (j, f) in t.features.iter().enumerate() {
         let fkey = format!("{key}.features[{j}]");
         if let (Some(lo), Some(hi)) = (f.min, f.max) {
             if lo > hi {
-                return Err(invalid(format!("{fkey}.min"), format!("`{}`: min {lo} is above max {hi}", f.name)));
+                return Err(invalid(
+                    format!("{fkey}.min"),
+                    format!("`{}`: min {lo} is above max {hi}", f.name),
+                ));
             }
         }
         if f.nullable && !t.dtype.is_float() {
             return Err(invalid(
                 format!("{fkey}.nullable"),
-                format!("`{}`: only floating-point features can be null (NaN); `{}` is {}", f.name, t.name, t.dtype),
+                format!(
+                    "`{}`: only floating-point features can be null (NaN); `{}` is {}",
+                    f.name, t.name, t.dtype
+                ),
             ));
         }
         for v in [f.min, f.max].into_iter().flatten().chain(f.allowed.iter().flatten().copied()) {
             if v.is_nan() {
-                return Err(invalid(fkey.clone(), format!("`{}`: NaN is not a bound; use nullable = true", f.name)));
+                return Err(invalid(
+                    fkey.clone(),
+                    format!("`{}`: NaN is not a bound; use nullable = true", f.name),
+                ));
             }
         }
     }

@@ -1,0 +1,480 @@
+//! Reading a bundle: a memory-mapped `.ferry` file whose structure is checked on open and whose blobs are
+//! hashed on demand ([`Bundle::verify_digests`]).
+
+use crate::BundleError;
+use crate::oci::{self, Descriptor, ImageManifest, Index};
+use crate::tar::{self, Entry, Kind};
+use crate::writer::{self, Referrer, TarOut};
+use ferry_spec::{Compression, FORMAT_VERSION, FileEntry, Manifest, media};
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+enum Data {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Data {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Data::Mapped(m) => m,
+            Data::Owned(v) => v,
+        }
+    }
+}
+
+/// A referrer found in the bundle (a signature or an attestation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundReferrer {
+    /// Digest of the referrer's manifest.
+    pub digest: String,
+    pub artifact_type: String,
+    pub media_type: String,
+    /// Digest of its single layer.
+    pub blob_digest: String,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// An opened `.ferry` file.
+///
+/// [`Bundle::open`] parses the archive and the OCI layout and checks that every member is accounted for,
+/// every size matches its descriptor and the small metadata blobs match their digests. The large blobs
+/// are hashed by [`Bundle::verify_digests`], which every consumer that trusts the content must call (the
+/// runtime and the verifier do).
+pub struct Bundle {
+    data: Data,
+    path: Option<PathBuf>,
+    members: HashMap<String, Entry>,
+    manifest_desc: Descriptor,
+    image: ImageManifest,
+    manifest: Manifest,
+    referrers: Vec<FoundReferrer>,
+}
+
+impl std::fmt::Debug for Bundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bundle")
+            .field("path", &self.path)
+            .field("manifest_digest", &self.manifest_desc.digest)
+            .field("files", &self.manifest.files.len())
+            .finish()
+    }
+}
+
+impl Bundle {
+    /// Opens and structurally checks a bundle file, mapping it into memory so weights are never copied.
+    pub fn open(path: &Path) -> Result<Bundle, BundleError> {
+        let file = File::open(path).map_err(|e| BundleError::io(path, e))?;
+        let len = file.metadata().map_err(|e| BundleError::io(path, e))?.len();
+        let data = if len == 0 {
+            Data::Owned(Vec::new())
+        } else {
+            // SAFETY: the map is read-only. A bundle modified by another process while mapped could be seen
+            // torn; the digests are checked over the mapped bytes, which is what is then used.
+            #[allow(unsafe_code)]
+            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| BundleError::io(path, e))?;
+            Data::Mapped(map)
+        };
+        Self::parse(data, Some(path.to_path_buf()))
+    }
+
+    /// Structurally checks a bundle held in memory.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Bundle, BundleError> {
+        Self::parse(Data::Owned(bytes), None)
+    }
+
+    fn parse(data: Data, path: Option<PathBuf>) -> Result<Bundle, BundleError> {
+        let entries = tar::parse(data.bytes())?;
+        let members: HashMap<String, Entry> = entries.into_iter().map(|e| (e.name.clone(), e)).collect();
+        let bytes = data.bytes();
+        let member = |name: &str| -> Result<&[u8], BundleError> {
+            let e = members.get(name).ok_or_else(|| BundleError::Missing(name.to_owned()))?;
+            if e.kind != Kind::File {
+                return Err(BundleError::Layout(format!("`{name}` is a directory")));
+            }
+            Ok(&bytes[e.offset as usize..(e.offset + e.size) as usize])
+        };
+        let layout: serde_json::Value = json(member("oci-layout")?, "oci-layout", "the OCI layout marker")?;
+        if layout.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
+            return Err(BundleError::Layout("`oci-layout` must declare imageLayoutVersion 1.0.0".into()));
+        }
+        let index: Index = json(member("index.json")?, "index.json", "an OCI image index")?;
+        let mut accounted: Vec<String> =
+            vec!["oci-layout".into(), "index.json".into(), "blobs".into(), "blobs/sha256".into()];
+        let blob = |desc: &Descriptor, accounted: &mut Vec<String>| -> Result<&[u8], BundleError> {
+            let hex = oci::sha256_hex(&desc.digest)
+                .ok_or_else(|| BundleError::Layout(format!("malformed digest `{}`", desc.digest)))?;
+            let name = format!("blobs/sha256/{hex}");
+            let b = member(&name)?;
+            if b.len() as u64 != desc.size {
+                return Err(BundleError::Layout(format!(
+                    "blob {} is {} bytes but its descriptor declares {}",
+                    desc.digest,
+                    b.len(),
+                    desc.size
+                )));
+            }
+            accounted.push(name);
+            Ok(b)
+        };
+        // Small metadata blobs are parsed, so they are hashed before use.
+        let checked_blob =
+            |desc: &Descriptor, what: &str, accounted: &mut Vec<String>| -> Result<&[u8], BundleError> {
+                let b = blob(desc, accounted)?;
+                let actual = oci::digest_of(b);
+                if actual != desc.digest {
+                    return Err(BundleError::Digest {
+                        what: what.to_owned(),
+                        expected: desc.digest.clone(),
+                        actual,
+                    });
+                }
+                Ok(b)
+            };
+
+        let mut bundle_manifest: Option<(Descriptor, ImageManifest)> = None;
+        let mut referrer_manifests = Vec::new();
+        for desc in &index.manifests {
+            if desc.media_type != media::OCI_MANIFEST {
+                return Err(BundleError::Layout(format!(
+                    "index entry {} has media type `{}`",
+                    desc.digest, desc.media_type
+                )));
+            }
+            let raw = checked_blob(desc, &format!("manifest {}", desc.digest), &mut accounted)?;
+            let m: ImageManifest = json(raw, &desc.digest, "an OCI image manifest")?;
+            if m.subject.is_none() && m.artifact_type.as_deref() == Some(media::ARTIFACT_TYPE) {
+                if bundle_manifest.is_some() {
+                    return Err(BundleError::Layout("index.json lists more than one bundle manifest".into()));
+                }
+                bundle_manifest = Some((desc.clone(), m));
+            } else {
+                referrer_manifests.push((desc.clone(), m));
+            }
+        }
+        let (manifest_desc, image) = bundle_manifest
+            .ok_or_else(|| BundleError::Layout("index.json lists no Ferry bundle manifest".into()))?;
+        if image.config.media_type != media::FERRY_MANIFEST {
+            return Err(BundleError::Layout(format!(
+                "config media type is `{}`, expected `{}`",
+                image.config.media_type,
+                media::FERRY_MANIFEST
+            )));
+        }
+        let config = checked_blob(&image.config, "the Ferry manifest", &mut accounted)?;
+        let value: serde_json::Value = json(config, "the Ferry manifest", "a JSON object")?;
+        let version = value.get("format_version").and_then(|v| v.as_u64());
+        match version {
+            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(BundleError::FormatVersion {
+                    found: u32::try_from(v).unwrap_or(u32::MAX),
+                    supported: FORMAT_VERSION,
+                });
+            }
+            None => return Err(BundleError::Layout("the Ferry manifest has no format_version".into())),
+        }
+        let manifest: Manifest = serde_json::from_value(value).map_err(|e| BundleError::Json {
+            member: image.config.digest.clone(),
+            what: "the Ferry manifest".into(),
+            message: e.to_string(),
+        })?;
+        check_files(&manifest, &image)?;
+        for layer in &image.layers {
+            blob(layer, &mut accounted)?;
+        }
+
+        let mut referrers = Vec::new();
+        for (desc, m) in referrer_manifests {
+            let subject_ok = m.subject.as_ref().is_some_and(|s| s.digest == manifest_desc.digest);
+            if !subject_ok {
+                return Err(BundleError::Layout(format!(
+                    "manifest {} is neither the bundle nor a referrer of it",
+                    desc.digest
+                )));
+            }
+            let [layer] = m.layers.as_slice() else {
+                return Err(BundleError::Layout(format!(
+                    "referrer {} must have exactly one layer",
+                    desc.digest
+                )));
+            };
+            checked_blob(&m.config, &format!("config of referrer {}", desc.digest), &mut accounted)?;
+            checked_blob(layer, &format!("layer of referrer {}", desc.digest), &mut accounted)?;
+            referrers.push(FoundReferrer {
+                digest: desc.digest.clone(),
+                artifact_type: m.artifact_type.clone().unwrap_or_default(),
+                media_type: layer.media_type.clone(),
+                blob_digest: layer.digest.clone(),
+                annotations: m.annotations.clone(),
+            });
+        }
+
+        accounted.sort();
+        accounted.dedup();
+        let mut unexpected: Vec<&String> =
+            members.keys().filter(|k| accounted.binary_search(k).is_err()).collect();
+        unexpected.sort();
+        if let Some(first) = unexpected.first() {
+            return Err(BundleError::Unexpected((*first).clone()));
+        }
+        Ok(Bundle { data, path, members, manifest_desc, image, manifest, referrers })
+    }
+
+    /// The Ferry manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Digest of the bundle's OCI manifest: what signatures and attestations refer to.
+    pub fn manifest_digest(&self) -> &str {
+        &self.manifest_desc.digest
+    }
+
+    /// The bundle's OCI manifest.
+    pub fn image_manifest(&self) -> &ImageManifest {
+        &self.image
+    }
+
+    /// Signatures and attestations stored as OCI referrers.
+    pub fn referrers(&self) -> &[FoundReferrer] {
+        &self.referrers
+    }
+
+    /// Size of the bundle in bytes.
+    pub fn size(&self) -> u64 {
+        self.data.bytes().len() as u64
+    }
+
+    /// Where the bundle was opened from, if from a file.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The stored bytes of a blob (compressed if it is stored compressed).
+    pub fn blob(&self, digest: &str) -> Result<&[u8], BundleError> {
+        let hex = oci::sha256_hex(digest)
+            .ok_or_else(|| BundleError::Layout(format!("malformed digest `{digest}`")))?;
+        let name = format!("blobs/sha256/{hex}");
+        let e = self.members.get(&name).ok_or(BundleError::Missing(name))?;
+        Ok(&self.data.bytes()[e.offset as usize..(e.offset + e.size) as usize])
+    }
+
+    /// Hashes every file blob and checks it against the manifest (and, for compressed files, the
+    /// uncompressed digest and size). The error names the file.
+    pub fn verify_digests(&self) -> Result<(), BundleError> {
+        let mut done: HashMap<&str, ()> = HashMap::new();
+        for f in &self.manifest.files {
+            let stored = self.blob(&f.blob)?;
+            if done.insert(f.blob.as_str(), ()).is_none() {
+                let actual = format!("sha256:{}", hex::encode(Sha256::digest(stored)));
+                if actual != f.blob {
+                    return Err(BundleError::Digest {
+                        what: format!("file `{}`", f.path),
+                        expected: f.blob.clone(),
+                        actual,
+                    });
+                }
+            }
+            if f.compression == Compression::Zstd {
+                let plain = self.file_entry(f)?;
+                let actual = hex::encode(Sha256::digest(&plain));
+                if actual != f.sha256 {
+                    return Err(BundleError::Digest {
+                        what: format!("file `{}` (uncompressed)", f.path),
+                        expected: format!("sha256:{}", f.sha256),
+                        actual: format!("sha256:{actual}"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The bytes of a file of the file view: borrowed from the map when stored uncompressed.
+    pub fn file(&self, path: &str) -> Result<Cow<'_, [u8]>, BundleError> {
+        let f = self.manifest.file(path).ok_or_else(|| BundleError::NoSuchFile(path.to_owned()))?;
+        self.file_entry(f)
+    }
+
+    fn file_entry(&self, f: &FileEntry) -> Result<Cow<'_, [u8]>, BundleError> {
+        let stored = self.blob(&f.blob)?;
+        match f.compression {
+            Compression::None => Ok(Cow::Borrowed(stored)),
+            Compression::Zstd => {
+                let cap = usize::try_from(f.size)
+                    .map_err(|_| BundleError::TooLarge { path: f.path.clone(), declared: f.size })?;
+                // A frame that inflates past its declared size fails here instead of exhausting memory.
+                let out = zstd::bulk::decompress(stored, cap).map_err(|e| {
+                    if e.to_string().contains("Destination buffer is too small") {
+                        BundleError::TooLarge { path: f.path.clone(), declared: f.size }
+                    } else {
+                        BundleError::Decompress { path: f.path.clone(), message: e.to_string() }
+                    }
+                })?;
+                if out.len() as u64 != f.size {
+                    return Err(BundleError::Decompress {
+                        path: f.path.clone(),
+                        message: format!("inflates to {} bytes, declared {}", out.len(), f.size),
+                    });
+                }
+                Ok(Cow::Owned(out))
+            }
+        }
+    }
+
+    /// Writes the file view into `dir`, which must not exist or be empty. The files are written into a
+    /// temporary directory beside `dir` and renamed into place, so a failure leaves nothing behind.
+    /// Digests are verified first. `extra` files (such as `model.sig`) are written next to the view.
+    pub fn unpack(&self, dir: &Path, extra: &[(String, Vec<u8>)]) -> Result<(), BundleError> {
+        self.verify_digests()?;
+        match std::fs::symlink_metadata(dir) {
+            Ok(m) if m.is_dir() => {
+                let mut it = std::fs::read_dir(dir).map_err(|e| BundleError::io(dir, e))?;
+                if it.next().is_some() {
+                    return Err(BundleError::Target {
+                        path: dir.to_path_buf(),
+                        message: "directory is not empty".into(),
+                    });
+                }
+            }
+            Ok(_) => {
+                return Err(BundleError::Target {
+                    path: dir.to_path_buf(),
+                    message: "exists and is not a directory".into(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(BundleError::io(dir, e)),
+        }
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".ferry-unpack-")
+            .tempdir_in(&parent)
+            .map_err(|e| BundleError::io(&parent, e))?;
+        let files = self
+            .manifest
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), None))
+            .chain(extra.iter().map(|(p, b)| (p.as_str(), Some(b.as_slice()))));
+        for (path, given) in files {
+            ferry_spec::check_relative_path(path).map_err(|e| BundleError::Layout(e.to_string()))?;
+            let target = tmp.path().join(path);
+            if let Some(p) = target.parent() {
+                std::fs::create_dir_all(p).map_err(|e| BundleError::io(p, e))?;
+            }
+            let bytes = match given {
+                Some(b) => Cow::Borrowed(b),
+                None => self.file(path)?,
+            };
+            // create_new: a second entry for the same path (or a path under a file) is an error, not an overwrite.
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&target)
+                .map_err(|e| BundleError::io(&target, e))?;
+            std::io::Write::write_all(&mut f, &bytes).map_err(|e| BundleError::io(&target, e))?;
+        }
+        if dir.exists() {
+            std::fs::remove_dir(dir).map_err(|e| BundleError::io(dir, e))?;
+        }
+        let kept = tmp.keep();
+        std::fs::rename(&kept, dir).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&kept);
+            BundleError::io(dir, e)
+        })?;
+        Ok(())
+    }
+
+    /// Writes a copy of this bundle to `out` with `referrer` added. Signed content is untouched: every
+    /// existing blob is copied as is and the bundle manifest digest stays the same.
+    pub fn write_with_referrer(&self, out: &Path, referrer: &Referrer) -> Result<String, BundleError> {
+        let mut t = TarOut::create(out)?;
+        // Keep the original order: file blobs, then config and manifests, as `write_bundle` laid them out.
+        let mut ordered: Vec<&Entry> = self
+            .members
+            .values()
+            .filter(|e| e.kind == Kind::File && e.name.starts_with("blobs/sha256/"))
+            .collect();
+        ordered.sort_by_key(|e| e.offset);
+        for e in ordered {
+            let digest = format!("sha256:{}", &e.name["blobs/sha256/".len()..]);
+            t.raw_blob(&digest, &self.data.bytes()[e.offset as usize..(e.offset + e.size) as usize])?;
+        }
+        let index_bytes = {
+            let e =
+                self.members.get("index.json").ok_or_else(|| BundleError::Missing("index.json".into()))?;
+            &self.data.bytes()[e.offset as usize..(e.offset + e.size) as usize]
+        };
+        let mut index: Index = json(index_bytes, "index.json", "an OCI image index")?;
+        let subject = self.manifest_desc.clone();
+        let desc = writer::write_referrer(&mut t, &subject, referrer)?;
+        let digest = desc.digest.clone();
+        if !index.manifests.iter().any(|d| d.digest == desc.digest) {
+            index.manifests.push(desc);
+        }
+        t.finish(&index)?;
+        Ok(digest)
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned>(bytes: &[u8], member: &str, what: &str) -> Result<T, BundleError> {
+    serde_json::from_slice(bytes).map_err(|e| BundleError::Json {
+        member: member.to_owned(),
+        what: what.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// The Ferry manifest's file list and the OCI layers must describe the same blobs.
+fn check_files(manifest: &Manifest, image: &ImageManifest) -> Result<(), BundleError> {
+    if manifest.files.len() != image.layers.len() {
+        return Err(BundleError::Layout(format!(
+            "the Ferry manifest lists {} files but the OCI manifest has {} layers",
+            manifest.files.len(),
+            image.layers.len()
+        )));
+    }
+    for w in manifest.files.windows(2) {
+        if w[0].path >= w[1].path {
+            return Err(BundleError::Layout(format!("files are not sorted and unique at `{}`", w[1].path)));
+        }
+    }
+    for (f, l) in manifest.files.iter().zip(&image.layers) {
+        ferry_spec::check_relative_path(&f.path)
+            .map_err(|e| BundleError::Layout(format!("file path: {e}")))?;
+        let title = l.annotations.get(media::TITLE).map(String::as_str);
+        let expected_type = match f.compression {
+            Compression::None => media::FILE,
+            Compression::Zstd => media::FILE_ZSTD,
+        };
+        if title != Some(f.path.as_str()) || l.digest != f.blob || l.media_type != expected_type {
+            return Err(BundleError::Layout(format!(
+                "OCI layer {} does not match file `{}`",
+                l.digest, f.path
+            )));
+        }
+        if f.compression == Compression::None
+            && (l.size != f.size || f.blob != format!("sha256:{}", f.sha256))
+        {
+            return Err(BundleError::Layout(format!(
+                "file `{}`: declared size or digest disagrees with its layer",
+                f.path
+            )));
+        }
+    }
+    if manifest.file(&manifest.entrypoint).is_none() {
+        return Err(BundleError::Layout(format!(
+            "entrypoint `{}` is not a file of the bundle",
+            manifest.entrypoint
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,394 @@
+//! Writing a bundle: blobs streamed into a temporary file next to the output, renamed into place at the
+//! end, so an interrupted or failed pack never leaves a partial `.ferry` file.
+
+use crate::BundleError;
+use crate::oci::{self, Descriptor, ImageManifest, Index};
+use crate::tar::{self, Kind};
+use ferry_spec::{Compression, FileEntry, Manifest, media};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+/// The zstd level used for compressed files. Part of the format: changing it changes bundle bytes.
+pub const ZSTD_LEVEL: i32 = 19;
+
+/// Extensions of files stored zstd-compressed; everything else (weights, archives) is stored as is so
+/// the runtime can map it without a copy.
+pub const COMPRESSED_EXTENSIONS: &[&str] =
+    &["json", "toml", "txt", "md", "csv", "jsonl", "yaml", "yml", "tsv"];
+
+/// Chunk size of the hash/copy pipeline: large enough to amortise syscalls, small enough to stay in L2/L3.
+const CHUNK: usize = 4 << 20;
+
+/// Where a file's bytes come from.
+#[derive(Debug, Clone)]
+pub enum FileData {
+    /// Streamed from disk.
+    Disk(PathBuf),
+    /// Already in memory.
+    Memory(Vec<u8>),
+}
+
+/// One file of the file view to write.
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    /// Path inside the bundle.
+    pub path: String,
+    pub data: FileData,
+}
+
+/// Whether the file at `path` is stored compressed (by extension, see [`COMPRESSED_EXTENSIONS`]).
+pub fn is_compressed(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    match name.rsplit_once('.') {
+        Some((_, ext)) => COMPRESSED_EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext)),
+        None => false,
+    }
+}
+
+/// What a finished write produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    /// Digest of the bundle's OCI manifest: the bundle's identity.
+    pub manifest_digest: String,
+    /// Size of the written `.ferry` file.
+    pub size: u64,
+    /// The Ferry manifest as written (with its `files` filled in).
+    pub manifest: Manifest,
+}
+
+/// A referrer (signature, attestation) to store alongside the bundle manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referrer {
+    /// The referrer manifest's `artifactType`.
+    pub artifact_type: String,
+    /// Media type of the single layer.
+    pub media_type: String,
+    /// The layer's bytes.
+    pub blob: Vec<u8>,
+    /// Annotations on the referrer manifest.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Low-level deterministic tar output into a temporary file.
+pub(crate) struct TarOut {
+    file: tempfile::NamedTempFile,
+    out_path: PathBuf,
+    pos: u64,
+    blobs: HashSet<String>,
+}
+
+impl TarOut {
+    pub(crate) fn create(out: &Path) -> Result<TarOut, BundleError> {
+        let dir = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let file = tempfile::Builder::new()
+            .prefix(".ferry-partial-")
+            .tempfile_in(&dir)
+            .map_err(|e| BundleError::io(&dir, e))?;
+        let mut t = TarOut { file, out_path: out.to_path_buf(), pos: 0, blobs: HashSet::new() };
+        t.member("oci-layout", oci::LAYOUT_FILE)?;
+        t.dir("blobs")?;
+        t.dir("blobs/sha256")?;
+        Ok(t)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), BundleError> {
+        let path = self.file.path().to_path_buf();
+        self.file.as_file_mut().write_all(bytes).map_err(|e| BundleError::io(path, e))?;
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn pad(&mut self, size: u64) -> Result<(), BundleError> {
+        let zeros = [0u8; 512];
+        self.write(&zeros[..tar::padding(size) as usize])
+    }
+
+    fn dir(&mut self, name: &str) -> Result<(), BundleError> {
+        self.write(&tar::header(&format!("{name}/"), 0, Kind::Dir)?)
+    }
+
+    fn member(&mut self, name: &str, bytes: &[u8]) -> Result<(), BundleError> {
+        self.write(&tar::header(name, bytes.len() as u64, Kind::File)?)?;
+        self.write(bytes)?;
+        self.pad(bytes.len() as u64)
+    }
+
+    /// Stores `bytes` as a blob (once per digest) and returns its digest.
+    pub(crate) fn blob(&mut self, bytes: &[u8]) -> Result<String, BundleError> {
+        let digest = oci::digest_of(bytes);
+        if self.blobs.insert(digest.clone()) {
+            let hex = &digest["sha256:".len()..];
+            self.member(&format!("blobs/sha256/{hex}"), bytes)?;
+        }
+        Ok(digest)
+    }
+
+    /// Streams a file from disk into a blob, hashing on a second thread while this one copies, so the
+    /// pack costs about one pass of SHA-256 over the bytes. The header is written last, once the digest
+    /// (its name) is known.
+    fn blob_from_disk(&mut self, path: &Path) -> Result<(String, u64), BundleError> {
+        let mut input = File::open(path).map_err(|e| BundleError::io(path, e))?;
+        let expected = input.metadata().map_err(|e| BundleError::io(path, e))?.len();
+        let header_pos = self.pos;
+        self.write(&[0u8; 512])?;
+        let out_path = self.file.path().to_path_buf();
+        let out = self.file.as_file_mut();
+        let (to_hasher, hasher_rx) = mpsc::sync_channel::<Vec<u8>>(2);
+        let (to_reader, free_rx) = mpsc::channel::<Vec<u8>>();
+        let copied = std::thread::scope(|s| -> Result<(u64, [u8; 32]), BundleError> {
+            let hasher = s.spawn(move || {
+                let mut h = Sha256::new();
+                for buf in hasher_rx {
+                    h.update(&buf);
+                    // The reader may have finished; a closed channel only means no more reuse.
+                    let _ = to_reader.send(buf);
+                }
+                let digest: [u8; 32] = h.finalize().into();
+                digest
+            });
+            let mut total = 0u64;
+            let mut in_flight = 0usize;
+            let result = loop {
+                let mut buf = if in_flight < 3 {
+                    in_flight += 1;
+                    vec![0u8; CHUNK]
+                } else {
+                    match free_rx.recv() {
+                        Ok(b) => b,
+                        Err(_) => break Err(BundleError::Layout("hash worker stopped".into())),
+                    }
+                };
+                buf.resize(CHUNK, 0);
+                let n = match read_full(&mut input, &mut buf) {
+                    Ok(n) => n,
+                    Err(e) => break Err(BundleError::io(path, e)),
+                };
+                if n == 0 {
+                    break Ok(());
+                }
+                buf.truncate(n);
+                if let Err(e) = out.write_all(&buf) {
+                    break Err(BundleError::io(&out_path, e));
+                }
+                total += n as u64;
+                if to_hasher.send(buf).is_err() {
+                    break Err(BundleError::Layout("hash worker stopped".into()));
+                }
+            };
+            drop(to_hasher);
+            let digest = hasher.join().map_err(|_| BundleError::Layout("hash worker panicked".into()))?;
+            result.map(|()| (total, digest))
+        });
+        let (size, raw) = copied?;
+        self.pos += size;
+        if size != expected {
+            return Err(BundleError::Layout(format!(
+                "{} changed while it was being packed ({expected} bytes before, {size} read)",
+                path.display()
+            )));
+        }
+        let digest = format!("sha256:{}", hex::encode(raw));
+        let file = self.file.as_file_mut();
+        if self.blobs.insert(digest.clone()) {
+            let header = tar::header(&format!("blobs/sha256/{}", hex::encode(raw)), size, Kind::File)?;
+            file.seek(SeekFrom::Start(header_pos)).map_err(|e| BundleError::io(&out_path, e))?;
+            file.write_all(&header).map_err(|e| BundleError::io(&out_path, e))?;
+            file.seek(SeekFrom::End(0)).map_err(|e| BundleError::io(&out_path, e))?;
+            self.pad(size)?;
+        } else {
+            // Same content already stored: drop the copy we just wrote.
+            file.set_len(header_pos).map_err(|e| BundleError::io(&out_path, e))?;
+            file.seek(SeekFrom::Start(header_pos)).map_err(|e| BundleError::io(&out_path, e))?;
+            self.pos = header_pos;
+        }
+        Ok((digest, size))
+    }
+
+    /// Appends a member exactly as it is (used when rewriting a bundle to add referrers).
+    pub(crate) fn raw_blob(&mut self, digest: &str, bytes: &[u8]) -> Result<(), BundleError> {
+        if self.blobs.insert(digest.to_owned()) {
+            let hex = &digest["sha256:".len()..];
+            self.member(&format!("blobs/sha256/{hex}"), bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `index.json` and the end-of-archive marker, then atomically renames into place.
+    pub(crate) fn finish(mut self, index: &Index) -> Result<u64, BundleError> {
+        let bytes = ferry_spec::to_canonical_json(index).map_err(|e| BundleError::Encode(e.to_string()))?;
+        self.member("index.json", &bytes)?;
+        self.write(&[0u8; 1024])?;
+        let tmp = self.file.path().to_path_buf();
+        self.file.as_file().sync_all().map_err(|e| BundleError::io(&tmp, e))?;
+        let size = self.pos;
+        let out = self.out_path.clone();
+        self.file.persist(&out).map_err(|e| BundleError::io(&out, e.error))?;
+        Ok(size)
+    }
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Writes a bundle to `out`: every file of `files` as a blob (sorted by path), then `manifest` (with its
+/// `files` list filled in here) as the config blob, the OCI manifest, `referrers`, and `index.json`.
+///
+/// The output depends only on the file contents, their paths and `manifest`: never on the order of
+/// `files`, timestamps, permissions or the machine.
+pub fn write_bundle(
+    out: &Path,
+    mut files: Vec<FileSource>,
+    mut manifest: Manifest,
+    referrers: &[Referrer],
+) -> Result<Written, BundleError> {
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    for w in files.windows(2) {
+        if w[0].path == w[1].path {
+            return Err(BundleError::Layout(format!("file `{}` is listed twice", w[0].path)));
+        }
+    }
+    let mut t = TarOut::create(out)?;
+    let mut entries = Vec::with_capacity(files.len());
+    let mut layers = Vec::with_capacity(files.len());
+    for f in &files {
+        ferry_spec::check_relative_path(&f.path).map_err(|e| BundleError::Layout(e.to_string()))?;
+        let entry = if is_compressed(&f.path) {
+            let bytes = match &f.data {
+                FileData::Memory(b) => std::borrow::Cow::Borrowed(b.as_slice()),
+                FileData::Disk(p) => {
+                    std::borrow::Cow::Owned(std::fs::read(p).map_err(|e| BundleError::io(p, e))?)
+                }
+            };
+            let packed = zstd::bulk::compress(&bytes, ZSTD_LEVEL)
+                .map_err(|e| BundleError::Encode(format!("zstd compression of `{}`: {e}", f.path)))?;
+            let blob = t.blob(&packed)?;
+            layers.push(layer(&f.path, &blob, packed.len() as u64, media::FILE_ZSTD));
+            FileEntry {
+                path: f.path.clone(),
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                size: bytes.len() as u64,
+                compression: Compression::Zstd,
+                blob,
+            }
+        } else {
+            let (blob, size) = match &f.data {
+                FileData::Memory(b) => (t.blob(b)?, b.len() as u64),
+                FileData::Disk(p) => t.blob_from_disk(p)?,
+            };
+            layers.push(layer(&f.path, &blob, size, media::FILE));
+            let sha256 = blob["sha256:".len()..].to_owned();
+            FileEntry { path: f.path.clone(), sha256, size, compression: Compression::None, blob }
+        };
+        entries.push(entry);
+    }
+    manifest.files = entries;
+    let config = ferry_spec::to_canonical_json(&manifest).map_err(|e| BundleError::Encode(e.to_string()))?;
+    let config_digest = t.blob(&config)?;
+    let mut annotations = BTreeMap::new();
+    annotations.insert("org.opencontainers.image.title".to_owned(), manifest.model.name.clone());
+    annotations.insert("org.opencontainers.image.version".to_owned(), manifest.model.version.clone());
+    let image = ImageManifest {
+        schema_version: 2,
+        media_type: media::OCI_MANIFEST.to_owned(),
+        artifact_type: Some(media::ARTIFACT_TYPE.to_owned()),
+        config: Descriptor {
+            media_type: media::FERRY_MANIFEST.to_owned(),
+            digest: config_digest,
+            size: config.len() as u64,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+        },
+        layers,
+        subject: None,
+        annotations,
+    };
+    let image_bytes =
+        ferry_spec::to_canonical_json(&image).map_err(|e| BundleError::Encode(e.to_string()))?;
+    let image_digest = t.blob(&image_bytes)?;
+    let subject = Descriptor {
+        media_type: media::OCI_MANIFEST.to_owned(),
+        digest: image_digest.clone(),
+        size: image_bytes.len() as u64,
+        artifact_type: Some(media::ARTIFACT_TYPE.to_owned()),
+        annotations: BTreeMap::from([(media::REF_NAME.to_owned(), manifest.model.version.clone())]),
+    };
+    let mut index = Index {
+        schema_version: 2,
+        media_type: Some(media::OCI_INDEX.to_owned()),
+        manifests: vec![subject.clone()],
+    };
+    for r in referrers {
+        index.manifests.push(write_referrer(&mut t, &subject, r)?);
+    }
+    let size = t.finish(&index)?;
+    Ok(Written { manifest_digest: image_digest, size, manifest })
+}
+
+fn layer(path: &str, digest: &str, size: u64, media_type: &str) -> Descriptor {
+    Descriptor {
+        media_type: media_type.to_owned(),
+        digest: digest.to_owned(),
+        size,
+        artifact_type: None,
+        annotations: BTreeMap::from([(media::TITLE.to_owned(), path.to_owned())]),
+    }
+}
+
+/// Writes a referrer manifest (OCI 1.1: empty config, one layer, `subject` = the bundle manifest) and
+/// returns its index descriptor.
+pub(crate) fn write_referrer(
+    t: &mut TarOut,
+    subject: &Descriptor,
+    r: &Referrer,
+) -> Result<Descriptor, BundleError> {
+    let empty = t.blob(oci::EMPTY_JSON)?;
+    let blob = t.blob(&r.blob)?;
+    let subject = Descriptor { annotations: BTreeMap::new(), ..subject.clone() };
+    let m = ImageManifest {
+        schema_version: 2,
+        media_type: media::OCI_MANIFEST.to_owned(),
+        artifact_type: Some(r.artifact_type.clone()),
+        config: Descriptor {
+            media_type: oci::EMPTY_MEDIA_TYPE.to_owned(),
+            digest: empty,
+            size: oci::EMPTY_JSON.len() as u64,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+        },
+        layers: vec![Descriptor {
+            media_type: r.media_type.clone(),
+            digest: blob,
+            size: r.blob.len() as u64,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+        }],
+        subject: Some(subject),
+        annotations: r.annotations.clone(),
+    };
+    let bytes = ferry_spec::to_canonical_json(&m).map_err(|e| BundleError::Encode(e.to_string()))?;
+    let digest = t.blob(&bytes)?;
+    Ok(Descriptor {
+        media_type: media::OCI_MANIFEST.to_owned(),
+        digest,
+        size: bytes.len() as u64,
+        artifact_type: Some(r.artifact_type.clone()),
+        annotations: BTreeMap::new(),
+    })
+}

@@ -1,0 +1,33 @@
+use std::path::PathBuf;
+
+/// Why a bundle source was refused or a bundle could not be written. Every variant names the file and,
+/// where there is one, the `ferry.toml` key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Source { path: PathBuf, message: String },
+    #[error("{path}: key `{key}`: file `{file}` does not exist in the source directory")]
+    MissingFile { path: PathBuf, key: String, file: String },
+    #[error("{path}: key `{key}`: `{file}` is not a regular file")]
+    NotAFile { path: PathBuf, key: String, file: String },
+    #[error("{file}: not a readable ONNX model: {message}")]
+    Onnx { file: String, message: String },
+    #[error("{file}: contract mismatch at `{key}`: {message}")]
+    Contract { file: String, key: String, message: String },
+    #[error("{file}: {message}")]
+    Config { file: String, message: String },
+    #[error("{file} (key `{key}`): {message}")]
+    Golden { file: String, key: String, message: String },
+    #[error("{0}")]
+    Bundle(#[from] ferry_bundle::BundleError),
+    #[error("{path}: {message}")]
+    Init { path: PathBuf, message: String },
+}
+
+impl PackError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> PackError {
+        PackError::Io { path: path.into(), source }
+    }
+}

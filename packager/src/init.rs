@@ -1,0 +1,138 @@
+//! `ferry init`: a bundle source scaffolded from a model a user already has.
+
+use crate::PackError;
+use ferry_onnx::{OnnxDim, ValueInfo, ValueKind};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Writes a bundle source for `model` into `dir` (which must not exist or be empty): the model and its
+/// external-data files, a `ferry.toml` whose contract is read from the model's real inputs and outputs,
+/// a permissive config schema with empty defaults, and a commented golden-set slot. `ferry pack DIR`
+/// then works as is. Written into a temporary directory and renamed, so a failure leaves nothing.
+pub fn init(model: &Path, dir: &Path) -> Result<(), PackError> {
+    let bytes = std::fs::read(model).map_err(|e| PackError::io(model, e))?;
+    let model_name =
+        model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model.onnx".into());
+    let info = ferry_onnx::read_model(&bytes)
+        .map_err(|e| PackError::Onnx { file: model.display().to_string(), message: e.to_string() })?;
+    let init_err = |message: String| PackError::Init { path: dir.to_path_buf(), message };
+    match std::fs::read_dir(dir) {
+        Ok(mut it) => {
+            if it.next().is_some() {
+                return Err(init_err("directory is not empty".into()));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(PackError::io(dir, e)),
+    }
+    let model_dir = model.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    for loc in &info.external_data {
+        ferry_spec::check_relative_path(loc).map_err(|e| PackError::Onnx {
+            file: model.display().to_string(),
+            message: format!("external data `{loc}`: {e}"),
+        })?;
+    }
+    let mut text = String::new();
+    let stem = model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = sanitize(&stem);
+    let _ =
+        writeln!(text, "# Bundle source written by `ferry init`. Keys are documented in spec/FORMAT.md.\n");
+    let _ = writeln!(
+        text,
+        "[model]\nname = {}\nversion = \"0.1.0\"\ndescription = \"\"\nlicense = \"\"",
+        toml_str(&name)
+    );
+    let _ = writeln!(text, "onnx = {}\n", toml_str(&model_name));
+    let _ = writeln!(text, "[config]\nschema = \"config.schema.json\"\ndefaults = \"config.json\"\n");
+    for (side, values) in [("inputs", &info.inputs), ("outputs", &info.outputs)] {
+        for v in values {
+            write_spec(&mut text, side, v)
+                .map_err(|m| PackError::Onnx { file: model.display().to_string(), message: m })?;
+        }
+    }
+    let _ = writeln!(
+        text,
+        "# Golden sets: inputs and the outputs the model must reproduce (.npz, .npy, .safetensors or .json).\n\
+         # [[golden]]\n# name = \"smoke\"\n# inputs = \"golden/smoke.inputs.npz\"\n# expected = \"golden/smoke.expected.npz\"\n# rtol = 1e-4\n# atol = 1e-5"
+    );
+
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| PackError::io(&parent, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".ferry-init-")
+        .tempdir_in(&parent)
+        .map_err(|e| PackError::io(&parent, e))?;
+    let write = |rel: &str, data: &[u8]| -> Result<(), PackError> {
+        let p = tmp.path().join(rel);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(|e| PackError::io(d, e))?;
+        }
+        std::fs::write(&p, data).map_err(|e| PackError::io(&p, e))
+    };
+    write(&model_name, &bytes)?;
+    for loc in &info.external_data {
+        let from = model_dir.join(loc);
+        let data = std::fs::read(&from).map_err(|e| PackError::io(&from, e))?;
+        write(loc, &data)?;
+    }
+    write("config.schema.json", b"{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"type\": \"object\",\n  \"properties\": {}\n}\n")?;
+    write("config.json", b"{}\n")?;
+    write(ferry_spec::media::SOURCE_FILE, text.as_bytes())?;
+    if dir.exists() {
+        std::fs::remove_dir(dir).map_err(|e| PackError::io(dir, e))?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, dir).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&kept);
+        PackError::io(dir, e)
+    })
+}
+
+fn write_spec(text: &mut String, side: &str, v: &ValueInfo) -> Result<(), String> {
+    if v.kind != ValueKind::Tensor {
+        return Err(format!("`{}` is a {}; Ferry contracts describe tensors", v.name, v.kind.name()));
+    }
+    let dtype = v.elem_type.ok_or_else(|| {
+        format!("`{}` has ONNX element type {}, which Ferry does not support", v.name, v.raw_elem_type)
+    })?;
+    let shape = v.shape.as_ref().ok_or_else(|| {
+        format!("`{}` has no declared shape; give the model a shape before packing", v.name)
+    })?;
+    let dims: Vec<String> = shape
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match d {
+            OnnxDim::Value(n) if *n >= 0 => n.to_string(),
+            OnnxDim::Param(p) => toml_str(p),
+            _ => toml_str(&format!("{}_dim{i}", sanitize(&v.name))),
+        })
+        .collect();
+    let _ = writeln!(
+        text,
+        "[[{side}]]\nname = {}\ndtype = \"{dtype}\"\nshape = [{}]\n",
+        toml_str(&v.name),
+        dims.join(", ")
+    );
+    Ok(())
+}
+
+fn sanitize(s: &str) -> String {
+    let mut out: String = s
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .collect();
+    if !out.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        out.insert(0, 'm');
+    }
+    out.truncate(128);
+    out
+}
+
+fn toml_str(s: &str) -> String {
+    // A TOML basic string has JSON's escapes.
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}

@@ -1,0 +1,285 @@
+//! Loading and validating a bundle source directory.
+
+use crate::PackError;
+use ferry_onnx::{ModelInfo, OnnxDim, ValueInfo, ValueKind};
+use ferry_spec::config::ConfigSchema;
+use ferry_spec::{DType, Dim, Source, TensorSpec, media};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A validated bundle source: every named file exists, the contract matches the model, the default
+/// config passes its schema and the golden files fit the contract.
+#[derive(Debug, Clone)]
+pub struct LoadedSource {
+    /// The source directory.
+    pub dir: PathBuf,
+    /// The parsed `ferry.toml`.
+    pub source: Source,
+    /// What the ONNX model declares.
+    pub model: ModelInfo,
+    /// Every file of the file view (bundle path → path on disk), `ferry.toml` included, sorted.
+    pub files: BTreeMap<String, PathBuf>,
+}
+
+/// Reads `ferry.toml` from `dir` and validates the whole source.
+pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
+    let toml_path = dir.join(media::SOURCE_FILE);
+    let text = match std::fs::read_to_string(&toml_path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(PackError::Source {
+                path: toml_path,
+                message:
+                    "not found: a bundle source needs a ferry.toml (`ferry init MODEL.onnx DIR` writes one)"
+                        .into(),
+            });
+        }
+        Err(e) => return Err(PackError::io(toml_path, e)),
+    };
+    let source = Source::from_toml_str(&text).map_err(|e| PackError::Source {
+        path: toml_path.clone(),
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+
+    let mut files = BTreeMap::new();
+    files.insert(media::SOURCE_FILE.to_owned(), toml_path.clone());
+    let mut named: Vec<(String, String)> = vec![("model.onnx".into(), source.model.onnx.clone())];
+    for (i, f) in source.model.extra_files.iter().enumerate() {
+        named.push((format!("model.extra_files[{i}]"), f.clone()));
+    }
+    if let Some(c) = &source.config {
+        named.push(("config.schema".into(), c.schema.clone()));
+        if let Some(d) = &c.defaults {
+            named.push(("config.defaults".into(), d.clone()));
+        }
+    }
+    for (i, g) in source.golden.iter().enumerate() {
+        named.push((format!("golden[{i}].inputs"), g.inputs.clone()));
+        named.push((format!("golden[{i}].expected"), g.expected.clone()));
+    }
+    for (key, rel) in &named {
+        let disk = existing_file(dir, &toml_path, key, rel)?;
+        files.insert(rel.clone(), disk);
+    }
+
+    let onnx_file = &source.model.onnx;
+    let onnx_bytes = std::fs::read(&files[onnx_file]).map_err(|e| PackError::io(&files[onnx_file], e))?;
+    let model = ferry_onnx::read_model(&onnx_bytes)
+        .map_err(|e| PackError::Onnx { file: onnx_file.clone(), message: e.to_string() })?;
+    drop(onnx_bytes);
+    // External data paths are relative to the model file's directory.
+    let onnx_dir = onnx_file.rsplit_once('/').map(|(d, _)| d.to_owned());
+    for loc in &model.external_data {
+        let rel = match &onnx_dir {
+            Some(d) => format!("{d}/{loc}"),
+            None => loc.clone(),
+        };
+        ferry_spec::check_relative_path(&rel).map_err(|e| PackError::Onnx {
+            file: onnx_file.clone(),
+            message: format!("external data location `{loc}` is not a safe relative path: {e}"),
+        })?;
+        let disk = existing_file(dir, &toml_path, &format!("external data of {onnx_file}"), &rel)?;
+        files.insert(rel, disk);
+    }
+
+    check_contract(onnx_file, "inputs", &source.inputs, &model.inputs)?;
+    check_contract(onnx_file, "outputs", &source.outputs, &model.outputs)?;
+    check_config(&source, &files)?;
+    check_golden(&source, &files)?;
+    Ok(LoadedSource { dir: dir.to_path_buf(), source, model, files })
+}
+
+fn existing_file(dir: &Path, toml_path: &Path, key: &str, rel: &str) -> Result<PathBuf, PackError> {
+    let disk = dir.join(rel);
+    match std::fs::metadata(&disk) {
+        Ok(m) if m.is_file() => Ok(disk),
+        Ok(_) => Err(PackError::NotAFile {
+            path: toml_path.to_path_buf(),
+            key: key.to_owned(),
+            file: rel.to_owned(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(PackError::MissingFile {
+            path: toml_path.to_path_buf(),
+            key: key.to_owned(),
+            file: rel.to_owned(),
+        }),
+        Err(e) => Err(PackError::io(disk, e)),
+    }
+}
+
+/// The declared contract must describe the graph's real I/O: the same names, dtypes and ranks, and no
+/// fixed dim that the model contradicts. A declared fixed dim may narrow a symbolic one of the model.
+fn check_contract(
+    file: &str,
+    side: &str,
+    declared: &[TensorSpec],
+    actual: &[ValueInfo],
+) -> Result<(), PackError> {
+    let err = |key: String, message: String| PackError::Contract { file: file.to_owned(), key, message };
+    for (i, d) in declared.iter().enumerate() {
+        let key = format!("{side}[{i}]");
+        let Some(a) = actual.iter().find(|a| a.name == d.name) else {
+            let names: Vec<&str> = actual.iter().map(|a| a.name.as_str()).collect();
+            return Err(err(
+                format!("{key}.name"),
+                format!("the model has no {} named `{}`; it has {names:?}", &side[..side.len() - 1], d.name),
+            ));
+        };
+        if a.kind != ValueKind::Tensor {
+            return Err(err(
+                key,
+                format!("`{}` is a {} in the model; Ferry contracts describe tensors", d.name, a.kind.name()),
+            ));
+        }
+        match a.elem_type {
+            Some(t) if t == d.dtype => {}
+            Some(t) => {
+                return Err(err(
+                    format!("{key}.dtype"),
+                    format!("`{}` is declared {} but the model says {t}", d.name, d.dtype),
+                ));
+            }
+            None => {
+                return Err(err(
+                    format!("{key}.dtype"),
+                    format!(
+                        "`{}` has ONNX element type {}, which Ferry does not support",
+                        d.name, a.raw_elem_type
+                    ),
+                ));
+            }
+        }
+        if let Some(shape) = &a.shape {
+            if shape.len() != d.shape.len() {
+                return Err(err(
+                    format!("{key}.shape"),
+                    format!(
+                        "`{}` is declared with rank {} {} but the model says rank {}",
+                        d.name,
+                        d.shape.len(),
+                        d.shape_string(),
+                        shape.len()
+                    ),
+                ));
+            }
+            for (j, (dd, md)) in d.shape.iter().zip(shape).enumerate() {
+                let ok = match (dd, md) {
+                    (Dim::Fixed(n), OnnxDim::Value(m)) => i64::try_from(*n).is_ok_and(|n| n == *m) || *m < 0,
+                    (Dim::Symbolic(_), OnnxDim::Value(m)) => *m < 0,
+                    _ => true,
+                };
+                if !ok {
+                    return Err(err(
+                        format!("{key}.shape[{j}]"),
+                        format!(
+                            "`{}` dim {j} is declared `{dd}` but the model fixes it to {}",
+                            d.name,
+                            fmt_dim(md)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    for a in actual {
+        if !declared.iter().any(|d| d.name == a.name) {
+            return Err(err(
+                side.to_owned(),
+                format!(
+                    "the model's {} `{}` is not declared in the contract",
+                    &side[..side.len() - 1],
+                    a.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn fmt_dim(d: &OnnxDim) -> String {
+    match d {
+        OnnxDim::Value(v) => v.to_string(),
+        OnnxDim::Param(p) => p.clone(),
+        OnnxDim::Unknown => "?".into(),
+    }
+}
+
+fn check_config(source: &Source, files: &BTreeMap<String, PathBuf>) -> Result<(), PackError> {
+    let Some(c) = &source.config else { return Ok(()) };
+    let schema = read_json(&c.schema, &files[&c.schema])?;
+    let compiled = ConfigSchema::compile(&schema).map_err(|e| PackError::Config {
+        file: c.schema.clone(),
+        message: format!("not a valid JSON Schema: {e}"),
+    })?;
+    let Some(d) = &c.defaults else { return Ok(()) };
+    let defaults = read_json(d, &files[d])?;
+    if !defaults.is_object() {
+        return Err(PackError::Config {
+            file: d.clone(),
+            message: "the default config must be a JSON object".into(),
+        });
+    }
+    compiled.validate(&defaults).map_err(|v| PackError::Config {
+        file: d.clone(),
+        message: format!(
+            "the default config fails its schema `{}`: {}",
+            c.schema,
+            v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        ),
+    })
+}
+
+fn read_json(rel: &str, disk: &Path) -> Result<serde_json::Value, PackError> {
+    let bytes = std::fs::read(disk).map_err(|e| PackError::io(disk, e))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| PackError::Config { file: rel.to_owned(), message: format!("not valid JSON: {e}") })
+}
+
+/// Golden files must parse and carry exactly the declared tensors with the declared dtypes and ranks.
+fn check_golden(source: &Source, files: &BTreeMap<String, PathBuf>) -> Result<(), PackError> {
+    for (i, g) in source.golden.iter().enumerate() {
+        for (field, rel, specs) in
+            [("inputs", &g.inputs, &source.inputs), ("expected", &g.expected, &source.outputs)]
+        {
+            let key = format!("golden[{i}].{field}");
+            let err = |message: String| PackError::Golden { file: rel.clone(), key: key.clone(), message };
+            let hints: BTreeMap<String, DType> = specs.iter().map(|s| (s.name.clone(), s.dtype)).collect();
+            let mut tensors = ferry_tensor::read_file(&files[rel], &hints).map_err(|e| err(e.to_string()))?;
+            // A lone .npy holds one unnamed tensor: it stands for the single declared tensor.
+            if specs.len() == 1 && tensors.len() == 1 && rel.ends_with(".npy") {
+                if let Some((_, t)) = tensors.pop_first() {
+                    tensors.insert(specs[0].name.clone(), t);
+                }
+            }
+            for s in specs {
+                let Some(t) = tensors.get(&s.name) else {
+                    return Err(err(format!(
+                        "has no tensor `{}`; it has {:?}",
+                        s.name,
+                        tensors.keys().collect::<Vec<_>>()
+                    )));
+                };
+                if t.dtype() != s.dtype {
+                    return Err(err(format!(
+                        "tensor `{}` is {} but the contract says {}",
+                        s.name,
+                        t.dtype(),
+                        s.dtype
+                    )));
+                }
+                if t.shape.len() != s.shape.len() {
+                    return Err(err(format!(
+                        "tensor `{}` has rank {} but the contract says {}",
+                        s.name,
+                        t.shape.len(),
+                        s.shape_string()
+                    )));
+                }
+            }
+            if let Some(extra) = tensors.keys().find(|k| !specs.iter().any(|s| &s.name == *k)) {
+                return Err(err(format!("tensor `{extra}` is not declared in the contract")));
+            }
+        }
+    }
+    Ok(())
+}

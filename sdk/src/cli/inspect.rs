@@ -1,0 +1,100 @@
+use ferry_bundle::Bundle;
+use serde_json::json;
+use std::fmt::Write as _;
+
+pub fn print(b: &Bundle, as_json: bool) -> anyhow::Result<()> {
+    let m = b.manifest();
+    if as_json {
+        let referrers: Vec<_> = b
+            .referrers()
+            .iter()
+            .map(|r| json!({"digest": r.digest, "artifact_type": r.artifact_type, "media_type": r.media_type, "annotations": r.annotations}))
+            .collect();
+        let v = json!({"manifest_digest": b.manifest_digest(), "size": b.size(), "manifest": m, "referrers": referrers});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let mut o = String::new();
+    let _ = writeln!(o, "{} {}", m.model.name, m.model.version);
+    if !m.model.description.is_empty() {
+        let _ = writeln!(o, "  {}", m.model.description);
+    }
+    let _ = writeln!(
+        o,
+        "  license        {}",
+        if m.model.license.is_empty() { "(none)" } else { &m.model.license }
+    );
+    let _ = writeln!(o, "  digest         {}", b.manifest_digest());
+    let _ = writeln!(o, "  size           {} bytes", b.size());
+    let _ = writeln!(o, "  format         {}", m.format_version);
+    let _ = writeln!(o, "  entrypoint     {}", m.entrypoint);
+    let _ = writeln!(o, "\npins");
+    let _ = writeln!(o, "  ferry          {}", m.pins.ferry_version);
+    let _ = writeln!(o, "  onnxruntime    {}", m.pins.onnxruntime);
+    let _ = writeln!(o, "  onnx ir        {}", m.pins.onnx.ir_version);
+    let opsets: Vec<String> = m
+        .pins
+        .onnx
+        .opsets
+        .iter()
+        .map(|(d, v)| format!("{}={v}", if d.is_empty() { "ai.onnx" } else { d }))
+        .collect();
+    let _ = writeln!(o, "  opsets         {}", opsets.join(", "));
+    if !m.pins.onnx.producer_name.is_empty() {
+        let _ =
+            writeln!(o, "  producer       {} {}", m.pins.onnx.producer_name, m.pins.onnx.producer_version);
+    }
+    let _ = writeln!(o, "\ncontract");
+    for (side, specs) in [("in ", &m.inputs), ("out", &m.outputs)] {
+        for t in specs.iter() {
+            let _ = writeln!(o, "  {side} {:<20} {:<8} {}", t.name, t.dtype.name(), t.shape_string());
+            for f in &t.features {
+                let mut c = Vec::new();
+                if let Some(lo) = f.min {
+                    c.push(format!("min {lo}"));
+                }
+                if let Some(hi) = f.max {
+                    c.push(format!("max {hi}"));
+                }
+                if let Some(a) = &f.allowed {
+                    c.push(format!("one of {a:?}"));
+                }
+                if f.nullable {
+                    c.push("nullable".into());
+                }
+                let _ = writeln!(o, "        {:<32} {}", f.name, c.join(", "));
+            }
+        }
+    }
+    if let Some(c) = &m.config {
+        let _ = writeln!(
+            o,
+            "\nconfig\n  schema {}{}",
+            c.schema,
+            c.defaults.as_ref().map(|d| format!(", defaults {d}")).unwrap_or_default()
+        );
+    }
+    if !m.golden.is_empty() {
+        let _ = writeln!(o, "\ngolden sets");
+        for g in &m.golden {
+            let _ = writeln!(o, "  {:<16} {} -> {}", g.name, g.inputs, g.expected);
+        }
+    }
+    let _ = writeln!(o, "\nfiles");
+    for f in &m.files {
+        let z = match f.compression {
+            ferry_spec::Compression::None => "",
+            ferry_spec::Compression::Zstd => " zstd",
+        };
+        let _ = writeln!(o, "  {:<40} {:>12} sha256:{}{z}", f.path, f.size, &f.sha256[..16]);
+    }
+    let _ = writeln!(o, "\nsignatures and attestations");
+    if b.referrers().is_empty() {
+        let _ = writeln!(o, "  (none)");
+    }
+    for r in b.referrers() {
+        let _ = writeln!(o, "  {} {}", r.artifact_type, r.digest);
+    }
+    print!("{o}");
+    Ok(())
+}

@@ -1,0 +1,117 @@
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use ferry_bundle::Bundle;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+mod inspect;
+
+/// A command's failure and the exit code it maps to.
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+/// Exit code 2: bad usage or unreadable input.
+pub fn usage(error: impl Into<anyhow::Error>) -> Failure {
+    Failure { code: 2, error: error.into() }
+}
+
+/// Exit code 1: a check failed or a bundle was refused.
+pub fn refused(error: impl Into<anyhow::Error>) -> Failure {
+    Failure { code: 1, error: error.into() }
+}
+
+pub type CliResult = Result<ExitCode, Failure>;
+
+#[derive(Parser, Debug)]
+#[command(name = "ferry", version, about = "Deterministic, signed, portable model bundles")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Scaffold a bundle source for an ONNX model, its contract read from the model.
+    Init {
+        /// The ONNX model (external-data files next to it are copied too).
+        model: PathBuf,
+        /// The source directory to create (must not exist or be empty).
+        dir: PathBuf,
+    },
+    /// Build a deterministic bundle from a source directory with a ferry.toml.
+    Pack {
+        /// The bundle source directory.
+        src: PathBuf,
+        /// The bundle to write.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Show what is inside a bundle: model, contract, files, pins and signatures.
+    Inspect {
+        bundle: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a bundle's file view into a directory (after checking every digest).
+    Unpack {
+        bundle: PathBuf,
+        /// The directory to create (must not exist or be empty).
+        dir: PathBuf,
+    },
+}
+
+pub fn main() -> CliResult {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return Ok(ExitCode::from(code));
+        }
+    };
+    match cli.command {
+        Command::Init { model, dir } => {
+            ferry_packager::init(&model, &dir).map_err(usage)?;
+            println!(
+                "wrote bundle source {} (next: ferry pack {} -o model.ferry)",
+                dir.display(),
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pack { src, output } => {
+            let packed = ferry_packager::pack(&src, &output).map_err(usage)?;
+            println!(
+                "packed {} {} -> {} ({} bytes, {} files)\nbundle digest {}",
+                packed.manifest.model.name,
+                packed.manifest.model.version,
+                output.display(),
+                packed.size,
+                packed.manifest.files.len(),
+                packed.manifest_digest
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect { bundle, json } => {
+            let b = open_bundle(&bundle)?;
+            inspect::print(&b, json).map_err(usage)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Unpack { bundle, dir } => {
+            let b = open_bundle(&bundle)?;
+            b.unpack(&dir, &[]).with_context(|| format!("unpacking {}", bundle.display())).map_err(usage)?;
+            println!("unpacked {} files into {}", b.manifest().files.len(), dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Opens a bundle for reading; a file that is not a well-formed bundle is unreadable input (exit 2).
+pub fn open_bundle(path: &Path) -> Result<Bundle, Failure> {
+    Bundle::open(path)
+        .with_context(|| format!("{} is not a readable Ferry bundle", path.display()))
+        .map_err(usage)
+}
