@@ -97,11 +97,14 @@ impl Bundle {
             }
             Ok(&bytes[e.offset as usize..(e.offset + e.size) as usize])
         };
-        let layout: serde_json::Value = json(member("oci-layout")?, "oci-layout", "the OCI layout marker")?;
-        if layout.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
-            return Err(BundleError::Layout("`oci-layout` must declare imageLayoutVersion 1.0.0".into()));
+        if member("oci-layout")? != oci::LAYOUT_FILE {
+            return Err(BundleError::Layout(format!(
+                "`oci-layout` must be exactly {}",
+                String::from_utf8_lossy(oci::LAYOUT_FILE)
+            )));
         }
-        let index: Index = json(member("index.json")?, "index.json", "an OCI image index")?;
+        let index_bytes = member("index.json")?;
+        let index: Index = json(index_bytes, "index.json", "an OCI image index")?;
         let mut accounted: Vec<String> =
             vec!["oci-layout".into(), "index.json".into(), "blobs".into(), "blobs/sha256".into()];
         let blob = |desc: &Descriptor, accounted: &mut Vec<String>| -> Result<&[u8], BundleError> {
@@ -213,6 +216,29 @@ impl Bundle {
             });
         }
 
+        // index.json is not content-addressed, so it must be exactly what the writer derives from the
+        // manifests it lists; otherwise an edited annotation would pass unnoticed.
+        let mut expected = Index { schema_version: 2, media_type: Some(media::OCI_INDEX.to_owned()), manifests: Vec::new() };
+        for d in &index.manifests {
+            let mut canonical = Descriptor {
+                media_type: media::OCI_MANIFEST.to_owned(),
+                digest: d.digest.clone(),
+                size: d.size,
+                artifact_type: None,
+                annotations: BTreeMap::new(),
+            };
+            if d.digest == manifest_desc.digest {
+                canonical.artifact_type = Some(media::ARTIFACT_TYPE.to_owned());
+                canonical.annotations.insert(media::REF_NAME.to_owned(), manifest.model.version.clone());
+            } else if let Some(r) = referrers.iter().find(|r| r.digest == d.digest) {
+                canonical.artifact_type = Some(r.artifact_type.clone());
+            }
+            expected.manifests.push(canonical);
+        }
+        let canonical = ferry_spec::to_canonical_json(&expected).map_err(|e| BundleError::Encode(e.to_string()))?;
+        if canonical != index_bytes {
+            return Err(BundleError::Layout("index.json is not the canonical index of the manifests it lists".into()));
+        }
         accounted.sort();
         accounted.dedup();
         let mut unexpected: Vec<&String> =

@@ -151,6 +151,12 @@ pub fn parse(data: &[u8]) -> Result<Vec<Entry>, BundleError> {
         if kind == Kind::Dir && size != 0 {
             return Err(tar_err(pos, &format!("directory `{name}` has a size")));
         }
+        // Only the canonical header the writer emits is accepted, so no byte of a bundle can change
+        // without the change being detected (ownership, mtime, mode and padding carry no content).
+        let canonical_name = if kind == Kind::Dir { format!("{name}/") } else { name.clone() };
+        if header(&canonical_name, size, kind).ok().as_ref() != Some(&h) {
+            return Err(tar_err(pos, &format!("member `{name}` has a non-canonical header (Ferry writes mode, owner and mtime fixed)")));
+        }
         let offset = pos + BLOCK;
         let end = offset.checked_add(size).ok_or_else(|| tar_err(pos, "member size overflows"))?;
         if end > len {
@@ -162,8 +168,14 @@ pub fn parse(data: &[u8]) -> Result<Vec<Entry>, BundleError> {
         if let Some(first) = seen.insert(name.clone(), pos) {
             return Err(tar_err(pos, &format!("duplicate member `{name}` (first at byte {first})")));
         }
+        let pad_end = end + padding(size);
+        match slice(data, end, padding(size)) {
+            Some(pad) if pad.iter().all(|&b| b == 0) => {}
+            Some(_) => return Err(tar_err(end, &format!("non-zero padding after member `{name}`"))),
+            None => return Err(BundleError::Truncated { offset: len, what: format!("padding after member `{name}`") }),
+        }
         entries.push(Entry { name, kind, offset, size });
-        pos = end + padding(size);
+        pos = pad_end;
     }
     Ok(entries)
 }

@@ -246,10 +246,12 @@ fn check_golden(source: &Source, files: &BTreeMap<String, PathBuf>) -> Result<()
             let hints: BTreeMap<String, DType> = specs.iter().map(|s| (s.name.clone(), s.dtype)).collect();
             let mut tensors = ferry_tensor::read_file(&files[rel], &hints).map_err(|e| err(e.to_string()))?;
             // A lone .npy holds one unnamed tensor: it stands for the single declared tensor.
-            if specs.len() == 1 && tensors.len() == 1 && rel.ends_with(".npy") {
-                if let Some((_, t)) = tensors.pop_first() {
-                    tensors.insert(specs[0].name.clone(), t);
-                }
+            if specs.len() == 1
+                && tensors.len() == 1
+                && rel.ends_with(".npy")
+                && let Some((_, t)) = tensors.pop_first()
+            {
+                tensors.insert(specs[0].name.clone(), t);
             }
             for s in specs {
                 let Some(t) = tensors.get(&s.name) else {

@@ -61,8 +61,8 @@ mod tests {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(|n| Value::from(n)),
-            (-1e9f64..1e9).prop_map(|f| Value::from(f)),
+            any::<i64>().prop_map(Value::from),
+            (-1e9f64..1e9).prop_map(Value::from),
             ".*".prop_map(Value::String),
         ];
         leaf.prop_recursive(4, 64, 8, |inner| {

@@ -10,6 +10,7 @@ pub mod config;
 mod dtype;
 mod manifest;
 mod path;
+pub mod policy;
 mod source;
 
 pub use canonical::{canonical_json, to_canonical_json};
@@ -50,4 +51,15 @@ pub mod media {
     pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
     /// The name of the bundle source description inside a source directory and a bundle.
     pub const SOURCE_FILE: &str = "ferry.toml";
+}
+
+/// The JSON Schemas generated from the format's types, as `(file name, pretty JSON)`. The files in
+/// `spec/schema/` are these; a test fails when they are stale (`FERRY_BLESS=1 cargo test -p ferry-spec`
+/// rewrites them).
+pub fn schemas() -> Vec<(&'static str, String)> {
+    let render = |s: schemars::Schema| serde_json::to_string_pretty(&s).map(|t| t + "\n").unwrap_or_default();
+    vec![
+        ("ferry-toml.schema.json", render(schemars::schema_for!(Source))),
+        ("manifest.schema.json", render(schemars::schema_for!(Manifest))),
+    ]
 }

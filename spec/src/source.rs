@@ -366,13 +366,10 @@ fn validate_features(key: &str, t: &TensorSpec) -> Result<(), SourceError> {
     }
     for (j, f) in t.features.iter().enumerate() {
         let fkey = format!("{key}.features[{j}]");
-        if let (Some(lo), Some(hi)) = (f.min, f.max) {
-            if lo > hi {
-                return Err(invalid(
-                    format!("{fkey}.min"),
-                    format!("`{}`: min {lo} is above max {hi}", f.name),
-                ));
-            }
+        if let (Some(lo), Some(hi)) = (f.min, f.max)
+            && lo > hi
+        {
+            return Err(invalid(format!("{fkey}.min"), format!("`{}`: min {lo} is above max {hi}", f.name)));
         }
         if f.nullable && !t.dtype.is_float() {
             return Err(invalid(

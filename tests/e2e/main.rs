@@ -1,0 +1,8 @@
+//! End-to-end tests of the `ferry` command line: one test binary for the whole CLI.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod pack;
+mod unpack;

@@ -1,0 +1,245 @@
+use crate::common::*;
+use std::path::Path;
+
+/// Two copies of each fixture that differ in path, file creation order, mtimes, permissions, umask,
+/// TZ, locale and thread hints pack to the same bytes.
+#[test]
+fn fixtures_pack_byte_identical_across_environments() {
+    for name in ["credit-risk", "text-embedding"] {
+        let t = tempdir();
+        let a = t.path().join("first/copy");
+        let b = t.path().join("a/much/deeper/second");
+        copy_dir(&fixture(name), &a);
+        // Second copy: files created in reverse order, different mtimes and modes.
+        let mut files = listing(&fixture(name));
+        files.reverse();
+        for f in &files {
+            let from = fixture(name).join(f);
+            let to = b.join(f);
+            if from.is_dir() {
+                std::fs::create_dir_all(&to).unwrap();
+            } else {
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(&from, &to).unwrap();
+                let file = std::fs::File::options().write(true).open(&to).unwrap();
+                file.set_modified(
+                    std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000),
+                )
+                .unwrap();
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+                }
+            }
+        }
+        let out_a = t.path().join("a.ferry");
+        let out_b = t.path().join("b.ferry");
+        let o = ferry()
+            .args(["pack", a.to_str().unwrap(), "-o", out_a.to_str().unwrap()])
+            .env("TZ", "UTC")
+            .env("LC_ALL", "C")
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "umask 077; cd {} && exec {} pack second -o {}",
+                b.parent().unwrap().display(),
+                env!("CARGO_BIN_EXE_ferry"),
+                out_b.display()
+            ))
+            .env("TZ", "Pacific/Kiritimati")
+            .env("LC_ALL", "tr_TR.UTF-8")
+            .env("RAYON_NUM_THREADS", "7")
+            .env("OMP_NUM_THREADS", "3")
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let (ba, bb) = (std::fs::read(&out_a).unwrap(), std::fs::read(&out_b).unwrap());
+        assert!(ba == bb, "{name}: bundles differ");
+        // And the output is a file with the usual mode regardless of the source's modes.
+        assert!(ba.len() > 1024);
+    }
+}
+
+#[test]
+fn skopeo_reads_a_bundle() {
+    let Ok(v) = std::process::Command::new("skopeo").arg("--version").output() else {
+        eprintln!("SKIP: skopeo is not installed (`.ci/run` installs it)");
+        return;
+    };
+    assert!(v.status.success());
+    let t = tempdir();
+    let out = t.path().join("cr.ferry");
+    pack(&fixture("credit-risk"), &out);
+    let o = std::process::Command::new("skopeo")
+        .args(["inspect", &format!("oci-archive:{}", out.display())])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "skopeo inspect failed: {}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let b = ferry_bundle::Bundle::open(&out).unwrap();
+    assert_eq!(v["Digest"], b.manifest_digest());
+    assert_eq!(v["Layers"].as_array().unwrap().len(), b.manifest().files.len());
+}
+
+#[test]
+fn unpack_then_repack_reproduces_the_bundle() {
+    for name in ["credit-risk", "text-embedding"] {
+        let t = tempdir();
+        let first = t.path().join("first.ferry");
+        pack(&fixture(name), &first);
+        let view = t.path().join("view");
+        let o = run(&["unpack", first.to_str().unwrap(), view.to_str().unwrap()]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let second = t.path().join("second.ferry");
+        pack(&view, &second);
+        assert!(std::fs::read(&first).unwrap() == std::fs::read(&second).unwrap(), "{name}: repack differs");
+    }
+}
+
+#[test]
+fn inspect_shows_contract_pins_and_files() {
+    let t = tempdir();
+    let out = t.path().join("te.ferry");
+    pack(&fixture("text-embedding"), &out);
+    let o = run(&["inspect", out.to_str().unwrap()]);
+    assert_eq!(code(&o), 0);
+    let text = stdout(&o);
+    for needle in
+        ["text-embedding 1.0.0", "input_ids", "[batch, seq]", "ai.onnx=17", "model.onnx.data", ">=1.31.0"]
+    {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    let o = run(&["inspect", out.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["manifest"]["pins"]["onnx"]["external_data"][0], "model.onnx.data");
+    assert_eq!(v["manifest"]["pins"]["onnx"]["ir_version"], 8);
+}
+
+#[test]
+fn init_then_pack_works_in_two_commands() {
+    for name in ["credit-risk", "text-embedding"] {
+        let t = tempdir();
+        let src = t.path().join("src");
+        let o = run(&["init", fixture(name).join("model.onnx").to_str().unwrap(), src.to_str().unwrap()]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let toml = std::fs::read_to_string(src.join("ferry.toml")).unwrap();
+        let parsed = ferry_spec::Source::from_toml_str(&toml).unwrap();
+        let real = ferry_spec::Source::from_toml_str(
+            &std::fs::read_to_string(fixture(name).join("ferry.toml")).unwrap(),
+        )
+        .unwrap();
+        let names = |v: &[ferry_spec::TensorSpec]| {
+            v.iter().map(|t| (t.name.clone(), t.dtype, t.shape.clone())).collect::<Vec<_>>()
+        };
+        assert_eq!(names(&parsed.inputs), names(&real.inputs), "{name}");
+        assert_eq!(names(&parsed.outputs), names(&real.outputs), "{name}");
+        assert!(toml.contains("# [[golden]]"));
+        let out = t.path().join("out.ferry");
+        pack(&src, &out);
+    }
+    // init refuses a directory that is not empty and leaves it alone.
+    let t = tempdir();
+    std::fs::write(t.path().join("keep.txt"), b"x").unwrap();
+    let o = run(&[
+        "init",
+        fixture("credit-risk").join("model.onnx").to_str().unwrap(),
+        t.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+    assert_eq!(listing(t.path()), vec!["keep.txt"]);
+}
+
+/// Applies `edit` to a copy of the credit-risk source, packs it, and checks exit code 2, the error text
+/// and that no output (not even a temporary file) is left.
+fn refused(what: &str, edit: impl FnOnce(&Path), needles: &[&str]) {
+    let t = tempdir();
+    let src = t.path().join("src");
+    copy_dir(&fixture("credit-risk"), &src);
+    edit(&src);
+    let outdir = t.path().join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let out = outdir.join("model.ferry");
+    let o = run(&["pack", src.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 2, "{what}: expected exit 2, got {}: {err}", code(&o));
+    for n in needles {
+        assert!(err.contains(n), "{what}: error lacks {n:?}:\n{err}");
+    }
+    assert!(listing(&outdir).is_empty(), "{what}: left {:?}", listing(&outdir));
+}
+
+fn edit_toml(src: &Path, from: &str, to: &str) {
+    let p = src.join("ferry.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.contains(from), "fixture lacks {from:?}");
+    std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn malformed_sources_are_refused_with_the_key_or_file() {
+    refused(
+        "unknown key",
+        |s| edit_toml(s, "license =", "licence = \"x\"\nlicense ="),
+        &["ferry.toml", "unknown field `licence`"],
+    );
+    refused(
+        "missing file",
+        |s| std::fs::remove_file(s.join("golden/smoke.expected.npz")).unwrap(),
+        &["golden[0].expected", "golden/smoke.expected.npz", "does not exist"],
+    );
+    refused(
+        "missing ferry.toml",
+        |s| std::fs::remove_file(s.join("ferry.toml")).unwrap(),
+        &["ferry.toml", "not found"],
+    );
+    refused(
+        "contract names an input the model lacks",
+        |s| edit_toml(s, "name = \"features\"", "name = \"feature_vector\""),
+        &["model.onnx", "inputs[0].name", "no input named `feature_vector`"],
+    );
+    refused(
+        "contract dtype differs from the model",
+        |s| edit_toml(s, "dtype = \"float32\"", "dtype = \"float64\""),
+        &["inputs[0].dtype", "declared float64 but the model says float32"],
+    );
+    refused(
+        "contract rank differs",
+        |s| edit_toml(s, "shape = [\"batch\", 1]", "shape = [\"batch\", 1, 1]"),
+        &["outputs[0].shape", "rank 3"],
+    );
+    refused(
+        "output not declared",
+        |s| edit_toml(s, "name = \"probability\"", "name = \"score\""),
+        &["outputs[0].name", "`score`"],
+    );
+    refused(
+        "default config fails its schema",
+        |s| std::fs::write(s.join("config.json"), br#"{"decision_threshold": 7}"#).unwrap(),
+        &["config.json", "fails its schema", "/decision_threshold", "maximum"],
+    );
+    refused(
+        "config schema is not JSON",
+        |s| std::fs::write(s.join("config.schema.json"), b"{nope").unwrap(),
+        &["config.schema.json", "not valid JSON"],
+    );
+    refused(
+        "golden file is not a tensor file",
+        |s| std::fs::write(s.join("golden/smoke.inputs.npz"), b"garbage").unwrap(),
+        &["golden/smoke.inputs.npz", "golden[0].inputs"],
+    );
+    refused(
+        "model is not ONNX",
+        |s| std::fs::write(s.join("model.onnx"), b"\xff\xff\xff\xff").unwrap(),
+        &["model.onnx", "not a readable ONNX model"],
+    );
+    refused(
+        "path escapes the source",
+        |s| edit_toml(s, "onnx = \"model.onnx\"", "onnx = \"../model.onnx\""),
+        &["model.onnx", "`..`"],
+    );
+}
