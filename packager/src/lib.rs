@@ -36,7 +36,36 @@ pub fn pack_loaded(loaded: &LoadedSource, out: &Path) -> Result<Packed, PackErro
         .iter()
         .map(|(path, disk)| FileSource { path: path.clone(), data: FileData::Disk(disk.clone()) })
         .collect();
-    Ok(ferry_bundle::write_bundle(out, files, manifest_for(loaded), &[])?)
+    let mut referrers = Vec::new();
+    if let Some(sig) = &loaded.signature {
+        let mut view = Vec::with_capacity(loaded.files.len());
+        for (path, disk) in &loaded.files {
+            view.push((path.clone(), sha256_file(disk)?));
+        }
+        let referrer =
+            ferry_trust::signature_referrer(sig.clone(), &view).map_err(|e| PackError::Source {
+                path: loaded.dir.join(ferry_trust::SIGNATURE_FILE),
+                message: format!("{e}; remove it to pack without the signature"),
+            })?;
+        referrers.push(referrer);
+    }
+    Ok(ferry_bundle::write_bundle(out, files, manifest_for(loaded), &referrers)?)
+}
+
+fn sha256_file(path: &Path) -> Result<[u8; 32], PackError> {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let mut f = std::fs::File::open(path).map_err(|e| PackError::io(path, e))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| PackError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().into())
 }
 
 /// The Ferry manifest of a source, with `files` left for the writer to fill in.

@@ -19,6 +19,9 @@ pub struct LoadedSource {
     pub model: ModelInfo,
     /// Every file of the file view (bundle path → path on disk), `ferry.toml` included, sorted.
     pub files: BTreeMap<String, PathBuf>,
+    /// An OpenSSF Model Signing signature (`model.sig`) found next to `ferry.toml`, as `ferry unpack`
+    /// writes it: kept as a referrer of the new bundle when it covers exactly its files.
+    pub signature: Option<Vec<u8>>,
 }
 
 /// Reads `ferry.toml` from `dir` and validates the whole source.
@@ -86,7 +89,20 @@ pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
     check_contract(onnx_file, "outputs", &source.outputs, &model.outputs)?;
     check_config(&source, &files)?;
     check_golden(&source, &files)?;
-    Ok(LoadedSource { dir: dir.to_path_buf(), source, model, files })
+    let sig_path = dir.join(ferry_trust::SIGNATURE_FILE);
+    let signature = match std::fs::read(&sig_path) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(PackError::io(sig_path, e)),
+    };
+    if files.contains_key(ferry_trust::SIGNATURE_FILE) {
+        return Err(PackError::Source {
+            path: toml_path,
+            message: "`model.sig` is where a bundle's signature is unpacked; it cannot be a bundled file"
+                .into(),
+        });
+    }
+    Ok(LoadedSource { dir: dir.to_path_buf(), source, model, files, signature })
 }
 
 fn existing_file(dir: &Path, toml_path: &Path, key: &str, rel: &str) -> Result<PathBuf, PackError> {

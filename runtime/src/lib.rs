@@ -1,1 +1,35 @@
-//! (being written)
+//! Ferry's embeddable runtime: open a `.ferry` bundle, check it, and run it on CPU through ONNX Runtime.
+//!
+//! ```no_run
+//! use ferry_runtime::{OpenOptions, Runtime, RuntimeOptions};
+//! # fn main() -> Result<(), ferry_runtime::RuntimeError> {
+//! let runtime = Runtime::new(RuntimeOptions::default())?;
+//! let model = runtime.open("credit-risk.ferry".as_ref(), &OpenOptions::default())?;
+//! let inputs = ferry_tensor::TensorMap::new(); // named tensors, checked against the bundle's contract
+//! let outputs = model.infer(&inputs)?;
+//! # Ok(()) }
+//! ```
+//!
+//! Opening a bundle always hashes every blob against its manifest and checks the format version and the
+//! ONNX Runtime pin; a bundle that fails gets a typed [`RuntimeError`], never a session. Every request is
+//! checked against the bundle's data contract before it reaches ONNX Runtime. A [`Model`] is `Send + Sync`
+//! and serves concurrent callers in parallel without copying its weights per caller.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod compare;
+mod config;
+pub mod contract;
+mod error;
+mod model;
+mod onnx_init;
+pub mod ort_lib;
+mod session;
+
+pub use config::ENV_PREFIX;
+pub use error::{ContractError, ContractErrorKind, RuntimeError};
+pub use model::{
+    BundleCheck, Device, INTRA_OP_THREADS_KEY, Model, OpenOptions, Runtime, RuntimeOptions, SMALL_MODEL_BYTES,
+    TrustPolicy,
+};
+pub use ort_lib::{LibrarySource, ORT_VERSION, OrtLibrary};

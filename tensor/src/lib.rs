@@ -1,1 +1,319 @@
-//! (being written)
+//! Named tensors and the tensor file formats Ferry reads and writes.
+//!
+//! Golden sets, `ferry run --input/--output` and the verifier exchange tensors as `.npy`, `.npz`,
+//! `.safetensors` or `.json` files. Every reader here treats its input as untrusted: malformed, truncated or
+//! hostile files (zip bombs, overlapping offsets, absurd shapes) give a [`TensorError`] that names the file,
+//! the tensor and the byte offset or element, never a panic or an unbounded allocation. Every writer is
+//! deterministic: the same [`TensorMap`] gives the same bytes.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod error;
+mod json;
+mod npy;
+mod npz;
+mod raw;
+mod safetensors;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use error::TensorError;
+pub use ferry_spec::DType;
+pub use npz::MAX_NPZ_TOTAL_BYTES;
+
+/// A dense, row-major (C order) tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    /// Dimensions, outermost first; empty for a scalar.
+    pub shape: Vec<usize>,
+    /// The elements in row-major order; `data.len()` is the product of `shape`.
+    pub data: TensorData,
+}
+
+/// The elements of a tensor, one variant per [`DType`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorData {
+    /// IEEE 754 half precision.
+    F16(Vec<half::f16>),
+    /// IEEE 754 single precision.
+    F32(Vec<f32>),
+    /// IEEE 754 double precision.
+    F64(Vec<f64>),
+    /// Signed 8-bit integers.
+    I8(Vec<i8>),
+    /// Signed 16-bit integers.
+    I16(Vec<i16>),
+    /// Signed 32-bit integers.
+    I32(Vec<i32>),
+    /// Signed 64-bit integers.
+    I64(Vec<i64>),
+    /// Unsigned 8-bit integers.
+    U8(Vec<u8>),
+    /// Unsigned 16-bit integers.
+    U16(Vec<u16>),
+    /// Unsigned 32-bit integers.
+    U32(Vec<u32>),
+    /// Unsigned 64-bit integers.
+    U64(Vec<u64>),
+    /// Booleans.
+    Bool(Vec<bool>),
+    /// UTF-8 strings (npy stores them as fixed-width UTF-32, safetensors not at all).
+    String(Vec<String>),
+}
+
+/// Tensors by name, sorted so that writers are deterministic.
+pub type TensorMap = BTreeMap<String, Tensor>;
+
+impl TensorData {
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        match self {
+            TensorData::F16(_) => DType::Float16,
+            TensorData::F32(_) => DType::Float32,
+            TensorData::F64(_) => DType::Float64,
+            TensorData::I8(_) => DType::Int8,
+            TensorData::I16(_) => DType::Int16,
+            TensorData::I32(_) => DType::Int32,
+            TensorData::I64(_) => DType::Int64,
+            TensorData::U8(_) => DType::Uint8,
+            TensorData::U16(_) => DType::Uint16,
+            TensorData::U32(_) => DType::Uint32,
+            TensorData::U64(_) => DType::Uint64,
+            TensorData::Bool(_) => DType::Bool,
+            TensorData::String(_) => DType::String,
+        }
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            TensorData::F16(v) => v.len(),
+            TensorData::F32(v) => v.len(),
+            TensorData::F64(v) => v.len(),
+            TensorData::I8(v) => v.len(),
+            TensorData::I16(v) => v.len(),
+            TensorData::I32(v) => v.len(),
+            TensorData::I64(v) => v.len(),
+            TensorData::U8(v) => v.len(),
+            TensorData::U16(v) => v.len(),
+            TensorData::U32(v) => v.len(),
+            TensorData::U64(v) => v.len(),
+            TensorData::Bool(v) => v.len(),
+            TensorData::String(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Tensor {
+    /// A tensor, checking that the data holds exactly the product of `shape` elements.
+    pub fn new(shape: Vec<usize>, data: TensorData) -> Result<Tensor, TensorError> {
+        let expected = numel(&shape).ok_or_else(|| TensorError::ShapeOverflow { shape: shape.clone() })?;
+        if expected != data.len() {
+            return Err(TensorError::ShapeMismatch { shape, expected, len: data.len() });
+        }
+        Ok(Tensor { shape, data })
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.data.dtype()
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether there are no elements (some dimension is 0).
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Element `i` (row-major) as `f64`: booleans are 0 or 1, 64-bit integers beyond 2^53 are rounded.
+    /// `None` for strings or an index out of range.
+    pub fn as_f64(&self, i: usize) -> Option<f64> {
+        // 64-bit integers above 2^53 round; callers compare with tolerances, which is what they want.
+        #[allow(clippy::cast_precision_loss)]
+        match &self.data {
+            TensorData::F16(v) => v.get(i).map(|x| x.to_f64()),
+            TensorData::F32(v) => v.get(i).map(|&x| f64::from(x)),
+            TensorData::F64(v) => v.get(i).copied(),
+            TensorData::I8(v) => v.get(i).map(|&x| f64::from(x)),
+            TensorData::I16(v) => v.get(i).map(|&x| f64::from(x)),
+            TensorData::I32(v) => v.get(i).map(|&x| f64::from(x)),
+            TensorData::I64(v) => v.get(i).map(|&x| x as f64),
+            TensorData::U8(v) => v.get(i).map(|&x| f64::from(x)),
+            TensorData::U16(v) => v.get(i).map(|&x| f64::from(x)),
+            TensorData::U32(v) => v.get(i).map(|&x| f64::from(x)),
+            TensorData::U64(v) => v.get(i).map(|&x| x as f64),
+            TensorData::Bool(v) => v.get(i).map(|&b| if b { 1.0 } else { 0.0 }),
+            TensorData::String(_) => None,
+        }
+    }
+}
+
+/// The product of a shape, `None` on overflow.
+pub(crate) fn numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// A tensor file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// NumPy `.npy`: one tensor.
+    Npy,
+    /// NumPy `.npz`: a zip of `.npy` members, `name.npy` holding tensor `name`.
+    Npz,
+    /// Hugging Face `.safetensors`.
+    Safetensors,
+    /// JSON: an object mapping names to `{"dtype", "shape", "data"}` objects or nested arrays.
+    Json,
+}
+
+impl Format {
+    /// The format a file's extension names (case-insensitive), if any.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "npy" => Some(Format::Npy),
+            "npz" => Some(Format::Npz),
+            "safetensors" => Some(Format::Safetensors),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+
+    /// The file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Npy => "npy",
+            Format::Npz => "npz",
+            Format::Safetensors => "safetensors",
+            Format::Json => "json",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.extension())
+    }
+}
+
+/// Reads a tensor file, choosing the format by extension. A `.npy` file's single tensor is named by the
+/// file stem. `hints` give the dtype of bare JSON arrays by tensor name; other formats carry their dtypes.
+pub fn read_file(path: &Path, hints: &BTreeMap<String, DType>) -> Result<TensorMap, TensorError> {
+    let format =
+        Format::from_path(path).ok_or_else(|| TensorError::UnknownFormat { path: path.to_owned() })?;
+    let bytes = fs::read(path).map_err(|error| TensorError::Read { path: path.to_owned(), error })?;
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    read_bytes(&bytes, format, &stem, hints).map_err(|e| e.in_file(path))
+}
+
+/// Reads tensors from bytes in `format`. `name_for_npy` names the single tensor of an `.npy`; `hints` give
+/// the dtype of bare JSON arrays by tensor name.
+pub fn read_bytes(
+    bytes: &[u8],
+    format: Format,
+    name_for_npy: &str,
+    hints: &BTreeMap<String, DType>,
+) -> Result<TensorMap, TensorError> {
+    match format {
+        Format::Npy => {
+            let tensor = npy::read(bytes)?;
+            Ok(TensorMap::from([(name_for_npy.to_owned(), tensor)]))
+        }
+        Format::Npz => npz::read(bytes),
+        Format::Safetensors => safetensors::read(bytes),
+        Format::Json => json::read(bytes, hints),
+    }
+}
+
+/// Encodes tensors in `format`, deterministically. An `.npy` takes exactly one tensor (its name is not
+/// stored); safetensors cannot hold strings.
+pub fn write_bytes(tensors: &TensorMap, format: Format) -> Result<Vec<u8>, TensorError> {
+    check_shapes(tensors)?;
+    match format {
+        Format::Npy => {
+            let mut iter = tensors.iter();
+            match (iter.next(), iter.next()) {
+                (Some((name, tensor)), None) => npy::write(tensor).map_err(|e| e.in_tensor(name)),
+                _ => Err(TensorError::NpyTensorCount { count: tensors.len() }),
+            }
+        }
+        Format::Npz => npz::write(tensors),
+        Format::Safetensors => safetensors::write(tensors),
+        Format::Json => Ok(json::write(tensors)),
+    }
+}
+
+/// The fields of [`Tensor`] are public, so a caller can build one whose data disagrees with its shape;
+/// writing it would produce a file no reader accepts.
+fn check_shapes(tensors: &TensorMap) -> Result<(), TensorError> {
+    for (name, t) in tensors {
+        let expected = numel(&t.shape)
+            .ok_or_else(|| TensorError::ShapeOverflow { shape: t.shape.clone() }.in_tensor(name))?;
+        if expected != t.data.len() {
+            return Err(TensorError::ShapeMismatch { shape: t.shape.clone(), expected, len: t.data.len() }
+                .in_tensor(name));
+        }
+    }
+    Ok(())
+}
+
+/// Writes a tensor file, choosing the format by extension. The write is atomic: the bytes go to a
+/// temporary file in the same directory, which is flushed to disk and renamed over `path`, so readers see
+/// the old file or the new one, never half of one.
+pub fn write_file(path: &Path, tensors: &TensorMap) -> Result<(), TensorError> {
+    let format =
+        Format::from_path(path).ok_or_else(|| TensorError::UnknownFormat { path: path.to_owned() })?;
+    let bytes = write_bytes(tensors, format).map_err(|e| e.in_file(path))?;
+    write_atomic(path, &bytes)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TensorError> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let write_err = |error| TensorError::Write { path: path.to_owned(), error };
+    let file_name = path.file_name().ok_or_else(|| {
+        write_err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path does not name a file"))
+    })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // Process id and counter keep concurrent writers (threads or processes) off each other's temp files.
+    let tmp = dir.join(format!(
+        ".{}.{}.{}.tmp",
+        file_name.to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)
+    })();
+    if let Err(error) = result {
+        // Best effort: the temp file may not exist if creating it failed.
+        let _ = fs::remove_file(&tmp);
+        return Err(write_err(error));
+    }
+    // The rename is durable only once the directory entry is; not every platform can open a directory.
+    #[cfg(unix)]
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod inspect;
+mod run;
+mod sign;
 
 /// A command's failure and the exit code it maps to.
 pub struct Failure {
@@ -61,6 +63,37 @@ enum Command {
         /// The directory to create (must not exist or be empty).
         dir: PathBuf,
     },
+    /// Run a bundle on a tensor file: digests, pins and trust checked on open, the request against the
+    /// data contract.
+    Run(run::RunArgs),
+    /// Write a new ECDSA P-256 key pair (PEM; the private key encrypted when FERRY_KEY_PASSWORD is set).
+    Keygen {
+        #[arg(long)]
+        private: PathBuf,
+        #[arg(long)]
+        public: PathBuf,
+    },
+    /// Add an OpenSSF Model Signing signature over the bundle's file view (stored as an OCI referrer).
+    Sign {
+        bundle: PathBuf,
+        /// PEM private key (FERRY_KEY_PASSWORD for an encrypted one).
+        #[arg(long)]
+        key: PathBuf,
+        /// Write the signed bundle here instead of replacing BUNDLE.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Add a signed promotion attestation whose predicate is a verifier JSON report.
+    Attest {
+        bundle: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        /// The `ferry verify --format json` report to attest.
+        #[arg(long)]
+        report: PathBuf,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 pub fn main() -> CliResult {
@@ -102,9 +135,21 @@ pub fn main() -> CliResult {
         }
         Command::Unpack { bundle, dir } => {
             let b = open_bundle(&bundle)?;
-            b.unpack(&dir, &[]).with_context(|| format!("unpacking {}", bundle.display())).map_err(usage)?;
+            let extra: Vec<(String, Vec<u8>)> = ferry_trust::model_sig(&b)
+                .map(|s| (ferry_trust::SIGNATURE_FILE.to_owned(), s))
+                .into_iter()
+                .collect();
+            b.unpack(&dir, &extra)
+                .with_context(|| format!("unpacking {}", bundle.display()))
+                .map_err(usage)?;
             println!("unpacked {} files into {}", b.manifest().files.len(), dir.display());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Run(args) => run::run(args),
+        Command::Keygen { private, public } => sign::keygen(&private, &public),
+        Command::Sign { bundle, key, output } => sign::sign(&bundle, &key, output.as_deref()),
+        Command::Attest { bundle, key, report, output } => {
+            sign::attest(&bundle, &key, &report, output.as_deref())
         }
     }
 }

@@ -1,0 +1,90 @@
+//! Packing throughput against the obvious floor: one SHA-256 pass over the same bytes.
+//!
+//! `cargo bench -p ferry-packager --bench pack` builds a source whose model keeps 1 GiB of weights in
+//! ONNX external data (`FERRY_BENCH_BYTES` to change the size), then alternates `sha256(weights)` and
+//! `ferry_packager::pack` so both see the same page-cache state, and prints medians and their ratio.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+fn main() {
+    let bytes: u64 = std::env::var("FERRY_BENCH_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1 << 30);
+    let rounds: usize = std::env::var("FERRY_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let weights = src.join("weights.bin");
+    {
+        // xorshift: incompressible and fast to generate.
+        let mut f = std::io::BufWriter::with_capacity(1 << 22, std::fs::File::create(&weights).unwrap());
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut left = bytes;
+        while left > 0 {
+            for c in buf.chunks_exact_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                c.copy_from_slice(&x.to_le_bytes());
+            }
+            let n = left.min(buf.len() as u64) as usize;
+            f.write_all(&buf[..n]).unwrap();
+            left -= n as u64;
+        }
+    }
+    let model = ferry_onnx::encode::model_with_external_initializer("weights.bin", bytes);
+    std::fs::write(src.join("model.onnx"), model).unwrap();
+    let n = bytes / 4;
+    std::fs::write(
+        src.join("ferry.toml"),
+        format!(
+            "[model]\nname = \"bench\"\nversion = \"1.0.0\"\nonnx = \"model.onnx\"\n\n\
+             [[inputs]]\nname = \"x\"\ndtype = \"float32\"\nshape = [{n}]\n\n\
+             [[outputs]]\nname = \"y\"\ndtype = \"float32\"\nshape = [{n}]\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("bench.ferry");
+
+    let hash = || {
+        let mut f = std::fs::File::open(&weights).unwrap();
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 4 << 20];
+        loop {
+            let k = f.read(&mut buf).unwrap();
+            if k == 0 {
+                break;
+            }
+            h.update(&buf[..k]);
+        }
+        h.finalize()
+    };
+    // Warm the page cache and the output path once.
+    hash();
+    ferry_packager::pack(&src, &out).unwrap();
+
+    let mut sha = Vec::new();
+    let mut pack = Vec::new();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        std::hint::black_box(hash());
+        sha.push(t.elapsed());
+        std::fs::remove_file(&out).unwrap();
+        let t = Instant::now();
+        std::hint::black_box(ferry_packager::pack(&src, &out).unwrap());
+        pack.push(t.elapsed());
+    }
+    let med = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (s, p) = (med(&mut sha), med(&mut pack));
+    let gib = bytes as f64 / f64::from(1u32 << 30);
+    println!("bytes            {bytes}");
+    println!("rounds           {rounds}");
+    println!("sha256 median    {:.3} s  ({:.0} MiB/s)", s.as_secs_f64(), gib * 1024.0 / s.as_secs_f64());
+    println!("pack median      {:.3} s  ({:.0} MiB/s)", p.as_secs_f64(), gib * 1024.0 / p.as_secs_f64());
+    println!("ratio pack/sha256 {:.3}", p.as_secs_f64() / s.as_secs_f64());
+}

@@ -1,0 +1,13 @@
+//! Records where `scripts/fetch-onnxruntime` installs the pinned ONNX Runtime library, so a build from a
+//! checkout finds it without configuration.
+
+use std::path::PathBuf;
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let root = manifest_dir.parent().map(PathBuf::from).unwrap_or(manifest_dir);
+    // Keep the version in step with ORT_VERSION in src/ort_lib.rs (a unit test checks both).
+    let lib = root.join(".ort").join("1.31.1").join("libonnxruntime.so");
+    println!("cargo:rustc-env=FERRY_ORT_DEFAULT={}", lib.display());
+    println!("cargo:rerun-if-changed=build.rs");
+}

@@ -1,0 +1,219 @@
+//! Comparing an output with its expected (golden) value: `|actual - expected| <= atol + rtol * |expected|`
+//! for floating-point tensors, exact equality for integers, booleans and strings.
+
+use ferry_tensor::{Tensor, TensorData};
+
+/// The result of [`compare`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// Whether every element is within tolerance and the dtypes and shapes agree.
+    pub pass: bool,
+    /// Largest `|actual - expected|` over elements where both are finite (0 when there are none).
+    pub max_abs: f64,
+    /// Largest `|actual - expected| / |expected|` over the same elements; infinite when `expected` is 0 and
+    /// `actual` is not.
+    pub max_rel: f64,
+    /// How many elements are out of tolerance.
+    pub mismatches: usize,
+    /// The first element out of tolerance.
+    pub first_mismatch: Option<Mismatch>,
+    /// Why the tensors cannot be compared element by element (dtype or shape differ).
+    pub structure: Option<String>,
+}
+
+/// One element out of tolerance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mismatch {
+    /// Row-major index of the element.
+    pub index: Vec<usize>,
+    /// The expected value, as text.
+    pub expected: String,
+    /// The actual value, as text.
+    pub actual: String,
+}
+
+fn structural(message: String) -> Comparison {
+    Comparison {
+        pass: false,
+        max_abs: 0.0,
+        max_rel: 0.0,
+        mismatches: 0,
+        first_mismatch: None,
+        structure: Some(message),
+    }
+}
+
+/// Compares `actual` with `expected`. Floating-point tensors of different widths compare by value (a
+/// float64 golden may check a float32 output); other dtypes must be identical and compare exactly. NaN
+/// equals only NaN; infinities must match in sign.
+pub fn compare(expected: &Tensor, actual: &Tensor, rtol: f64, atol: f64) -> Comparison {
+    if expected.shape != actual.shape {
+        return structural(format!("shape is {:?}, expected {:?}", actual.shape, expected.shape));
+    }
+    let (ed, ad) = (expected.dtype(), actual.dtype());
+    let both_float = ed.is_float() && ad.is_float();
+    if ed != ad && !both_float {
+        return structural(format!("dtype is {ad}, expected {ed}"));
+    }
+    let numel = expected.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    for (which, t) in [("expected", expected), ("actual", actual)] {
+        if numel != Some(t.data.len()) {
+            return structural(format!(
+                "the {which} tensor holds {} elements, not the {} its shape {:?} needs",
+                t.data.len(),
+                numel.map_or_else(|| "overflowing number".to_owned(), |n| n.to_string()),
+                t.shape
+            ));
+        }
+    }
+    let mut out = Comparison {
+        pass: true,
+        max_abs: 0.0,
+        max_rel: 0.0,
+        mismatches: 0,
+        first_mismatch: None,
+        structure: None,
+    };
+    if both_float {
+        for i in 0..expected.data.len() {
+            let (Some(e), Some(a)) = (expected.as_f64(i), actual.as_f64(i)) else { continue };
+            if !float_ok(e, a, rtol, atol, &mut out) {
+                record(&mut out, &expected.shape, i, e.to_string(), a.to_string());
+            }
+        }
+    } else {
+        exact(&expected.data, &actual.data, &expected.shape, &mut out);
+    }
+    out.pass = out.mismatches == 0;
+    out
+}
+
+fn float_ok(e: f64, a: f64, rtol: f64, atol: f64, out: &mut Comparison) -> bool {
+    if e.is_nan() || a.is_nan() {
+        return e.is_nan() && a.is_nan();
+    }
+    if e.is_infinite() || a.is_infinite() {
+        return e == a;
+    }
+    let diff = (a - e).abs();
+    out.max_abs = out.max_abs.max(diff);
+    let rel = if e == 0.0 {
+        if diff == 0.0 { 0.0 } else { f64::INFINITY }
+    } else {
+        diff / e.abs()
+    };
+    out.max_rel = out.max_rel.max(rel);
+    diff <= atol + rtol * e.abs()
+}
+
+fn record(out: &mut Comparison, shape: &[usize], flat: usize, expected: String, actual: String) {
+    out.mismatches += 1;
+    if out.first_mismatch.is_none() {
+        out.first_mismatch = Some(Mismatch { index: unravel(shape, flat), expected, actual });
+    }
+}
+
+fn unravel(shape: &[usize], mut flat: usize) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (slot, &dim) in index.iter_mut().zip(shape).rev() {
+        if dim > 0 {
+            *slot = flat % dim;
+            flat /= dim;
+        }
+    }
+    index
+}
+
+fn exact(e: &TensorData, a: &TensorData, shape: &[usize], out: &mut Comparison) {
+    fn go<T: PartialEq + std::fmt::Debug>(e: &[T], a: &[T], shape: &[usize], out: &mut Comparison) {
+        for (i, (x, y)) in e.iter().zip(a).enumerate() {
+            if x != y {
+                record(out, shape, i, format!("{x:?}"), format!("{y:?}"));
+            }
+        }
+    }
+    match (e, a) {
+        (TensorData::I8(x), TensorData::I8(y)) => go(x, y, shape, out),
+        (TensorData::I16(x), TensorData::I16(y)) => go(x, y, shape, out),
+        (TensorData::I32(x), TensorData::I32(y)) => go(x, y, shape, out),
+        (TensorData::I64(x), TensorData::I64(y)) => go(x, y, shape, out),
+        (TensorData::U8(x), TensorData::U8(y)) => go(x, y, shape, out),
+        (TensorData::U16(x), TensorData::U16(y)) => go(x, y, shape, out),
+        (TensorData::U32(x), TensorData::U32(y)) => go(x, y, shape, out),
+        (TensorData::U64(x), TensorData::U64(y)) => go(x, y, shape, out),
+        (TensorData::Bool(x), TensorData::Bool(y)) => go(x, y, shape, out),
+        (TensorData::String(x), TensorData::String(y)) => go(x, y, shape, out),
+        // Dtypes were checked equal by the caller; anything else cannot happen but must not panic.
+        _ => {
+            out.mismatches += 1;
+            out.structure = Some("dtypes differ".into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn f32t(v: Vec<f32>) -> Tensor {
+        Tensor { shape: vec![v.len()], data: TensorData::F32(v) }
+    }
+
+    #[test]
+    fn tolerance_rule() {
+        let c = compare(&f32t(vec![1.0, 2.0]), &f32t(vec![1.00005, 2.0]), 1e-4, 1e-5);
+        assert!(c.pass, "{c:?}");
+        let c = compare(&f32t(vec![1.0, 2.0]), &f32t(vec![1.0, 2.1]), 1e-4, 1e-5);
+        assert!(!c.pass);
+        assert_eq!(c.mismatches, 1);
+        let m = c.first_mismatch.unwrap();
+        assert_eq!(m.index, vec![1]);
+        assert!((c.max_abs - 0.1).abs() < 1e-6);
+    }
+
+    #[test]
+    fn nan_and_infinities() {
+        assert!(compare(&f32t(vec![f32::NAN]), &f32t(vec![f32::NAN]), 0.0, 0.0).pass);
+        assert!(!compare(&f32t(vec![f32::NAN]), &f32t(vec![0.0]), 1.0, 1.0).pass);
+        assert!(!compare(&f32t(vec![0.0]), &f32t(vec![f32::NAN]), 1.0, 1.0).pass);
+        assert!(compare(&f32t(vec![f32::INFINITY]), &f32t(vec![f32::INFINITY]), 0.0, 0.0).pass);
+        assert!(!compare(&f32t(vec![f32::INFINITY]), &f32t(vec![f32::NEG_INFINITY]), 1.0, 1.0).pass);
+        assert!(!compare(&f32t(vec![f32::INFINITY]), &f32t(vec![1e30]), 1.0, 1.0).pass);
+    }
+
+    #[test]
+    fn exact_types_and_structure() {
+        let i = |v: Vec<i64>| Tensor { shape: vec![v.len()], data: TensorData::I64(v) };
+        assert!(compare(&i(vec![1, 2]), &i(vec![1, 2]), 0.0, 0.0).pass);
+        let c = compare(&i(vec![1, 2]), &i(vec![1, 3]), 1.0, 1.0);
+        assert!(!c.pass);
+        assert_eq!(c.first_mismatch.unwrap().actual, "3");
+        let c = compare(&i(vec![1, 2]), &f32t(vec![1.0, 2.0]), 1.0, 1.0);
+        assert!(c.structure.unwrap().contains("dtype"));
+        let c = compare(&f32t(vec![1.0]), &f32t(vec![1.0, 2.0]), 1.0, 1.0);
+        assert!(c.structure.unwrap().contains("shape"));
+        let f64t = Tensor { shape: vec![1], data: TensorData::F64(vec![0.1]) };
+        assert!(compare(&f64t, &f32t(vec![0.1]), 1e-6, 0.0).pass);
+        let s = |v: &str| Tensor { shape: vec![1], data: TensorData::String(vec![v.into()]) };
+        assert!(compare(&s("a"), &s("a"), 0.0, 0.0).pass);
+        assert!(!compare(&s("a"), &s("b"), 0.0, 0.0).pass);
+        let bad = Tensor { shape: vec![3], data: TensorData::F32(vec![1.0]) };
+        assert!(compare(&bad, &bad, 0.0, 0.0).structure.is_some());
+    }
+
+    proptest! {
+        #[test]
+        fn identical_tensors_pass(v in proptest::collection::vec(any::<f32>(), 0..64)) {
+            let t = f32t(v);
+            prop_assert!(compare(&t, &t, 0.0, 0.0).pass);
+        }
+
+        #[test]
+        fn never_panics(a in proptest::collection::vec(any::<f64>(), 0..8), b in proptest::collection::vec(any::<f64>(), 0..8), shape in proptest::collection::vec(0usize..4, 0..3)) {
+            let x = Tensor { shape: shape.clone(), data: TensorData::F64(a) };
+            let y = Tensor { shape, data: TensorData::F64(b) };
+            let _ = compare(&x, &y, 1e-4, 1e-5);
+        }
+    }
+}

@@ -1,0 +1,584 @@
+//! The data contract at the door: every request is checked against the bundle's declared inputs before
+//! it reaches ONNX Runtime. Pure Rust; compiled once per model so the per-request check allocates nothing
+//! on success and touches each element at most once.
+
+use crate::{ContractError, ContractErrorKind};
+use ferry_spec::{DType, Dim, TensorSpec};
+use ferry_tensor::{Tensor, TensorData, TensorMap};
+
+/// A compiled contract for a model's inputs (and the shape rules its outputs follow).
+#[derive(Debug, Clone)]
+pub struct Contract {
+    inputs: Vec<InputCheck>,
+    outputs: Vec<OutputCheck>,
+}
+
+#[derive(Debug, Clone)]
+struct InputCheck {
+    name: String,
+    dtype: DType,
+    declared: String,
+    dims: Vec<DimCheck>,
+    /// Per-position checks along the last axis; empty when no feature constrains anything.
+    features: Vec<FeatureCheck>,
+    /// The same bounds laid out for a branch-free pass over the data: the common case (everything valid)
+    /// costs two comparisons per element; the error is located by a second, slower pass.
+    fast: FastBounds,
+}
+
+#[derive(Debug, Clone, Default)]
+struct FastBounds {
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    null_ok: Vec<bool>,
+    allowed: Vec<(usize, Vec<f64>)>,
+}
+
+#[derive(Debug, Clone)]
+struct OutputCheck {
+    name: String,
+    dtype: DType,
+    declared: String,
+    dims: Vec<DimCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum DimCheck {
+    Fixed(u64),
+    /// A symbolic dim; `first` is where the symbol first occurs among the inputs (input, axis), unless this
+    /// is that first occurrence. Inputs are checked in order, so the first occurrence is always checked
+    /// (and present) before any later one refers to it.
+    Symbol { name: String, first: Option<(usize, usize)> },
+}
+
+#[derive(Debug, Clone)]
+struct FeatureCheck {
+    name: String,
+    // Infinite when undeclared, so one comparison covers both bounds and NaN.
+    min: f64,
+    max: f64,
+    has_min: bool,
+    has_max: bool,
+    allowed: Option<Vec<f64>>,
+    nullable: bool,
+}
+
+impl FeatureCheck {
+    /// Whether the feature constrains nothing for this dtype (an undeclared float feature still refuses NaN).
+    fn is_trivial(&self, dtype: DType) -> bool {
+        !self.has_min && !self.has_max && self.allowed.is_none() && (self.nullable || !dtype.is_float())
+    }
+}
+
+impl Contract {
+    /// Compiles the declared inputs and outputs.
+    pub fn new(inputs: &[TensorSpec], outputs: &[TensorSpec]) -> Contract {
+        let mut first_seen: Vec<(String, (usize, usize))> = Vec::new();
+        let mut compiled = Vec::with_capacity(inputs.len());
+        for (i, spec) in inputs.iter().enumerate() {
+            let dims = spec
+                .shape
+                .iter()
+                .enumerate()
+                .map(|(axis, d)| match d {
+                    Dim::Fixed(n) => DimCheck::Fixed(*n),
+                    Dim::Symbolic(s) => {
+                        let first = first_seen.iter().find(|(name, _)| name == s).map(|(_, at)| *at);
+                        if first.is_none() {
+                            first_seen.push((s.clone(), (i, axis)));
+                        }
+                        DimCheck::Symbol { name: s.clone(), first }
+                    }
+                })
+                .collect();
+            let mut features: Vec<FeatureCheck> = spec
+                .features
+                .iter()
+                .map(|f| FeatureCheck {
+                    name: f.name.clone(),
+                    min: f.min.unwrap_or(f64::NEG_INFINITY),
+                    max: f.max.unwrap_or(f64::INFINITY),
+                    has_min: f.min.is_some(),
+                    has_max: f.max.is_some(),
+                    allowed: f.allowed.clone(),
+                    // NaN cannot occur in integer tensors; for floats an undeclared feature still refuses NaN.
+                    nullable: f.nullable,
+                })
+                .collect();
+            // Features only make sense when they name every position of a fixed last axis.
+            let last_fixed = matches!(spec.shape.last(), Some(Dim::Fixed(n)) if usize::try_from(*n).ok() == Some(features.len()));
+            let numeric = spec.dtype != DType::String && spec.dtype != DType::Bool;
+            if !last_fixed || !numeric || features.iter().all(|f| f.is_trivial(spec.dtype)) {
+                features.clear();
+            }
+            let fast = FastBounds {
+                lo: features.iter().map(|f| f.min).collect(),
+                hi: features.iter().map(|f| f.max).collect(),
+                null_ok: features.iter().map(|f| f.nullable).collect(),
+                allowed: features
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, f)| f.allowed.clone().map(|a| (i, a)))
+                    .collect(),
+            };
+            compiled.push(InputCheck {
+                name: spec.name.clone(),
+                dtype: spec.dtype,
+                declared: spec.shape_string(),
+                dims,
+                features,
+                fast,
+            });
+        }
+        let outputs = outputs
+            .iter()
+            .map(|spec| OutputCheck {
+                name: spec.name.clone(),
+                dtype: spec.dtype,
+                declared: spec.shape_string(),
+                dims: spec
+                    .shape
+                    .iter()
+                    .map(|d| match d {
+                        Dim::Fixed(n) => DimCheck::Fixed(*n),
+                        Dim::Symbolic(s) => DimCheck::Symbol {
+                            name: s.clone(),
+                            first: first_seen.iter().find(|(name, _)| name == s).map(|(_, at)| *at),
+                        },
+                    })
+                    .collect(),
+            })
+            .collect();
+        Contract { inputs: compiled, outputs }
+    }
+
+    /// Names of the declared inputs, in declaration order.
+    pub fn input_names(&self) -> impl Iterator<Item = &str> {
+        self.inputs.iter().map(|i| i.name.as_str())
+    }
+
+    /// Checks a request. On success every declared input is present (and nothing else), so
+    /// [`Contract::ordered`] can be used to feed the inputs in declaration order.
+    pub fn check(&self, inputs: &TensorMap) -> Result<(), Box<ContractError>> {
+        let mut found = 0usize;
+        for check in &self.inputs {
+            let Some(tensor) = inputs.get(&check.name) else {
+                return Err(error(&check.name, ContractErrorKind::MissingInput));
+            };
+            found += 1;
+            self.check_one(check, tensor, inputs)?;
+        }
+        if found != inputs.len()
+            && let Some(extra) = inputs.keys().find(|k| !self.inputs.iter().any(|c| &c.name == *k))
+        {
+            return Err(error(
+                extra,
+                ContractErrorKind::UnknownInput { declared: self.inputs.iter().map(|c| c.name.clone()).collect() },
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_one(&self, check: &InputCheck, tensor: &Tensor, all: &TensorMap) -> Result<(), Box<ContractError>> {
+        let found = tensor.dtype();
+        if found != check.dtype {
+            return Err(error(&check.name, ContractErrorKind::DType { expected: check.dtype, found }));
+        }
+        let expected_len = tensor.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        if expected_len != Some(tensor.data.len()) {
+            return Err(error(
+                &check.name,
+                ContractErrorKind::DataLength { shape: tensor.shape.clone(), len: tensor.data.len() },
+            ));
+        }
+        if tensor.shape.len() != check.dims.len() {
+            return Err(error(
+                &check.name,
+                ContractErrorKind::Rank {
+                    expected: check.dims.len(),
+                    found: tensor.shape.len(),
+                    declared: check.declared.clone(),
+                },
+            ));
+        }
+        for (axis, (dim, &size)) in check.dims.iter().zip(&tensor.shape).enumerate() {
+            match dim {
+                DimCheck::Fixed(n) => {
+                    if u64::try_from(size).ok() != Some(*n) {
+                        return Err(error(&check.name, ContractErrorKind::Dim { axis, expected: *n, found: size }));
+                    }
+                }
+                DimCheck::Symbol { name, first: Some((other, other_axis)) } => {
+                    let other_check = &self.inputs[*other];
+                    // The first occurrence was checked already (inputs are checked in order), so it exists
+                    // and has the declared rank.
+                    let other_value = all.get(&other_check.name).and_then(|t| t.shape.get(*other_axis)).copied();
+                    if let Some(other_value) = other_value
+                        && other_value != size
+                    {
+                        return Err(error(
+                            &check.name,
+                            ContractErrorKind::Symbol {
+                                symbol: name.clone(),
+                                axis,
+                                found: size,
+                                other_input: other_check.name.clone(),
+                                other_axis: *other_axis,
+                                other_value,
+                            },
+                        ));
+                    }
+                }
+                DimCheck::Symbol { first: None, .. } => {}
+            }
+        }
+        if !check.features.is_empty() {
+            check_features(check, tensor)?;
+        }
+        Ok(())
+    }
+
+    /// Checks an output returned by ONNX Runtime against its declaration: dtype, rank, fixed dims and the
+    /// symbolic dims bound by the inputs.
+    pub(crate) fn check_output(&self, name: &str, tensor: &Tensor, inputs: &TensorMap) -> Result<(), String> {
+        let Some(check) = self.outputs.iter().find(|o| o.name == name) else { return Ok(()) };
+        if tensor.dtype() != check.dtype {
+            return Err(format!("dtype is {}, the contract declares {}", tensor.dtype(), check.dtype));
+        }
+        if tensor.shape.len() != check.dims.len() {
+            return Err(format!("shape {:?} does not have the declared rank of {}", tensor.shape, check.declared));
+        }
+        for (axis, (dim, &size)) in check.dims.iter().zip(&tensor.shape).enumerate() {
+            let expected = match dim {
+                DimCheck::Fixed(n) => usize::try_from(*n).ok(),
+                DimCheck::Symbol { first: Some((i, a)), .. } => {
+                    self.inputs.get(*i).and_then(|c| inputs.get(&c.name)).and_then(|t| t.shape.get(*a)).copied()
+                }
+                DimCheck::Symbol { first: None, .. } => None,
+            };
+            if let Some(expected) = expected
+                && expected != size
+            {
+                return Err(format!(
+                    "axis {axis} has size {size}, but the contract {} makes it {expected}",
+                    check.declared
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Names of the declared outputs, in declaration order.
+    pub fn output_names(&self) -> impl Iterator<Item = &str> {
+        self.outputs.iter().map(|o| o.name.as_str())
+    }
+}
+
+fn error(input: &str, kind: ContractErrorKind) -> Box<ContractError> {
+    Box::new(ContractError { input: input.to_owned(), feature: None, index: None, value: None, kind })
+}
+
+fn check_features(check: &InputCheck, tensor: &Tensor) -> Result<(), Box<ContractError>> {
+    match &tensor.data {
+        TensorData::F16(v) => scan(check, tensor, v, |x| f64::from(x.to_f32())),
+        TensorData::F32(v) => scan(check, tensor, v, f64::from),
+        TensorData::F64(v) => scan(check, tensor, v, |x| x),
+        TensorData::I8(v) => scan(check, tensor, v, f64::from),
+        TensorData::I16(v) => scan(check, tensor, v, f64::from),
+        TensorData::I32(v) => scan(check, tensor, v, f64::from),
+        // Bounds are f64, so comparing in f64 is what the declaration means.
+        #[allow(clippy::cast_precision_loss)]
+        TensorData::I64(v) => scan(check, tensor, v, |x| x as f64),
+        TensorData::U8(v) => scan(check, tensor, v, f64::from),
+        TensorData::U16(v) => scan(check, tensor, v, f64::from),
+        TensorData::U32(v) => scan(check, tensor, v, f64::from),
+        #[allow(clippy::cast_precision_loss)]
+        TensorData::U64(v) => scan(check, tensor, v, |x| x as f64),
+        TensorData::Bool(_) | TensorData::String(_) => Ok(()),
+    }
+}
+
+#[inline]
+fn scan<T: Copy + std::fmt::Debug>(
+    check: &InputCheck,
+    tensor: &Tensor,
+    data: &[T],
+    to_f64: impl Fn(T) -> f64,
+) -> Result<(), Box<ContractError>> {
+    let width = check.features.len();
+    if width == 0 {
+        return Ok(());
+    }
+    let b = &check.fast;
+    let (lo, hi, null_ok) = (&b.lo[..width], &b.hi[..width], &b.null_ok[..width]);
+    let mut ok = true;
+    for values in data.chunks_exact(width) {
+        let values = &values[..width];
+        // Equal-length slices and an index loop: no bounds checks, no branches, vectorizable.
+        for i in 0..width {
+            let x = to_f64(values[i]);
+            ok &= ((x >= lo[i]) & (x <= hi[i])) | (null_ok[i] & x.is_nan());
+        }
+        for (col, allowed) in &b.allowed {
+            if let (Some(&v), Some(&n)) = (values.get(*col), null_ok.get(*col)) {
+                let x = to_f64(v);
+                ok &= allowed.iter().fold(false, |hit, &a| hit | (a == x)) | (n & x.is_nan());
+            }
+        }
+    }
+    if ok {
+        return Ok(());
+    }
+    for (row, values) in data.chunks_exact(width).enumerate() {
+        for (col, (&v, f)) in values.iter().zip(&check.features).enumerate() {
+            let x = to_f64(v);
+            // One comparison pair per element on the happy path; NaN fails it too.
+            if !(x >= f.min && x <= f.max) {
+                if x.is_nan() && f.nullable {
+                    continue;
+                }
+                let kind = if x.is_nan() {
+                    ContractErrorKind::Null
+                } else if x < f.min {
+                    ContractErrorKind::BelowMin { min: f.min }
+                } else {
+                    ContractErrorKind::AboveMax { max: f.max }
+                };
+                return Err(feature_error(check, tensor, row, col, format!("{v:?}"), kind));
+            }
+            if let Some(allowed) = &f.allowed
+                && !allowed.contains(&x)
+            {
+                return Err(feature_error(
+                    check,
+                    tensor,
+                    row,
+                    col,
+                    format!("{v:?}"),
+                    ContractErrorKind::NotAllowed { allowed: allowed.clone() },
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The full index of element (`row`, `col`), where `row` counts positions of all leading axes.
+fn unravel(shape: &[usize], row: usize, col: usize) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    let Some((last, lead)) = index.split_last_mut() else { return index };
+    *last = col;
+    let mut rest = row;
+    for (slot, &dim) in lead.iter_mut().zip(shape).rev() {
+        if dim > 0 {
+            *slot = rest % dim;
+            rest /= dim;
+        }
+    }
+    index
+}
+
+fn feature_error(
+    check: &InputCheck,
+    tensor: &Tensor,
+    row: usize,
+    col: usize,
+    value: String,
+    kind: ContractErrorKind,
+) -> Box<ContractError> {
+    Box::new(ContractError {
+        input: check.name.clone(),
+        feature: check.features.get(col).map(|f| f.name.clone()),
+        index: Some(unravel(&tensor.shape, row, col)),
+        value: Some(value),
+        kind,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_spec::Feature;
+    use proptest::prelude::*;
+
+    fn feature(name: &str, min: Option<f64>, max: Option<f64>, allowed: Option<Vec<f64>>, nullable: bool) -> Feature {
+        Feature { name: name.into(), min, max, allowed, nullable }
+    }
+
+    fn tabular() -> Contract {
+        let inputs = vec![TensorSpec {
+            name: "features".into(),
+            dtype: DType::Float32,
+            shape: vec![Dim::Symbolic("batch".into()), Dim::Fixed(3)],
+            features: vec![
+                feature("age", Some(18.0), Some(100.0), None, false),
+                feature("months", Some(0.0), Some(600.0), None, true),
+                feature("term", None, None, Some(vec![36.0, 60.0]), false),
+            ],
+        }];
+        let outputs = vec![TensorSpec {
+            name: "probability".into(),
+            dtype: DType::Float32,
+            shape: vec![Dim::Symbolic("batch".into()), Dim::Fixed(1)],
+            features: vec![],
+        }];
+        Contract::new(&inputs, &outputs)
+    }
+
+    fn text() -> Contract {
+        let spec = |name: &str| TensorSpec {
+            name: name.into(),
+            dtype: DType::Int64,
+            shape: vec![Dim::Symbolic("batch".into()), Dim::Symbolic("seq".into())],
+            features: vec![],
+        };
+        Contract::new(&[spec("input_ids"), spec("attention_mask")], &[])
+    }
+
+    fn f32s(shape: Vec<usize>, v: Vec<f32>) -> Tensor {
+        Tensor { shape, data: TensorData::F32(v) }
+    }
+
+    fn one(name: &str, t: Tensor) -> TensorMap {
+        TensorMap::from([(name.to_owned(), t)])
+    }
+
+    #[test]
+    fn accepts_valid_rows_and_nullable_nan() {
+        let c = tabular();
+        let t = f32s(vec![2, 3], vec![30.0, f32::NAN, 36.0, 18.0, 600.0, 60.0]);
+        c.check(&one("features", t)).unwrap();
+        c.check(&one("features", f32s(vec![0, 3], vec![]))).unwrap();
+    }
+
+    #[test]
+    fn names_feature_index_and_value() {
+        let c = tabular();
+        let err = c.check(&one("features", f32s(vec![2, 3], vec![30.0, 1.0, 36.0, 12.0, 1.0, 36.0]))).unwrap_err();
+        assert_eq!(err.input, "features");
+        assert_eq!(err.feature.as_deref(), Some("age"));
+        assert_eq!(err.index, Some(vec![1, 0]));
+        assert_eq!(err.value.as_deref(), Some("12.0"));
+        assert_eq!(err.kind, ContractErrorKind::BelowMin { min: 18.0 });
+        assert!(err.to_string().contains("feature `age` at [1, 0]"), "{err}");
+
+        let err = c.check(&one("features", f32s(vec![1, 3], vec![f32::NAN, 1.0, 36.0]))).unwrap_err();
+        assert_eq!(err.kind, ContractErrorKind::Null);
+        let err = c.check(&one("features", f32s(vec![1, 3], vec![30.0, 601.0, 36.0]))).unwrap_err();
+        assert_eq!(err.kind, ContractErrorKind::AboveMax { max: 600.0 });
+        let err = c.check(&one("features", f32s(vec![1, 3], vec![30.0, 1.0, 48.0]))).unwrap_err();
+        assert_eq!(err.feature.as_deref(), Some("term"));
+        assert!(matches!(err.kind, ContractErrorKind::NotAllowed { .. }));
+        let err = c.check(&one("features", f32s(vec![1, 3], vec![30.0, 1.0, f32::NAN]))).unwrap_err();
+        assert_eq!(err.kind, ContractErrorKind::Null);
+        let err = c.check(&one("features", f32s(vec![1, 3], vec![f32::INFINITY, 1.0, 36.0]))).unwrap_err();
+        assert_eq!(err.kind, ContractErrorKind::AboveMax { max: 100.0 });
+    }
+
+    #[test]
+    fn structural_errors() {
+        let c = tabular();
+        let err = c.check(&TensorMap::new()).unwrap_err();
+        assert_eq!(err.kind, ContractErrorKind::MissingInput);
+        let mut m = one("features", f32s(vec![1, 3], vec![30.0, 1.0, 36.0]));
+        m.insert("extra".into(), f32s(vec![1], vec![0.0]));
+        let err = c.check(&m).unwrap_err();
+        assert_eq!(err.input, "extra");
+        assert!(matches!(err.kind, ContractErrorKind::UnknownInput { .. }));
+        let t = Tensor { shape: vec![1, 3], data: TensorData::F64(vec![30.0, 1.0, 36.0]) };
+        let err = c.check(&one("features", t)).unwrap_err();
+        assert_eq!(err.kind, ContractErrorKind::DType { expected: DType::Float32, found: DType::Float64 });
+        let err = c.check(&one("features", f32s(vec![3], vec![30.0, 1.0, 36.0]))).unwrap_err();
+        assert!(matches!(err.kind, ContractErrorKind::Rank { expected: 2, found: 1, .. }));
+        let err = c.check(&one("features", f32s(vec![1, 2], vec![30.0, 1.0]))).unwrap_err();
+        assert_eq!(err.kind, ContractErrorKind::Dim { axis: 1, expected: 3, found: 2 });
+        let err = c.check(&one("features", f32s(vec![2, 3], vec![30.0, 1.0, 36.0]))).unwrap_err();
+        assert!(matches!(err.kind, ContractErrorKind::DataLength { .. }));
+    }
+
+    #[test]
+    fn symbolic_dims_must_agree_across_inputs() {
+        let c = text();
+        let ids = Tensor { shape: vec![2, 4], data: TensorData::I64(vec![1; 8]) };
+        let mask = Tensor { shape: vec![2, 5], data: TensorData::I64(vec![1; 10]) };
+        let m = TensorMap::from([("input_ids".to_owned(), ids.clone()), ("attention_mask".to_owned(), mask)]);
+        let err = c.check(&m).unwrap_err();
+        // BTreeMap order is irrelevant: inputs are checked in declaration order.
+        assert_eq!(err.input, "attention_mask");
+        assert_eq!(
+            err.kind,
+            ContractErrorKind::Symbol {
+                symbol: "seq".into(),
+                axis: 1,
+                found: 5,
+                other_input: "input_ids".into(),
+                other_axis: 1,
+                other_value: 4
+            }
+        );
+        assert!(err.to_string().contains("`seq`"), "{err}");
+        let m = TensorMap::from([("input_ids".to_owned(), ids.clone()), ("attention_mask".to_owned(), ids)]);
+        c.check(&m).unwrap();
+    }
+
+    #[test]
+    fn output_shapes_follow_input_symbols() {
+        let c = tabular();
+        let inputs = one("features", f32s(vec![2, 3], vec![30.0, 1.0, 36.0, 30.0, 1.0, 36.0]));
+        c.check_output("probability", &f32s(vec![2, 1], vec![0.1, 0.2]), &inputs).unwrap();
+        assert!(c.check_output("probability", &f32s(vec![3, 1], vec![0.1, 0.2, 0.3]), &inputs).is_err());
+        assert!(c.check_output("probability", &f32s(vec![2], vec![0.1, 0.2]), &inputs).is_err());
+    }
+
+    #[test]
+    fn unravel_multi_axis() {
+        assert_eq!(unravel(&[2, 3, 4], 5, 1), vec![1, 2, 1]);
+        assert_eq!(unravel(&[4], 0, 3), vec![3]);
+        assert_eq!(unravel(&[], 0, 0), Vec::<usize>::new());
+    }
+
+    fn any_data(len: usize) -> impl Strategy<Value = TensorData> {
+        prop_oneof![
+            proptest::collection::vec(
+                prop_oneof![Just(f32::NAN), Just(f32::INFINITY), Just(-1.0f32), any::<f32>(), 0.0f32..700.0],
+                len
+            )
+            .prop_map(TensorData::F32),
+            proptest::collection::vec(any::<i64>(), len).prop_map(TensorData::I64),
+            proptest::collection::vec(any::<f64>(), len).prop_map(TensorData::F64),
+            proptest::collection::vec(any::<bool>(), len).prop_map(TensorData::Bool),
+            proptest::collection::vec(".{0,4}", len).prop_map(TensorData::String),
+        ]
+    }
+
+    fn any_tensor() -> impl Strategy<Value = Tensor> {
+        (proptest::collection::vec(0usize..5, 0..4), 0usize..3).prop_flat_map(|(shape, skew)| {
+            let n: usize = shape.iter().product();
+            // Sometimes the data length disagrees with the shape, as a hostile caller could make it.
+            let len = if skew == 0 { n + 1 } else { n };
+            any_data(len).prop_map(move |data| Tensor { shape: shape.clone(), data })
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(
+            a in any_tensor(),
+            b in any_tensor(),
+            names in proptest::collection::vec(prop_oneof![Just("features"), Just("input_ids"), Just("attention_mask"), Just("x")], 0..3),
+        ) {
+            let mut m = TensorMap::new();
+            for (i, n) in names.iter().enumerate() {
+                m.insert((*n).to_owned(), if i % 2 == 0 { a.clone() } else { b.clone() });
+            }
+            for c in [tabular(), text()] {
+                if let Err(e) = c.check(&m) {
+                    prop_assert!(!e.to_string().is_empty());
+                }
+                for (name, t) in &m {
+                    let _ = c.check_output(name, t, &m);
+                }
+            }
+        }
+    }
+}

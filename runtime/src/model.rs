@@ -1,0 +1,465 @@
+use crate::config::{self, Layers};
+use crate::contract::Contract;
+use crate::ort_lib::{self, OrtLibrary, OrtState};
+use crate::session::{self, ModelBytes, SessionFactory, SessionPool};
+use crate::RuntimeError;
+use ferry_bundle::Bundle;
+use ferry_spec::{FORMAT_VERSION, Manifest, TensorSpec};
+use ferry_tensor::TensorMap;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where a model runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Device {
+    /// The CPU execution provider.
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU through the CUDA execution provider (not built in yet).
+    Cuda {
+        /// CUDA device ordinal.
+        device_id: i32,
+    },
+    /// The best available device; the CPU until GPU support is built in.
+    Auto,
+}
+
+impl Device {
+    /// Parses `cpu`, `cuda`, `cuda:N` or `auto`.
+    pub fn parse(text: &str) -> Option<Device> {
+        match text {
+            "cpu" => Some(Device::Cpu),
+            "auto" => Some(Device::Auto),
+            "cuda" => Some(Device::Cuda { device_id: 0 }),
+            _ => text.strip_prefix("cuda:").and_then(|n| n.parse().ok()).map(|device_id| Device::Cuda { device_id }),
+        }
+    }
+}
+
+/// A check a host adds to what [`Runtime::open`] requires of a bundle, after its digests and pins pass:
+/// typically a signature check (`ferry-sign`), kept out of this crate so that the runtime does not
+/// depend on any one signing scheme.
+pub trait BundleCheck: Send + Sync {
+    /// A short name used in errors (`signature`).
+    fn name(&self) -> &str;
+    /// Refuses the bundle with a reason, or accepts it.
+    fn check(&self, bundle: &Bundle) -> Result<(), String>;
+}
+
+/// What a bundle must satisfy to be opened. Digests, format version and pins are always checked; the
+/// policy adds host-defined checks.
+#[derive(Clone, Default)]
+pub struct TrustPolicy {
+    checks: Vec<Arc<dyn BundleCheck>>,
+}
+
+impl TrustPolicy {
+    /// Adds a check; every check must accept the bundle.
+    pub fn require(mut self, check: Arc<dyn BundleCheck>) -> TrustPolicy {
+        self.checks.push(check);
+        self
+    }
+}
+
+impl std::fmt::Debug for TrustPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.checks.iter().map(|c| c.name())).finish()
+    }
+}
+
+/// How a [`Runtime`] runs models.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// Intra-op threads per session, overriding the bundle's `intra_op_threads` config key. `Some(0)`
+    /// lets ONNX Runtime decide (one thread per core).
+    pub intra_op_threads: Option<usize>,
+    /// Upper bound on concurrent sessions per model (each serves one call at a time; weights are shared).
+    /// Default: the number of CPU cores divided by the intra-op threads.
+    pub max_sessions: Option<usize>,
+    /// Where to run.
+    pub device: Device,
+    /// Checks beyond digests and pins.
+    pub trust: TrustPolicy,
+    /// An ONNX Runtime library to load instead of `ORT_DYLIB_PATH` or the pinned default; used as is.
+    pub library_path: Option<PathBuf>,
+}
+
+/// How to open one bundle.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// `key=value` overrides, applied last: the key is dotted (`a.b`) or a JSON pointer (`/a/b`); the
+    /// value is parsed as JSON if it parses, else taken as a string.
+    pub overrides: Vec<(String, String)>,
+    /// A JSON (or `.toml`) file merged over the bundle's defaults.
+    pub config_file: Option<PathBuf>,
+    /// The `FERRY_CONFIG__*` variables to apply; `None` reads the process environment.
+    pub env: Option<Vec<(String, String)>>,
+}
+
+/// An ONNX Runtime environment with a device and trust policy, from which models are opened. Cheap to
+/// share; one per process is enough.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    ort: Arc<OrtState>,
+    options: RuntimeOptions,
+}
+
+/// The config key that sets ONNX Runtime's intra-op threads.
+pub const INTRA_OP_THREADS_KEY: &str = "intra_op_threads";
+
+/// Models whose weights are smaller than this run on one intra-op thread unless told otherwise: for them
+/// the thread pool's hand-offs cost more than they save, and a host serving many requests gets its
+/// parallelism from concurrent calls instead.
+pub const SMALL_MODEL_BYTES: usize = 64 << 20;
+
+impl Runtime {
+    /// Loads ONNX Runtime (once per process) and checks that the device can be used.
+    pub fn new(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
+        match options.device {
+            Device::Cpu | Device::Auto => {}
+            Device::Cuda { device_id } => {
+                return Err(RuntimeError::Device {
+                    device: format!("cuda:{device_id}"),
+                    reason: "this ferry-runtime was not built with CUDA support; use --device cpu".into(),
+                });
+            }
+        }
+        let ort = ort_lib::ensure_loaded(options.library_path.as_deref())?;
+        Ok(Runtime { ort, options })
+    }
+
+    /// The ONNX Runtime library in use.
+    pub fn library(&self) -> &OrtLibrary {
+        &self.ort.library
+    }
+
+    /// The process's ONNX Runtime environment, for hosts that also create `ort` sessions directly: ONNX
+    /// Runtime allows one environment per process, and the runtime creates it.
+    pub fn ort_environment(&self) -> &ort::environment::Environment {
+        &self.ort.env
+    }
+
+    /// Opens a `.ferry` file: structure, every blob digest, format version, pins and trust checks, then
+    /// the effective configuration, then an ONNX Runtime session.
+    pub fn open(&self, path: &Path, options: &OpenOptions) -> Result<Model, RuntimeError> {
+        self.open_bundle(Bundle::open(path)?, options)
+    }
+
+    /// Opens a bundle held in memory, with the same checks as [`Runtime::open`].
+    pub fn open_bytes(&self, bytes: Vec<u8>, options: &OpenOptions) -> Result<Model, RuntimeError> {
+        self.open_bundle(Bundle::from_bytes(bytes)?, options)
+    }
+
+    /// Opens an already parsed bundle, with the same checks as [`Runtime::open`].
+    pub fn open_bundle(&self, bundle: Bundle, options: &OpenOptions) -> Result<Model, RuntimeError> {
+        let manifest = bundle.manifest();
+        if manifest.format_version != FORMAT_VERSION {
+            return Err(RuntimeError::Format { found: manifest.format_version, supported: FORMAT_VERSION });
+        }
+        bundle.verify_digests()?;
+        self.check_pins(manifest)?;
+        for check in &self.options.trust.checks {
+            check
+                .check(&bundle)
+                .map_err(|reason| RuntimeError::Untrusted { check: check.name().to_owned(), reason })?;
+        }
+        let config = self.resolve_config(&bundle, options)?;
+        let manifest = manifest.clone();
+        let bundle = Arc::new(bundle);
+        let entry = manifest.entrypoint.clone();
+        let model_bytes = bundle.file(&entry)?;
+        let dir = entry.rsplit_once('/').map(|(d, _)| d);
+        let lookup = |location: &str| -> Result<Option<Arc<[u8]>>, RuntimeError> {
+            let path = match dir {
+                Some(d) => format!("{d}/{location}"),
+                None => location.to_owned(),
+            };
+            match bundle.file(&path) {
+                Ok(b) => Ok(Some(Arc::from(&*b))),
+                Err(ferry_bundle::BundleError::NoSuchFile(_)) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        };
+        let external = external_files(&model_bytes, &entry, &lookup)?;
+        drop(model_bytes);
+        self.build(
+            manifest,
+            config,
+            ModelBytes::Bundle { bundle: Arc::clone(&bundle), path: entry },
+            external,
+            Some(bundle),
+        )
+    }
+
+    /// A model straight from ONNX bytes, with a contract and no bundle: for tests and benchmarks of the
+    /// runtime itself. Nothing is verified.
+    #[doc(hidden)]
+    pub fn model_from_onnx_bytes(
+        &self,
+        onnx: Vec<u8>,
+        external: Vec<(String, Vec<u8>)>,
+        inputs: Vec<TensorSpec>,
+        outputs: Vec<TensorSpec>,
+        config: Value,
+    ) -> Result<Model, RuntimeError> {
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            model: ferry_spec::ModelMeta {
+                name: "in-memory".into(),
+                version: "0.0.0".into(),
+                description: String::new(),
+                license: String::new(),
+            },
+            entrypoint: "model.onnx".into(),
+            files: Vec::new(),
+            config: None,
+            inputs,
+            outputs,
+            golden: Vec::new(),
+            pins: ferry_spec::Pins {
+                ferry_version: ferry_spec::FERRY_VERSION.into(),
+                onnxruntime: ferry_spec::ONNXRUNTIME_SUPPORTED.into(),
+                onnx: ferry_spec::OnnxPins {
+                    ir_version: 0,
+                    opsets: Default::default(),
+                    producer_name: String::new(),
+                    producer_version: String::new(),
+                    external_data: Vec::new(),
+                },
+            },
+        };
+        let external = external.into_iter().map(|(n, b)| (n, Arc::from(b))).collect();
+        self.build(manifest, config, ModelBytes::Owned(Arc::from(onnx)), external, None)
+    }
+
+    fn check_pins(&self, manifest: &Manifest) -> Result<(), RuntimeError> {
+        let required = &manifest.pins.onnxruntime;
+        let pin_err = |found: String| RuntimeError::Pin {
+            pin: "onnxruntime".into(),
+            required: required.clone(),
+            found,
+        };
+        let req = semver::VersionReq::parse(required)
+            .map_err(|e| pin_err(format!("nothing it can compare: `{required}` is not a version requirement ({e})")))?;
+        let lib = &self.ort.library;
+        let version = lib.version.as_ref().ok_or_else(|| {
+            pin_err(format!("a library of unknown version at `{}`", lib.path.display()))
+        })?;
+        if !req.matches(version) {
+            return Err(pin_err(format!("ONNX Runtime {version} (`{}`)", lib.path.display())));
+        }
+        Ok(())
+    }
+
+    fn resolve_config(&self, bundle: &Bundle, options: &OpenOptions) -> Result<Value, RuntimeError> {
+        let manifest = bundle.manifest();
+        let read_json = |path: &str, what: &str| -> Result<Value, RuntimeError> {
+            let bytes = bundle.file(path)?;
+            serde_json::from_slice(&bytes).map_err(|e| RuntimeError::Config {
+                pointer: String::new(),
+                rule: what.to_owned(),
+                message: format!("`{path}` in the bundle is not valid JSON: {e}"),
+            })
+        };
+        let (schema, defaults) = match &manifest.config {
+            Some(c) => (
+                Some(read_json(&c.schema, "schema")?),
+                c.defaults.as_deref().map(|d| read_json(d, "defaults")).transpose()?,
+            ),
+            None => (None, None),
+        };
+        let env = options.env.clone().unwrap_or_else(config::process_env);
+        config::resolve(&Layers {
+            schema: schema.as_ref(),
+            defaults: defaults.as_ref(),
+            file: options.config_file.as_deref(),
+            env,
+            overrides: &options.overrides,
+        })
+    }
+
+    fn build(
+        &self,
+        manifest: Manifest,
+        config: Value,
+        model: ModelBytes,
+        external: ExternalFiles,
+        bundle: Option<Arc<Bundle>>,
+    ) -> Result<Model, RuntimeError> {
+        let bytes = model.bytes()?;
+        let weight_bytes = bytes.len() + external.iter().map(|(_, b)| b.len()).sum::<usize>();
+        let intra_op_threads = self.intra_op_threads(&config, weight_bytes)?;
+        let shared = {
+            let find = |location: &str| external.iter().find(|(n, _)| n == location).map(|(_, b)| Arc::clone(b));
+            session::shared_initializers(&bytes, &find)
+        };
+        drop(bytes);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let max_sessions = self
+            .options
+            .max_sessions
+            .unwrap_or_else(|| cores.checked_div(intra_op_threads).unwrap_or(1).max(1))
+            .max(1);
+        // ONNX Runtime shares pre-packed kernels only for shared initializers.
+        let prepacked = (!shared.is_empty()).then(ort::session::builder::PrepackedWeights::new);
+        let factory = SessionFactory {
+            env: self.ort.env.clone(),
+            model,
+            intra_op_threads,
+            external_files: external,
+            shared,
+            prepacked,
+        };
+        let pool = SessionPool::new(factory, max_sessions)?;
+        let contract = Contract::new(&manifest.inputs, &manifest.outputs);
+        let input_order = manifest.inputs.iter().map(|t| t.name.clone()).collect();
+        Ok(Model { manifest, config, contract, input_order, pool, intra_op_threads, bundle })
+    }
+
+    /// `RuntimeOptions` first, then the config key, then the size rule. 0 means ONNX Runtime's default.
+    fn intra_op_threads(&self, config: &Value, weight_bytes: usize) -> Result<usize, RuntimeError> {
+        if let Some(n) = self.options.intra_op_threads {
+            return Ok(n);
+        }
+        let from_config = match config.get(INTRA_OP_THREADS_KEY) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| RuntimeError::Config {
+                pointer: format!("/{INTRA_OP_THREADS_KEY}"),
+                rule: "type".into(),
+                message: format!("{v} is not a non-negative integer"),
+            })?),
+        };
+        Ok(match from_config {
+            // 0 in a bundle's config means "let the runtime decide": Ferry's rule below.
+            Some(n) if n > 0 => n,
+            _ if weight_bytes < SMALL_MODEL_BYTES => 1,
+            _ => 0,
+        })
+    }
+}
+
+/// External-data files by the location the graph names.
+type ExternalFiles = Vec<(String, Arc<[u8]>)>;
+/// Reads a file next to the entrypoint; `None` if the bundle has no such file.
+type Lookup<'a> = dyn Fn(&str) -> Result<Option<Arc<[u8]>>, RuntimeError> + 'a;
+
+/// The external-data files the graph names, read from the bundle. A missing file is an error naming it.
+fn external_files(model: &[u8], entry: &str, lookup: &Lookup<'_>) -> Result<ExternalFiles, RuntimeError> {
+    let mut out: Vec<(String, Arc<[u8]>)> = Vec::new();
+    for location in crate::onnx_init::external_locations(model) {
+        if out.iter().any(|(n, _)| n == &location) {
+            continue;
+        }
+        if ferry_spec::check_relative_path(&location).is_err() {
+            return Err(RuntimeError::Model {
+                file: entry.to_owned(),
+                message: format!("external data location `{location}` is not a safe relative path"),
+            });
+        }
+        let data = lookup(&location)?.ok_or_else(|| RuntimeError::Model {
+            file: entry.to_owned(),
+            message: format!("external data file `{location}` is not in the bundle"),
+        })?;
+        out.push((location, data));
+    }
+    Ok(out)
+}
+
+/// An opened, verified bundle ready to serve requests. `Send + Sync`: share it (`Arc<Model>`) between
+/// threads; concurrent calls run in parallel on up to `max_sessions` sessions sharing one copy of the
+/// weights.
+#[derive(Debug)]
+pub struct Model {
+    manifest: Manifest,
+    config: Value,
+    contract: Contract,
+    input_order: Vec<String>,
+    pool: SessionPool,
+    intra_op_threads: usize,
+    bundle: Option<Arc<Bundle>>,
+}
+
+impl Model {
+    /// Checks the request against the data contract, runs the model and returns its outputs by name.
+    pub fn infer(&self, inputs: &TensorMap) -> Result<TensorMap, RuntimeError> {
+        self.contract.check(inputs)?;
+        let outputs = self.pool.with_session(|s| session::run(s, &self.input_order, inputs))?;
+        for (name, t) in &outputs {
+            self.contract
+                .check_output(name, t, inputs)
+                .map_err(|message| RuntimeError::Output { output: name.clone(), message })?;
+        }
+        for declared in self.contract.output_names() {
+            if !outputs.contains_key(declared) {
+                return Err(RuntimeError::Output {
+                    output: declared.to_owned(),
+                    message: "declared by the bundle but not produced by the model".into(),
+                });
+            }
+        }
+        Ok(outputs)
+    }
+
+    /// The bundle's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The effective configuration the model runs with.
+    pub fn config(&self) -> &Value {
+        &self.config
+    }
+
+    /// The opened bundle (absent for models built from raw ONNX in tests).
+    pub fn bundle(&self) -> Option<&Bundle> {
+        self.bundle.as_deref()
+    }
+
+    /// Intra-op threads per session (0: ONNX Runtime's default).
+    pub fn intra_op_threads(&self) -> usize {
+        self.intra_op_threads
+    }
+
+    /// The most sessions this model will create.
+    pub fn max_sessions(&self) -> usize {
+        self.pool.max_sessions()
+    }
+
+    /// Sessions created so far (at least one).
+    pub fn sessions_created(&self) -> usize {
+        self.pool.sessions_created()
+    }
+
+    /// Creates sessions up to `sessions` (bounded by [`Model::max_sessions`]) now rather than under the
+    /// first burst of concurrent requests; returns how many exist.
+    pub fn prewarm(&self, sessions: usize) -> Result<usize, RuntimeError> {
+        self.pool.prewarm(sessions)
+    }
+
+    /// How many weight tensors are held once and shared by every session.
+    #[doc(hidden)]
+    pub fn shared_initializers(&self) -> usize {
+        self.pool.shared_initializers()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn model_is_send_and_sync() {
+        assert_send_sync::<Model>();
+        assert_send_sync::<Runtime>();
+    }
+
+    #[test]
+    fn device_parsing() {
+        assert_eq!(Device::parse("cpu"), Some(Device::Cpu));
+        assert_eq!(Device::parse("cuda:1"), Some(Device::Cuda { device_id: 1 }));
+        assert_eq!(Device::parse("tpu"), None);
+    }
+}

@@ -1,0 +1,364 @@
+//! ONNX Runtime sessions for one model: a small pool that lets concurrent callers run in parallel while
+//! the weights are held once.
+//!
+//! `ort::Session::run` takes `&mut self` (ort guards against thread-unsafe internals of some execution
+//! providers), so one session cannot serve two callers at once without a lock. Instead a model keeps up to
+//! `max_sessions` sessions, created on demand, each behind its own mutex: a caller takes the first free
+//! one, and only waits when all are busy. The weights are not multiplied: large initializers are turned
+//! into ONNX Runtime values once and handed to every session (`AddInitializer`, which ONNX Runtime uses
+//! in place), and pre-packed kernels share one `PrepackedWeights` container.
+
+use crate::onnx_init::{self, DataRef, Initializer};
+use crate::RuntimeError;
+use ferry_bundle::Bundle;
+use ferry_spec::DType;
+use ferry_tensor::{Tensor, TensorData, TensorMap};
+use ort::session::builder::PrepackedWeights;
+use ort::session::{Session, SessionInputValue};
+use ort::value::{DynValue, TensorElementType, TensorRef};
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
+
+/// Where the model's bytes live; re-borrowed each time a session is created so that a memory-mapped
+/// bundle's graph is never copied into the heap.
+pub(crate) enum ModelBytes {
+    Bundle { bundle: Arc<Bundle>, path: String },
+    Owned(Arc<[u8]>),
+}
+
+impl ModelBytes {
+    pub fn bytes(&self) -> Result<Cow<'_, [u8]>, RuntimeError> {
+        match self {
+            ModelBytes::Bundle { bundle, path } => Ok(bundle.file(path)?),
+            ModelBytes::Owned(b) => Ok(Cow::Borrowed(b)),
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        match self {
+            ModelBytes::Bundle { path, .. } => path,
+            ModelBytes::Owned(_) => "model.onnx",
+        }
+    }
+}
+
+/// Everything needed to create one more session of the model.
+pub(crate) struct SessionFactory {
+    pub env: ort::environment::Environment,
+    pub model: ModelBytes,
+    pub intra_op_threads: usize,
+    /// External-data files by the location the graph names, registered with every session.
+    pub external_files: Vec<(String, Arc<[u8]>)>,
+    /// Weights shared by every session.
+    pub shared: Vec<(String, Arc<DynValue>)>,
+    /// Shares ONNX Runtime's pre-packed forms of the shared weights; only meaningful when some are shared.
+    pub prepacked: Option<PrepackedWeights>,
+}
+
+impl std::fmt::Debug for SessionFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionFactory")
+            .field("model", &self.model.path())
+            .field("intra_op_threads", &self.intra_op_threads)
+            .field("external_files", &self.external_files.iter().map(|(n, b)| (n, b.len())).collect::<Vec<_>>())
+            .field("shared_initializers", &self.shared.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionFactory {
+    pub fn create(&self) -> Result<Session, RuntimeError> {
+        let file = self.model.path().to_owned();
+        let err = |e: ort::Error| RuntimeError::Session { file: file.clone(), message: e.to_string() };
+        let bytes = self.model.bytes()?;
+        let mut builder = Session::builder(&self.env)
+            .map_err(err)?
+            .with_intra_threads(self.intra_op_threads)
+            .map_err(|e| err(e.into()))?;
+        if let Some(prepacked) = &self.prepacked {
+            builder = builder.with_prepacked_weights(prepacked).map_err(|e| err(e.into()))?;
+        }
+        for (location, data) in &self.external_files {
+            builder = builder
+                .with_external_initializer_file_in_memory(location, Arc::clone(data))
+                .map_err(|e| err(e.into()))?;
+        }
+        for (name, value) in &self.shared {
+            builder = builder.with_initializer(name, Arc::clone(value)).map_err(|e| err(e.into()))?;
+        }
+        builder.commit_from_memory(&bytes).map_err(err)
+    }
+}
+
+/// Decodes the shareable initializers into ONNX Runtime values. `external` resolves a location named by
+/// the graph to its bytes. Initializers that cannot be decoded are left to ONNX Runtime.
+pub(crate) fn shared_initializers(
+    model: &[u8],
+    external: &dyn Fn(&str) -> Option<Arc<[u8]>>,
+) -> Vec<(String, Arc<DynValue>)> {
+    let Some(found) = onnx_init::shareable_initializers(model) else { return Vec::new() };
+    found
+        .into_iter()
+        .filter_map(|init| {
+            let value = match &init.data {
+                DataRef::Inline { start, len } => {
+                    decode(&init, model.get(*start..start.checked_add(*len)?)?)
+                }
+                DataRef::External { location, offset, len } => {
+                    let file = external(location)?;
+                    let start = usize::try_from(*offset).ok()?;
+                    let end = start.checked_add(usize::try_from(*len).ok()?)?;
+                    decode(&init, file.get(start..end)?)
+                }
+            }?;
+            Some((init.name, Arc::new(value)))
+        })
+        .collect()
+}
+
+fn decode(init: &Initializer, bytes: &[u8]) -> Option<DynValue> {
+    fn owned<T, const N: usize>(
+        dims: &[usize],
+        bytes: &[u8],
+        f: impl Fn([u8; N]) -> T,
+    ) -> Option<DynValue>
+    where
+        T: ort::value::PrimitiveTensorElementType + Clone + std::fmt::Debug + 'static,
+    {
+        let data: Vec<T> = bytes.chunks_exact(N).map(|c| c.try_into().map(&f)).collect::<Result<_, _>>().ok()?;
+        ort::value::Tensor::from_array((dims.to_vec(), data)).ok().map(DynValue::from)
+    }
+    let d = &init.dims;
+    match init.dtype {
+        DType::Float32 => owned(d, bytes, f32::from_le_bytes),
+        DType::Float64 => owned(d, bytes, f64::from_le_bytes),
+        DType::Float16 => owned(d, bytes, |b| half::f16::from_bits(u16::from_le_bytes(b))),
+        DType::Int8 => owned(d, bytes, i8::from_le_bytes),
+        DType::Int16 => owned(d, bytes, i16::from_le_bytes),
+        DType::Int32 => owned(d, bytes, i32::from_le_bytes),
+        DType::Int64 => owned(d, bytes, i64::from_le_bytes),
+        DType::Uint8 => owned(d, bytes, u8::from_le_bytes),
+        DType::Uint16 => owned(d, bytes, u16::from_le_bytes),
+        DType::Uint32 => owned(d, bytes, u32::from_le_bytes),
+        DType::Uint64 => owned(d, bytes, u64::from_le_bytes),
+        DType::Bool => {
+            if bytes.iter().any(|&b| b > 1) {
+                return None;
+            }
+            owned(d, bytes, |[b]: [u8; 1]| b == 1)
+        }
+        DType::String => None,
+    }
+}
+
+/// Up to `slots.len()` sessions, created on first need.
+pub(crate) struct SessionPool {
+    slots: Box<[Mutex<Option<Session>>]>,
+    next: AtomicUsize,
+    created: AtomicUsize,
+    factory: SessionFactory,
+}
+
+impl std::fmt::Debug for SessionPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionPool")
+            .field("max_sessions", &self.slots.len())
+            .field("created", &self.created.load(Ordering::Relaxed))
+            .field("factory", &self.factory)
+            .finish()
+    }
+}
+
+impl SessionPool {
+    /// A pool whose first session is created now, so that a model that opens can run.
+    pub fn new(factory: SessionFactory, max_sessions: usize) -> Result<SessionPool, RuntimeError> {
+        let first = factory.create()?;
+        let mut slots: Vec<Mutex<Option<Session>>> = Vec::with_capacity(max_sessions.max(1));
+        slots.push(Mutex::new(Some(first)));
+        slots.resize_with(max_sessions.max(1), || Mutex::new(None));
+        Ok(SessionPool {
+            slots: slots.into_boxed_slice(),
+            next: AtomicUsize::new(0),
+            created: AtomicUsize::new(1),
+            factory,
+        })
+    }
+
+    pub fn max_sessions(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn sessions_created(&self) -> usize {
+        self.created.load(Ordering::Relaxed)
+    }
+
+    /// Creates sessions until `n` exist (at most the pool's size); returns how many exist.
+    pub fn prewarm(&self, n: usize) -> Result<usize, RuntimeError> {
+        for slot in self.slots.iter() {
+            if self.sessions_created() >= n {
+                break;
+            }
+            let mut guard = match slot.try_lock() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => continue,
+            };
+            if guard.is_none() {
+                *guard = Some(self.factory.create()?);
+                self.created.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(self.sessions_created())
+    }
+
+    /// How many initializers every session shares.
+    pub fn shared_initializers(&self) -> usize {
+        self.factory.shared.len()
+    }
+
+    /// Runs `f` with a session nobody else is using.
+    pub fn with_session<R>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<R, RuntimeError>,
+    ) -> Result<R, RuntimeError> {
+        let n = self.slots.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        // First an idle existing session, so the pool grows only under real concurrency.
+        for i in 0..n {
+            let slot = &self.slots[(start + i) % n];
+            match slot.try_lock() {
+                Ok(mut guard) => {
+                    if let Some(session) = guard.as_mut() {
+                        return f(session);
+                    }
+                }
+                Err(TryLockError::Poisoned(p)) => {
+                    let mut guard = p.into_inner();
+                    if let Some(session) = guard.as_mut() {
+                        return f(session);
+                    }
+                }
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        // Then an empty slot: one more session.
+        for i in 0..n {
+            let slot = &self.slots[(start + i) % n];
+            let guard = match slot.try_lock() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => continue,
+            };
+            return self.run_in(guard, f);
+        }
+        // Everything is busy: wait for one.
+        let guard = self.slots[start].lock().unwrap_or_else(PoisonError::into_inner);
+        self.run_in(guard, f)
+    }
+
+    fn run_in<R>(
+        &self,
+        mut guard: std::sync::MutexGuard<'_, Option<Session>>,
+        f: impl FnOnce(&mut Session) -> Result<R, RuntimeError>,
+    ) -> Result<R, RuntimeError> {
+        let session = match guard.as_mut() {
+            Some(s) => s,
+            None => {
+                let s = self.factory.create()?;
+                self.created.fetch_add(1, Ordering::Relaxed);
+                guard.insert(s)
+            }
+        };
+        f(session)
+    }
+}
+
+fn ort_shape(shape: &[usize]) -> Vec<i64> {
+    shape.iter().map(|&d| i64::try_from(d).unwrap_or(i64::MAX)).collect()
+}
+
+fn inference_err(e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Inference { message: e.to_string() }
+}
+
+/// A view of a request tensor for ONNX Runtime: borrowed, not copied (strings excepted, which ONNX Runtime
+/// must own).
+pub(crate) fn input_value<'a>(t: &'a Tensor) -> Result<SessionInputValue<'a>, RuntimeError> {
+    let shape = ort_shape(&t.shape);
+    fn view<'a, T>(shape: Vec<i64>, data: &'a [T]) -> Result<SessionInputValue<'a>, RuntimeError>
+    where
+        T: ort::value::PrimitiveTensorElementType + Clone + std::fmt::Debug + 'static,
+    {
+        Ok(TensorRef::from_array_view((shape, data)).map_err(inference_err)?.into())
+    }
+    match &t.data {
+        TensorData::F16(v) => view(shape, v),
+        TensorData::F32(v) => view(shape, v),
+        TensorData::F64(v) => view(shape, v),
+        TensorData::I8(v) => view(shape, v),
+        TensorData::I16(v) => view(shape, v),
+        TensorData::I32(v) => view(shape, v),
+        TensorData::I64(v) => view(shape, v),
+        TensorData::U8(v) => view(shape, v),
+        TensorData::U16(v) => view(shape, v),
+        TensorData::U32(v) => view(shape, v),
+        TensorData::U64(v) => view(shape, v),
+        TensorData::Bool(v) => view(shape, v),
+        TensorData::String(v) => {
+            Ok(ort::value::Tensor::from_string_array((shape, v.as_slice())).map_err(inference_err)?.into())
+        }
+    }
+}
+
+/// Copies an ONNX Runtime output into a [`Tensor`].
+pub(crate) fn output_tensor(name: &str, value: &DynValue) -> Result<Tensor, RuntimeError> {
+    let out_err = |message: String| RuntimeError::Output { output: name.to_owned(), message };
+    let ty = value.dtype().tensor_type().ok_or_else(|| out_err(format!("is a {}, not a tensor", value.dtype())))?;
+    fn take<T: ort::value::PrimitiveTensorElementType + Clone>(
+        value: &DynValue,
+        wrap: fn(Vec<T>) -> TensorData,
+    ) -> Result<(Vec<usize>, TensorData), String> {
+        let (shape, data) = value.try_extract_tensor::<T>().map_err(|e| e.to_string())?;
+        Ok((dims(shape)?, wrap(data.to_vec())))
+    }
+    fn dims(shape: &[i64]) -> Result<Vec<usize>, String> {
+        shape.iter().map(|&d| usize::try_from(d).map_err(|_| format!("negative dimension {d}"))).collect()
+    }
+    let (shape, data) = match ty {
+        TensorElementType::Float16 => take(value, TensorData::F16),
+        TensorElementType::Float32 => take(value, TensorData::F32),
+        TensorElementType::Float64 => take(value, TensorData::F64),
+        TensorElementType::Int8 => take(value, TensorData::I8),
+        TensorElementType::Int16 => take(value, TensorData::I16),
+        TensorElementType::Int32 => take(value, TensorData::I32),
+        TensorElementType::Int64 => take(value, TensorData::I64),
+        TensorElementType::Uint8 => take(value, TensorData::U8),
+        TensorElementType::Uint16 => take(value, TensorData::U16),
+        TensorElementType::Uint32 => take(value, TensorData::U32),
+        TensorElementType::Uint64 => take(value, TensorData::U64),
+        TensorElementType::Bool => take(value, TensorData::Bool),
+        TensorElementType::String => value
+            .try_extract_strings()
+            .map_err(|e| e.to_string())
+            .and_then(|(shape, v)| Ok((dims(shape)?, TensorData::String(v)))),
+        other => Err(format!("element type {other} is not supported by Ferry")),
+    }
+    .map_err(out_err)?;
+    Ok(Tensor { shape, data })
+}
+
+/// Runs one request on `session`: inputs in the contract's order, outputs copied into a [`TensorMap`].
+pub(crate) fn run(session: &mut Session, order: &[String], inputs: &TensorMap) -> Result<TensorMap, RuntimeError> {
+    let mut values: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(order.len());
+    for name in order {
+        let t = inputs.get(name).ok_or_else(|| RuntimeError::Inference { message: format!("input `{name}` vanished") })?;
+        values.push((Cow::Borrowed(name.as_str()), input_value(t)?));
+    }
+    let outputs = session.run(values).map_err(inference_err)?;
+    let mut out = TensorMap::new();
+    for (name, value) in outputs.iter() {
+        out.insert(name.to_owned(), output_tensor(name, &value)?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,89 @@
+//! `ferry keygen`, `ferry sign`, `ferry attest`.
+
+use super::{CliResult, open_bundle, usage};
+use anyhow::Context as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The environment variable holding the passphrase of an encrypted private key.
+pub const PASSWORD_ENV: &str = "FERRY_KEY_PASSWORD";
+
+fn passphrase() -> Option<Vec<u8>> {
+    std::env::var_os(PASSWORD_ENV).map(|p| p.into_encoded_bytes()).filter(|p| !p.is_empty())
+}
+
+/// Writes `data` to `path` atomically, refusing to replace an existing file, with `mode` on Unix.
+fn write_new(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
+    if path.exists() {
+        anyhow::bail!("{} already exists; refusing to overwrite a key", path.display());
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ferry-key-")
+        .tempfile_in(&dir)
+        .with_context(|| dir.display().to_string())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .with_context(|| path.display().to_string())?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    tmp.write_all(data).with_context(|| path.display().to_string())?;
+    tmp.as_file().sync_all().with_context(|| path.display().to_string())?;
+    tmp.persist_noclobber(path).map_err(|e| e.error).with_context(|| path.display().to_string())?;
+    Ok(())
+}
+
+pub fn keygen(private: &Path, public: &Path) -> CliResult {
+    let pass = passphrase();
+    let (sk, pk) = ferry_sign::keygen(pass.as_deref()).map_err(usage)?;
+    write_new(public, pk.as_str().as_bytes(), 0o644).map_err(usage)?;
+    if let Err(e) = write_new(private, sk.as_str().as_bytes(), 0o600) {
+        let _ = std::fs::remove_file(public);
+        return Err(usage(e));
+    }
+    let key = ferry_sign::VerifyingKey::from_pem(pk.as_str()).map_err(usage)?;
+    println!(
+        "wrote {} ({}) and {}\nkey hint {}",
+        private.display(),
+        if pass.is_some() { "encrypted" } else { "unencrypted; set FERRY_KEY_PASSWORD to encrypt" },
+        public.display(),
+        key.hint()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn sign(bundle: &Path, key: &Path, output: Option<&Path>) -> CliResult {
+    let b = open_bundle(bundle)?;
+    b.verify_digests()
+        .with_context(|| format!("refusing to sign {}", bundle.display()))
+        .map_err(super::refused)?;
+    let key = ferry_trust::load_signing_key(key, passphrase().as_deref()).map_err(usage)?;
+    let out = output.unwrap_or(bundle);
+    let digest = ferry_trust::sign(&b, &key, out).map_err(usage)?;
+    println!("signed {} with key {}\nsignature {digest}", out.display(), key.verifying_key().hint());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn attest(bundle: &Path, key: &Path, report: &Path, output: Option<&Path>) -> CliResult {
+    let b = open_bundle(bundle)?;
+    b.verify_digests()
+        .with_context(|| format!("refusing to attest {}", bundle.display()))
+        .map_err(super::refused)?;
+    let text = std::fs::read(report).with_context(|| report.display().to_string()).map_err(usage)?;
+    let value: serde_json::Value = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a JSON report", report.display()))
+        .map_err(usage)?;
+    let key = ferry_trust::load_signing_key(key, passphrase().as_deref()).map_err(usage)?;
+    let out = output.unwrap_or(bundle);
+    let digest = ferry_trust::attest(&b, &key, value, out).map_err(usage)?;
+    println!("attested {} with key {}\nattestation {digest}", out.display(), key.verifying_key().hint());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,280 @@
+use std::path::{Path, PathBuf};
+
+use ferry_spec::DType;
+
+use crate::Format;
+
+/// Everything that can go wrong reading or writing tensors.
+///
+/// Errors compose: a leaf variant says what is wrong, and the `In*` variants say where (file, archive
+/// member, tensor), so the message reads like
+/// `golden/a.npz: member `x.npy`: npy header at byte 10: unsupported descr '<c8' (complex numbers are not supported)`.
+/// [`TensorError::root`] strips the context to match on the cause.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TensorError {
+    /// An error inside a file.
+    #[error("{}: {error}", path.display())]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong in it.
+        error: Box<TensorError>,
+    },
+    /// An error inside a member of an `.npz` archive.
+    #[error("member `{member}`: {error}")]
+    InMember {
+        /// The member's name in the archive.
+        member: String,
+        /// What went wrong in it.
+        error: Box<TensorError>,
+    },
+    /// An error about one named tensor.
+    #[error("tensor `{tensor}`: {error}")]
+    InTensor {
+        /// The tensor's name.
+        tensor: String,
+        /// What went wrong with it.
+        error: Box<TensorError>,
+    },
+    /// The file could not be read.
+    #[error("cannot read {}: {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// The file could not be written.
+    #[error("cannot write {}: {error}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// The file's extension names no format this crate knows.
+    #[error(
+        "cannot tell the tensor format of {} from its extension (expected .npy, .npz, .safetensors or .json)",
+        path.display()
+    )]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The number of elements does not match the shape.
+    #[error("shape {shape:?} holds {expected} elements but the data has {len}")]
+    ShapeMismatch {
+        /// The declared shape.
+        shape: Vec<usize>,
+        /// The product of the shape.
+        expected: usize,
+        /// The number of elements present.
+        len: usize,
+    },
+    /// The product of the shape does not fit in memory addresses.
+    #[error("shape {shape:?} has more elements than this machine can address")]
+    ShapeOverflow {
+        /// The declared shape.
+        shape: Vec<usize>,
+    },
+    /// The input ends before a structure it declares.
+    #[error("{what} is truncated: it needs {needed} bytes but the input ends at byte {len}")]
+    Truncated {
+        /// What was being read.
+        what: &'static str,
+        /// The byte offset its end needs.
+        needed: u64,
+        /// Where the input ends.
+        len: u64,
+    },
+    /// Bytes follow the data a header declares.
+    #[error("{count} unexpected trailing bytes at byte {offset}")]
+    TrailingBytes {
+        /// Where the declared data ends.
+        offset: u64,
+        /// How many bytes follow.
+        count: u64,
+    },
+    /// A malformed `.npy` header.
+    #[error("npy header at byte {offset}: {reason}")]
+    NpyHeader {
+        /// Byte offset of the problem.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An `.npy` element type this crate does not read.
+    #[error("npy header at byte {offset}: unsupported descr '{descr}' ({why})")]
+    UnsupportedDescr {
+        /// Byte offset of the header.
+        offset: u64,
+        /// The `descr` as written.
+        descr: String,
+        /// Why it is refused.
+        why: &'static str,
+    },
+    /// One element has a value its dtype cannot hold.
+    #[error("element at flat index {index}: {reason}")]
+    Element {
+        /// Row-major index of the element.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The zip container of an `.npz` is malformed or uses unsupported features.
+    #[error("zip archive: {reason}")]
+    Zip {
+        /// What the zip reader or writer reported.
+        reason: String,
+    },
+    /// An `.npz` member whose name does not end in `.npy`.
+    #[error("member `{member}` is not a .npy file")]
+    NotNpyMember {
+        /// The member's name.
+        member: String,
+    },
+    /// Two tensors with the same name.
+    #[error("duplicate tensor name `{name}`")]
+    DuplicateName {
+        /// The repeated name.
+        name: String,
+    },
+    /// A zip entry's declared size disagrees with its npy header.
+    #[error("zip entry declares {zip_size} bytes but its npy header implies {npy_size}")]
+    MemberSizeMismatch {
+        /// Uncompressed size in the zip directory.
+        zip_size: u64,
+        /// Preamble, header and data size the npy header implies.
+        npy_size: u64,
+    },
+    /// A compressed member inflates past what its header declares (a zip bomb).
+    #[error("decompresses to more than the {declared} bytes its npy header declares")]
+    MemberTooLarge {
+        /// Preamble, header and data size the npy header implies.
+        declared: u64,
+    },
+    /// The archive as a whole decompresses past the limit.
+    #[error("archive decompresses to more than the {limit}-byte limit")]
+    ArchiveTooLarge {
+        /// The limit, [`crate::MAX_NPZ_TOTAL_BYTES`].
+        limit: u64,
+    },
+    /// A malformed `.safetensors` header.
+    #[error("safetensors header: {reason}")]
+    SafetensorsHeader {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A safetensors entry's `data_offsets` are invalid.
+    #[error("data_offsets [{begin}, {end}] {reason}")]
+    BadOffsets {
+        /// Begin offset as written.
+        begin: u64,
+        /// End offset as written.
+        end: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A dtype name this crate does not support.
+    #[error("unsupported dtype `{dtype}`")]
+    UnsupportedDType {
+        /// The dtype as written.
+        dtype: String,
+    },
+    /// The format cannot represent this dtype.
+    #[error("{format} cannot hold {dtype} tensors")]
+    UnsupportedForFormat {
+        /// The target format.
+        format: Format,
+        /// The tensor's dtype.
+        dtype: DType,
+    },
+    /// The tensor name has a special meaning in the format.
+    #[error("the name `{name}` is reserved in {format}")]
+    ReservedName {
+        /// The name.
+        name: String,
+        /// The format.
+        format: Format,
+    },
+    /// An `.npy` file holds exactly one tensor.
+    #[error("an .npy file holds exactly one tensor, got {count}")]
+    NpyTensorCount {
+        /// How many tensors were given.
+        count: usize,
+    },
+    /// The input is not valid JSON.
+    #[error("invalid JSON: {reason}")]
+    Json {
+        /// The parser's message, with line and column.
+        reason: String,
+    },
+    /// Valid JSON that does not describe tensors.
+    #[error("{reason}")]
+    JsonStructure {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A nested JSON array that is not rectangular.
+    #[error("ragged nested array: element {} {reason}", index_path(at))]
+    Ragged {
+        /// Index path of the offending element, outermost first.
+        at: Vec<usize>,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+fn index_path(at: &[usize]) -> String {
+    if at.is_empty() {
+        return "at the top level".to_owned();
+    }
+    at.iter().map(|i| format!("[{i}]")).collect()
+}
+
+impl TensorError {
+    /// The cause, with file, member and tensor context stripped.
+    pub fn root(&self) -> &TensorError {
+        match self {
+            TensorError::InFile { error, .. }
+            | TensorError::InMember { error, .. }
+            | TensorError::InTensor { error, .. } => error.root(),
+            other => other,
+        }
+    }
+
+    /// The file the error is in, if it came from reading or writing a path.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            TensorError::InFile { path, .. }
+            | TensorError::Read { path, .. }
+            | TensorError::Write { path, .. }
+            | TensorError::UnknownFormat { path } => Some(path),
+            TensorError::InMember { error, .. } | TensorError::InTensor { error, .. } => error.path(),
+            _ => None,
+        }
+    }
+
+    /// The tensor the error is about, if known.
+    pub fn tensor(&self) -> Option<&str> {
+        match self {
+            TensorError::InTensor { tensor, .. } => Some(tensor),
+            TensorError::InFile { error, .. } | TensorError::InMember { error, .. } => error.tensor(),
+            TensorError::DuplicateName { name } => Some(name),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn in_file(self, path: &Path) -> TensorError {
+        TensorError::InFile { path: path.to_owned(), error: Box::new(self) }
+    }
+
+    pub(crate) fn in_member(self, member: &str) -> TensorError {
+        TensorError::InMember { member: member.to_owned(), error: Box::new(self) }
+    }
+
+    pub(crate) fn in_tensor(self, tensor: &str) -> TensorError {
+        TensorError::InTensor { tensor: tensor.to_owned(), error: Box::new(self) }
+    }
+}

@@ -1,0 +1,456 @@
+//! `contract.data`: a sample data file (CSV with a header row, or JSON lines) checked against the
+//! contract's per-feature constraints, reporting the share of rows that break each one.
+//!
+//! A feature is read from the column named after it, or `input.feature` (required when two inputs have
+//! features of the same name). Empty cells, `NaN`, `nan`, `NA`, `null` and JSON `null` (or a missing key
+//! in a JSON line) are missing values, which only nullable float features accept. Extra columns are
+//! ignored, so a sample with labels or IDs can be checked as it is.
+
+use crate::checks::plural;
+use crate::{Evidence, Num, Outcome, VerifyError};
+use ferry_spec::policy::DataPolicy;
+use ferry_spec::{DType, Feature, Manifest};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// A data file read for `contract.data`.
+#[derive(Debug)]
+pub(crate) struct DataFile {
+    path: PathBuf,
+    kind: Kind,
+    bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Csv,
+    JsonLines,
+}
+
+/// One feature to check, with where its values come from.
+struct Target<'a> {
+    input: &'a str,
+    dtype: DType,
+    feature: &'a Feature,
+    qualified: String,
+    unique: bool,
+}
+
+/// A cell's value.
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    Missing,
+    Number(f64),
+    Invalid(String),
+}
+
+/// The rules, in report order.
+const RULES: [&str; 6] = ["column", "type", "null", "min", "max", "allowed"];
+
+#[derive(Debug, Default, Clone)]
+struct Tally {
+    rows: u64,
+    first: Option<(u64, String)>,
+}
+
+impl DataFile {
+    /// Reads the file; its kind comes from the extension (`.csv`, `.jsonl`, `.ndjson`).
+    pub(crate) fn load(path: &Path) -> Result<DataFile, VerifyError> {
+        let err = |message: String| VerifyError::Data { path: path.to_path_buf(), message };
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+        let kind = match ext.as_str() {
+            "csv" => Kind::Csv,
+            "jsonl" | "ndjson" => Kind::JsonLines,
+            _ => return Err(err("cannot tell the format from the extension (expected .csv, .jsonl or .ndjson)".into())),
+        };
+        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        Ok(DataFile { path: path.to_path_buf(), kind, bytes })
+    }
+
+    /// Checks every row against every feature constraint of the contract.
+    pub(crate) fn check(&self, m: &Manifest, policy: &DataPolicy) -> Outcome {
+        let shown = self.path.display().to_string();
+        let mut targets: Vec<Target<'_>> = Vec::new();
+        for input in &m.inputs {
+            for f in &input.features {
+                targets.push(Target {
+                    input: &input.name,
+                    dtype: input.dtype,
+                    feature: f,
+                    qualified: format!("{}.{}", input.name, f.name),
+                    unique: true,
+                });
+            }
+        }
+        if targets.is_empty() {
+            return Outcome::skipped("skipped: the contract declares no features to check data against");
+        }
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for t in &targets {
+            *counts.entry(t.feature.name.as_str()).or_default() += 1;
+        }
+        for t in &mut targets {
+            t.unique = counts.get(t.feature.name.as_str()).copied() == Some(1);
+        }
+        let text = match std::str::from_utf8(&self.bytes) {
+            Ok(t) => t.strip_prefix('\u{feff}').unwrap_or(t),
+            Err(e) => {
+                return Outcome::failed(
+                    format!("`{shown}` is not UTF-8 text"),
+                    vec![Evidence::Error { message: format!("byte {}: invalid UTF-8", e.valid_up_to()) }],
+                );
+            }
+        };
+        let rows = match self.kind {
+            Kind::Csv => csv_rows(text, &targets),
+            Kind::JsonLines => jsonl_rows(text, &targets),
+        };
+        let (columns, rows) = match rows {
+            Ok(r) => r,
+            Err(message) => return Outcome::failed(format!("`{shown}` cannot be parsed"), vec![Evidence::Error { message }]),
+        };
+        let total = rows.len() as u64;
+        if total == 0 {
+            return Outcome::failed(
+                format!("`{shown}` has no data rows"),
+                vec![Evidence::Error { message: "no data rows to check".into() }],
+            );
+        }
+        // tallies[target][rule]
+        let mut tallies = vec![vec![Tally::default(); RULES.len()]; targets.len()];
+        for (t, tally) in targets.iter().zip(&mut tallies) {
+            if column_of(t, &columns).is_none() {
+                tally[0] = Tally { rows: total, first: None };
+            }
+        }
+        for (row_no, row) in rows.iter().enumerate() {
+            for (i, (t, tally)) in targets.iter().zip(&mut tallies).enumerate() {
+                if tally[0].rows > 0 {
+                    continue;
+                }
+                let cell = row.get(i).cloned().unwrap_or(Cell::Missing);
+                for rule in broken_rules(t, &cell) {
+                    let slot = &mut tally[rule];
+                    slot.rows += 1;
+                    if slot.first.is_none() {
+                        slot.first = Some((row_no as u64 + 1, show_cell(&cell)));
+                    }
+                }
+            }
+        }
+        let mut evidence = Vec::new();
+        let mut failing = 0usize;
+        for (t, tally) in targets.iter().zip(&tallies) {
+            let column = column_of(t, &columns);
+            for (rule, slot) in RULES.iter().zip(tally) {
+                if slot.rows == 0 {
+                    continue;
+                }
+                let share = slot.rows as f64 / total as f64;
+                if *rule == "column" || share > policy.max_violation_share {
+                    failing += 1;
+                }
+                evidence.push(Evidence::Feature {
+                    input: t.input.into(),
+                    feature: t.feature.name.clone(),
+                    column: column.clone(),
+                    rule: (*rule).into(),
+                    rows: slot.rows,
+                    total_rows: total,
+                    share: Num(share),
+                    first_row: slot.first.as_ref().map(|(r, _)| *r),
+                    value: slot.first.as_ref().map(|(_, v)| v.clone()),
+                });
+            }
+        }
+        let n = targets.len();
+        if failing == 0 && evidence.is_empty() {
+            Outcome::passed(format!("{total} row{} respect all {n} feature constraints", plural(total as usize)))
+        } else if failing == 0 {
+            Outcome::passed(format!(
+                "{total} rows checked; {} constraint{} broken by at most {}% of rows, within the policy",
+                evidence.len(),
+                plural(evidence.len()),
+                policy.max_violation_share * 100.0
+            ))
+            .with_evidence(evidence)
+        } else {
+            Outcome::failed(
+                format!("{failing} feature constraint{} broken in `{shown}` ({total} rows)", plural(failing)),
+                evidence,
+            )
+        }
+    }
+}
+
+fn column_of(t: &Target<'_>, columns: &HashMap<String, usize>) -> Option<String> {
+    if columns.contains_key(&t.qualified) {
+        Some(t.qualified.clone())
+    } else if t.unique && columns.contains_key(&t.feature.name) {
+        Some(t.feature.name.clone())
+    } else {
+        None
+    }
+}
+
+fn show_cell(c: &Cell) -> String {
+    match c {
+        Cell::Missing => "missing".into(),
+        Cell::Number(v) => v.to_string(),
+        Cell::Invalid(t) => format!("{t:?}"),
+    }
+}
+
+/// Indices into [`RULES`] of the rules a value breaks.
+fn broken_rules(t: &Target<'_>, cell: &Cell) -> Vec<usize> {
+    let f = t.feature;
+    match cell {
+        Cell::Invalid(_) => vec![1],
+        Cell::Missing => {
+            if f.nullable && t.dtype.is_float() {
+                vec![]
+            } else {
+                vec![2]
+            }
+        }
+        Cell::Number(v) => {
+            let v = *v;
+            if !t.dtype.is_float() && (v.fract() != 0.0 || !v.is_finite()) {
+                return vec![1];
+            }
+            let mut out = Vec::new();
+            if f.min.is_some_and(|min| v < min) {
+                out.push(3);
+            }
+            if f.max.is_some_and(|max| v > max) {
+                out.push(4);
+            }
+            if f.allowed.as_ref().is_some_and(|a| !a.contains(&v)) {
+                out.push(5);
+            }
+            out
+        }
+    }
+}
+
+fn parse_text_cell(text: &str) -> Cell {
+    let t = text.trim();
+    match t {
+        "" | "NaN" | "nan" | "NAN" | "NA" | "N/A" | "null" | "NULL" | "None" => Cell::Missing,
+        _ => match t.parse::<f64>() {
+            Ok(v) if v.is_nan() => Cell::Missing,
+            Ok(v) => Cell::Number(v),
+            Err(_) => Cell::Invalid(t.to_owned()),
+        },
+    }
+}
+
+type Rows = (HashMap<String, usize>, Vec<Vec<Cell>>);
+
+/// The header's column positions and, per row, one cell per target (in target order).
+fn csv_rows(text: &str, targets: &[Target<'_>]) -> Result<Rows, String> {
+    let mut records = CsvRecords::new(text);
+    let header = match records.next() {
+        Some(h) => h?.1,
+        None => return Ok((HashMap::new(), Vec::new())),
+    };
+    let mut columns = HashMap::new();
+    for (i, name) in header.iter().enumerate() {
+        if columns.insert(name.trim().to_owned(), i).is_some() {
+            return Err(format!("line 1: column `{}` appears twice in the header", name.trim()));
+        }
+    }
+    let positions: Vec<Option<usize>> = targets.iter().map(|t| column_of(t, &columns).and_then(|c| columns.get(&c).copied())).collect();
+    let mut rows = Vec::new();
+    for rec in records {
+        let (line, fields) = rec?;
+        if fields.len() != header.len() {
+            return Err(format!("line {line}: {} fields, but the header has {}", fields.len(), header.len()));
+        }
+        rows.push(
+            positions
+                .iter()
+                .map(|p| p.and_then(|i| fields.get(i)).map_or(Cell::Missing, |s| parse_text_cell(s)))
+                .collect(),
+        );
+    }
+    Ok((columns, rows))
+}
+
+/// JSON lines: one object per line; blank lines are skipped. A column exists if any row has the key.
+fn jsonl_rows(text: &str, targets: &[Target<'_>]) -> Result<Rows, String> {
+    let mut objects = Vec::new();
+    let mut columns = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("line {}: not valid JSON: {e}", i + 1))?;
+        let serde_json::Value::Object(map) = value else {
+            return Err(format!("line {}: expected a JSON object", i + 1));
+        };
+        for k in map.keys() {
+            let next = columns.len();
+            columns.entry(k.clone()).or_insert(next);
+        }
+        objects.push(map);
+    }
+    let names: Vec<Option<String>> = targets.iter().map(|t| column_of(t, &columns)).collect();
+    let rows = objects
+        .iter()
+        .map(|obj| {
+            names
+                .iter()
+                .map(|n| match n.as_ref().and_then(|n| obj.get(n)) {
+                    None | Some(serde_json::Value::Null) => Cell::Missing,
+                    Some(serde_json::Value::Number(x)) => x.as_f64().map_or_else(|| Cell::Invalid(x.to_string()), Cell::Number),
+                    Some(serde_json::Value::String(s)) => parse_text_cell(s),
+                    Some(other) => Cell::Invalid(other.to_string()),
+                })
+                .collect()
+        })
+        .collect();
+    Ok((columns, rows))
+}
+
+/// RFC 4180 records: quoted fields may hold commas, doubled quotes and line breaks; CRLF or LF line ends;
+/// blank lines are skipped. Yields the 1-based line each record starts on.
+struct CsvRecords<'a> {
+    rest: &'a str,
+    line: usize,
+}
+
+impl<'a> CsvRecords<'a> {
+    fn new(text: &'a str) -> CsvRecords<'a> {
+        CsvRecords { rest: text, line: 1 }
+    }
+}
+
+impl Iterator for CsvRecords<'_> {
+    type Item = Result<(usize, Vec<String>), String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Skip blank lines.
+        loop {
+            if self.rest.is_empty() {
+                return None;
+            }
+            if let Some(r) = self.rest.strip_prefix("\r\n") {
+                self.rest = r;
+                self.line += 1;
+            } else if let Some(r) = self.rest.strip_prefix('\n') {
+                self.rest = r;
+                self.line += 1;
+            } else {
+                break;
+            }
+        }
+        let start_line = self.line;
+        let mut fields = Vec::new();
+        let mut field = String::new();
+        let mut chars = self.rest.char_indices().peekable();
+        let mut in_quotes = false;
+        let mut quoted_field = false;
+        let mut consumed = self.rest.len();
+        while let Some((i, c)) = chars.next() {
+            if in_quotes {
+                match c {
+                    '"' if chars.peek().is_some_and(|&(_, n)| n == '"') => {
+                        field.push('"');
+                        chars.next();
+                    }
+                    '"' => in_quotes = false,
+                    '\n' => {
+                        self.line += 1;
+                        field.push(c);
+                    }
+                    _ => field.push(c),
+                }
+                continue;
+            }
+            match c {
+                ',' => {
+                    fields.push(std::mem::take(&mut field));
+                    quoted_field = false;
+                }
+                '"' if field.is_empty() && !quoted_field => {
+                    in_quotes = true;
+                    quoted_field = true;
+                }
+                '"' => {
+                    let err = format!("line {}: a quote inside an unquoted field", self.line);
+                    self.rest = "";
+                    return Some(Err(err));
+                }
+                '\r' if chars.peek().is_some_and(|&(_, n)| n == '\n') => {}
+                '\n' => {
+                    consumed = i + 1;
+                    self.line += 1;
+                    break;
+                }
+                _ if quoted_field => {
+                    let err = format!("line {}: text after a closing quote", self.line);
+                    self.rest = "";
+                    return Some(Err(err));
+                }
+                _ => field.push(c),
+            }
+        }
+        if in_quotes {
+            self.rest = "";
+            return Some(Err(format!("line {start_line}: a quoted field is never closed")));
+        }
+        fields.push(field);
+        self.rest = self.rest.get(consumed..).unwrap_or("");
+        Some(Ok((start_line, fields)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn records(text: &str) -> Vec<Result<(usize, Vec<String>), String>> {
+        CsvRecords::new(text).collect()
+    }
+
+    #[test]
+    fn csv_records() {
+        let r = records("a,b\r\n1,\"x, \"\"y\"\"\nz\"\n\n3,4");
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0], Ok((1, vec!["a".into(), "b".into()])));
+        assert_eq!(r[1], Ok((2, vec!["1".into(), "x, \"y\"\nz".into()])));
+        assert_eq!(r[2], Ok((5, vec!["3".into(), "4".into()])));
+        assert!(records("a,\"b").last().unwrap().is_err());
+        assert!(records("a,b\"c").last().unwrap().is_err());
+        assert!(records("\"a\"b").last().unwrap().is_err());
+        assert_eq!(records("x,\n"), vec![Ok((1, vec!["x".into(), String::new()]))]);
+    }
+
+    #[test]
+    fn cells() {
+        assert_eq!(parse_text_cell(" 1.5 "), Cell::Number(1.5));
+        assert_eq!(parse_text_cell(""), Cell::Missing);
+        assert_eq!(parse_text_cell("nan"), Cell::Missing);
+        assert_eq!(parse_text_cell("abc"), Cell::Invalid("abc".into()));
+    }
+
+    proptest! {
+        #[test]
+        fn csv_never_panics(text in ".{0,200}") {
+            for r in CsvRecords::new(&text) {
+                let _ = r;
+            }
+        }
+
+        #[test]
+        fn csv_round_trips_simple_fields(rows in proptest::collection::vec(proptest::collection::vec("[a-z0-9 ,\"\n]{0,6}", 1..4), 1..5)) {
+            let quote = |f: &String| format!("\"{}\"", f.replace('"', "\"\""));
+            let text: String = rows.iter().map(|r| r.iter().map(quote).collect::<Vec<_>>().join(",") + "\r\n").collect();
+            let parsed: Vec<Vec<String>> = CsvRecords::new(&text).map(|r| r.unwrap().1).collect();
+            prop_assert_eq!(parsed, rows);
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! `golden.outputs` and `perf.latency`: the checks that run the model through ferry-runtime.
+
+use crate::checks::{Context, plural, read_tensors, summarize_cases};
+use crate::{Case, Evidence, LatencyTiming, Num, Outcome, Status};
+use ferry_bundle::Bundle;
+use ferry_runtime::compare::compare;
+use ferry_runtime::{Model, OpenOptions};
+use ferry_spec::policy::{CheckId, PerfBudget, Policy};
+use ferry_spec::{GoldenSet, Manifest};
+use ferry_tensor::TensorMap;
+use std::time::Instant;
+
+impl Context<'_> {
+    /// The model, opened once through the runtime with the bundle's own default configuration (the
+    /// environment's `FERRY_CONFIG__*` variables must not change what CI verifies).
+    fn model(&mut self) -> Result<&Model, String> {
+        if self.model.is_none() {
+            let path = self.path;
+            let opened = self.runtime().and_then(|rt| {
+                rt.open(path, &OpenOptions { env: Some(Vec::new()), ..OpenOptions::default() })
+                    .map_err(|e| format!("the runtime refused the bundle: {e}"))
+            });
+            self.model = Some(opened);
+        }
+        match &self.model {
+            Some(Ok(m)) => Ok(m),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("the model could not be opened".into()),
+        }
+    }
+
+    pub(crate) fn golden_outputs(&mut self) -> Outcome {
+        match self.need_content(CheckId::GoldenOutputs) {
+            Ok(b) if b.manifest().golden.is_empty() => return Outcome::skipped("skipped: the bundle has no golden sets"),
+            Ok(_) => {}
+            Err(o) => return o,
+        }
+        if let Err(e) = self.model() {
+            return Outcome::failed("the golden sets could not be run", vec![Evidence::Error { message: e }]);
+        }
+        let (Some(b), Some(Ok(model))) = (self.bundle(), &self.model) else {
+            return Outcome::skipped("skipped: the bundle could not be opened");
+        };
+        let policy = &self.options.policy;
+        let m = b.manifest();
+        let cases: Vec<Case> = m.golden.iter().map(|g| run_golden_set(b, m, model, policy, g)).collect();
+        summarize_cases(cases, "golden set", "reproduce their outputs")
+    }
+
+    pub(crate) fn perf_latency(&mut self) -> Outcome {
+        let Some(budget) = self.options.policy.perf.clone() else {
+            return Outcome::skipped("skipped: the policy sets no latency budget ([perf])");
+        };
+        match self.need_content(CheckId::PerfLatency) {
+            Ok(b) if b.manifest().golden.is_empty() => return Outcome::skipped("skipped: the bundle has no golden inputs to time"),
+            Ok(_) => {}
+            Err(o) => return o,
+        }
+        if let Err(e) = self.model() {
+            return Outcome::failed("the golden inputs could not be run", vec![Evidence::Error { message: e }]);
+        }
+        let (Some(b), Some(Ok(model))) = (self.bundle(), &self.model) else {
+            return Outcome::skipped("skipped: the bundle could not be opened");
+        };
+        let m = b.manifest();
+        let mut cases = Vec::new();
+        let mut latency = Vec::new();
+        for g in &m.golden {
+            let (case, timing) = time_golden_set(b, m, model, &budget, g);
+            cases.push(case);
+            latency.extend(timing);
+        }
+        let verb = match (budget.p50_ms, budget.p99_ms) {
+            (Some(p50), Some(p99)) => format!("stay within p50 {p50} ms and p99 {p99} ms"),
+            (Some(p50), None) => format!("stay within p50 {p50} ms"),
+            (None, Some(p99)) => format!("stay within p99 {p99} ms"),
+            (None, None) => "were timed".to_owned(),
+        };
+        let mut outcome = summarize_cases(cases, "golden set", &verb);
+        outcome.latency = latency;
+        outcome
+    }
+}
+
+fn run_golden_set(b: &Bundle, m: &Manifest, model: &Model, policy: &Policy, g: &GoldenSet) -> Case {
+    let fail = |message: String, evidence: Vec<Evidence>| Case {
+        name: g.name.clone(),
+        status: Status::Failed,
+        message,
+        evidence,
+    };
+    let inputs = match read_tensors(b, &g.inputs, &m.inputs) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("`{}` cannot be read", g.inputs), vec![Evidence::Error { message: e }]),
+    };
+    let expected = match read_tensors(b, &g.expected, &m.outputs) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("`{}` cannot be read", g.expected), vec![Evidence::Error { message: e }]),
+    };
+    let actual = match model.infer(&inputs) {
+        Ok(a) => a,
+        Err(e) => return fail("inference failed".into(), vec![Evidence::Error { message: e.to_string() }]),
+    };
+    let mut evidence = Vec::with_capacity(m.outputs.len());
+    for spec in &m.outputs {
+        let (rtol, atol) = policy.tolerance(g, &spec.name, spec.dtype);
+        evidence.push(output_evidence(g, &spec.name, rtol, atol, &expected, &actual));
+    }
+    let failed: Vec<&Evidence> = evidence.iter().filter(|e| matches!(e, Evidence::Output { passed: false, .. })).collect();
+    match failed.first() {
+        None => Case {
+            name: g.name.clone(),
+            status: Status::Passed,
+            message: format!("{} output{} within tolerance", evidence.len(), plural(evidence.len())),
+            evidence,
+        },
+        Some(first) => {
+            let message = if failed.len() == 1 {
+                first.describe()
+            } else {
+                format!("{} outputs out of tolerance; first: {}", failed.len(), first.describe())
+            };
+            Case { name: g.name.clone(), status: Status::Failed, message, evidence }
+        }
+    }
+}
+
+fn output_evidence(g: &GoldenSet, name: &str, rtol: f64, atol: f64, expected: &TensorMap, actual: &TensorMap) -> Evidence {
+    let base = |elements: u64, problem: Option<String>| Evidence::Output {
+        set: g.name.clone(),
+        output: name.into(),
+        passed: false,
+        rtol: Num(rtol),
+        atol: Num(atol),
+        elements,
+        mismatches: 0,
+        max_abs: Num(0.0),
+        max_rel: Num(0.0),
+        first_mismatch: None,
+        expected: None,
+        actual: None,
+        problem,
+    };
+    let Some(e) = expected.get(name) else {
+        return base(0, Some(format!("`{}` has no tensor `{name}`", g.expected)));
+    };
+    let Some(a) = actual.get(name) else {
+        return base(e.len() as u64, Some("the model did not produce this output".into()));
+    };
+    let c = compare(e, a, rtol, atol);
+    let (first_mismatch, exp, act) = match c.first_mismatch {
+        Some(m) => (Some(m.index.iter().map(|&i| i as u64).collect()), Some(m.expected), Some(m.actual)),
+        None => (None, None, None),
+    };
+    Evidence::Output {
+        set: g.name.clone(),
+        output: name.into(),
+        passed: c.pass,
+        rtol: Num(rtol),
+        atol: Num(atol),
+        elements: e.len() as u64,
+        mismatches: c.mismatches as u64,
+        max_abs: Num(c.max_abs),
+        max_rel: Num(c.max_rel),
+        first_mismatch,
+        expected: exp,
+        actual: act,
+        problem: c.structure,
+    }
+}
+
+fn time_golden_set(
+    b: &Bundle,
+    m: &Manifest,
+    model: &Model,
+    budget: &PerfBudget,
+    g: &GoldenSet,
+) -> (Case, Option<LatencyTiming>) {
+    let fail = |message: String| Case {
+        name: g.name.clone(),
+        status: Status::Failed,
+        message: message.clone(),
+        evidence: vec![Evidence::Error { message }],
+    };
+    let inputs = match read_tensors(b, &g.inputs, &m.inputs) {
+        Ok(t) => t,
+        Err(e) => return (fail(format!("`{}` cannot be read: {e}", g.inputs)), None),
+    };
+    for _ in 0..budget.warmup {
+        if let Err(e) = model.infer(&inputs) {
+            return (fail(format!("inference failed: {e}")), None);
+        }
+    }
+    let iterations = budget.iterations.max(1);
+    let mut samples = Vec::with_capacity(iterations as usize);
+    for _ in 0..iterations {
+        let t0 = Instant::now();
+        if let Err(e) = model.infer(&inputs) {
+            return (fail(format!("inference failed: {e}")), None);
+        }
+        samples.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    samples.sort_by(f64::total_cmp);
+    let timing = LatencyTiming {
+        set: g.name.clone(),
+        iterations,
+        p50_ms: percentile(&samples, 0.50),
+        p99_ms: percentile(&samples, 0.99),
+        min_ms: samples.first().copied().unwrap_or(0.0),
+        max_ms: samples.last().copied().unwrap_or(0.0),
+    };
+    let mut evidence = Vec::new();
+    for (name, limit, value) in [("p50", budget.p50_ms, timing.p50_ms), ("p99", budget.p99_ms, timing.p99_ms)] {
+        if let Some(limit) = limit
+            && value > limit
+        {
+            evidence.push(Evidence::Latency {
+                set: g.name.clone(),
+                percentile: name.into(),
+                budget_ms: Num(limit),
+                iterations,
+            });
+        }
+    }
+    // Messages leave the measured numbers to `timings`, so that the rest of the report stays deterministic.
+    let case = if evidence.is_empty() {
+        Case { name: g.name.clone(), status: Status::Passed, message: "within budget".into(), evidence }
+    } else {
+        let over: Vec<String> = evidence
+            .iter()
+            .filter_map(|e| match e {
+                Evidence::Latency { percentile, budget_ms, .. } => Some(format!("{percentile} over {} ms", budget_ms.0)),
+                _ => None,
+            })
+            .collect();
+        Case { name: g.name.clone(), status: Status::Failed, message: over.join(", "), evidence }
+    };
+    (case, Some(timing))
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.saturating_sub(1).min(sorted.len() - 1)).copied().unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank() {
+        let s: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&s, 0.5), 50.0);
+        assert_eq!(percentile(&s, 0.99), 99.0);
+        assert_eq!(percentile(&[3.0], 0.99), 3.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+}
