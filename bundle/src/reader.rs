@@ -218,7 +218,8 @@ impl Bundle {
 
         // index.json is not content-addressed, so it must be exactly what the writer derives from the
         // manifests it lists; otherwise an edited annotation would pass unnoticed.
-        let mut expected = Index { schema_version: 2, media_type: Some(media::OCI_INDEX.to_owned()), manifests: Vec::new() };
+        let mut expected =
+            Index { schema_version: 2, media_type: Some(media::OCI_INDEX.to_owned()), manifests: Vec::new() };
         for d in &index.manifests {
             let mut canonical = Descriptor {
                 media_type: media::OCI_MANIFEST.to_owned(),
@@ -235,9 +236,12 @@ impl Bundle {
             }
             expected.manifests.push(canonical);
         }
-        let canonical = ferry_spec::to_canonical_json(&expected).map_err(|e| BundleError::Encode(e.to_string()))?;
+        let canonical =
+            ferry_spec::to_canonical_json(&expected).map_err(|e| BundleError::Encode(e.to_string()))?;
         if canonical != index_bytes {
-            return Err(BundleError::Layout("index.json is not the canonical index of the manifests it lists".into()));
+            return Err(BundleError::Layout(
+                "index.json is not the canonical index of the manifests it lists".into(),
+            ));
         }
         accounted.sort();
         accounted.dedup();

@@ -155,7 +155,12 @@ pub fn parse(data: &[u8]) -> Result<Vec<Entry>, BundleError> {
         // without the change being detected (ownership, mtime, mode and padding carry no content).
         let canonical_name = if kind == Kind::Dir { format!("{name}/") } else { name.clone() };
         if header(&canonical_name, size, kind).ok().as_ref() != Some(&h) {
-            return Err(tar_err(pos, &format!("member `{name}` has a non-canonical header (Ferry writes mode, owner and mtime fixed)")));
+            return Err(tar_err(
+                pos,
+                &format!(
+                    "member `{name}` has a non-canonical header (Ferry writes mode, owner and mtime fixed)"
+                ),
+            ));
         }
         let offset = pos + BLOCK;
         let end = offset.checked_add(size).ok_or_else(|| tar_err(pos, "member size overflows"))?;
@@ -172,7 +177,12 @@ pub fn parse(data: &[u8]) -> Result<Vec<Entry>, BundleError> {
         match slice(data, end, padding(size)) {
             Some(pad) if pad.iter().all(|&b| b == 0) => {}
             Some(_) => return Err(tar_err(end, &format!("non-zero padding after member `{name}`"))),
-            None => return Err(BundleError::Truncated { offset: len, what: format!("padding after member `{name}`") }),
+            None => {
+                return Err(BundleError::Truncated {
+                    offset: len,
+                    what: format!("padding after member `{name}`"),
+                });
+            }
         }
         entries.push(Entry { name, kind, offset, size });
         pos = pad_end;

@@ -254,50 +254,62 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// `files`, timestamps, permissions or the machine.
 pub fn write_bundle(
     out: &Path,
-    mut files: Vec<FileSource>,
-    mut manifest: Manifest,
+    files: Vec<FileSource>,
+    manifest: Manifest,
     referrers: &[Referrer],
 ) -> Result<Written, BundleError> {
+    write_bundle_with(
+        out,
+        files,
+        manifest,
+        |_| Ok::<_, BundleError>(Vec::new()),
+        |_, _| Ok(referrers.to_vec()),
+    )
+}
+
+/// [`write_bundle`] with two hooks for content that depends on the bundle itself.
+///
+/// - `generate` runs once the given files are written and sees their entries (paths, digests, sizes);
+///   the files it returns (provenance, SBOM) join the file view. They are written after the others, so
+///   describing large weights costs no second pass over them.
+/// - `referrers` runs once the OCI manifest is written and gets its digest and the Ferry manifest (with
+///   `files` filled in); the referrers it returns are stored in order.
+///
+/// An error from either hook abandons the write (no output is left behind).
+pub fn write_bundle_with<E, G, F>(
+    out: &Path,
+    mut files: Vec<FileSource>,
+    mut manifest: Manifest,
+    generate: G,
+    referrers: F,
+) -> Result<Written, E>
+where
+    E: From<BundleError>,
+    G: FnOnce(&[FileEntry]) -> Result<Vec<(String, Vec<u8>)>, E>,
+    F: FnOnce(&str, &Manifest) -> Result<Vec<Referrer>, E>,
+{
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    for w in files.windows(2) {
-        if w[0].path == w[1].path {
-            return Err(BundleError::Layout(format!("file `{}` is listed twice", w[0].path)));
+    check_unique(&files)?;
+    let mut t = TarOut::create(out)?;
+    let mut written = Vec::with_capacity(files.len() + 2);
+    for f in &files {
+        written.push(write_file(&mut t, f)?);
+    }
+    let entries: Vec<FileEntry> = written.iter().map(|(e, _)| e.clone()).collect();
+    let extra: Vec<FileSource> = generate(&entries)?
+        .into_iter()
+        .map(|(path, bytes)| FileSource { path, data: FileData::Memory(bytes) })
+        .collect();
+    for f in &extra {
+        written.push(write_file(&mut t, f)?);
+    }
+    written.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    for w in written.windows(2) {
+        if w[0].0.path == w[1].0.path {
+            return Err(BundleError::Layout(format!("file `{}` is listed twice", w[0].0.path)).into());
         }
     }
-    let mut t = TarOut::create(out)?;
-    let mut entries = Vec::with_capacity(files.len());
-    let mut layers = Vec::with_capacity(files.len());
-    for f in &files {
-        ferry_spec::check_relative_path(&f.path).map_err(|e| BundleError::Layout(e.to_string()))?;
-        let entry = if is_compressed(&f.path) {
-            let bytes = match &f.data {
-                FileData::Memory(b) => std::borrow::Cow::Borrowed(b.as_slice()),
-                FileData::Disk(p) => {
-                    std::borrow::Cow::Owned(std::fs::read(p).map_err(|e| BundleError::io(p, e))?)
-                }
-            };
-            let packed = zstd::bulk::compress(&bytes, ZSTD_LEVEL)
-                .map_err(|e| BundleError::Encode(format!("zstd compression of `{}`: {e}", f.path)))?;
-            let blob = t.blob(&packed)?;
-            layers.push(layer(&f.path, &blob, packed.len() as u64, media::FILE_ZSTD));
-            FileEntry {
-                path: f.path.clone(),
-                sha256: hex::encode(Sha256::digest(&bytes)),
-                size: bytes.len() as u64,
-                compression: Compression::Zstd,
-                blob,
-            }
-        } else {
-            let (blob, size) = match &f.data {
-                FileData::Memory(b) => (t.blob(b)?, b.len() as u64),
-                FileData::Disk(p) => t.blob_from_disk(p)?,
-            };
-            layers.push(layer(&f.path, &blob, size, media::FILE));
-            let sha256 = blob["sha256:".len()..].to_owned();
-            FileEntry { path: f.path.clone(), sha256, size, compression: Compression::None, blob }
-        };
-        entries.push(entry);
-    }
+    let (entries, layers): (Vec<FileEntry>, Vec<Descriptor>) = written.into_iter().unzip();
     manifest.files = entries;
     let config = ferry_spec::to_canonical_json(&manifest).map_err(|e| BundleError::Encode(e.to_string()))?;
     let config_digest = t.blob(&config)?;
@@ -334,11 +346,57 @@ pub fn write_bundle(
         media_type: Some(media::OCI_INDEX.to_owned()),
         manifests: vec![subject.clone()],
     };
-    for r in referrers {
-        index.manifests.push(write_referrer(&mut t, &subject, r)?);
+    for r in &referrers(&image_digest, &manifest)? {
+        let desc = write_referrer(&mut t, &subject, r)?;
+        // The same referrer twice (e.g. one signature given twice) is stored once, like `write_with_referrer`.
+        if !index.manifests.iter().any(|d| d.digest == desc.digest) {
+            index.manifests.push(desc);
+        }
     }
     let size = t.finish(&index)?;
     Ok(Written { manifest_digest: image_digest, size, manifest })
+}
+
+fn check_unique(files: &[FileSource]) -> Result<(), BundleError> {
+    for w in files.windows(2) {
+        if w[0].path == w[1].path {
+            return Err(BundleError::Layout(format!("file `{}` is listed twice", w[0].path)));
+        }
+    }
+    Ok(())
+}
+
+/// Writes one file of the file view as a blob: compressed small text, or weights streamed as they are.
+fn write_file(t: &mut TarOut, f: &FileSource) -> Result<(FileEntry, Descriptor), BundleError> {
+    ferry_spec::check_relative_path(&f.path).map_err(|e| BundleError::Layout(e.to_string()))?;
+    if is_compressed(&f.path) {
+        let bytes = match &f.data {
+            FileData::Memory(b) => std::borrow::Cow::Borrowed(b.as_slice()),
+            FileData::Disk(p) => {
+                std::borrow::Cow::Owned(std::fs::read(p).map_err(|e| BundleError::io(p, e))?)
+            }
+        };
+        let packed = zstd::bulk::compress(&bytes, ZSTD_LEVEL)
+            .map_err(|e| BundleError::Encode(format!("zstd compression of `{}`: {e}", f.path)))?;
+        let blob = t.blob(&packed)?;
+        let desc = layer(&f.path, &blob, packed.len() as u64, media::FILE_ZSTD);
+        let entry = FileEntry {
+            path: f.path.clone(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            size: bytes.len() as u64,
+            compression: Compression::Zstd,
+            blob,
+        };
+        Ok((entry, desc))
+    } else {
+        let (blob, size) = match &f.data {
+            FileData::Memory(b) => (t.blob(b)?, b.len() as u64),
+            FileData::Disk(p) => t.blob_from_disk(p)?,
+        };
+        let desc = layer(&f.path, &blob, size, media::FILE);
+        let sha256 = blob["sha256:".len()..].to_owned();
+        Ok((FileEntry { path: f.path.clone(), sha256, size, compression: Compression::None, blob }, desc))
+    }
 }
 
 fn layer(path: &str, digest: &str, size: u64, media_type: &str) -> Descriptor {

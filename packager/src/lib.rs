@@ -11,6 +11,7 @@
 
 mod error;
 mod init;
+pub mod provenance;
 mod source;
 
 pub use error::PackError;
@@ -36,36 +37,36 @@ pub fn pack_loaded(loaded: &LoadedSource, out: &Path) -> Result<Packed, PackErro
         .iter()
         .map(|(path, disk)| FileSource { path: path.clone(), data: FileData::Disk(disk.clone()) })
         .collect();
-    let mut referrers = Vec::new();
-    if let Some(sig) = &loaded.signature {
-        let mut view = Vec::with_capacity(loaded.files.len());
-        for (path, disk) in &loaded.files {
-            view.push((path.clone(), sha256_file(disk)?));
+    let source = provenance::source_repo_from_env();
+    let template = manifest_for(loaded);
+    let generate = |entries: &[ferry_spec::FileEntry]| {
+        let mut m = template.clone();
+        m.files = entries.to_vec();
+        provenance::generated_files(&m, source.as_ref())
+            .map_err(|e| PackError::Bundle(ferry_bundle::BundleError::Encode(e.to_string())))
+    };
+    ferry_bundle::write_bundle_with(out, files, template.clone(), generate, |_digest, manifest| {
+        let mut referrers = Vec::new();
+        // A `model.sig` beside ferry.toml (as `ferry unpack` writes it) is kept when it covers exactly
+        // the new file view, so a signed bundle survives unpack and repack byte for byte.
+        if let Some(sig) = &loaded.signature {
+            let view: Vec<(String, [u8; 32])> = manifest
+                .files
+                .iter()
+                .filter_map(|f| {
+                    let mut d = [0u8; 32];
+                    hex::decode_to_slice(&f.sha256, &mut d).ok().map(|()| (f.path.clone(), d))
+                })
+                .collect();
+            let referrer =
+                ferry_trust::signature_referrer(sig.clone(), &view).map_err(|e| PackError::Source {
+                    path: loaded.dir.join(ferry_trust::SIGNATURE_FILE),
+                    message: format!("{e}; remove it to pack without the signature"),
+                })?;
+            referrers.push(referrer);
         }
-        let referrer =
-            ferry_trust::signature_referrer(sig.clone(), &view).map_err(|e| PackError::Source {
-                path: loaded.dir.join(ferry_trust::SIGNATURE_FILE),
-                message: format!("{e}; remove it to pack without the signature"),
-            })?;
-        referrers.push(referrer);
-    }
-    Ok(ferry_bundle::write_bundle(out, files, manifest_for(loaded), &referrers)?)
-}
-
-fn sha256_file(path: &Path) -> Result<[u8; 32], PackError> {
-    use sha2::Digest as _;
-    use std::io::Read as _;
-    let mut f = std::fs::File::open(path).map_err(|e| PackError::io(path, e))?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| PackError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().into())
+        Ok(referrers)
+    })
 }
 
 /// The Ferry manifest of a source, with `files` left for the writer to fill in.

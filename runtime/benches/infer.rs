@@ -38,7 +38,8 @@ fn us(d: Duration) -> f64 {
 
 fn raw_session(rt: &Runtime, model: &Model, dir: &Path) -> Session {
     let onnx = std::fs::read(dir.join("model.onnx")).unwrap();
-    let mut b = Session::builder(rt.ort_environment()).unwrap().with_intra_threads(model.intra_op_threads()).unwrap();
+    let mut b =
+        Session::builder(rt.ort_environment()).unwrap().with_intra_threads(model.intra_op_threads()).unwrap();
     let data = dir.join("model.onnx.data");
     if data.exists() {
         let bytes: std::sync::Arc<[u8]> = std::fs::read(&data).unwrap().into();
@@ -97,7 +98,8 @@ fn hot(name: &str, rt: &Runtime, model: &Model, dir: &Path, inputs: &TensorMap, 
             ferry();
         }
     }
-    let contract = ferry_runtime::contract::Contract::new(&model.manifest().inputs, &model.manifest().outputs);
+    let contract =
+        ferry_runtime::contract::Contract::new(&model.manifest().inputs, &model.manifest().outputs);
     let mut c = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let t = Instant::now();
@@ -117,6 +119,29 @@ fn hot(name: &str, rt: &Runtime, model: &Model, dir: &Path, inputs: &TensorMap, 
         us(rs.median),
         us(rs.p99),
         fs.median.as_secs_f64() / rs.median.as_secs_f64()
+    );
+}
+
+/// Two raw sessions of the same model, interleaved: how far apart identical work measures on this machine.
+fn sanity(rt: &Runtime, model: &Model, dir: &Path, inputs: &TensorMap, iterations: usize) {
+    let order: Vec<String> = model.manifest().inputs.iter().map(|t| t.name.clone()).collect();
+    let (mut a, mut b) = (raw_session(rt, model, dir), raw_session(rt, model, dir));
+    let (mut ta, mut tb) = (Vec::with_capacity(iterations), Vec::with_capacity(iterations));
+    for i in 0..iterations {
+        for first in [i % 2 == 0, i % 2 != 0] {
+            let (s, times) = if first { (&mut a, &mut ta) } else { (&mut b, &mut tb) };
+            let t = Instant::now();
+            std::hint::black_box(raw_run(s, inputs, &order));
+            times.push(t.elapsed());
+        }
+    }
+    let (sa, sb) = (stats(ta), stats(tb));
+    println!(
+        "{:<28} raw A median {:>8.2} us | raw B median {:>8.2} us | ratio {:.3} (measurement noise)",
+        "sanity: raw vs raw",
+        us(sa.median),
+        us(sb.median),
+        sa.median.as_secs_f64() / sb.median.as_secs_f64()
     );
 }
 
@@ -153,16 +178,21 @@ fn text_batch(batch: usize, seq: usize) -> TensorMap {
     let ids: Vec<i64> = (0..batch * seq).map(|i| (i * 37 % 999 + 1) as i64).collect();
     TensorMap::from([
         ("input_ids".to_owned(), Tensor { shape: vec![batch, seq], data: TensorData::I64(ids) }),
-        ("attention_mask".to_owned(), Tensor { shape: vec![batch, seq], data: TensorData::I64(vec![1; batch * seq]) }),
+        (
+            "attention_mask".to_owned(),
+            Tensor { shape: vec![batch, seq], data: TensorData::I64(vec![1; batch * seq]) },
+        ),
     ])
 }
 
 fn main() {
-    let iterations: usize =
-        std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(20_000);
+    let iterations: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(20_000);
     let t = Instant::now();
     let rt = Runtime::new(RuntimeOptions::default()).expect("run scripts/fetch-onnxruntime first");
-    println!("Runtime::new (load + sha256-check the ONNX Runtime library, once per process): {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "Runtime::new (load + sha256-check the ONNX Runtime library, once per process): {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
     let tmp = tempfile::tempdir().unwrap();
     let opts = OpenOptions { env: Some(Vec::new()), ..OpenOptions::default() };
     println!("hot path, {iterations} interleaved calls each, 1 intra-op thread:");
@@ -174,6 +204,7 @@ fn main() {
         bundles.push((fixture, dir, out));
     }
     let cr = rt.open(&bundles[0].2, &opts).unwrap();
+    sanity(&rt, &cr, &bundles[0].1, &credit_rows(1), iterations);
     hot("credit-risk batch 1", &rt, &cr, &bundles[0].1, &credit_rows(1), iterations);
     hot("credit-risk batch 64", &rt, &cr, &bundles[0].1, &credit_rows(64), iterations / 4);
     let te = rt.open(&bundles[1].2, &opts).unwrap();

@@ -97,11 +97,7 @@ fn float_ok(e: f64, a: f64, rtol: f64, atol: f64, out: &mut Comparison) -> bool 
     }
     let diff = (a - e).abs();
     out.max_abs = out.max_abs.max(diff);
-    let rel = if e == 0.0 {
-        if diff == 0.0 { 0.0 } else { f64::INFINITY }
-    } else {
-        diff / e.abs()
-    };
+    let rel = if e == 0.0 { if diff == 0.0 { 0.0 } else { f64::INFINITY } } else { diff / e.abs() };
     out.max_rel = out.max_rel.max(rel);
     diff <= atol + rtol * e.abs()
 }

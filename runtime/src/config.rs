@@ -25,17 +25,20 @@ pub(crate) struct Layers<'a> {
     pub overrides: &'a [(String, String)],
 }
 
-fn config_err(pointer: impl Into<String>, rule: impl Into<String>, message: impl Into<String>) -> RuntimeError {
+fn config_err(
+    pointer: impl Into<String>,
+    rule: impl Into<String>,
+    message: impl Into<String>,
+) -> RuntimeError {
     RuntimeError::Config { pointer: pointer.into(), rule: rule.into(), message: message.into() }
 }
 
 /// Builds and validates the effective configuration.
 pub(crate) fn resolve(layers: &Layers<'_>) -> Result<Value, RuntimeError> {
     let compiled = match layers.schema {
-        Some(s) => Some(
-            ConfigSchema::compile(s)
-                .map_err(|e| config_err("", "schema", format!("the bundle's config schema does not compile: {e}")))?,
-        ),
+        Some(s) => Some(ConfigSchema::compile(s).map_err(|e| {
+            config_err("", "schema", format!("the bundle's config schema does not compile: {e}"))
+        })?),
         None => None,
     };
     let mut config = Value::Object(compiled.as_ref().map(ConfigSchema::schema_defaults).unwrap_or_default());
@@ -56,7 +59,9 @@ pub(crate) fn resolve(layers: &Layers<'_>) -> Result<Value, RuntimeError> {
             return Err(config_err(
                 "",
                 "environment",
-                format!("environment variable `{name}` has an empty key segment; use {ENV_PREFIX}KEY or {ENV_PREFIX}A__B"),
+                format!(
+                    "environment variable `{name}` has an empty key segment; use {ENV_PREFIX}KEY or {ENV_PREFIX}A__B"
+                ),
             ));
         }
         set(&mut config, &tokens, parse_value(value))?;
@@ -105,7 +110,9 @@ pub(crate) fn parse_key(key: &str) -> Result<Vec<String>, RuntimeError> {
         return Err(config_err(
             "",
             "key",
-            format!("`{key}` is not a config key; write `name`, `section.name` or a JSON pointer `/section/name`"),
+            format!(
+                "`{key}` is not a config key; write `name`, `section.name` or a JSON pointer `/section/name`"
+            ),
         ));
     }
     Ok(tokens)
@@ -129,7 +136,11 @@ fn set(config: &mut Value, tokens: &[String], value: Value) -> Result<(), Runtim
             Value::Array(items) => {
                 let len = items.len();
                 token.parse::<usize>().ok().and_then(|i| items.get_mut(i)).ok_or_else(|| {
-                    config_err(here, "structure", format!("`{token}` is not an index of this {len}-element array"))
+                    config_err(
+                        here,
+                        "structure",
+                        format!("`{token}` is not an index of this {len}-element array"),
+                    )
                 })?
             }
             other => {
@@ -148,7 +159,11 @@ fn set(config: &mut Value, tokens: &[String], value: Value) -> Result<(), Runtim
         Value::Array(items) => {
             let len = items.len();
             let slot = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)).ok_or_else(|| {
-                config_err(pointer(tokens), "structure", format!("`{last}` is not an index of this {len}-element array"))
+                config_err(
+                    pointer(tokens),
+                    "structure",
+                    format!("`{last}` is not an index of this {len}-element array"),
+                )
             })?;
             *slot = value;
         }
@@ -235,7 +250,8 @@ mod tests {
     fn violation_names_pointer_and_rule() {
         let schema = schema();
         let overrides = vec![("/decision_threshold".to_owned(), "1.5".to_owned())];
-        let err = resolve(&Layers { schema: Some(&schema), overrides: &overrides, ..Layers::default() }).unwrap_err();
+        let err = resolve(&Layers { schema: Some(&schema), overrides: &overrides, ..Layers::default() })
+            .unwrap_err();
         match err {
             RuntimeError::Config { pointer, rule, .. } => {
                 assert_eq!(pointer, "/decision_threshold");
@@ -244,11 +260,19 @@ mod tests {
             other => panic!("{other}"),
         }
         let overrides = vec![("currency".to_owned(), "JPY".to_owned())];
-        let err = resolve(&Layers { schema: Some(&schema), overrides: &overrides, ..Layers::default() }).unwrap_err();
-        assert!(matches!(&err, RuntimeError::Config { pointer, rule, .. } if pointer == "/currency" && rule.starts_with("enum")), "{err}");
+        let err = resolve(&Layers { schema: Some(&schema), overrides: &overrides, ..Layers::default() })
+            .unwrap_err();
+        assert!(
+            matches!(&err, RuntimeError::Config { pointer, rule, .. } if pointer == "/currency" && rule.starts_with("enum")),
+            "{err}"
+        );
         let overrides = vec![("typo".to_owned(), "1".to_owned())];
-        let err = resolve(&Layers { schema: Some(&schema), overrides: &overrides, ..Layers::default() }).unwrap_err();
-        assert!(matches!(&err, RuntimeError::Config { rule, .. } if rule.starts_with("additionalProperties")), "{err}");
+        let err = resolve(&Layers { schema: Some(&schema), overrides: &overrides, ..Layers::default() })
+            .unwrap_err();
+        assert!(
+            matches!(&err, RuntimeError::Config { rule, .. } if rule.starts_with("additionalProperties")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -274,14 +298,19 @@ mod tests {
     fn structural_conflicts_are_errors() {
         let overrides = vec![("a.b".to_owned(), "1".to_owned())];
         let defaults = json!({"a": 5});
-        let err = resolve(&Layers { defaults: Some(&defaults), overrides: &overrides, ..Layers::default() }).unwrap_err();
+        let err = resolve(&Layers { defaults: Some(&defaults), overrides: &overrides, ..Layers::default() })
+            .unwrap_err();
         assert!(matches!(&err, RuntimeError::Config { pointer, .. } if pointer == "/a"), "{err}");
         let defaults = json!({"a": [1, 2]});
         let overrides = vec![("/a/1".to_owned(), "7".to_owned())];
-        let c = resolve(&Layers { defaults: Some(&defaults), overrides: &overrides, ..Layers::default() }).unwrap();
+        let c = resolve(&Layers { defaults: Some(&defaults), overrides: &overrides, ..Layers::default() })
+            .unwrap();
         assert_eq!(c, json!({"a": [1, 7]}));
         let overrides = vec![("/a/9".to_owned(), "7".to_owned())];
-        assert!(resolve(&Layers { defaults: Some(&defaults), overrides: &overrides, ..Layers::default() }).is_err());
+        assert!(
+            resolve(&Layers { defaults: Some(&defaults), overrides: &overrides, ..Layers::default() })
+                .is_err()
+        );
         let env = vec![("FERRY_CONFIG__A____B".to_owned(), "1".to_owned())];
         assert!(resolve(&Layers { env, ..Layers::default() }).is_err());
     }

@@ -21,17 +21,122 @@ struct InputCheck {
     dims: Vec<DimCheck>,
     /// Per-position checks along the last axis; empty when no feature constrains anything.
     features: Vec<FeatureCheck>,
-    /// The same bounds laid out for a branch-free pass over the data: the common case (everything valid)
-    /// costs two comparisons per element; the error is located by a second, slower pass.
-    fast: FastBounds,
+    /// The same rules laid out for a branch-free, vectorizable pass over the data: the common case
+    /// (everything valid) costs a few comparisons per element; an error is located by a second, slower pass.
+    fast: Tiled<f64>,
+    /// The rules as float32 for float32 inputs, which then compare without conversion (see [`to_f32_bounds`]).
+    fast32: Tiled<f32>,
+}
+
+/// Allowed-value sets up to this size are checked in the vectorized pass; larger ones row by row.
+const SET_LANES: usize = 4;
+/// A tile spans whole rows and at least this many elements, so that the inner loop is long enough to
+/// vectorize whatever the number of features.
+const TILE_MIN: usize = 64;
+
+/// Per-element rules repeated over a tile of rows: element `i` of a tile is checked against entry `i`.
+#[derive(Debug, Clone, Default)]
+struct Tiled<B> {
+    width: usize,
+    lo: Vec<B>,
+    hi: Vec<B>,
+    null_ok: Vec<bool>,
+    has_set: Vec<bool>,
+    /// Allowed values, one lane per array; unused lanes hold NaN, which equals nothing.
+    set: [Vec<B>; SET_LANES],
+    /// Sets too large for the lanes: column and values.
+    big_sets: Vec<(usize, Vec<B>)>,
+}
+
+impl<B: Bound> Tiled<B> {
+    fn new(b: &FastBounds<B>) -> Tiled<B> {
+        let width = b.lo.len();
+        let rows = if width == 0 { 0 } else { TILE_MIN.div_ceil(width) };
+        let tile = |col: Vec<B>| -> Vec<B> { (0..rows).flat_map(|_| col.iter().copied()).collect() };
+        let mut has_set = vec![false; width];
+        let mut lanes: [Vec<B>; SET_LANES] = std::array::from_fn(|_| vec![B::NAN; width]);
+        let mut big_sets = Vec::new();
+        for (col, values) in &b.allowed {
+            if values.len() <= SET_LANES {
+                if let Some(h) = has_set.get_mut(*col) {
+                    *h = true;
+                }
+                for (lane, v) in lanes.iter_mut().zip(values) {
+                    if let Some(slot) = lane.get_mut(*col) {
+                        *slot = *v;
+                    }
+                }
+            } else {
+                big_sets.push((*col, values.clone()));
+            }
+        }
+        Tiled {
+            width,
+            lo: tile(b.lo.clone()),
+            hi: tile(b.hi.clone()),
+            null_ok: (0..rows).flat_map(|_| b.null_ok.iter().copied()).collect(),
+            has_set: (0..rows).flat_map(|_| has_set.iter().copied()).collect(),
+            set: lanes.map(tile),
+            big_sets,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
-struct FastBounds {
-    lo: Vec<f64>,
-    hi: Vec<f64>,
+struct FastBounds<B> {
+    lo: Vec<B>,
+    hi: Vec<B>,
     null_ok: Vec<bool>,
-    allowed: Vec<(usize, Vec<f64>)>,
+    allowed: Vec<(usize, Vec<B>)>,
+}
+
+trait Bound: Copy + PartialOrd {
+    const NAN: Self;
+    fn nan(self) -> bool;
+}
+
+impl Bound for f32 {
+    const NAN: f32 = f32::NAN;
+    #[inline]
+    fn nan(self) -> bool {
+        self.is_nan()
+    }
+}
+
+impl Bound for f64 {
+    const NAN: f64 = f64::NAN;
+    #[inline]
+    fn nan(self) -> bool {
+        self.is_nan()
+    }
+}
+
+/// The float32 bounds equivalent to f64 bounds for float32 values: `x >= lo` exactly when `x >= lo32`, the
+/// least float32 not below `lo` (and likewise for `hi`); an allowed value matches a float32 only if it is
+/// one, so values float32 cannot represent are dropped.
+fn to_f32_bounds(b: &FastBounds<f64>) -> FastBounds<f32> {
+    // Rounding to nearest then stepping is the documented way to get a directed rounding.
+    #[allow(clippy::cast_possible_truncation)]
+    let at_least = |v: f64| {
+        let f = v as f32;
+        if f64::from(f) < v { f.next_up() } else { f }
+    };
+    #[allow(clippy::cast_possible_truncation)]
+    let at_most = |v: f64| {
+        let f = v as f32;
+        if f64::from(f) > v { f.next_down() } else { f }
+    };
+    #[allow(clippy::cast_possible_truncation)]
+    let exact = |v: &f64| {
+        let f = *v as f32;
+        (f64::from(f) == *v).then_some(f)
+    };
+    FastBounds {
+        lo: b.lo.iter().map(|&v| at_least(v)).collect(),
+        hi: b.hi.iter().map(|&v| at_most(v)).collect(),
+        null_ok: b.null_ok.clone(),
+        allowed: b.allowed.iter().map(|(c, a)| (*c, a.iter().filter_map(exact).collect())).collect(),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -48,7 +153,10 @@ enum DimCheck {
     /// A symbolic dim; `first` is where the symbol first occurs among the inputs (input, axis), unless this
     /// is that first occurrence. Inputs are checked in order, so the first occurrence is always checked
     /// (and present) before any later one refers to it.
-    Symbol { name: String, first: Option<(usize, usize)> },
+    Symbol {
+        name: String,
+        first: Option<(usize, usize)>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +229,7 @@ impl Contract {
                     .filter_map(|(i, f)| f.allowed.clone().map(|a| (i, a)))
                     .collect(),
             };
+            let (fast32, fast) = (Tiled::new(&to_f32_bounds(&fast)), Tiled::new(&fast));
             compiled.push(InputCheck {
                 name: spec.name.clone(),
                 dtype: spec.dtype,
@@ -128,6 +237,7 @@ impl Contract {
                 dims,
                 features,
                 fast,
+                fast32,
             });
         }
         let outputs = outputs
@@ -173,13 +283,20 @@ impl Contract {
         {
             return Err(error(
                 extra,
-                ContractErrorKind::UnknownInput { declared: self.inputs.iter().map(|c| c.name.clone()).collect() },
+                ContractErrorKind::UnknownInput {
+                    declared: self.inputs.iter().map(|c| c.name.clone()).collect(),
+                },
             ));
         }
         Ok(())
     }
 
-    fn check_one(&self, check: &InputCheck, tensor: &Tensor, all: &TensorMap) -> Result<(), Box<ContractError>> {
+    fn check_one(
+        &self,
+        check: &InputCheck,
+        tensor: &Tensor,
+        all: &TensorMap,
+    ) -> Result<(), Box<ContractError>> {
         let found = tensor.dtype();
         if found != check.dtype {
             return Err(error(&check.name, ContractErrorKind::DType { expected: check.dtype, found }));
@@ -205,14 +322,18 @@ impl Contract {
             match dim {
                 DimCheck::Fixed(n) => {
                     if u64::try_from(size).ok() != Some(*n) {
-                        return Err(error(&check.name, ContractErrorKind::Dim { axis, expected: *n, found: size }));
+                        return Err(error(
+                            &check.name,
+                            ContractErrorKind::Dim { axis, expected: *n, found: size },
+                        ));
                     }
                 }
                 DimCheck::Symbol { name, first: Some((other, other_axis)) } => {
                     let other_check = &self.inputs[*other];
                     // The first occurrence was checked already (inputs are checked in order), so it exists
                     // and has the declared rank.
-                    let other_value = all.get(&other_check.name).and_then(|t| t.shape.get(*other_axis)).copied();
+                    let other_value =
+                        all.get(&other_check.name).and_then(|t| t.shape.get(*other_axis)).copied();
                     if let Some(other_value) = other_value
                         && other_value != size
                     {
@@ -246,14 +367,20 @@ impl Contract {
             return Err(format!("dtype is {}, the contract declares {}", tensor.dtype(), check.dtype));
         }
         if tensor.shape.len() != check.dims.len() {
-            return Err(format!("shape {:?} does not have the declared rank of {}", tensor.shape, check.declared));
+            return Err(format!(
+                "shape {:?} does not have the declared rank of {}",
+                tensor.shape, check.declared
+            ));
         }
         for (axis, (dim, &size)) in check.dims.iter().zip(&tensor.shape).enumerate() {
             let expected = match dim {
                 DimCheck::Fixed(n) => usize::try_from(*n).ok(),
-                DimCheck::Symbol { first: Some((i, a)), .. } => {
-                    self.inputs.get(*i).and_then(|c| inputs.get(&c.name)).and_then(|t| t.shape.get(*a)).copied()
-                }
+                DimCheck::Symbol { first: Some((i, a)), .. } => self
+                    .inputs
+                    .get(*i)
+                    .and_then(|c| inputs.get(&c.name))
+                    .and_then(|t| t.shape.get(*a))
+                    .copied(),
                 DimCheck::Symbol { first: None, .. } => None,
             };
             if let Some(expected) = expected
@@ -280,22 +407,90 @@ fn error(input: &str, kind: ContractErrorKind) -> Box<ContractError> {
 
 fn check_features(check: &InputCheck, tensor: &Tensor) -> Result<(), Box<ContractError>> {
     match &tensor.data {
-        TensorData::F16(v) => scan(check, tensor, v, |x| f64::from(x.to_f32())),
-        TensorData::F32(v) => scan(check, tensor, v, f64::from),
-        TensorData::F64(v) => scan(check, tensor, v, |x| x),
-        TensorData::I8(v) => scan(check, tensor, v, f64::from),
-        TensorData::I16(v) => scan(check, tensor, v, f64::from),
-        TensorData::I32(v) => scan(check, tensor, v, f64::from),
+        TensorData::F16(v) => checked(check, tensor, v, |x| f64::from(x.to_f32())),
+        TensorData::F32(v) => {
+            let ok = fast_pass(v, &check.fast32, |x| x);
+            scan(check, tensor, v, ok, f64::from)
+        }
+        TensorData::F64(v) => checked(check, tensor, v, |x| x),
+        TensorData::I8(v) => checked(check, tensor, v, f64::from),
+        TensorData::I16(v) => checked(check, tensor, v, f64::from),
+        TensorData::I32(v) => checked(check, tensor, v, f64::from),
         // Bounds are f64, so comparing in f64 is what the declaration means.
         #[allow(clippy::cast_precision_loss)]
-        TensorData::I64(v) => scan(check, tensor, v, |x| x as f64),
-        TensorData::U8(v) => scan(check, tensor, v, f64::from),
-        TensorData::U16(v) => scan(check, tensor, v, f64::from),
-        TensorData::U32(v) => scan(check, tensor, v, f64::from),
+        TensorData::I64(v) => checked(check, tensor, v, |x| x as f64),
+        TensorData::U8(v) => checked(check, tensor, v, f64::from),
+        TensorData::U16(v) => checked(check, tensor, v, f64::from),
+        TensorData::U32(v) => checked(check, tensor, v, f64::from),
         #[allow(clippy::cast_precision_loss)]
-        TensorData::U64(v) => scan(check, tensor, v, |x| x as f64),
+        TensorData::U64(v) => checked(check, tensor, v, |x| x as f64),
         TensorData::Bool(_) | TensorData::String(_) => Ok(()),
     }
+}
+
+/// The fast pass in f64, then the locating pass if it failed.
+#[inline]
+fn checked<T: Copy + std::fmt::Debug>(
+    check: &InputCheck,
+    tensor: &Tensor,
+    data: &[T],
+    to_f64: impl Fn(T) -> f64 + Copy,
+) -> Result<(), Box<ContractError>> {
+    let ok = fast_pass(data, &check.fast, to_f64);
+    scan(check, tensor, data, ok, to_f64)
+}
+
+/// Whether every element satisfies its feature's rules: no early exit and no branches, so that the
+/// compiler can vectorize it.
+#[inline]
+fn fast_pass<T: Copy, B: Bound>(data: &[T], t: &Tiled<B>, conv: impl Fn(T) -> B + Copy) -> bool {
+    let tile = t.lo.len();
+    if t.width == 0 || tile == 0 {
+        return true;
+    }
+    let mut ok = true;
+    let mut tiles = data.chunks_exact(tile);
+    for chunk in &mut tiles {
+        ok &= tile_pass(chunk, t, conv);
+    }
+    // The data holds whole rows, so the remainder starts at a row boundary and lines up with the tile.
+    ok &= tile_pass(tiles.remainder(), t, conv);
+    for (col, values) in &t.big_sets {
+        for row in data.chunks_exact(t.width) {
+            if let (Some(&v), Some(&n)) = (row.get(*col), t.null_ok.get(*col)) {
+                let x = conv(v);
+                ok &= values.iter().fold(false, |hit, &a| hit | (a == x)) | (n & x.nan());
+            }
+        }
+    }
+    ok
+}
+
+#[inline]
+fn tile_pass<T: Copy, B: Bound>(x: &[T], t: &Tiled<B>, conv: impl Fn(T) -> B) -> bool {
+    let n = x.len();
+    let [s0, s1, s2, s3] = &t.set;
+    let (Some(lo), Some(hi), Some(null_ok), Some(has_set), Some(s0), Some(s1), Some(s2), Some(s3)) = (
+        t.lo.get(..n),
+        t.hi.get(..n),
+        t.null_ok.get(..n),
+        t.has_set.get(..n),
+        s0.get(..n),
+        s1.get(..n),
+        s2.get(..n),
+        s3.get(..n),
+    ) else {
+        return false;
+    };
+    let mut ok = true;
+    // Equal-length slices and an index loop: no bounds checks survive, and the body is branch-free.
+    for i in 0..n {
+        let v = conv(x[i]);
+        let in_range = (v >= lo[i]) & (v <= hi[i]);
+        let in_set = !has_set[i] | (v == s0[i]) | (v == s1[i]) | (v == s2[i]) | (v == s3[i]);
+        ok &= (in_range & in_set) | (null_ok[i] & v.nan());
+    }
+    ok
 }
 
 #[inline]
@@ -303,28 +498,12 @@ fn scan<T: Copy + std::fmt::Debug>(
     check: &InputCheck,
     tensor: &Tensor,
     data: &[T],
+    ok: bool,
     to_f64: impl Fn(T) -> f64,
 ) -> Result<(), Box<ContractError>> {
     let width = check.features.len();
     if width == 0 {
         return Ok(());
-    }
-    let b = &check.fast;
-    let (lo, hi, null_ok) = (&b.lo[..width], &b.hi[..width], &b.null_ok[..width]);
-    let mut ok = true;
-    for values in data.chunks_exact(width) {
-        let values = &values[..width];
-        // Equal-length slices and an index loop: no bounds checks, no branches, vectorizable.
-        for i in 0..width {
-            let x = to_f64(values[i]);
-            ok &= ((x >= lo[i]) & (x <= hi[i])) | (null_ok[i] & x.is_nan());
-        }
-        for (col, allowed) in &b.allowed {
-            if let (Some(&v), Some(&n)) = (values.get(*col), null_ok.get(*col)) {
-                let x = to_f64(v);
-                ok &= allowed.iter().fold(false, |hit, &a| hit | (a == x)) | (n & x.is_nan());
-            }
-        }
     }
     if ok {
         return Ok(());
@@ -401,7 +580,13 @@ mod tests {
     use ferry_spec::Feature;
     use proptest::prelude::*;
 
-    fn feature(name: &str, min: Option<f64>, max: Option<f64>, allowed: Option<Vec<f64>>, nullable: bool) -> Feature {
+    fn feature(
+        name: &str,
+        min: Option<f64>,
+        max: Option<f64>,
+        allowed: Option<Vec<f64>>,
+        nullable: bool,
+    ) -> Feature {
         Feature { name: name.into(), min, max, allowed, nullable }
     }
 
@@ -454,7 +639,8 @@ mod tests {
     #[test]
     fn names_feature_index_and_value() {
         let c = tabular();
-        let err = c.check(&one("features", f32s(vec![2, 3], vec![30.0, 1.0, 36.0, 12.0, 1.0, 36.0]))).unwrap_err();
+        let err =
+            c.check(&one("features", f32s(vec![2, 3], vec![30.0, 1.0, 36.0, 12.0, 1.0, 36.0]))).unwrap_err();
         assert_eq!(err.input, "features");
         assert_eq!(err.feature.as_deref(), Some("age"));
         assert_eq!(err.index, Some(vec![1, 0]));
@@ -560,7 +746,68 @@ mod tests {
         })
     }
 
+    fn bound() -> impl Strategy<Value = Option<f64>> {
+        prop_oneof![
+            Just(None),
+            any::<f64>().prop_filter("bounds are not NaN", |v| !v.is_nan()).prop_map(Some),
+            (-1e6f64..1e6).prop_map(Some),
+            any::<f32>().prop_filter("bounds are not NaN", |v| !v.is_nan()).prop_map(|v| Some(f64::from(v))),
+            Just(Some(0.1)),
+        ]
+    }
+
     proptest! {
+        #[test]
+        fn float32_fast_path_matches_float64_semantics(
+            lo in bound(),
+            hi in bound(),
+            allowed in proptest::option::of(proptest::collection::vec(prop_oneof![Just(0.1f64), Just(36.0), -3.0f64..3.0, any::<f32>().prop_map(f64::from)], 0..4)),
+            nullable in any::<bool>(),
+            values in proptest::collection::vec(prop_oneof![any::<f32>(), Just(0.1f32), Just(36.0f32), -3.0f32..3.0, Just(f32::NAN), Just(f32::INFINITY)], 1..32),
+        ) {
+            let spec = TensorSpec {
+                name: "x".into(),
+                dtype: DType::Float32,
+                shape: vec![Dim::Symbolic("n".into()), Dim::Fixed(1)],
+                features: vec![feature("f", lo, hi, allowed, nullable)],
+            };
+            let c = Contract::new(&[spec], &[]);
+            if let Some(check) = c.inputs.first().filter(|i| !i.features.is_empty()) {
+                for v in values {
+                    let by32 = fast_pass(&[v], &check.fast32, |x| x);
+                    let by64 = fast_pass(&[v], &check.fast, f64::from);
+                    prop_assert_eq!(by32, by64, "value {:?} lo {:?} hi {:?}", v, lo, hi);
+                }
+            }
+        }
+
+        #[test]
+        fn fast_pass_agrees_with_the_locating_pass(
+            feats in proptest::collection::vec(
+                (bound(), bound(), proptest::option::of(proptest::collection::vec(prop_oneof![Just(0.0f64), Just(1.0), Just(36.0), -2.0f64..2.0], 0..7)), any::<bool>()),
+                1..6,
+            ),
+            rows in 0usize..40,
+            seed in proptest::collection::vec(prop_oneof![4 => Just(0.0f32), 2 => Just(1.0f32), 1 => Just(36.0f32), 1 => Just(f32::NAN), 2 => -3.0f32..3.0, 1 => any::<f32>()], 1..8),
+        ) {
+            let width = feats.len();
+            let spec = TensorSpec {
+                name: "x".into(),
+                dtype: DType::Float32,
+                shape: vec![Dim::Symbolic("n".into()), Dim::Fixed(width as u64)],
+                features: feats.iter().enumerate().map(|(i, (lo, hi, allowed, nullable))| feature(&format!("f{i}"), *lo, *hi, allowed.clone(), *nullable)).collect(),
+            };
+            let c = Contract::new(&[spec], &[]);
+            let data: Vec<f32> = (0..rows * width).map(|i| seed[(i * 7 + i / 3) % seed.len()]).collect();
+            let t = f32s(vec![rows, width], data.clone());
+            if let Some(check) = c.inputs.first().filter(|i| !i.features.is_empty()) {
+                let located = scan(check, &t, &data, false, f64::from).is_ok();
+                prop_assert_eq!(fast_pass(&data, &check.fast32, |x| x), located);
+                let wide: Vec<f64> = data.iter().map(|&x| f64::from(x)).collect();
+                prop_assert_eq!(fast_pass(&wide, &check.fast, |x| x), located);
+            }
+        }
+
         #[test]
         fn never_panics(
             a in any_tensor(),

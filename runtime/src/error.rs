@@ -95,7 +95,14 @@ pub enum ContractErrorKind {
     /// A fixed dimension has another size.
     Dim { axis: usize, expected: u64, found: usize },
     /// A symbolic dimension takes different sizes in two places.
-    Symbol { symbol: String, axis: usize, found: usize, other_input: String, other_axis: usize, other_value: usize },
+    Symbol {
+        symbol: String,
+        axis: usize,
+        found: usize,
+        other_input: String,
+        other_axis: usize,
+        other_value: usize,
+    },
     /// The tensor's data does not hold the product of its shape.
     DataLength { shape: Vec<usize>, len: usize },
     /// NaN in a feature that is not nullable.
@@ -124,17 +131,21 @@ impl fmt::Display for ContractError {
             ContractErrorKind::UnknownInput { declared } => {
                 write!(f, "is not an input of this model (declared: {})", declared.join(", "))
             }
-            ContractErrorKind::DType { expected, found } => write!(f, "dtype is {found}, the contract says {expected}"),
+            ContractErrorKind::DType { expected, found } => {
+                write!(f, "dtype is {found}, the contract says {expected}")
+            }
             ContractErrorKind::Rank { expected, found, declared } => {
                 write!(f, "has {found} axes, the contract declares {expected} ({declared})")
             }
             ContractErrorKind::Dim { axis, expected, found } => {
                 write!(f, "axis {axis} has size {found}, the contract fixes it at {expected}")
             }
-            ContractErrorKind::Symbol { symbol, axis, found, other_input, other_axis, other_value } => write!(
-                f,
-                "dimension `{symbol}` is {found} at axis {axis}, but {other_value} at axis {other_axis} of `{other_input}`"
-            ),
+            ContractErrorKind::Symbol { symbol, axis, found, other_input, other_axis, other_value } => {
+                write!(
+                    f,
+                    "dimension `{symbol}` is {found} at axis {axis}, but {other_value} at axis {other_axis} of `{other_input}`"
+                )
+            }
             ContractErrorKind::DataLength { shape, len } => {
                 write!(f, "shape {shape:?} needs {} elements but the data holds {len}", product(shape))
             }
@@ -150,7 +161,10 @@ impl fmt::Display for ContractError {
 }
 
 fn product(shape: &[usize]) -> String {
-    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).map_or_else(|| "overflowing".to_owned(), |n| n.to_string())
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .map_or_else(|| "overflowing".to_owned(), |n| n.to_string())
 }
 
 impl std::error::Error for ContractError {}

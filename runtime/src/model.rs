@@ -1,8 +1,8 @@
+use crate::RuntimeError;
 use crate::config::{self, Layers};
 use crate::contract::Contract;
 use crate::ort_lib::{self, OrtLibrary, OrtState};
 use crate::session::{self, ModelBytes, SessionFactory, SessionPool};
-use crate::RuntimeError;
 use ferry_bundle::Bundle;
 use ferry_spec::{FORMAT_VERSION, Manifest, TensorSpec};
 use ferry_tensor::TensorMap;
@@ -32,7 +32,10 @@ impl Device {
             "cpu" => Some(Device::Cpu),
             "auto" => Some(Device::Auto),
             "cuda" => Some(Device::Cuda { device_id: 0 }),
-            _ => text.strip_prefix("cuda:").and_then(|n| n.parse().ok()).map(|device_id| Device::Cuda { device_id }),
+            _ => text
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(|device_id| Device::Cuda { device_id }),
         }
     }
 }
@@ -181,7 +184,19 @@ impl Runtime {
                 Err(e) => Err(e.into()),
             }
         };
-        let external = external_files(&model_bytes, &entry, &lookup)?;
+        // The manifest pins every external-data file (subgraphs included), relative to the bundle root; the
+        // graph names them relative to the entrypoint's directory.
+        let pinned: Vec<String> = manifest
+            .pins
+            .onnx
+            .external_data
+            .iter()
+            .filter_map(|p| match dir {
+                Some(d) => p.strip_prefix(d).and_then(|rest| rest.strip_prefix('/')).map(str::to_owned),
+                None => Some(p.clone()),
+            })
+            .collect();
+        let external = external_files(&model_bytes, &pinned, &entry, &lookup)?;
         drop(model_bytes);
         self.build(
             manifest,
@@ -240,12 +255,14 @@ impl Runtime {
             required: required.clone(),
             found,
         };
-        let req = semver::VersionReq::parse(required)
-            .map_err(|e| pin_err(format!("nothing it can compare: `{required}` is not a version requirement ({e})")))?;
-        let lib = &self.ort.library;
-        let version = lib.version.as_ref().ok_or_else(|| {
-            pin_err(format!("a library of unknown version at `{}`", lib.path.display()))
+        let req = semver::VersionReq::parse(required).map_err(|e| {
+            pin_err(format!("nothing it can compare: `{required}` is not a version requirement ({e})"))
         })?;
+        let lib = &self.ort.library;
+        let version = lib
+            .version
+            .as_ref()
+            .ok_or_else(|| pin_err(format!("a library of unknown version at `{}`", lib.path.display())))?;
         if !req.matches(version) {
             return Err(pin_err(format!("ONNX Runtime {version} (`{}`)", lib.path.display())));
         }
@@ -291,7 +308,8 @@ impl Runtime {
         let weight_bytes = bytes.len() + external.iter().map(|(_, b)| b.len()).sum::<usize>();
         let intra_op_threads = self.intra_op_threads(&config, weight_bytes)?;
         let shared = {
-            let find = |location: &str| external.iter().find(|(n, _)| n == location).map(|(_, b)| Arc::clone(b));
+            let find =
+                |location: &str| external.iter().find(|(n, _)| n == location).map(|(_, b)| Arc::clone(b));
             session::shared_initializers(&bytes, &find)
         };
         drop(bytes);
@@ -324,10 +342,12 @@ impl Runtime {
         }
         let from_config = match config.get(INTRA_OP_THREADS_KEY) {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| RuntimeError::Config {
-                pointer: format!("/{INTRA_OP_THREADS_KEY}"),
-                rule: "type".into(),
-                message: format!("{v} is not a non-negative integer"),
+            Some(v) => Some(v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| {
+                RuntimeError::Config {
+                    pointer: format!("/{INTRA_OP_THREADS_KEY}"),
+                    rule: "type".into(),
+                    message: format!("{v} is not a non-negative integer"),
+                }
             })?),
         };
         Ok(match from_config {
@@ -345,9 +365,14 @@ type ExternalFiles = Vec<(String, Arc<[u8]>)>;
 type Lookup<'a> = dyn Fn(&str) -> Result<Option<Arc<[u8]>>, RuntimeError> + 'a;
 
 /// The external-data files the graph names, read from the bundle. A missing file is an error naming it.
-fn external_files(model: &[u8], entry: &str, lookup: &Lookup<'_>) -> Result<ExternalFiles, RuntimeError> {
+fn external_files(
+    model: &[u8],
+    pinned: &[String],
+    entry: &str,
+    lookup: &Lookup<'_>,
+) -> Result<ExternalFiles, RuntimeError> {
     let mut out: Vec<(String, Arc<[u8]>)> = Vec::new();
-    for location in crate::onnx_init::external_locations(model) {
+    for location in crate::onnx_init::external_locations(model).into_iter().chain(pinned.iter().cloned()) {
         if out.iter().any(|(n, _)| n == &location) {
             continue;
         }

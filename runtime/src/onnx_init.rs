@@ -188,7 +188,9 @@ fn tensor(bytes: &[u8], base: usize) -> Option<Option<Initializer>> {
         }
     }
     let Some(name) = name else { return Some(None) };
-    let Some(dtype) = i32::try_from(data_type).ok().and_then(DType::from_onnx_code) else { return Some(None) };
+    let Some(dtype) = i32::try_from(data_type).ok().and_then(DType::from_onnx_code) else {
+        return Some(None);
+    };
     if dtype == DType::String || typed_storage {
         return Some(None);
     }

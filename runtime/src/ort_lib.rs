@@ -16,10 +16,12 @@ pub const ORT_VERSION: &str = "1.31.1";
 /// (`scripts/fetch-onnxruntime` records the same digests; a test keeps them equal). `None` where no
 /// official wheel exists: such hosts must set `ORT_DYLIB_PATH`.
 #[cfg(target_arch = "x86_64")]
-pub const ORT_LIBRARY_SHA256: Option<&str> = Some("fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3");
+pub const ORT_LIBRARY_SHA256: Option<&str> =
+    Some("fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3");
 /// See the x86-64 variant.
 #[cfg(target_arch = "aarch64")]
-pub const ORT_LIBRARY_SHA256: Option<&str> = Some("8aa3b76b28c778a2b1dd660d34161adb1d508c9ccd04ff9dc80e26eca5df8467");
+pub const ORT_LIBRARY_SHA256: Option<&str> =
+    Some("8aa3b76b28c778a2b1dd660d34161adb1d508c9ccd04ff9dc80e26eca5df8467");
 /// See the x86-64 variant.
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub const ORT_LIBRARY_SHA256: Option<&str> = None;
@@ -73,17 +75,27 @@ fn lib_err(path: &Path, reason: impl Into<String>) -> RuntimeError {
 pub(crate) fn ensure_loaded(explicit: Option<&Path>) -> Result<Arc<OrtState>, RuntimeError> {
     let mut guard = STATE.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(state) = guard.as_ref() {
+        if let Some(p) = explicit
+            && std::path::absolute(p).ok().as_deref() != Some(state.library.path.as_path())
+        {
+            return Err(lib_err(
+                p,
+                format!(
+                    "ONNX Runtime is already loaded in this process from `{}`; a process can load only one",
+                    state.library.path.display()
+                ),
+            ));
+        }
         return Ok(Arc::clone(state));
     }
     let env_value = std::env::var_os(ORT_DYLIB_PATH_VAR).filter(|v| !v.is_empty()).map(PathBuf::from);
     let (path, source) = locate(explicit, env_value)?;
     let library = check_library(&path, source)?;
     let builder = ort::init_from(&library.path).map_err(|e| lib_err(&library.path, e.to_string()))?;
-    let env = builder
-        .with_name("ferry")
-        .with_telemetry(false)
-        .build()
-        .map_err(|e| lib_err(&library.path, format!("creating the ONNX Runtime environment failed: {e}")))?;
+    let env =
+        builder.with_name("ferry").with_telemetry(false).build().map_err(|e| {
+            lib_err(&library.path, format!("creating the ONNX Runtime environment failed: {e}"))
+        })?;
     // Every failure reaches the caller as a typed error; ONNX Runtime's own log would only repeat it on
     // the host's stderr. ORT_LOG still selects a level for debugging.
     if std::env::var_os("ORT_LOG").is_none() {
@@ -100,8 +112,12 @@ pub fn loaded_library() -> Option<OrtLibrary> {
 }
 
 /// Chooses the library: an explicit path, then `ORT_DYLIB_PATH`, then the pinned default.
-pub(crate) fn locate(explicit: Option<&Path>, env: Option<PathBuf>) -> Result<(PathBuf, LibrarySource), RuntimeError> {
-    let absolute = |p: &Path| std::path::absolute(p).map_err(|e| lib_err(p, format!("cannot resolve the path: {e}")));
+pub(crate) fn locate(
+    explicit: Option<&Path>,
+    env: Option<PathBuf>,
+) -> Result<(PathBuf, LibrarySource), RuntimeError> {
+    let absolute =
+        |p: &Path| std::path::absolute(p).map_err(|e| lib_err(p, format!("cannot resolve the path: {e}")));
     if let Some(p) = explicit {
         return Ok((absolute(p)?, LibrarySource::Explicit));
     }
@@ -206,8 +222,9 @@ mod tests {
 
     #[test]
     fn script_and_const_agree() {
-        let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/fetch-onnxruntime"))
-            .expect("scripts/fetch-onnxruntime");
+        let script =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/fetch-onnxruntime"))
+                .expect("scripts/fetch-onnxruntime");
         assert!(script.contains(&format!("VERSION = \"{ORT_VERSION}\"")), "script pins another version");
         for digest in [
             "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3",

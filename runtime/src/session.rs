@@ -8,8 +8,8 @@
 //! into ONNX Runtime values once and handed to every session (`AddInitializer`, which ONNX Runtime uses
 //! in place), and pre-packed kernels share one `PrepackedWeights` container.
 
-use crate::onnx_init::{self, DataRef, Initializer};
 use crate::RuntimeError;
+use crate::onnx_init::{self, DataRef, Initializer};
 use ferry_bundle::Bundle;
 use ferry_spec::DType;
 use ferry_tensor::{Tensor, TensorData, TensorMap};
@@ -61,7 +61,10 @@ impl std::fmt::Debug for SessionFactory {
         f.debug_struct("SessionFactory")
             .field("model", &self.model.path())
             .field("intra_op_threads", &self.intra_op_threads)
-            .field("external_files", &self.external_files.iter().map(|(n, b)| (n, b.len())).collect::<Vec<_>>())
+            .field(
+                "external_files",
+                &self.external_files.iter().map(|(n, b)| (n, b.len())).collect::<Vec<_>>(),
+            )
             .field("shared_initializers", &self.shared.len())
             .finish_non_exhaustive()
     }
@@ -102,9 +105,7 @@ pub(crate) fn shared_initializers(
         .into_iter()
         .filter_map(|init| {
             let value = match &init.data {
-                DataRef::Inline { start, len } => {
-                    decode(&init, model.get(*start..start.checked_add(*len)?)?)
-                }
+                DataRef::Inline { start, len } => decode(&init, model.get(*start..start.checked_add(*len)?)?),
                 DataRef::External { location, offset, len } => {
                     let file = external(location)?;
                     let start = usize::try_from(*offset).ok()?;
@@ -118,15 +119,12 @@ pub(crate) fn shared_initializers(
 }
 
 fn decode(init: &Initializer, bytes: &[u8]) -> Option<DynValue> {
-    fn owned<T, const N: usize>(
-        dims: &[usize],
-        bytes: &[u8],
-        f: impl Fn([u8; N]) -> T,
-    ) -> Option<DynValue>
+    fn owned<T, const N: usize>(dims: &[usize], bytes: &[u8], f: impl Fn([u8; N]) -> T) -> Option<DynValue>
     where
         T: ort::value::PrimitiveTensorElementType + Clone + std::fmt::Debug + 'static,
     {
-        let data: Vec<T> = bytes.chunks_exact(N).map(|c| c.try_into().map(&f)).collect::<Result<_, _>>().ok()?;
+        let data: Vec<T> =
+            bytes.chunks_exact(N).map(|c| c.try_into().map(&f)).collect::<Result<_, _>>().ok()?;
         ort::value::Tensor::from_array((dims.to_vec(), data)).ok().map(DynValue::from)
     }
     let d = &init.dims;
@@ -314,7 +312,10 @@ pub(crate) fn input_value<'a>(t: &'a Tensor) -> Result<SessionInputValue<'a>, Ru
 /// Copies an ONNX Runtime output into a [`Tensor`].
 pub(crate) fn output_tensor(name: &str, value: &DynValue) -> Result<Tensor, RuntimeError> {
     let out_err = |message: String| RuntimeError::Output { output: name.to_owned(), message };
-    let ty = value.dtype().tensor_type().ok_or_else(|| out_err(format!("is a {}, not a tensor", value.dtype())))?;
+    let ty = value
+        .dtype()
+        .tensor_type()
+        .ok_or_else(|| out_err(format!("is a {}, not a tensor", value.dtype())))?;
     fn take<T: ort::value::PrimitiveTensorElementType + Clone>(
         value: &DynValue,
         wrap: fn(Vec<T>) -> TensorData,
@@ -349,10 +350,16 @@ pub(crate) fn output_tensor(name: &str, value: &DynValue) -> Result<Tensor, Runt
 }
 
 /// Runs one request on `session`: inputs in the contract's order, outputs copied into a [`TensorMap`].
-pub(crate) fn run(session: &mut Session, order: &[String], inputs: &TensorMap) -> Result<TensorMap, RuntimeError> {
+pub(crate) fn run(
+    session: &mut Session,
+    order: &[String],
+    inputs: &TensorMap,
+) -> Result<TensorMap, RuntimeError> {
     let mut values: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(order.len());
     for name in order {
-        let t = inputs.get(name).ok_or_else(|| RuntimeError::Inference { message: format!("input `{name}` vanished") })?;
+        let t = inputs
+            .get(name)
+            .ok_or_else(|| RuntimeError::Inference { message: format!("input `{name}` vanished") })?;
         values.push((Cow::Borrowed(name.as_str()), input_value(t)?));
     }
     let outputs = session.run(values).map_err(inference_err)?;

@@ -5,8 +5,8 @@
 
 use ferry_runtime::compare::compare;
 use ferry_runtime::{
-    BundleCheck, ContractErrorKind, Device, LibrarySource, Model, OpenOptions, Runtime, RuntimeError, RuntimeOptions,
-    TrustPolicy,
+    BundleCheck, ContractErrorKind, Device, LibrarySource, Model, OpenOptions, Runtime, RuntimeError,
+    RuntimeOptions, TrustPolicy,
 };
 use ferry_spec::{DType, Manifest};
 use ferry_tensor::{Format, Tensor, TensorData, TensorMap};
@@ -113,7 +113,10 @@ fn check_goldens(model: &Model) -> usize {
 
 fn features(rows: &[[f32; 14]]) -> TensorMap {
     let data: Vec<f32> = rows.iter().flatten().copied().collect();
-    TensorMap::from([("features".to_owned(), Tensor { shape: vec![rows.len(), 14], data: TensorData::F32(data) })])
+    TensorMap::from([(
+        "features".to_owned(),
+        Tensor { shape: vec![rows.len(), 14], data: TensorData::F32(data) },
+    )])
 }
 
 const APPLICANT: [f32; 14] =
@@ -197,9 +200,25 @@ fn env_library_is_used_as_is() {
 }
 
 #[test]
+fn a_second_library_is_refused() {
+    let loaded = runtime().library().path.clone();
+    let same = Runtime::new(RuntimeOptions { library_path: Some(loaded), ..Default::default() });
+    assert!(same.is_ok());
+    let other = Runtime::new(RuntimeOptions {
+        library_path: Some("/elsewhere/libonnxruntime.so".into()),
+        ..Default::default()
+    });
+    assert!(
+        matches!(&other, Err(RuntimeError::OrtLibrary { reason, .. }) if reason.contains("already loaded")),
+        "{other:?}"
+    );
+}
+
+#[test]
 fn cuda_is_refused_clearly() {
-    let err = Runtime::new(RuntimeOptions { device: Device::Cuda { device_id: 0 }, ..RuntimeOptions::default() })
-        .unwrap_err();
+    let err =
+        Runtime::new(RuntimeOptions { device: Device::Cuda { device_id: 0 }, ..RuntimeOptions::default() })
+            .unwrap_err();
     assert!(matches!(&err, RuntimeError::Device { reason, .. } if reason.contains("CUDA")), "{err}");
 }
 
@@ -276,7 +295,9 @@ fn truncated_bundles_are_refused() {
 #[test]
 fn pins_excluding_this_runtime_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    for (req, ok) in [(">=1.32.0, <1.33.0", false), ("<1.31.0", false), ("=1.31.1", true), ("not a req", false)] {
+    for (req, ok) in
+        [(">=1.32.0, <1.33.0", false), ("<1.31.0", false), ("=1.31.1", true), ("not a req", false)]
+    {
         let out = dir.path().join("pinned.ferry");
         pack_with("credit-risk", &out, |m| m.pins.onnxruntime = req.to_owned());
         let r = runtime().open(&out, &no_env());
@@ -300,7 +321,11 @@ fn format_version_is_checked() {
     pack_with("credit-risk", &out, |m| m.format_version = 2);
     let err = runtime().open(&out, &no_env()).unwrap_err();
     assert!(
-        matches!(err, RuntimeError::Format { found: 2, .. } | RuntimeError::Bundle(ferry_bundle::BundleError::FormatVersion { .. })),
+        matches!(
+            err,
+            RuntimeError::Format { found: 2, .. }
+                | RuntimeError::Bundle(ferry_bundle::BundleError::FormatVersion { .. })
+        ),
         "{err:?}"
     );
 }
@@ -365,8 +390,12 @@ fn config_layers_and_validation() {
 
 #[test]
 fn runtime_options_override_config_threads() {
-    let rt = Runtime::new(RuntimeOptions { intra_op_threads: Some(3), max_sessions: Some(2), ..Default::default() })
-        .unwrap();
+    let rt = Runtime::new(RuntimeOptions {
+        intra_op_threads: Some(3),
+        max_sessions: Some(2),
+        ..Default::default()
+    })
+    .unwrap();
     let m = rt.open(&bundle("text-embedding"), &no_env()).unwrap();
     assert_eq!(m.intra_op_threads(), 3);
     assert_eq!(m.max_sessions(), 2);
@@ -477,7 +506,9 @@ fn any_tensor() -> impl Strategy<Value = Tensor> {
             )
             .prop_map(TensorData::F32)
             .boxed(),
-            1 => proptest::collection::vec(prop_oneof![any::<i64>(), 0i64..1000], n).prop_map(TensorData::I64).boxed(),
+            1 => proptest::collection::vec(prop_oneof![any::<i64>(), 0i64..1000], n)
+                .prop_map(TensorData::I64)
+                .boxed(),
             2 => proptest::collection::vec(any::<f64>(), n).prop_map(TensorData::F64).boxed(),
             _ => proptest::collection::vec(any::<bool>(), n).prop_map(TensorData::Bool).boxed(),
         };
@@ -488,8 +519,11 @@ fn any_tensor() -> impl Strategy<Value = Tensor> {
 /// A valid-shaped credit-risk batch with values mostly inside the contract.
 fn near_valid_batch() -> impl Strategy<Value = Tensor> {
     (0usize..5).prop_flat_map(|rows| {
-        proptest::collection::vec(prop_oneof![8 => 0.0f32..100.0, 1 => Just(f32::NAN), 1 => Just(36.0f32)], rows * 14)
-            .prop_map(move |v| Tensor { shape: vec![rows, 14], data: TensorData::F32(v) })
+        proptest::collection::vec(
+            prop_oneof![8 => 0.0f32..100.0, 1 => Just(f32::NAN), 1 => Just(36.0f32)],
+            rows * 14,
+        )
+        .prop_map(move |v| Tensor { shape: vec![rows, 14], data: TensorData::F32(v) })
     })
 }
 
@@ -557,14 +591,16 @@ fn concurrent_callers_get_correct_results() {
     const CALLS: usize = 1000;
     let rt = Runtime::new(RuntimeOptions { max_sessions: Some(THREADS), ..Default::default() }).unwrap();
     let model = Arc::new(rt.open(&bundle("credit-risk"), &no_env()).unwrap());
-    let requests: Vec<TensorMap> =
-        (0..64u64).map(|i| features(&(0..1 + i % 4).map(|j| applicant(i * 7 + j)).collect::<Vec<_>>())).collect();
+    let requests: Vec<TensorMap> = (0..64u64)
+        .map(|i| features(&(0..1 + i % 4).map(|j| applicant(i * 7 + j)).collect::<Vec<_>>()))
+        .collect();
     let reference: Vec<TensorMap> = requests.iter().map(|r| model.infer(r).unwrap()).collect();
     let requests = Arc::new(requests);
     let reference = Arc::new(reference);
     let handles: Vec<_> = (0..THREADS)
         .map(|t| {
-            let (model, requests, reference) = (Arc::clone(&model), Arc::clone(&requests), Arc::clone(&reference));
+            let (model, requests, reference) =
+                (Arc::clone(&model), Arc::clone(&requests), Arc::clone(&reference));
             std::thread::spawn(move || {
                 for i in 0..CALLS {
                     let k = (t * 31 + i * 7) % requests.len();
@@ -616,10 +652,19 @@ fn child_weights() {
     };
     let rt = Runtime::new(RuntimeOptions { max_sessions: Some(8), ..Default::default() }).unwrap();
     let model = rt
-        .model_from_onnx_bytes(onnx, vec![("w.bin".into(), w)], vec![spec("x", k)], vec![spec("y", n)], serde_json::json!({}))
+        .model_from_onnx_bytes(
+            onnx,
+            vec![("w.bin".into(), w)],
+            vec![spec("x", k)],
+            vec![spec("y", n)],
+            serde_json::json!({}),
+        )
         .unwrap();
     assert_eq!(model.shared_initializers(), 1);
-    let x = TensorMap::from([("x".into(), Tensor { shape: vec![2, k as usize], data: TensorData::F32(vec![1.0; 2 * k as usize]) })]);
+    let x = TensorMap::from([(
+        "x".into(),
+        Tensor { shape: vec![2, k as usize], data: TensorData::F32(vec![1.0; 2 * k as usize]) },
+    )]);
     let first = model.infer(&x).unwrap();
     let opened = rss_mib();
     assert_eq!(model.prewarm(8).unwrap(), 8);

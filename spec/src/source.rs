@@ -333,6 +333,12 @@ impl Source {
 
 fn check_path(key: &str, path: &str) -> Result<(), SourceError> {
     check_relative_path(path).map_err(|e| invalid(key, e.to_string()))?;
+    if path.starts_with(".ferry/") {
+        return Err(invalid(
+            key,
+            format!("`{path}`: the `.ferry/` directory is reserved for files Ferry generates"),
+        ));
+    }
     if path == crate::media::SOURCE_FILE {
         return Err(invalid(key, "`ferry.toml` is the source description, not a model file"));
     }

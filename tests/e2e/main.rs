@@ -5,4 +5,6 @@
 mod common;
 
 mod pack;
+mod run;
+mod sign;
 mod unpack;

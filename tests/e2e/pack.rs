@@ -74,8 +74,9 @@ fn skopeo_reads_a_bundle() {
     let t = tempdir();
     let out = t.path().join("cr.ferry");
     pack(&fixture("credit-risk"), &out);
+    // The index also lists referrers (provenance, SBOM, signatures): name the image by its ref name.
     let o = std::process::Command::new("skopeo")
-        .args(["inspect", &format!("oci-archive:{}", out.display())])
+        .args(["inspect", &format!("oci-archive:{}:1.0.0", out.display())])
         .output()
         .unwrap();
     assert!(o.status.success(), "skopeo inspect failed: {}", String::from_utf8_lossy(&o.stderr));
@@ -214,8 +215,12 @@ fn malformed_sources_are_refused_with_the_key_or_file() {
     );
     refused(
         "output not declared",
-        |s| edit_toml(s, "name = \"probability\"", "name = \"score\""),
-        &["outputs[0].name", "`score`"],
+        |s| {
+            edit_toml(s, "name = \"probability\"", "name = \"score\"");
+            edit_toml(s, "[golden.outputs.probability]", "[golden.outputs.score]");
+            edit_toml(s, "[golden.outputs.probability]", "[golden.outputs.score]");
+        },
+        &["outputs[0].name", "no output named `score`"],
     );
     refused(
         "default config fails its schema",

@@ -45,7 +45,17 @@ impl<'a> Context<'a> {
         data: Option<DataFile>,
     ) -> Context<'a> {
         let open_owner = bundle.as_ref().err().map(owner_of);
-        Context { path, options, bundle, open_owner, tampered: None, model_info: None, runtime: None, model: None, data }
+        Context {
+            path,
+            options,
+            bundle,
+            open_owner,
+            tampered: None,
+            model_info: None,
+            runtime: None,
+            model: None,
+            data,
+        }
     }
 
     /// The opened bundle, if it could be opened.
@@ -72,7 +82,9 @@ impl<'a> Context<'a> {
             CheckId::ContractData => self.contract_data(),
             CheckId::GoldenOutputs => self.golden_outputs(),
             CheckId::PerfLatency => self.perf_latency(),
-            CheckId::RebuildIdentical => crate::rebuild::check(self.path, self.bundle(), self.options.rebuild.as_deref()),
+            CheckId::RebuildIdentical => {
+                crate::rebuild::check(self.path, self.bundle(), self.options.rebuild.as_deref())
+            }
         }
     }
 
@@ -110,7 +122,10 @@ impl<'a> Context<'a> {
         let m = b.manifest();
         let mut evidence = Vec::new();
         if m.format_version != FORMAT_VERSION {
-            evidence.push(Evidence::FormatVersion { found: u64::from(m.format_version), supported: FORMAT_VERSION });
+            evidence.push(Evidence::FormatVersion {
+                found: u64::from(m.format_version),
+                supported: FORMAT_VERSION,
+            });
         }
         match b.blob(&b.image_manifest().config.digest) {
             Ok(raw) => match serde_json::from_slice::<serde_json::Value>(raw) {
@@ -124,10 +139,17 @@ impl<'a> Context<'a> {
         }
         evidence.extend(missing_references(m));
         if evidence.is_empty() {
-            Outcome::passed(format!("format version {}; the manifest validates against its schema", m.format_version))
+            Outcome::passed(format!(
+                "format version {}; the manifest validates against its schema",
+                m.format_version
+            ))
         } else {
             Outcome::failed(
-                format!("the manifest breaks the format in {} place{}", evidence.len(), plural(evidence.len())),
+                format!(
+                    "the manifest breaks the format in {} place{}",
+                    evidence.len(),
+                    plural(evidence.len())
+                ),
                 evidence,
             )
         }
@@ -221,13 +243,18 @@ impl<'a> Context<'a> {
         if let Err(o) = self.need_bundle(CheckId::ArtifactPins) {
             return o;
         }
-        let wants_runtime = [CheckId::GoldenOutputs, CheckId::PerfLatency].iter().any(|c| self.level(*c) != Level::Skip);
+        let has_golden = self.bundle().is_some_and(|b| !b.manifest().golden.is_empty());
+        let wants_runtime = has_golden
+            && [CheckId::GoldenOutputs, CheckId::PerfLatency].iter().any(|c| self.level(*c) != Level::Skip);
         // The library actually loaded says more than the version this Ferry pins; load it if it will be
-        // needed anyway.
-        let (ort_version, ort_what) = match (wants_runtime, self.runtime()) {
-            (true, Ok(rt)) => match &rt.library().version {
-                Some(v) => (Some(v.clone()), format!("ONNX Runtime {v} (`{}`)", rt.library().path.display())),
-                None => (None, format!("an ONNX Runtime of unknown version (`{}`)", rt.library().path.display())),
+        // needed anyway, and only then (loading it costs a few hundred milliseconds).
+        let loaded = if wants_runtime { self.runtime().ok() } else { None };
+        let (ort_version, ort_what) = match loaded {
+            Some(rt) => match &rt.library().version {
+                Some(v) => (Some(v.clone()), format!("ONNX Runtime {v}")),
+                None => {
+                    (None, format!("an ONNX Runtime of unknown version (`{}`)", rt.library().path.display()))
+                }
             },
             _ => {
                 let v = semver::Version::parse(ferry_runtime::ORT_VERSION).ok();
@@ -241,16 +268,25 @@ impl<'a> Context<'a> {
         };
         let m = b.manifest();
         let mut evidence = Vec::new();
-        let pin = |pin: &str, required: String, found: String| Evidence::Pin { pin: pin.into(), required, found };
+        let pin =
+            |pin: &str, required: String, found: String| Evidence::Pin { pin: pin.into(), required, found };
         match semver::VersionReq::parse(&m.pins.onnxruntime) {
-            Err(e) => evidence.push(pin("onnxruntime", m.pins.onnxruntime.clone(), format!("not a version requirement: {e}"))),
+            Err(e) => evidence.push(pin(
+                "onnxruntime",
+                m.pins.onnxruntime.clone(),
+                format!("not a version requirement: {e}"),
+            )),
             Ok(req) => match &ort_version {
                 Some(v) if req.matches(v) => {}
                 _ => evidence.push(pin("onnxruntime", m.pins.onnxruntime.clone(), ort_what.clone())),
             },
         }
         if let Err(e) = semver::Version::parse(&m.pins.ferry_version) {
-            evidence.push(pin("ferry_version", m.pins.ferry_version.clone(), format!("not a semantic version: {e}")));
+            evidence.push(pin(
+                "ferry_version",
+                m.pins.ferry_version.clone(),
+                format!("not a semantic version: {e}"),
+            ));
         }
         for path in &m.pins.onnx.external_data {
             if m.file(path).is_none() {
@@ -265,7 +301,10 @@ impl<'a> Context<'a> {
         if evidence.is_empty() {
             Outcome::passed(format!("pins fit {ort_what} and describe the bundled model{note}"))
         } else {
-            Outcome::failed(format!("{} pin{} do not fit{note}", evidence.len(), plural(evidence.len())), evidence)
+            Outcome::failed(
+                format!("{} pin{} do not fit{note}", evidence.len(), plural(evidence.len())),
+                evidence,
+            )
         }
     }
 
@@ -300,7 +339,9 @@ impl<'a> Context<'a> {
                 );
             }
         };
-        let Some(b) = self.bundle() else { return Outcome::skipped("skipped: the bundle could not be opened") };
+        let Some(b) = self.bundle() else {
+            return Outcome::skipped("skipped: the bundle could not be opened");
+        };
         let m = b.manifest();
         let mut evidence = Vec::new();
         compare_io("input", &m.inputs, &info.inputs, &mut evidence);
@@ -315,7 +356,11 @@ impl<'a> Context<'a> {
             ))
         } else {
             Outcome::failed(
-                format!("the contract differs from `{entry}` in {} place{}", evidence.len(), plural(evidence.len())),
+                format!(
+                    "the contract differs from `{entry}` in {} place{}",
+                    evidence.len(),
+                    plural(evidence.len())
+                ),
                 evidence,
             )
         }
@@ -331,11 +376,14 @@ impl<'a> Context<'a> {
         };
         let read = |path: &str| -> Result<serde_json::Value, Vec<Evidence>> {
             let bytes = b.file(path).map_err(|e| vec![Evidence::Error { message: e.to_string() }])?;
-            serde_json::from_slice(&bytes).map_err(|e| vec![schema_ev(path, "", "json", format!("not valid JSON: {e}"))])
+            serde_json::from_slice(&bytes)
+                .map_err(|e| vec![schema_ev(path, "", "json", format!("not valid JSON: {e}"))])
         };
         let schema = match read(&c.schema) {
             Ok(s) => s,
-            Err(e) => return Outcome::failed(format!("the configuration schema `{}` cannot be read", c.schema), e),
+            Err(e) => {
+                return Outcome::failed(format!("the configuration schema `{}` cannot be read", c.schema), e);
+            }
         };
         let compiled = match ConfigSchema::compile(&schema) {
             Ok(s) => s,
@@ -352,12 +400,19 @@ impl<'a> Context<'a> {
             Some(d) => {
                 let defaults = match read(d) {
                     Ok(v) => v,
-                    Err(e) => return Outcome::failed(format!("the default configuration `{d}` cannot be read"), e),
+                    Err(e) => {
+                        return Outcome::failed(format!("the default configuration `{d}` cannot be read"), e);
+                    }
                 };
                 if !defaults.is_object() {
                     return Outcome::failed(
                         format!("the default configuration `{d}` is not a JSON object"),
-                        vec![schema_ev(d, "", "type", "the default configuration must be a JSON object".into())],
+                        vec![schema_ev(
+                            d,
+                            "",
+                            "type",
+                            "the default configuration must be a JSON object".into(),
+                        )],
                     );
                 }
                 merge(&mut effective, &defaults);
@@ -366,7 +421,10 @@ impl<'a> Context<'a> {
             None => format!("{} (schema defaults)", c.schema),
         };
         match compiled.validate(&effective) {
-            Ok(()) => Outcome::passed(format!("the default configuration `{document}` validates against `{}`", c.schema)),
+            Ok(()) => Outcome::passed(format!(
+                "the default configuration `{document}` validates against `{}`",
+                c.schema
+            )),
             Err(violations) => {
                 let evidence: Vec<Evidence> = violations
                     .into_iter()
@@ -423,9 +481,9 @@ impl<'a> Context<'a> {
             let info = match self.bundle() {
                 Some(b) => {
                     let entry = &b.manifest().entrypoint;
-                    b.file(entry)
-                        .map_err(|e| e.to_string())
-                        .and_then(|bytes| ferry_onnx::read_model(&bytes).map_err(|e| format!("`{entry}`: {e}")))
+                    b.file(entry).map_err(|e| e.to_string()).and_then(|bytes| {
+                        ferry_onnx::read_model(&bytes).map_err(|e| format!("`{entry}`: {e}"))
+                    })
                 }
                 None => Err("the bundle could not be opened".to_owned()),
             };
@@ -472,13 +530,17 @@ fn open_evidence(e: &BundleError) -> Vec<Evidence> {
         BundleError::Json { member, what, message } if what == "the Ferry manifest" => {
             schema_ev("manifest", "", "schema", format!("{member}: {message}"))
         }
-        BundleError::Json { member, what, message } => {
-            Evidence::Member { member: member.clone(), message: format!("not valid JSON for {what}: {message}") }
-        }
+        BundleError::Json { member, what, message } => Evidence::Member {
+            member: member.clone(),
+            message: format!("not valid JSON for {what}: {message}"),
+        },
         // Which metadata blob failed is in the check's message; the blob is named by its digest.
-        BundleError::Digest { expected, actual, .. } => {
-            Evidence::Digest { file: None, blob: expected.clone(), expected: expected.clone(), actual: actual.clone() }
-        }
+        BundleError::Digest { expected, actual, .. } => Evidence::Digest {
+            file: None,
+            blob: expected.clone(),
+            expected: expected.clone(),
+            actual: actual.clone(),
+        },
         BundleError::Missing(m) => Evidence::Member { member: m.clone(), message: "missing".into() },
         BundleError::Unexpected(m) => {
             Evidence::Member { member: m.clone(), message: "unexpected: no manifest refers to it".into() }
@@ -486,9 +548,10 @@ fn open_evidence(e: &BundleError) -> Vec<Evidence> {
         BundleError::Tar { offset, message } => {
             Evidence::Member { member: format!("tar header at byte {offset}"), message: message.clone() }
         }
-        BundleError::Truncated { offset, what } => {
-            Evidence::Member { member: format!("byte {offset}"), message: format!("truncated: expected {what}") }
-        }
+        BundleError::Truncated { offset, what } => Evidence::Member {
+            member: format!("byte {offset}"),
+            message: format!("truncated: expected {what}"),
+        },
         other => Evidence::Error { message: other.to_string() },
     }]
 }
@@ -506,11 +569,15 @@ pub(crate) fn plural(n: usize) -> &'static str {
 fn manifest_schema_violations(value: &serde_json::Value) -> Vec<Evidence> {
     let schema = match serde_json::to_value(schemars::schema_for!(Manifest)) {
         Ok(s) => s,
-        Err(e) => return vec![Evidence::Error { message: format!("the manifest schema could not be built: {e}") }],
+        Err(e) => {
+            return vec![Evidence::Error { message: format!("the manifest schema could not be built: {e}") }];
+        }
     };
     let compiled = match ConfigSchema::compile(&schema) {
         Ok(c) => c,
-        Err(e) => return vec![Evidence::Error { message: format!("the manifest schema does not compile: {e}") }],
+        Err(e) => {
+            return vec![Evidence::Error { message: format!("the manifest schema does not compile: {e}") }];
+        }
     };
     match compiled.validate(value) {
         Ok(()) => Vec::new(),
@@ -575,7 +642,9 @@ fn missing_references(m: &Manifest) -> Vec<Evidence> {
     named
         .into_iter()
         .filter(|(_, f)| m.file(f).is_none())
-        .map(|(pointer, f)| schema_ev("manifest", &pointer, "file", format!("`{f}` is not a file of the bundle")))
+        .map(|(pointer, f)| {
+            schema_ev("manifest", &pointer, "file", format!("`{f}` is not a file of the bundle"))
+        })
         .collect()
 }
 
@@ -647,7 +716,12 @@ fn compare_io(side: &str, declared: &[TensorSpec], actual: &[ValueInfo], out: &m
         match a.elem_type {
             Some(t) if t == d.dtype => {}
             Some(t) => out.push(ev(&d.name, "dtype", d.dtype.to_string(), t.to_string())),
-            None => out.push(ev(&d.name, "dtype", d.dtype.to_string(), format!("ONNX element type {}", a.raw_elem_type))),
+            None => out.push(ev(
+                &d.name,
+                "dtype",
+                d.dtype.to_string(),
+                format!("ONNX element type {}", a.raw_elem_type),
+            )),
         }
         let Some(shape) = &a.shape else { continue };
         if shape.len() != d.shape.len() {
@@ -742,7 +816,13 @@ fn golden_set_conformance(b: &Bundle, m: &Manifest, contract: &Contract, g: &Gol
 
 /// The expected outputs must be exactly the declared outputs, with their dtypes, ranks, fixed dims and the
 /// sizes the inputs give their symbolic dims.
-fn check_expected(g: &GoldenSet, m: &Manifest, inputs: &TensorMap, expected: &TensorMap, out: &mut Vec<Evidence>) {
+fn check_expected(
+    g: &GoldenSet,
+    m: &Manifest,
+    inputs: &TensorMap,
+    expected: &TensorMap,
+    out: &mut Vec<Evidence>,
+) {
     let mut bound: BTreeMap<&str, usize> = BTreeMap::new();
     for spec in &m.inputs {
         if let Some(t) = inputs.get(&spec.name) {
@@ -756,11 +836,21 @@ fn check_expected(g: &GoldenSet, m: &Manifest, inputs: &TensorMap, expected: &Te
     let file = &g.expected;
     for spec in &m.outputs {
         let Some(t) = expected.get(&spec.name) else {
-            out.push(golden_ev(g, file, Some(&spec.name), "missing: the contract declares this output".into()));
+            out.push(golden_ev(
+                g,
+                file,
+                Some(&spec.name),
+                "missing: the contract declares this output".into(),
+            ));
             continue;
         };
         if t.dtype() != spec.dtype {
-            out.push(golden_ev(g, file, Some(&spec.name), format!("dtype is {}, the contract says {}", t.dtype(), spec.dtype)));
+            out.push(golden_ev(
+                g,
+                file,
+                Some(&spec.name),
+                format!("dtype is {}, the contract says {}", t.dtype(), spec.dtype),
+            ));
         }
         if t.shape.len() != spec.shape.len() {
             out.push(golden_ev(
@@ -783,7 +873,10 @@ fn check_expected(g: &GoldenSet, m: &Manifest, inputs: &TensorMap, expected: &Te
                     g,
                     file,
                     Some(&spec.name),
-                    format!("axis {axis} has size {n}, but the contract {} makes it {want}", spec.shape_string()),
+                    format!(
+                        "axis {axis} has size {n}, but the contract {} makes it {want}",
+                        spec.shape_string()
+                    ),
                 ));
             }
         }
@@ -797,7 +890,8 @@ fn check_expected(g: &GoldenSet, m: &Manifest, inputs: &TensorMap, expected: &Te
 
 /// A check's outcome from its cases: failed if any case failed.
 pub(crate) fn summarize_cases(cases: Vec<Case>, what: &str, verb: &str) -> Outcome {
-    let failed: Vec<&str> = cases.iter().filter(|c| c.status == Status::Failed).map(|c| c.name.as_str()).collect();
+    let failed: Vec<&str> =
+        cases.iter().filter(|c| c.status == Status::Failed).map(|c| c.name.as_str()).collect();
     let n = cases.len();
     let outcome = if failed.is_empty() {
         Outcome::passed(format!("{n} {what}{} {verb}", plural(n)))

@@ -61,7 +61,11 @@ impl DataFile {
         let kind = match ext.as_str() {
             "csv" => Kind::Csv,
             "jsonl" | "ndjson" => Kind::JsonLines,
-            _ => return Err(err("cannot tell the format from the extension (expected .csv, .jsonl or .ndjson)".into())),
+            _ => {
+                return Err(err(
+                    "cannot tell the format from the extension (expected .csv, .jsonl or .ndjson)".into(),
+                ));
+            }
         };
         let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
         Ok(DataFile { path: path.to_path_buf(), kind, bytes })
@@ -107,7 +111,12 @@ impl DataFile {
         };
         let (columns, rows) = match rows {
             Ok(r) => r,
-            Err(message) => return Outcome::failed(format!("`{shown}` cannot be parsed"), vec![Evidence::Error { message }]),
+            Err(message) => {
+                return Outcome::failed(
+                    format!("`{shown}` cannot be parsed"),
+                    vec![Evidence::Error { message }],
+                );
+            }
         };
         let total = rows.len() as u64;
         if total == 0 {
@@ -165,7 +174,10 @@ impl DataFile {
         }
         let n = targets.len();
         if failing == 0 && evidence.is_empty() {
-            Outcome::passed(format!("{total} row{} respect all {n} feature constraints", plural(total as usize)))
+            Outcome::passed(format!(
+                "{total} row{} respect all {n} feature constraints",
+                plural(total as usize)
+            ))
         } else if failing == 0 {
             Outcome::passed(format!(
                 "{total} rows checked; {} constraint{} broken by at most {}% of rows, within the policy",
@@ -260,7 +272,8 @@ fn csv_rows(text: &str, targets: &[Target<'_>]) -> Result<Rows, String> {
             return Err(format!("line 1: column `{}` appears twice in the header", name.trim()));
         }
     }
-    let positions: Vec<Option<usize>> = targets.iter().map(|t| column_of(t, &columns).and_then(|c| columns.get(&c).copied())).collect();
+    let positions: Vec<Option<usize>> =
+        targets.iter().map(|t| column_of(t, &columns).and_then(|c| columns.get(&c).copied())).collect();
     let mut rows = Vec::new();
     for rec in records {
         let (line, fields) = rec?;
@@ -304,7 +317,9 @@ fn jsonl_rows(text: &str, targets: &[Target<'_>]) -> Result<Rows, String> {
                 .iter()
                 .map(|n| match n.as_ref().and_then(|n| obj.get(n)) {
                     None | Some(serde_json::Value::Null) => Cell::Missing,
-                    Some(serde_json::Value::Number(x)) => x.as_f64().map_or_else(|| Cell::Invalid(x.to_string()), Cell::Number),
+                    Some(serde_json::Value::Number(x)) => {
+                        x.as_f64().map_or_else(|| Cell::Invalid(x.to_string()), Cell::Number)
+                    }
                     Some(serde_json::Value::String(s)) => parse_text_cell(s),
                     Some(other) => Cell::Invalid(other.to_string()),
                 })

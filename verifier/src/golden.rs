@@ -31,7 +31,9 @@ impl Context<'_> {
 
     pub(crate) fn golden_outputs(&mut self) -> Outcome {
         match self.need_content(CheckId::GoldenOutputs) {
-            Ok(b) if b.manifest().golden.is_empty() => return Outcome::skipped("skipped: the bundle has no golden sets"),
+            Ok(b) if b.manifest().golden.is_empty() => {
+                return Outcome::skipped("skipped: the bundle has no golden sets");
+            }
             Ok(_) => {}
             Err(o) => return o,
         }
@@ -52,12 +54,17 @@ impl Context<'_> {
             return Outcome::skipped("skipped: the policy sets no latency budget ([perf])");
         };
         match self.need_content(CheckId::PerfLatency) {
-            Ok(b) if b.manifest().golden.is_empty() => return Outcome::skipped("skipped: the bundle has no golden inputs to time"),
+            Ok(b) if b.manifest().golden.is_empty() => {
+                return Outcome::skipped("skipped: the bundle has no golden inputs to time");
+            }
             Ok(_) => {}
             Err(o) => return o,
         }
         if let Err(e) = self.model() {
-            return Outcome::failed("the golden inputs could not be run", vec![Evidence::Error { message: e }]);
+            return Outcome::failed(
+                "the golden inputs could not be run",
+                vec![Evidence::Error { message: e }],
+            );
         }
         let (Some(b), Some(Ok(model))) = (self.bundle(), &self.model) else {
             return Outcome::skipped("skipped: the bundle could not be opened");
@@ -91,11 +98,15 @@ fn run_golden_set(b: &Bundle, m: &Manifest, model: &Model, policy: &Policy, g: &
     };
     let inputs = match read_tensors(b, &g.inputs, &m.inputs) {
         Ok(t) => t,
-        Err(e) => return fail(format!("`{}` cannot be read", g.inputs), vec![Evidence::Error { message: e }]),
+        Err(e) => {
+            return fail(format!("`{}` cannot be read", g.inputs), vec![Evidence::Error { message: e }]);
+        }
     };
     let expected = match read_tensors(b, &g.expected, &m.outputs) {
         Ok(t) => t,
-        Err(e) => return fail(format!("`{}` cannot be read", g.expected), vec![Evidence::Error { message: e }]),
+        Err(e) => {
+            return fail(format!("`{}` cannot be read", g.expected), vec![Evidence::Error { message: e }]);
+        }
     };
     let actual = match model.infer(&inputs) {
         Ok(a) => a,
@@ -106,7 +117,8 @@ fn run_golden_set(b: &Bundle, m: &Manifest, model: &Model, policy: &Policy, g: &
         let (rtol, atol) = policy.tolerance(g, &spec.name, spec.dtype);
         evidence.push(output_evidence(g, &spec.name, rtol, atol, &expected, &actual));
     }
-    let failed: Vec<&Evidence> = evidence.iter().filter(|e| matches!(e, Evidence::Output { passed: false, .. })).collect();
+    let failed: Vec<&Evidence> =
+        evidence.iter().filter(|e| matches!(e, Evidence::Output { passed: false, .. })).collect();
     match failed.first() {
         None => Case {
             name: g.name.clone(),
@@ -115,17 +127,26 @@ fn run_golden_set(b: &Bundle, m: &Manifest, model: &Model, policy: &Policy, g: &
             evidence,
         },
         Some(first) => {
-            let message = if failed.len() == 1 {
-                first.describe()
-            } else {
-                format!("{} outputs out of tolerance; first: {}", failed.len(), first.describe())
+            let message = match (failed.len(), first) {
+                (1, Evidence::Output { output, problem: Some(p), .. }) => format!("output `{output}`: {p}"),
+                (1, Evidence::Output { output, mismatches, elements, .. }) => {
+                    format!("output `{output}`: {mismatches} of {elements} elements out of tolerance")
+                }
+                (n, _) => format!("{n} outputs out of tolerance"),
             };
             Case { name: g.name.clone(), status: Status::Failed, message, evidence }
         }
     }
 }
 
-fn output_evidence(g: &GoldenSet, name: &str, rtol: f64, atol: f64, expected: &TensorMap, actual: &TensorMap) -> Evidence {
+fn output_evidence(
+    g: &GoldenSet,
+    name: &str,
+    rtol: f64,
+    atol: f64,
+    expected: &TensorMap,
+    actual: &TensorMap,
+) -> Evidence {
     let base = |elements: u64, problem: Option<String>| Evidence::Output {
         set: g.name.clone(),
         output: name.into(),
@@ -149,7 +170,12 @@ fn output_evidence(g: &GoldenSet, name: &str, rtol: f64, atol: f64, expected: &T
     };
     let c = compare(e, a, rtol, atol);
     let (first_mismatch, exp, act) = match c.first_mismatch {
-        Some(m) => (Some(m.index.iter().map(|&i| i as u64).collect()), Some(m.expected), Some(m.actual)),
+        Some(m) => {
+            let flat = flat_index(&e.shape, &m.index);
+            let exp = flat.and_then(|i| element_text(e, i)).unwrap_or(m.expected);
+            let act = flat.and_then(|i| element_text(a, i)).unwrap_or(m.actual);
+            (Some(m.index.iter().map(|&i| i as u64).collect()), Some(exp), Some(act))
+        }
         None => (None, None, None),
     };
     Evidence::Output {
@@ -166,6 +192,25 @@ fn output_evidence(g: &GoldenSet, name: &str, rtol: f64, atol: f64, expected: &T
         expected: exp,
         actual: act,
         problem: c.structure,
+    }
+}
+
+fn flat_index(shape: &[usize], index: &[usize]) -> Option<usize> {
+    if shape.len() != index.len() {
+        return None;
+    }
+    shape.iter().zip(index).try_fold(0usize, |acc, (&d, &i)| acc.checked_mul(d)?.checked_add(i))
+}
+
+/// A floating-point element in its own width's shortest form (`0.014141551`, not the float64 widening
+/// `0.014141551218926907`), so the report shows the numbers as the golden file and the model hold them.
+fn element_text(t: &ferry_tensor::Tensor, i: usize) -> Option<String> {
+    use ferry_tensor::TensorData;
+    match &t.data {
+        TensorData::F16(v) => v.get(i).map(ToString::to_string),
+        TensorData::F32(v) => v.get(i).map(ToString::to_string),
+        TensorData::F64(v) => v.get(i).map(ToString::to_string),
+        _ => None,
     }
 }
 
@@ -210,7 +255,8 @@ fn time_golden_set(
         max_ms: samples.last().copied().unwrap_or(0.0),
     };
     let mut evidence = Vec::new();
-    for (name, limit, value) in [("p50", budget.p50_ms, timing.p50_ms), ("p99", budget.p99_ms, timing.p99_ms)] {
+    for (name, limit, value) in [("p50", budget.p50_ms, timing.p50_ms), ("p99", budget.p99_ms, timing.p99_ms)]
+    {
         if let Some(limit) = limit
             && value > limit
         {
@@ -229,7 +275,9 @@ fn time_golden_set(
         let over: Vec<String> = evidence
             .iter()
             .filter_map(|e| match e {
-                Evidence::Latency { percentile, budget_ms, .. } => Some(format!("{percentile} over {} ms", budget_ms.0)),
+                Evidence::Latency { percentile, budget_ms, .. } => {
+                    Some(format!("{percentile} over {} ms", budget_ms.0))
+                }
                 _ => None,
             })
             .collect();

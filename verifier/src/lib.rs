@@ -27,8 +27,8 @@ mod report;
 pub use ferry_spec::policy::{CheckId, Level, Policy};
 pub use render::{Format, github_step_summary, render, write_atomic};
 pub use report::{
-    BundleSummary, Case, CheckResult, CheckTimings, Evidence, LatencyTiming, Num, PolicySummary, REPORT_VERSION,
-    Report, ReportTimings, Severity, Status, Summary, Tool, report_schema,
+    BundleSummary, Case, CheckResult, CheckTimings, Evidence, LatencyTiming, Num, PolicySummary,
+    REPORT_VERSION, Report, ReportTimings, Severity, Status, Summary, Tool, report_schema,
 };
 
 use ferry_bundle::{Bundle, BundleError};
@@ -104,7 +104,8 @@ pub fn load_policy(path: &Path) -> Result<(Policy, PolicyInfo), VerifyError> {
     let err = |message: String| VerifyError::Policy { path: path.to_path_buf(), message };
     let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
     let text = std::str::from_utf8(&bytes).map_err(|e| err(format!("not UTF-8: {e}")))?;
-    let policy = Policy::from_toml_str(text).map_err(|e: PolicyError| err(e.to_string().trim_end().to_owned()))?;
+    let policy =
+        Policy::from_toml_str(text).map_err(|e: PolicyError| err(e.to_string().trim_end().to_owned()))?;
     let info = PolicyInfo { path: path.display().to_string(), sha256: checks::sha256_digest(&bytes) };
     Ok((policy, info))
 }
@@ -199,7 +200,8 @@ impl std::fmt::Debug for VerifyOptions {
 /// Verifies the bundle at `path`: runs every check in [`CheckId::ALL`] order under `options.policy`.
 pub fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, VerifyError> {
     let started = Instant::now();
-    let meta = std::fs::metadata(path).map_err(|source| VerifyError::Read { path: path.to_path_buf(), source })?;
+    let meta =
+        std::fs::metadata(path).map_err(|source| VerifyError::Read { path: path.to_path_buf(), source })?;
     if !meta.is_file() {
         return Err(VerifyError::NotAFile { path: path.to_path_buf() });
     }
@@ -241,7 +243,13 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, VerifyErro
     Ok(Report {
         report_version: REPORT_VERSION,
         tool: Tool { name: "ferry".into(), version: ferry_spec::FERRY_VERSION.into() },
-        bundle: BundleSummary { path: path.display().to_string(), size: meta.len(), name, version, manifest_digest },
+        bundle: BundleSummary {
+            path: path.display().to_string(),
+            size: meta.len(),
+            name,
+            version,
+            manifest_digest,
+        },
         policy: match &options.policy_info {
             Some(p) => PolicySummary { source: p.path.clone(), sha256: Some(p.sha256.clone()) },
             None => PolicySummary { source: "default".into(), sha256: None },

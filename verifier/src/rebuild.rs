@@ -43,7 +43,11 @@ pub(crate) fn check(path: &Path, bundle: Option<&Bundle>, src: Option<&Path>) ->
         Err(e) => return error(e),
     };
     let Some(offset) = first_difference else {
-        return Outcome::passed(format!("packing `{}` again gives identical bytes ({})", src.display(), packed.manifest_digest));
+        return Outcome::passed(format!(
+            "packing `{}` again gives identical bytes ({})",
+            src.display(),
+            packed.manifest_digest
+        ));
     };
     let Some(b) = bundle else {
         return Outcome::failed(
@@ -80,7 +84,10 @@ pub(crate) fn check(path: &Path, bundle: Option<&Bundle>, src: Option<&Path>) ->
     paths.dedup();
     for p in paths {
         let digest = |files: &[ferry_spec::FileEntry]| {
-            files.iter().find(|f| f.path == p).map_or_else(|| "-".to_owned(), |f| format!("sha256:{}", f.sha256))
+            files
+                .iter()
+                .find(|f| f.path == p)
+                .map_or_else(|| "-".to_owned(), |f| format!("sha256:{}", f.sha256))
         };
         let (e, a) = (digest(ours), digest(theirs));
         if e != a {
@@ -89,7 +96,13 @@ pub(crate) fn check(path: &Path, bundle: Option<&Bundle>, src: Option<&Path>) ->
                 (_, "-") => "only in the verified bundle",
                 _ => "content differs",
             };
-            evidence.push(Evidence::Rebuild { file: Some(p.into()), expected: e, actual: a, offset: None, message: message.into() });
+            evidence.push(Evidence::Rebuild {
+                file: Some(p.into()),
+                expected: e,
+                actual: a,
+                offset: None,
+                message: message.into(),
+            });
         }
     }
     if evidence.len() == 1 && b.manifest() != &packed.manifest {

@@ -93,7 +93,9 @@ fn evidence_lines(items: &[crate::Evidence], out: &mut Vec<String>) {
 /// The evidence worth showing for a check: everything, when it did not pass.
 fn shown_evidence(c: &CheckResult) -> Vec<String> {
     let mut out = Vec::new();
-    if matches!(c.status, Status::Failed | Status::Warning) || (c.status == Status::Passed && !c.evidence.is_empty() && c.id == CheckId::ContractData) {
+    if matches!(c.status, Status::Failed | Status::Warning)
+        || (c.status == Status::Passed && !c.evidence.is_empty() && c.id == CheckId::ContractData)
+    {
         evidence_lines(&c.evidence, &mut out);
     }
     out
@@ -182,12 +184,26 @@ fn testcases(r: &Report) -> Vec<TestCase> {
     for c in &r.checks {
         let seconds = c.timings.duration_ms / 1e3;
         if c.cases.is_empty() {
-            out.push((c.id.as_str().to_owned(), c.id.as_str().to_owned(), c.status, c.message.clone(), shown_evidence(c), Some(seconds)));
+            out.push((
+                c.id.as_str().to_owned(),
+                c.id.as_str().to_owned(),
+                c.status,
+                c.message.clone(),
+                shown_evidence(c),
+                Some(seconds),
+            ));
         } else {
             for k in &c.cases {
                 let mut lines = Vec::new();
                 evidence_lines(&k.evidence, &mut lines);
-                out.push((c.id.as_str().to_owned(), k.name.clone(), k.status, k.message.clone(), lines, None));
+                out.push((
+                    c.id.as_str().to_owned(),
+                    k.name.clone(),
+                    k.status,
+                    k.message.clone(),
+                    lines,
+                    None,
+                ));
             }
         }
     }
@@ -227,7 +243,8 @@ fn junit(r: &Report) -> String {
     let _ = writeln!(s, "    </properties>");
     for (class, name, status, message, lines, time) in &cases {
         let time = time.map(|t| format!(r#" time="{t:.3}""#)).unwrap_or_default();
-        let _ = write!(s, r#"    <testcase classname="{}" name="{}"{time}"#, xml_escape(class), xml_escape(name));
+        let _ =
+            write!(s, r#"    <testcase classname="{}" name="{}"{time}"#, xml_escape(class), xml_escape(name));
         match status {
             Status::Passed => {
                 let _ = writeln!(s, "/>");
@@ -266,7 +283,8 @@ fn junit(r: &Report) -> String {
 }
 
 /// The SARIF 2.1.0 schema the output conforms to.
-pub const SARIF_SCHEMA: &str = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
+pub const SARIF_SCHEMA: &str =
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
 
 fn sarif(r: &Report) -> String {
     let rules: Vec<serde_json::Value> = CheckId::ALL
@@ -290,7 +308,10 @@ fn sarif(r: &Report) -> String {
         let subjects: Vec<(Option<&str>, Status, &str, &[crate::Evidence])> = if c.cases.is_empty() {
             vec![(None, c.status, c.message.as_str(), c.evidence.as_slice())]
         } else {
-            c.cases.iter().map(|k| (Some(k.name.as_str()), k.status, k.message.as_str(), k.evidence.as_slice())).collect()
+            c.cases
+                .iter()
+                .map(|k| (Some(k.name.as_str()), k.status, k.message.as_str(), k.evidence.as_slice()))
+                .collect()
         };
         for (case, status, message, evidence) in subjects {
             let (level, kind) = match status {
@@ -339,8 +360,15 @@ fn sarif(r: &Report) -> String {
 /// A relative path as a SARIF URI reference: `/`-separated, with characters outside the unreserved and
 /// path sets percent-encoded.
 fn uri(path: &str) -> String {
-    let mut out = String::new();
-    for b in path.replace('\\', "/").bytes() {
+    let path = path.replace('\\', "/");
+    let bytes = path.as_bytes();
+    // Absolute paths become `file:` URIs (`/a/b` and `C:/a/b`); relative ones stay relative references.
+    let mut out = match bytes {
+        [b'/', ..] => String::from("file://"),
+        [d, b':', b'/', ..] if d.is_ascii_alphabetic() => String::from("file:///"),
+        _ => String::new(),
+    };
+    for b in path.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/:@!$&'()*+,;=".contains(&b) {
             out.push(b as char);
         } else {
@@ -416,7 +444,11 @@ pub fn github_step_summary(r: &Report) -> String {
         let _ = writeln!(s, "Bundle digest `{d}`, policy `{}`.\n", md_cell(&r.policy.source));
     }
     let m = &r.summary;
-    let _ = writeln!(s, "{} failed, {} warnings, {} passed, {} skipped.\n", m.failed, m.warnings, m.passed, m.skipped);
+    let _ = writeln!(
+        s,
+        "{} failed, {} warnings, {} passed, {} skipped.\n",
+        m.failed, m.warnings, m.passed, m.skipped
+    );
     let _ = writeln!(s, "| check | status | details |");
     let _ = writeln!(s, "|---|---|---|");
     for c in &r.checks {
@@ -428,7 +460,14 @@ pub fn github_step_summary(r: &Report) -> String {
         };
         let _ = writeln!(s, "| `{}` | {} | {} |", c.id, icon(c.status), md_cell(&c.message));
         for k in &c.cases {
-            let _ = writeln!(s, "| `{}` · {} | {} | {} |", c.id, md_cell(&k.name), icon(k.status), md_cell(&k.message));
+            let _ = writeln!(
+                s,
+                "| `{}` · {} | {} | {} |",
+                c.id,
+                md_cell(&k.name),
+                icon(k.status),
+                md_cell(&k.message)
+            );
         }
     }
     s
@@ -445,6 +484,8 @@ mod tests {
         assert_eq!(gh_data("50% a:b\r\n"), "50%25 a:b%0D%0A");
         assert_eq!(md_cell("a|b\nc"), "a\\|b<br>c");
         assert_eq!(uri("dir/my bundle.ferry"), "dir/my%20bundle.ferry");
+        assert_eq!(uri("/tmp/a.ferry"), "file:///tmp/a.ferry");
+        assert_eq!(uri("C:\\b\\a.ferry"), "file:///C:/b/a.ferry");
         for f in Format::ALL {
             assert_eq!(Format::from_name(f.name()), Some(f));
         }

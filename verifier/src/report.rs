@@ -245,7 +245,9 @@ impl<'de> Deserialize<'de> for Num {
                 "NaN" => Ok(Num(f64::NAN)),
                 "inf" => Ok(Num(f64::INFINITY)),
                 "-inf" => Ok(Num(f64::NEG_INFINITY)),
-                _ => Err(serde::de::Error::custom(format!("`{t}` is not a number, \"NaN\", \"inf\" or \"-inf\""))),
+                _ => Err(serde::de::Error::custom(format!(
+                    "`{t}` is not a number, \"NaN\", \"inf\" or \"-inf\""
+                ))),
             },
         }
     }
@@ -272,7 +274,9 @@ impl fmt::Display for Num {
         } else if v.is_infinite() {
             f.write_str(if v > 0.0 { "inf" } else { "-inf" })
         } else {
-            write!(f, "{v:e}")
+            // Four significant digits are plenty for a human reading an error; JSON keeps every digit.
+            let short = format!("{v:.3e}").parse::<f64>().unwrap_or(v);
+            write!(f, "{short:e}")
         }
     }
 }
@@ -464,7 +468,9 @@ impl Evidence {
                 Some(f) => format!("file `{f}` (blob {blob}): expected {expected}, found {actual}"),
                 None => format!("blob {blob}: expected {expected}, found {actual}"),
             },
-            Evidence::Pin { pin, required, found } => format!("pin `{pin}`: requires {required}, found {found}"),
+            Evidence::Pin { pin, required, found } => {
+                format!("pin `{pin}`: requires {required}, found {found}")
+            }
             Evidence::Contract { side, tensor, field, declared, model } => {
                 format!("{side} `{tensor}` {field}: contract declares {declared}, model has {model}")
             }
@@ -491,7 +497,8 @@ impl Evidence {
                 if let Some(p) = problem {
                     return format!("{head}: {p}");
                 }
-                let errors = format!("max abs error {max_abs}, max rel error {max_rel} (rtol {rtol}, atol {atol})");
+                let errors =
+                    format!("max abs error {max_abs}, max rel error {max_rel} (rtol {rtol}, atol {atol})");
                 if *passed {
                     return format!("{head}: {elements} elements within tolerance; {errors}");
                 }
@@ -514,7 +521,10 @@ impl Evidence {
                 )
             }
             Evidence::Latency { set, percentile, budget_ms, iterations } => {
-                format!("golden set `{set}`: {percentile} over its budget of {} ms ({iterations} calls)", budget_ms.0)
+                format!(
+                    "golden set `{set}`: {percentile} over its budget of {} ms ({iterations} calls)",
+                    budget_ms.0
+                )
             }
             Evidence::Rebuild { file, message, offset, .. } => match (file, offset) {
                 (Some(f), _) => format!("file `{f}`: {message}"),

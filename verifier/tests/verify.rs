@@ -8,8 +8,8 @@ use ferry_onnx::OnnxDim;
 use ferry_onnx::encode::ModelBuilder;
 use ferry_spec::{DType, Manifest};
 use ferry_verifier::{
-    CheckId, Evidence, Format, Level, Outcome, Policy, Report, SignatureCheck, Status, VerifyError, VerifyOptions,
-    render, verify,
+    CheckId, Evidence, Format, Level, Outcome, Policy, Report, SignatureCheck, Status, VerifyError,
+    VerifyOptions, render, verify,
 };
 use proptest::prelude::*;
 use serde_json::Value;
@@ -72,7 +72,8 @@ fn run(bundle: &Path) -> Report {
 }
 
 fn run_with(bundle: &Path, policy: &str) -> Report {
-    let options = VerifyOptions { policy: Policy::from_toml_str(policy).unwrap(), ..VerifyOptions::default() };
+    let options =
+        VerifyOptions { policy: Policy::from_toml_str(policy).unwrap(), ..VerifyOptions::default() };
     verify(bundle, &options).unwrap()
 }
 
@@ -111,21 +112,26 @@ fn credit_risk_passes_every_check_and_the_report_is_deterministic() {
     assert_eq!(ids, CheckId::ALL, "checks are in the fixed order");
     for id in CheckId::ALL {
         let expected = match id {
-            CheckId::ArtifactSignature | CheckId::ContractData | CheckId::PerfLatency | CheckId::RebuildIdentical => {
-                Status::Skipped
-            }
+            CheckId::ArtifactSignature
+            | CheckId::ContractData
+            | CheckId::PerfLatency
+            | CheckId::RebuildIdentical => Status::Skipped,
             _ => Status::Passed,
         };
         assert_eq!(status(&r, id), expected, "{id}\n{}", statuses(&r));
     }
     assert_eq!(r.check(CheckId::PerfLatency).unwrap().level, Level::Skip);
-    assert!(r.check(CheckId::ArtifactSignature).unwrap().message.contains("no signature checking configured"));
+    assert!(
+        r.check(CheckId::ArtifactSignature).unwrap().message.contains("no signature checking configured")
+    );
     // Golden evidence records how close every output came.
     let golden = r.check(CheckId::GoldenOutputs).unwrap();
     let names: Vec<&str> = golden.cases.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["smoke", "edge"], "golden sets in bundle order");
     for case in &golden.cases {
-        assert!(matches!(&case.evidence[..], [Evidence::Output { passed: true, output, .. }] if output == "probability"));
+        assert!(
+            matches!(&case.evidence[..], [Evidence::Output { passed: true, output, .. }] if output == "probability")
+        );
     }
     assert_eq!(r.bundle.name.as_deref(), Some("credit-risk"));
     assert!(r.bundle.manifest_digest.as_deref().unwrap().starts_with("sha256:"));
@@ -184,7 +190,7 @@ fn flipped_byte_in_a_compressed_blob_names_the_file() {
     let r = run(&bundle);
     assert_eq!(status(&r, CheckId::ArtifactDigest), Status::Failed);
     assert!(
-        matches!(&evidence(&r, CheckId::ArtifactDigest)[..], [Evidence::Digest { file: Some(f), blob, .. }] if f == "config.schema.json" && *blob == entry.blob)
+        matches!(evidence(&r, CheckId::ArtifactDigest), [Evidence::Digest { file: Some(f), blob, .. }] if f == "config.schema.json" && *blob == entry.blob)
     );
 }
 
@@ -197,7 +203,7 @@ fn tampered_manifest_cannot_be_opened_and_fails_artifact_digest() {
     let r = run(&bundle);
     assert_eq!(r.exit_code, 1, "read but refused: exit 1, not 2");
     assert_eq!(status(&r, CheckId::ArtifactDigest), Status::Failed, "{}", statuses(&r));
-    assert!(matches!(&evidence(&r, CheckId::ArtifactDigest)[..], [Evidence::Digest { file: None, .. }]));
+    assert!(matches!(evidence(&r, CheckId::ArtifactDigest), [Evidence::Digest { file: None, .. }]));
     assert!(r.check(CheckId::ArtifactDigest).unwrap().message.contains("the Ferry manifest"));
     assert_eq!(r.bundle.name, None);
     for id in [CheckId::ArtifactFormat, CheckId::ArtifactLayout, CheckId::GoldenOutputs] {
@@ -217,7 +223,11 @@ fn truncated_bundle_fails_artifact_layout_even_when_the_policy_skips_it() {
         let c = r.check(CheckId::ArtifactLayout).unwrap();
         assert_eq!(c.status, Status::Failed);
         assert_eq!(c.level, Level::Required);
-        assert!(matches!(&c.evidence[..], [Evidence::Member { message, .. }] if message.contains("truncated")), "{:?}", c.evidence);
+        assert!(
+            matches!(&c.evidence[..], [Evidence::Member { message, .. }] if message.contains("truncated")),
+            "{:?}",
+            c.evidence
+        );
         assert_eq!(status(&r, CheckId::GoldenOutputs), Status::Skipped);
     }
 }
@@ -272,10 +282,14 @@ fn manifest_breaking_format_rules_fails_artifact_format() {
     });
     let r = run(&out);
     assert_eq!(status(&r, CheckId::ArtifactFormat), Status::Failed);
-    assert!(matches!(
-        &evidence(&r, CheckId::ArtifactFormat)[..],
-        [Evidence::Schema { document, pointer, rule, .. }] if document == "manifest" && pointer == "/model/version" && rule == "format"
-    ), "{:?}", evidence(&r, CheckId::ArtifactFormat));
+    assert!(
+        matches!(
+            evidence(&r, CheckId::ArtifactFormat),
+            [Evidence::Schema { document, pointer, rule, .. }] if document == "manifest" && pointer == "/model/version" && rule == "format"
+        ),
+        "{:?}",
+        evidence(&r, CheckId::ArtifactFormat)
+    );
 }
 
 #[test]
@@ -304,7 +318,11 @@ fn signature_check_is_pluggable() {
             assert_eq!(keys.len(), 1);
             Outcome::failed(
                 "no signature from an allowed key",
-                vec![Evidence::Signature { signer: None, referrer: None, message: format!("{} referrers", b.referrers().len()) }],
+                vec![Evidence::Signature {
+                    signer: None,
+                    referrer: None,
+                    message: format!("{} referrers", b.referrers().len()),
+                }],
             )
         }
     }
@@ -335,7 +353,12 @@ fn renamed_output_fails_contract_model_io() {
     });
     let r = run(&out);
     assert_eq!(r.exit_code, 1);
-    assert_eq!(status(&r, CheckId::ArtifactFormat), Status::Passed, "{:?}", evidence(&r, CheckId::ArtifactFormat));
+    assert_eq!(
+        status(&r, CheckId::ArtifactFormat),
+        Status::Passed,
+        "{:?}",
+        evidence(&r, CheckId::ArtifactFormat)
+    );
     assert_eq!(status(&r, CheckId::ContractModelIo), Status::Failed);
     let ev = evidence(&r, CheckId::ContractModelIo);
     let expected = [
@@ -517,13 +540,19 @@ fn data_file_breaking_feature_constraints_fails_contract_data() {
 fn json_lines_data_and_missing_columns() {
     let (d, bundle) = pack(&fixture("credit-risk"));
     let data = d.path().join("sample.jsonl");
-    std::fs::write(&data, "{\"age\": 40, \"months_since_last_delinquency\": null}\n\n{\"age\": null}\n").unwrap();
+    std::fs::write(&data, "{\"age\": 40, \"months_since_last_delinquency\": null}\n\n{\"age\": null}\n")
+        .unwrap();
     let r = verify(&bundle, &VerifyOptions { data: Some(data), ..VerifyOptions::default() }).unwrap();
     assert_eq!(status(&r, CheckId::ContractData), Status::Failed);
     let ev = evidence(&r, CheckId::ContractData);
     assert!(ev.iter().any(|e| matches!(e, Evidence::Feature { feature, rule, rows: 1, first_row: Some(2), .. } if feature == "age" && rule == "null")), "{ev:?}");
     assert!(ev.iter().any(|e| matches!(e, Evidence::Feature { feature, rule, column: None, rows: 2, .. } if feature == "annual_income" && rule == "column")), "{ev:?}");
-    assert!(!ev.iter().any(|e| matches!(e, Evidence::Feature { feature, .. } if feature == "months_since_last_delinquency")), "nullable");
+    assert!(
+        !ev.iter().any(
+            |e| matches!(e, Evidence::Feature { feature, .. } if feature == "months_since_last_delinquency")
+        ),
+        "nullable"
+    );
 }
 
 // --- golden --------------------------------------------------------------------------------------------
@@ -553,25 +582,30 @@ fn golden_off_by_more_than_its_tolerance_fails_golden_outputs() {
     let edge = &c.cases[1];
     assert_eq!(edge.status, Status::Failed);
     match &edge.evidence[..] {
-        [Evidence::Output {
-            set,
-            output,
-            passed: false,
-            rtol,
-            atol,
-            elements: 3,
-            mismatches: 1,
-            max_abs,
-            max_rel,
-            first_mismatch,
-            expected,
-            actual,
-            problem: None,
-        }] => {
+        [
+            Evidence::Output {
+                set,
+                output,
+                passed: false,
+                rtol,
+                atol,
+                elements: 3,
+                mismatches: 1,
+                max_abs,
+                max_rel,
+                first_mismatch,
+                expected,
+                actual,
+                problem: None,
+            },
+        ] => {
             assert_eq!((set.as_str(), output.as_str()), ("edge", "probability"));
             assert_eq!((rtol.0, atol.0), (1e-4, 1e-5), "the bundle's tolerances");
             assert!((max_abs.0 - 0.01).abs() < 1e-6, "{max_abs:?}");
-            assert!((max_rel.0 - 0.01 / (original + 0.01)).abs() < 1e-3, "relative to the expected value: {max_rel:?}");
+            assert!(
+                (max_rel.0 - 0.01 / (original + 0.01)).abs() < 1e-3,
+                "relative to the expected value: {max_rel:?}"
+            );
             assert_eq!(first_mismatch.as_deref(), Some(&[1, 0][..]));
             let e: f64 = expected.as_deref().unwrap().parse().unwrap();
             let a: f64 = actual.as_deref().unwrap().parse().unwrap();
@@ -587,7 +621,9 @@ fn policy_tolerances_and_levels_apply() {
     // A looser tolerance for that one set makes it pass.
     let r = run_with(&bundle, "[tolerance.golden.edge]\natol = 0.05");
     assert_eq!(status(&r, CheckId::GoldenOutputs), Status::Passed, "{}", statuses(&r));
-    assert!(matches!(&r.check(CheckId::GoldenOutputs).unwrap().cases[1].evidence[0], Evidence::Output { atol, .. } if atol.0 == 0.05));
+    assert!(
+        matches!(&r.check(CheckId::GoldenOutputs).unwrap().cases[1].evidence[0], Evidence::Output { atol, .. } if atol.0 == 0.05)
+    );
     // A tolerance for another output or set does not.
     let r = run_with(&bundle, "[tolerance.golden.smoke]\natol = 0.05");
     assert_eq!(status(&r, CheckId::GoldenOutputs), Status::Failed);
@@ -637,7 +673,8 @@ fn sqrt_source(sets: &[(&str, &str, &str)]) -> TempDir {
 
 #[test]
 fn nan_where_a_number_was_expected_fails_golden_outputs() {
-    let src = sqrt_source(&[("nan-ok", "[4.0, null]", "[2.0, null]"), ("nan-bad", "[4.0, -1.0]", "[2.0, 1.0]")]);
+    let src =
+        sqrt_source(&[("nan-ok", "[4.0, null]", "[2.0, null]"), ("nan-bad", "[4.0, -1.0]", "[2.0, 1.0]")]);
     let (_d, bundle) = pack(src.path());
     let r = run(&bundle);
     let c = r.check(CheckId::GoldenOutputs).unwrap();
@@ -663,13 +700,17 @@ fn perf_latency_runs_only_when_a_policy_asks() {
     let c = r.check(CheckId::PerfLatency).unwrap();
     assert_eq!(c.status, Status::Passed, "{}", c.message);
     assert_eq!(c.timings.latency.len(), 2);
-    assert!(c.timings.latency.iter().all(|t| t.iterations == 20 && t.p50_ms <= t.p99_ms && t.min_ms <= t.p50_ms));
+    assert!(
+        c.timings.latency.iter().all(|t| t.iterations == 20 && t.p50_ms <= t.p99_ms && t.min_ms <= t.p50_ms)
+    );
 
     let r = run_with(&bundle, "[perf]\np50_ms = 0.000001\niterations = 5\nwarmup = 0");
     let c = r.check(CheckId::PerfLatency).unwrap();
     assert_eq!(c.status, Status::Failed);
     assert_eq!(r.exit_code, 1);
-    assert!(matches!(&c.cases[0].evidence[..], [Evidence::Latency { set, percentile, iterations: 5, .. }] if set == "smoke" && percentile == "p50"));
+    assert!(
+        matches!(&c.cases[0].evidence[..], [Evidence::Latency { set, percentile, iterations: 5, .. }] if set == "smoke" && percentile == "p50")
+    );
     // Measured numbers stay out of the deterministic part of the report.
     assert!(!c.message.contains("0.0") && !c.cases[0].message.contains("ms,"), "{}", c.cases[0].message);
 }
@@ -684,8 +725,11 @@ fn rebuild_is_identical_for_the_same_source_and_names_the_file_that_changed() {
     assert_eq!(status(&r, CheckId::RebuildIdentical), Status::Passed, "{}", statuses(&r));
 
     let src = copy_source("credit-risk");
-    std::fs::write(src.path().join("config.json"), br#"{"decision_threshold": 0.6, "intra_op_threads": 0, "currency": "USD"}"#)
-        .unwrap();
+    std::fs::write(
+        src.path().join("config.json"),
+        br#"{"decision_threshold": 0.6, "intra_op_threads": 0, "currency": "USD"}"#,
+    )
+    .unwrap();
     let options = VerifyOptions { rebuild: Some(src.path().to_path_buf()), ..VerifyOptions::default() };
     let r = verify(&bundle, &options).unwrap();
     assert_eq!(status(&r, CheckId::RebuildIdentical), Status::Failed);
@@ -724,7 +768,8 @@ fn unreadable_inputs_are_errors_not_findings() {
 /// A report with failures, warnings, passes and skips, for the renderers.
 fn mixed_report() -> (TempDir, Report) {
     let (src, bundle, _) = off_by(0.01);
-    let r = run_with(&bundle, "[checks]\n\"artifact.pins\" = \"warn\"\n\"contract.config-schema\" = \"skip\"");
+    let r =
+        run_with(&bundle, "[checks]\n\"artifact.pins\" = \"warn\"\n\"contract.config-schema\" = \"skip\"");
     // Make one warning: the pins check under `warn` failing is simulated by a bad pin.
     let out = src.path().join("mixed.ferry");
     rewrite(&bundle, &out, |m, _| m.pins.onnx.producer_name = "someone-else".into());
@@ -743,11 +788,16 @@ fn json_report_validates_against_the_published_schema() {
         std::fs::write(&path, &generated).unwrap();
     }
     let published = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(published == generated, "{} is stale; run FERRY_BLESS=1 cargo test -p ferry-verifier", path.display());
+    assert!(
+        published == generated,
+        "{} is stale; run FERRY_BLESS=1 cargo test -p ferry-verifier",
+        path.display()
+    );
     let schema: Value = serde_json::from_str(&published).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let json: Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{}: {e}", e.instance_path())).collect();
+    let errors: Vec<String> =
+        validator.iter_errors(&json).map(|e| format!("{}: {e}", e.instance_path())).collect();
     assert!(errors.is_empty(), "{errors:?}");
     // The schema is strict enough to catch a wrong key.
     let mut broken = json.clone();
@@ -765,17 +815,28 @@ fn junit_has_one_testcase_per_check_and_golden_set_and_one_failure_per_failure()
     let doc = roxmltree::Document::parse(&xml).unwrap();
     let suites = doc.root_element();
     assert_eq!(suites.tag_name().name(), "testsuites");
-    let cases: Vec<roxmltree::Node<'_, '_>> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+    let cases: Vec<roxmltree::Node<'_, '_>> =
+        doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
     let expected_cases: usize = r.checks.iter().map(|c| c.cases.len().max(1)).sum();
     assert_eq!(cases.len(), expected_cases);
-    let golden: Vec<&str> =
-        cases.iter().filter(|c| c.attribute("classname") == Some("golden.outputs")).map(|c| c.attribute("name").unwrap()).collect();
+    let golden: Vec<&str> = cases
+        .iter()
+        .filter(|c| c.attribute("classname") == Some("golden.outputs"))
+        .map(|c| c.attribute("name").unwrap())
+        .collect();
     assert_eq!(golden, ["smoke", "edge"]);
-    let failures: Vec<roxmltree::Node<'_, '_>> = doc.descendants().filter(|n| n.has_tag_name("failure")).collect();
+    let failures: Vec<roxmltree::Node<'_, '_>> =
+        doc.descendants().filter(|n| n.has_tag_name("failure")).collect();
     let failed_subjects: usize = r
         .checks
         .iter()
-        .map(|c| if c.cases.is_empty() { usize::from(c.status == Status::Failed) } else { c.cases.iter().filter(|k| k.status == Status::Failed).count() })
+        .map(|c| {
+            if c.cases.is_empty() {
+                usize::from(c.status == Status::Failed)
+            } else {
+                c.cases.iter().filter(|k| k.status == Status::Failed).count()
+            }
+        })
         .sum();
     assert_eq!(failures.len(), failed_subjects);
     assert_eq!(failures.len(), 1, "only the edge golden set fails");
@@ -786,7 +847,10 @@ fn junit_has_one_testcase_per_check_and_golden_set_and_one_failure_per_failure()
     assert_eq!(suites.attribute("failures"), Some("1"));
     let skipped = doc.descendants().filter(|n| n.has_tag_name("skipped")).count();
     assert_eq!(suites.attribute("skipped"), Some(skipped.to_string().as_str()));
-    assert!(doc.descendants().any(|n| n.has_tag_name("system-out") && n.text().unwrap_or("").starts_with("warning:")));
+    assert!(
+        doc.descendants()
+            .any(|n| n.has_tag_name("system-out") && n.text().unwrap_or("").starts_with("warning:"))
+    );
 }
 
 #[test]
@@ -821,7 +885,12 @@ fn github_annotations_and_step_summary() {
     let (_src, r) = mixed_report();
     let out = render(&r, Format::Github);
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines.iter().any(|l| l.starts_with("::error title=ferry verify%3A golden.outputs (edge)::golden set `edge`")), "{out}");
+    assert!(
+        lines.iter().any(|l| l.starts_with(
+            "::error title=ferry verify%3A golden.outputs (edge)::output `probability`: 1 of 3"
+        )),
+        "{out}"
+    );
     assert!(lines.iter().any(|l| l.starts_with("::warning title=ferry verify%3A artifact.pins::")), "{out}");
     assert!(lines.last().unwrap().starts_with("::notice title=ferry verify failed::1 failed"), "{out}");
     assert!(lines.iter().all(|l| l.starts_with("::")), "one command per line: {out}");

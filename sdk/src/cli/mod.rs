@@ -4,6 +4,7 @@ use ferry_bundle::Bundle;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod audit;
 mod inspect;
 mod run;
 mod sign;
@@ -94,6 +95,9 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Show a bundle's chain of custody: model, provenance, SBOM, signatures and attestations, each
+    /// checked against the given keys. Reports only: exits 0 for any readable bundle.
+    Audit(audit::AuditArgs),
 }
 
 pub fn main() -> CliResult {
@@ -151,6 +155,7 @@ pub fn main() -> CliResult {
         Command::Attest { bundle, key, report, output } => {
             sign::attest(&bundle, &key, &report, output.as_deref())
         }
+        Command::Audit(args) => audit::audit(&args),
     }
 }
 

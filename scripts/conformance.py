@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""ONNX backend conformance of `ferry verify`.
+
+For every node test of the installed `onnx` package (onnx/backend/test/data/node/*/model.onnx with
+test_data_set_0/{input,output}_*.pb), this script writes a Ferry bundle source whose contract is read from
+the model and whose golden set is the test's data, packs it with `ferry pack`, runs `ferry verify
+--format json`, and runs the same test with the `onnxruntime` Python package. Both compare with
+|actual - expected| <= atol + rtol * |expected| (rtol 1e-3, atol 1e-5; NaN equals NaN; integers, booleans
+and strings exactly), so the pass counts should agree: a difference is a Ferry bug (or a test Ferry cannot
+express, listed by reason).
+
+    python3 scripts/conformance.py --ferry target/debug/ferry [--jobs 2] [--filter abs] [--json out.json]
+
+Requirements: numpy, onnx and onnxruntime (fixtures/requirements.txt pins the versions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import concurrent.futures
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+RTOL = 1e-3
+ATOL = 1e-5
+
+# TensorProto.DataType codes Ferry supports, by Ferry dtype name.
+FERRY_DTYPES = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    4: "uint16",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    8: "string",
+    9: "bool",
+    10: "float16",
+    11: "float64",
+    12: "uint32",
+    13: "uint64",
+}
+
+
+class Unsupported(Exception):
+    """A test Ferry's contract cannot express (non-tensor values, unsupported dtypes, ...)."""
+
+
+def node_tests_dir() -> str:
+    return os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "node")
+
+
+def tensor_values(model: onnx.ModelProto, side: str):
+    """The graph inputs (without initializers) or outputs, each (name, TensorProto dtype code)."""
+    values = model.graph.input if side == "input" else model.graph.output
+    inits = {i.name for i in model.graph.initializer}
+    out = []
+    for v in values:
+        if v.name in inits:
+            continue
+        which = v.type.WhichOneof("value")
+        if which != "tensor_type":
+            raise Unsupported(f"{side} `{v.name}` is a {which}, not a tensor")
+        code = v.type.tensor_type.elem_type
+        if code not in FERRY_DTYPES:
+            raise Unsupported(f"dtype {onnx.TensorProto.DataType.Name(code).lower()}")
+        out.append((v.name, code))
+    return out
+
+
+def load_data(test_dir: str, prefix: str, values):
+    """The test data for the values, as numpy arrays by name."""
+    files = sorted(
+        glob.glob(os.path.join(test_dir, "test_data_set_0", f"{prefix}_*.pb")),
+        key=lambda p: int(re.search(r"_(\d+)\.pb$", p).group(1)),
+    )
+    if len(files) != len(values):
+        raise Unsupported(f"{len(files)} {prefix} files for {len(values)} graph {prefix}s")
+    out = {}
+    for path, (name, code) in zip(files, values):
+        t = onnx.TensorProto()
+        with open(path, "rb") as f:
+            t.ParseFromString(f.read())
+        if t.data_type != code:
+            raise Unsupported(f"{prefix} `{name}` data is {t.data_type}, the graph says {code}")
+        arr = numpy_helper.to_array(t)
+        if code == 8:
+            try:
+                arr = np.array(
+                    [x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in arr.reshape(-1)], dtype=str
+                ).reshape(arr.shape)
+            except UnicodeDecodeError as e:
+                raise Unsupported(f"non-UTF-8 string in `{name}`") from e
+        out[name] = arr
+    return out
+
+
+def npz_safe(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
+
+
+def toml_str(s: str) -> str:
+    return json.dumps(s)  # a JSON string is a valid TOML basic string
+
+
+def write_source(test: str, test_dir: str, src: str, inputs, outputs, feeds, expected) -> None:
+    os.makedirs(os.path.join(src, "golden"))
+    shutil.copy(os.path.join(test_dir, "model.onnx"), os.path.join(src, "model.onnx"))
+    name = re.sub(r"[^a-z0-9._-]", "-", test.lower())
+    lines = [
+        "[model]",
+        f"name = {toml_str(name)}",
+        'version = "1.0.0"',
+        'onnx = "model.onnx"',
+        "",
+    ]
+    # Declared dims are the test data's: fixed dims may narrow the model's symbolic or unknown ones.
+    for side, values, data in (("inputs", inputs, feeds), ("outputs", outputs, expected)):
+        for vname, code in values:
+            lines += [
+                f"[[{side}]]",
+                f"name = {toml_str(vname)}",
+                f'dtype = "{FERRY_DTYPES[code]}"',
+                f"shape = [{', '.join(str(int(d)) for d in data[vname].shape)}]",
+                "",
+            ]
+    lines += [
+        "[[golden]]",
+        'name = "data-set-0"',
+        'inputs = "golden/inputs.npz"',
+        'expected = "golden/expected.npz"',
+        f"rtol = {RTOL}",
+        f"atol = {ATOL}",
+        "",
+    ]
+    with open(os.path.join(src, "ferry.toml"), "w") as f:
+        f.write("\n".join(lines))
+    np.savez(os.path.join(src, "golden", "inputs.npz"), **feeds)
+    np.savez(os.path.join(src, "golden", "expected.npz"), **expected)
+
+
+def close(expected: np.ndarray, actual: np.ndarray) -> bool:
+    """The comparison rule of golden.outputs."""
+    if expected.shape != actual.shape:
+        return False
+    if expected.dtype.kind == "f" and actual.dtype.kind == "f":
+        e = expected.astype(np.float64)
+        a = actual.astype(np.float64)
+        nan_e, nan_a = np.isnan(e), np.isnan(a)
+        if not np.array_equal(nan_e, nan_a):
+            return False
+        inf = np.isinf(e) | np.isinf(a)
+        if not np.array_equal(e[inf], a[inf]):
+            return False
+        ok = ~(nan_e | inf)
+        with np.errstate(invalid="ignore", over="ignore"):
+            return bool(np.all(np.abs(a[ok] - e[ok]) <= ATOL + RTOL * np.abs(e[ok])))
+    if expected.dtype != actual.dtype and not (expected.dtype.kind in "US" and actual.dtype.kind in "USO"):
+        return False
+    return bool(np.array_equal(expected, actual))
+
+
+def run_ort(test_dir: str, feeds, expected, outputs) -> tuple[str, str]:
+    import onnxruntime as ort
+
+    try:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        sess = ort.InferenceSession(
+            os.path.join(test_dir, "model.onnx"), opts, providers=["CPUExecutionProvider"]
+        )
+        got = sess.run([n for n, _ in outputs], feeds)
+    except Exception as e:  # noqa: BLE001 - any failure of ORT is a result here
+        return "error", str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+    for (name, _), actual in zip(outputs, got):
+        actual = np.asarray(actual)
+        if actual.dtype.kind == "O":
+            actual = actual.astype(str)
+        if not close(expected[name], actual):
+            return "failed", f"output `{name}` differs"
+    return "passed", ""
+
+
+def run_ferry(ferry: str, src: str, out_dir: str) -> tuple[str, str, list[str]]:
+    bundle = os.path.join(out_dir, "model.ferry")
+    p = subprocess.run([ferry, "pack", src, "-o", bundle], capture_output=True, text=True)
+    if p.returncode != 0:
+        return "pack-refused", (p.stderr.strip().splitlines() or ["?"])[-1][:300], []
+    p = subprocess.run([ferry, "verify", bundle, "--format", "json"], capture_output=True, text=True)
+    if p.returncode not in (0, 1):
+        return "verify-error", (p.stderr.strip().splitlines() or ["?"])[-1][:300], []
+    report = json.loads(p.stdout)
+    checks = {c["id"]: c for c in report["checks"]}
+    failed = [c["id"] for c in report["checks"] if c["status"] == "failed"]
+    golden = checks["golden.outputs"]
+    if golden["status"] == "passed":
+        return "passed", "", failed
+    detail = golden["message"]
+    for case in golden.get("cases", []):
+        if case["status"] == "failed":
+            detail = case["message"]
+            for ev in case["evidence"]:
+                if ev.get("kind") == "error":
+                    detail = ev["message"]
+                    break
+    return golden["status"], detail.splitlines()[0][:300], failed
+
+
+def one_test(test: str, ferry: str, work: str) -> dict:
+    test_dir = os.path.join(node_tests_dir(), test)
+    result = {"test": test}
+    try:
+        model = onnx.load(os.path.join(test_dir, "model.onnx"), load_external_data=False)
+        inputs = tensor_values(model, "input")
+        outputs = tensor_values(model, "output")
+        names = [n for n, _ in inputs + outputs]
+        if len(set(names)) != len(names) or not all(npz_safe(n) for n in names):
+            raise Unsupported("tensor names Ferry cannot store in .npz")
+        feeds = load_data(test_dir, "input", inputs)
+        expected = load_data(test_dir, "output", outputs)
+    except Unsupported as e:
+        result["unsupported"] = str(e)
+        return result
+    except Exception as e:  # noqa: BLE001 - a test the onnx package itself cannot read
+        result["unsupported"] = f"unreadable test: {e}"
+        return result
+    result["ort"], result["ort_detail"] = run_ort(test_dir, feeds, expected, outputs)
+    tmp = tempfile.mkdtemp(prefix=f"{test}-", dir=work)
+    try:
+        src = os.path.join(tmp, "src")
+        write_source(test, test_dir, src, inputs, outputs, feeds, expected)
+        result["ferry"], result["ferry_detail"], result["failed_checks"] = run_ferry(ferry, src, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ferry", default=os.path.join("target", "debug", "ferry"), help="the ferry binary")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--filter", default="", help="only tests whose name contains this")
+    ap.add_argument("--limit", type=int, default=0, help="at most this many tests")
+    ap.add_argument("--json", help="write every test's result here")
+    args = ap.parse_args()
+    ferry = os.path.abspath(args.ferry)
+    if not os.access(ferry, os.X_OK):
+        print(f"error: {ferry} is not an executable ferry binary (cargo build -p ferry)", file=sys.stderr)
+        return 2
+    tests = sorted(t for t in os.listdir(node_tests_dir()) if args.filter in t)
+    if args.limit:
+        tests = tests[: args.limit]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ferry-conformance-") as work:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            for i, r in enumerate(pool.map(lambda t: one_test(t, ferry, work), tests), 1):
+                results.append(r)
+                if i % 100 == 0:
+                    print(f"... {i}/{len(tests)}", file=sys.stderr)
+    summarize(results)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+def summarize(results: list[dict]) -> None:
+    total = len(results)
+    unsupported = [r for r in results if "unsupported" in r]
+    run = [r for r in results if "unsupported" not in r]
+    reasons = collections.Counter(re.sub(r"`[^`]*`", "`…`", r["unsupported"]) for r in unsupported)
+    ort = collections.Counter(r["ort"] for r in run)
+    fer = collections.Counter(r["ferry"] for r in run)
+    both = sum(1 for r in run if r["ort"] == "passed" and r["ferry"] == "passed")
+    ort_only = [r for r in run if r["ort"] == "passed" and r["ferry"] != "passed"]
+    ferry_only = [r for r in run if r["ort"] != "passed" and r["ferry"] == "passed"]
+    other_checks = collections.Counter(c for r in run for c in r.get("failed_checks", []) if c != "golden.outputs")
+    print(f"ONNX {onnx.__version__} backend node tests: {total}")
+    print(f"  not expressible as a Ferry bundle: {len(unsupported)}")
+    for reason, n in reasons.most_common(12):
+        print(f"    {n:5}  {reason}")
+    print(f"  run: {len(run)}  (rtol {RTOL}, atol {ATOL})")
+    print(f"    onnxruntime (python) passed: {ort['passed']}, failed: {ort['failed']}, error: {ort['error']}")
+    print(
+        "    ferry verify golden.outputs passed: {}, failed: {}, pack refused: {}, other: {}".format(
+            fer["passed"],
+            fer["failed"],
+            fer["pack-refused"],
+            sum(v for k, v in fer.items() if k not in ("passed", "failed", "pack-refused")),
+        )
+    )
+    print(f"    both passed: {both}; onnxruntime only: {len(ort_only)}; ferry only: {len(ferry_only)}")
+    if other_checks:
+        print("    other checks that failed: " + ", ".join(f"{k} ×{v}" for k, v in other_checks.most_common()))
+    for title, rows in (("onnxruntime passed, ferry did not", ort_only), ("ferry passed, onnxruntime did not", ferry_only)):
+        if rows:
+            print(f"  {title}:")
+            for r in rows[:60]:
+                detail = r.get("ferry_detail") or r.get("ort_detail") or ""
+                print(f"    {r['test']}: {r['ferry']}: {detail}")
+            if len(rows) > 60:
+                print(f"    … and {len(rows) - 60} more")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+//! `ferry verify` throughput against one SHA-256 pass over the same bundle bytes.
+//!
+//! `cargo bench -p ferry --bench verify` packs a bundle whose model keeps 1 GiB of weights in ONNX
+//! external data (`FERRY_BENCH_BYTES` to change the size), then alternates `sha256(bundle)` and the full
+//! check suite (`ferry_verifier::verify` with the default policy: layout, digests, pins, contract,
+//! config; the synthetic model has no golden sets) and prints medians and their ratio.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+fn main() {
+    let bytes: u64 = std::env::var("FERRY_BENCH_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1 << 30);
+    let rounds: usize = std::env::var("FERRY_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    {
+        let mut f = std::io::BufWriter::with_capacity(
+            1 << 22,
+            std::fs::File::create(src.join("weights.bin")).unwrap(),
+        );
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut left = bytes;
+        while left > 0 {
+            for c in buf.chunks_exact_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                c.copy_from_slice(&x.to_le_bytes());
+            }
+            let n = left.min(buf.len() as u64) as usize;
+            f.write_all(&buf[..n]).unwrap();
+            left -= n as u64;
+        }
+    }
+    std::fs::write(
+        src.join("model.onnx"),
+        ferry_onnx::encode::model_with_external_initializer("weights.bin", bytes),
+    )
+    .unwrap();
+    let n = bytes / 4;
+    std::fs::write(
+        src.join("ferry.toml"),
+        format!(
+            "[model]\nname = \"bench\"\nversion = \"1.0.0\"\nonnx = \"model.onnx\"\n\n\
+             [[inputs]]\nname = \"x\"\ndtype = \"float32\"\nshape = [{n}]\n\n\
+             [[outputs]]\nname = \"y\"\ndtype = \"float32\"\nshape = [{n}]\n"
+        ),
+    )
+    .unwrap();
+    let bundle = dir.path().join("bench.ferry");
+    ferry_packager::pack(&src, &bundle).unwrap();
+
+    let hash = || {
+        let mut f = std::fs::File::open(&bundle).unwrap();
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 4 << 20];
+        loop {
+            let k = f.read(&mut buf).unwrap();
+            if k == 0 {
+                break;
+            }
+            h.update(&buf[..k]);
+        }
+        h.finalize()
+    };
+    let options = ferry_verifier::VerifyOptions::default();
+    let verify = || {
+        let report = ferry_verifier::verify(&bundle, &options).unwrap();
+        assert!(report.passed, "the synthetic bundle must verify: {}", report.to_json());
+    };
+    hash();
+    verify();
+    let (mut sha, mut ver) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let t = Instant::now();
+        std::hint::black_box(hash());
+        sha.push(t.elapsed());
+        let t = Instant::now();
+        verify();
+        ver.push(t.elapsed());
+    }
+    let med = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (s, v) = (med(&mut sha), med(&mut ver));
+    let size = std::fs::metadata(&bundle).unwrap().len();
+    let mib = size as f64 / f64::from(1u32 << 20);
+    println!("bundle bytes     {size}");
+    println!("rounds           {rounds}");
+    println!("sha256 median    {:.3} s  ({:.0} MiB/s)", s.as_secs_f64(), mib / s.as_secs_f64());
+    println!("verify median    {:.3} s  ({:.0} MiB/s)", v.as_secs_f64(), mib / v.as_secs_f64());
+    println!("ratio verify/sha256 {:.3}", v.as_secs_f64() / s.as_secs_f64());
+}

@@ -1,0 +1,384 @@
+//! Signing, attesting, trust policies, `ferry audit` and interop with the reference `model_signing` tool,
+//! all through the command line.
+
+use crate::common::*;
+use ferry_bundle::{Bundle, Referrer};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn packed(name: &str, dir: &Path) -> PathBuf {
+    let out = dir.join(format!("{name}.ferry"));
+    pack(&fixture(name), &out);
+    out
+}
+
+fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (sk, pk) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.pub")));
+    let o = ferry()
+        .env_remove("FERRY_KEY_PASSWORD")
+        .args(["keygen", "--private", sk.to_str().unwrap(), "--public", pk.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "keygen: {}", stderr(&o));
+    (sk, pk)
+}
+
+fn ok(args: &[&str]) {
+    let o = ferry().env_remove("FERRY_KEY_PASSWORD").args(args).output().unwrap();
+    assert_eq!(code(&o), 0, "ferry {args:?}: {}", stderr(&o));
+}
+
+fn sign(bundle: &Path, key: &Path) {
+    ok(&["sign", bundle.to_str().unwrap(), "--key", key.to_str().unwrap()]);
+}
+
+/// A minimal verifier report, or the real `ferry verify --format json` output when that command exists.
+fn report(dir: &Path, bundle: &Path) -> PathBuf {
+    let path = dir.join("report.json");
+    let o = run(&["verify", bundle.to_str().unwrap(), "--format", "json"]);
+    let real = matches!(code(&o), 0 | 1)
+        && serde_json::from_slice::<serde_json::Value>(&o.stdout).is_ok_and(|v| v["checks"].is_array());
+    if real {
+        std::fs::write(&path, &o.stdout).unwrap();
+    } else {
+        std::fs::write(
+            &path,
+            r#"{"verifier_version":"test-0.1","checks":[{"name":"artifact.digest","status":"passed"},{"name":"golden.outputs","status":"passed"}]}"#,
+        )
+        .unwrap();
+    }
+    path
+}
+
+fn attest(bundle: &Path, key: &Path, report: &Path) {
+    ok(&[
+        "attest",
+        bundle.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+}
+
+/// A policy in `dir` trusting `keys` (copied next to it).
+fn policy(dir: &Path, name: &str, keys: &[&Path], extra: &str) -> PathBuf {
+    let mut names = Vec::new();
+    for k in keys {
+        let file = k.file_name().unwrap().to_str().unwrap().to_owned();
+        if k.parent() != Some(dir) {
+            std::fs::copy(k, dir.join(&file)).unwrap();
+        }
+        names.push(format!("{file:?}"));
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, format!("[trust]\nkeys = [{}]\n{extra}", names.join(", "))).unwrap();
+    path
+}
+
+fn run_with(bundle: &Path, policy: &Path) -> std::process::Output {
+    run(&[
+        "run",
+        bundle.to_str().unwrap(),
+        "--input",
+        fixture("credit-risk").join("golden/smoke.inputs.npz").to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ])
+}
+
+fn accepted(bundle: &Path, policy: &Path) {
+    let o = run_with(bundle, policy);
+    assert_eq!(code(&o), 0, "expected {} to be accepted: {}", bundle.display(), stderr(&o));
+}
+
+fn refused(what: &str, bundle: &Path, policy: &Path, needles: &[&str]) {
+    let o = run_with(bundle, policy);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 1, "{what}: expected exit 1, got {}: {err}", code(&o));
+    for n in needles {
+        assert!(err.contains(n), "{what}: error lacks {n:?}:\n{err}");
+    }
+}
+
+#[test]
+fn signed_bundle_runs_under_a_policy_and_signing_is_deterministic() {
+    let t = tempdir();
+    let (sk, pk) = keygen(t.path(), "release");
+    let p = policy(t.path(), "release.toml", &[&pk], "");
+    let a = t.path().join("a.ferry");
+    let b = t.path().join("b.ferry");
+    pack(&fixture("credit-risk"), &a);
+    pack(&fixture("credit-risk"), &b);
+    refused("unsigned", &a, &p, &["trust.min_signatures"]);
+    sign(&a, &sk);
+    sign(&b, &sk);
+    accepted(&a, &p);
+    let signed = std::fs::read(&a).unwrap();
+    assert_eq!(signed, std::fs::read(&b).unwrap(), "same key and bundle must give the same signed bytes");
+    sign(&a, &sk);
+    assert_eq!(std::fs::read(&a).unwrap(), signed, "signing twice with one key must add nothing");
+
+    // The signature survives unpack + pack, and the repacked bundle is the same file.
+    let dir = t.path().join("unpacked");
+    ok(&["unpack", a.to_str().unwrap(), dir.to_str().unwrap()]);
+    assert!(dir.join("model.sig").is_file());
+    let again = t.path().join("again.ferry");
+    pack(&dir, &again);
+    assert_eq!(std::fs::read(&again).unwrap(), signed, "repacking a signed unpacked bundle changed bytes");
+}
+
+#[test]
+fn tampered_swapped_and_untrusted_bundles_are_refused() {
+    let t = tempdir();
+    let (sk, pk) = keygen(t.path(), "release");
+    let (other_sk, _) = keygen(t.path(), "other");
+    let p = policy(t.path(), "release.toml", &[&pk], "");
+    let good = packed("credit-risk", t.path());
+    sign(&good, &sk);
+    accepted(&good, &p);
+    let bytes = std::fs::read(&good).unwrap();
+
+    // A flipped byte in any blob: files, config, manifests and referrers alike.
+    let entries = ferry_bundle::tar::parse(&bytes).unwrap();
+    let blobs: Vec<_> =
+        entries.iter().filter(|e| e.name.starts_with("blobs/sha256/") && e.size > 0).collect();
+    assert!(blobs.len() >= 8, "expected file, config, manifest and referrer blobs");
+    for e in blobs {
+        let mut evil = bytes.clone();
+        evil[(e.offset + e.size / 2) as usize] ^= 0x01;
+        let path = t.path().join("flipped.ferry");
+        std::fs::write(&path, &evil).unwrap();
+        refused(&format!("flipped byte in {}", e.name), &path, &p, &["digest"]);
+    }
+
+    // A signature lifted from another bundle: valid signature, wrong resources.
+    let other = t.path().join("other.ferry");
+    pack(&fixture("text-embedding"), &other);
+    let signed = Bundle::open(&good).unwrap();
+    let sig = signed
+        .referrers()
+        .iter()
+        .find(|r| r.annotations.get(ferry_trust::KIND_ANNOTATION).map(String::as_str) == Some("signature"))
+        .unwrap();
+    let stolen = Referrer {
+        artifact_type: sig.artifact_type.clone(),
+        media_type: sig.media_type.clone(),
+        blob: signed.blob(&sig.blob_digest).unwrap().to_vec(),
+        annotations: sig.annotations.clone(),
+    };
+    let swapped = t.path().join("swapped.ferry");
+    Bundle::open(&other).unwrap().write_with_referrer(&swapped, &stolen).unwrap();
+    refused("swapped signature", &swapped, &p, &["trust.min_signatures"]);
+
+    // Signed, but by a key the policy does not trust.
+    let untrusted = t.path().join("untrusted.ferry");
+    pack(&fixture("credit-risk"), &untrusted);
+    sign(&untrusted, &other_sk);
+    refused("untrusted key", &untrusted, &p, &["trust.min_signatures", "0 found valid"]);
+}
+
+#[test]
+fn a_required_attestation_must_be_present() {
+    let t = tempdir();
+    let (sk, pk) = keygen(t.path(), "ci");
+    let p = policy(t.path(), "promote.toml", &[&pk], "require_attestation = true\n");
+    let b = packed("credit-risk", t.path());
+    sign(&b, &sk);
+    refused("signed, not attested", &b, &p, &["trust.require_attestation"]);
+    let r = report(t.path(), &b);
+    attest(&b, &sk, &r);
+    accepted(&b, &p);
+
+    // Unpack + pack keeps the signature but drops the attestation: refused again.
+    let dir = t.path().join("unpacked");
+    ok(&["unpack", b.to_str().unwrap(), dir.to_str().unwrap()]);
+    let stripped = t.path().join("stripped.ferry");
+    pack(&dir, &stripped);
+    refused("attestation removed", &stripped, &p, &["trust.require_attestation"]);
+}
+
+#[test]
+fn audit_shows_the_whole_chain() {
+    let t = tempdir();
+    let (a_sk, a_pk) = keygen(t.path(), "alice");
+    let (b_sk, b_pk) = keygen(t.path(), "bob");
+    let b = packed("credit-risk", t.path());
+    sign(&b, &a_sk);
+    sign(&b, &b_sk);
+    let r = report(t.path(), &b);
+    attest(&b, &a_sk, &r);
+    let args =
+        ["audit", b.to_str().unwrap(), "--key", a_pk.to_str().unwrap(), "--key", b_pk.to_str().unwrap()];
+    let o = run(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    for needle in [
+        "credit-risk 1.0.0",
+        "builder      https://ferry.dev/packager@",
+        "CycloneDX 1.5",
+        "machine-learning-model",
+        "onnxruntime",
+        "describes these files: yes",
+        "report: verifier",
+    ] {
+        assert!(out.contains(needle), "audit lacks {needle:?}:\n{out}");
+    }
+    assert_eq!(out.matches(&format!("verified with {}", a_pk.display())).count(), 2, "{out}");
+    assert_eq!(out.matches(&format!("verified with {}", b_pk.display())).count(), 1, "{out}");
+    assert!(!out.contains("NOT verified"), "{out}");
+
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let o = run(&json_args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["provenance"].as_array().unwrap().len(), 1);
+    assert_eq!(v["sbom"].as_array().unwrap().len(), 1);
+    assert_eq!(v["signatures"].as_array().unwrap().len(), 2);
+    assert_eq!(v["attestations"].as_array().unwrap().len(), 1);
+    assert!(v["signatures"].as_array().unwrap().iter().all(|s| s["verified"] == true));
+    assert_eq!(v["attestations"][0]["verified"], true);
+
+    // Without keys it still reports (exit 0) and says why nothing verified; unreadable input is exit 2.
+    let o = run(&["audit", b.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("NOT verified: no key given"));
+    // Hostile provenance/SBOM files (not JSON, JSON of the wrong shape) and a malformed signature
+    // referrer are reported, never a crash.
+    let bytes = std::fs::read(&b).unwrap();
+    for (prov, sbom) in [
+        (b"\xff not json".to_vec(), br#"{"components":{"a":1},"metadata":[]}"#.to_vec()),
+        (br#"{"predicate":[1,2],"subject":"x"}"#.to_vec(), b"[]".to_vec()),
+    ] {
+        let bad = reassemble(&bytes, |_, blobs| {
+            blobs.insert(".ferry/provenance.json".into(), zstd::bulk::compress(&prov, 3).unwrap());
+            blobs.insert(".ferry/sbom.cdx.json".into(), zstd::bulk::compress(&sbom, 3).unwrap());
+        });
+        let hostile = t.path().join("hostile.ferry");
+        std::fs::write(&hostile, &bad).unwrap();
+        let with_junk_sig = t.path().join("hostile-sig.ferry");
+        let r = Referrer {
+            artifact_type: "application/vnd.dev.sigstore.bundle.v0.3+json".into(),
+            media_type: "application/vnd.dev.sigstore.bundle.v0.3+json".into(),
+            blob: b"[]".to_vec(),
+            annotations: Default::default(),
+        };
+        Bundle::open(&hostile).unwrap().write_with_referrer(&with_junk_sig, &r).unwrap();
+        for extra in [None, Some("--json")] {
+            let mut a = vec!["audit", with_junk_sig.to_str().unwrap(), "--key", a_pk.to_str().unwrap()];
+            a.extend(extra);
+            let o = run(&a);
+            assert_eq!(code(&o), 0, "{}", stderr(&o));
+        }
+    }
+
+    let junk = t.path().join("junk.ferry");
+    std::fs::write(&junk, b"not a bundle").unwrap();
+    assert_eq!(code(&run(&["audit", junk.to_str().unwrap()])), 2);
+}
+
+#[test]
+fn provenance_and_sbom_are_signed_files_of_the_view() {
+    let t = tempdir();
+    let a = packed("credit-risk", t.path());
+    let b = Bundle::open(&a).unwrap();
+    // A packed bundle is one OCI image: no referrers until someone signs it.
+    assert!(b.referrers().is_empty());
+    let prov: serde_json::Value = serde_json::from_slice(&b.file(".ferry/provenance.json").unwrap()).unwrap();
+    assert_eq!(prov["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(prov["predicateType"], "https://slsa.dev/provenance/v1");
+    // The subject lists every source file with its digest.
+    let sources: Vec<_> = b.manifest().files.iter().filter(|f| !f.path.starts_with(".ferry/")).collect();
+    let subject = prov["subject"].as_array().unwrap();
+    assert_eq!(subject.len(), sources.len());
+    for (s, f) in subject.iter().zip(&sources) {
+        assert_eq!(s["name"], f.path.as_str());
+        assert_eq!(s["digest"]["sha256"], f.sha256.as_str());
+    }
+    let sbom: serde_json::Value = serde_json::from_slice(&b.file(".ferry/sbom.cdx.json").unwrap()).unwrap();
+    assert_eq!(sbom["bomFormat"], "CycloneDX");
+    let text = String::from_utf8_lossy(&b.file(".ferry/provenance.json").unwrap()).into_owned()
+        + &String::from_utf8_lossy(&b.file(".ferry/sbom.cdx.json").unwrap());
+    assert!(!text.contains(&*t.path().to_string_lossy()), "a path leaked into provenance/SBOM");
+    assert!(!text.contains(&*fixture("credit-risk").to_string_lossy()));
+    // A source cannot smuggle its own file into the reserved directory.
+    let src = t.path().join("src");
+    copy_dir(&fixture("credit-risk"), &src);
+    let toml = std::fs::read_to_string(src.join("ferry.toml")).unwrap();
+    std::fs::write(
+        src.join("ferry.toml"),
+        toml.replacen("onnx = \"model.onnx\"", "onnx = \"model.onnx\"\nextra_files = [\".ferry/x.txt\"]", 1),
+    )
+    .unwrap();
+    let o = run(&["pack", src.to_str().unwrap(), "-o", t.path().join("x.ferry").to_str().unwrap()]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("reserved"), "{}", stderr(&o));
+}
+
+fn interop_available() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import model_signing"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok && std::env::var_os("FERRY_REQUIRE_INTEROP").is_some_and(|v| v == "1") {
+        panic!("FERRY_REQUIRE_INTEROP=1 but `python3 -c 'import model_signing'` fails");
+    }
+    if !ok {
+        eprintln!("skipping: the model_signing Python package is not importable");
+    }
+    ok
+}
+
+fn python(args: &[&str]) -> std::process::Output {
+    Command::new("python3").arg("-m").arg("model_signing").args(args).output().unwrap()
+}
+
+#[test]
+fn unpacked_signed_bundles_verify_with_model_signing_and_back() {
+    if !interop_available() {
+        return;
+    }
+    let t = tempdir();
+    let (sk, pk) = keygen(t.path(), "release");
+
+    // Ferry signs; the reference tool verifies the unpacked view.
+    let b = packed("credit-risk", t.path());
+    sign(&b, &sk);
+    let dir = t.path().join("ferry-signed");
+    ok(&["unpack", b.to_str().unwrap(), dir.to_str().unwrap()]);
+    let sig = dir.join("model.sig");
+    let o = python(&[
+        "verify",
+        "key",
+        "--signature",
+        sig.to_str().unwrap(),
+        "--public_key",
+        pk.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "model_signing verify: {}{}", stdout(&o), stderr(&o));
+
+    // The reference tool signs an unpacked view; Ferry keeps it and trusts it.
+    let (py_sk, py_pk) = keygen(t.path(), "python");
+    let b2 = t.path().join("plain.ferry");
+    pack(&fixture("credit-risk"), &b2);
+    let dir2 = t.path().join("python-signed");
+    ok(&["unpack", b2.to_str().unwrap(), dir2.to_str().unwrap()]);
+    let sig2 = dir2.join("model.sig");
+    let o = python(&[
+        "sign",
+        "key",
+        "--private_key",
+        py_sk.to_str().unwrap(),
+        "--signature",
+        sig2.to_str().unwrap(),
+        dir2.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "model_signing sign: {}{}", stdout(&o), stderr(&o));
+    let repacked = t.path().join("python-signed.ferry");
+    pack(&dir2, &repacked);
+    let p = policy(t.path(), "python.toml", &[&py_pk], "");
+    accepted(&repacked, &p);
+    refused("unsigned original", &b2, &p, &["trust.min_signatures"]);
+}
