@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let a = archive(&[("d", b"", Kind::Dir), ("d/x", b"hello", Kind::File)]);
+        let a = archive(&[("d/", b"", Kind::Dir), ("d/x", b"hello", Kind::File)]);
         let e = parse(&a).unwrap();
         assert_eq!(e.len(), 2);
         assert_eq!(e[1].name, "d/x");

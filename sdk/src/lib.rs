@@ -7,7 +7,7 @@
 //! ```no_run
 //! use ferry::runtime::{Runtime, RuntimeOptions, OpenOptions};
 //! let runtime = Runtime::new(RuntimeOptions::default())?;
-//! let model = runtime.open(std::path::Path::new("credit-risk.ferry"), OpenOptions::default())?;
+//! let model = runtime.open(std::path::Path::new("credit-risk.ferry"), &OpenOptions::default())?;
 //! println!("{} inputs", model.manifest().inputs.len());
 //! # Ok::<(), ferry::runtime::RuntimeError>(())
 //! ```
@@ -67,4 +67,94 @@ impl runtime::BundleCheck for TrustCheck {
     fn check(&self, bundle: &bundle::Bundle) -> Result<(), String> {
         ferry_trust::check(bundle, &self.trust, &self.keys).map(|_| ()).map_err(|e| e.to_string())
     }
+}
+
+/// The `artifact.signature` check of `ferry verify`: every `--key` must have made a valid OMS signature
+/// over the bundle's exact file view, and the policy's `[trust]` table (keys relative to `policy_dir`)
+/// must be satisfied.
+#[derive(Debug, Clone)]
+pub struct SignatureCheck {
+    /// Where the policy file lives; its `[trust]` key paths are relative to it.
+    pub policy_dir: std::path::PathBuf,
+}
+
+impl verifier::SignatureCheck for SignatureCheck {
+    fn check(
+        &self,
+        bundle: &bundle::Bundle,
+        _trust: &spec::policy::Trust,
+        keys: &[std::path::PathBuf],
+    ) -> verifier::Outcome {
+        use verifier::Outcome;
+        if keys.is_empty() {
+            let n = bundle.referrers().len();
+            return Outcome::skipped(format!(
+                "skipped: no --key given ({n} signature(s) and attestation(s) present)"
+            ));
+        }
+        let loaded = match load_keys(keys) {
+            Ok(k) => k,
+            Err(o) => return o,
+        };
+        let found = ferry_trust::inspect(bundle, &loaded);
+        let evidence = trust_evidence(&found, keys);
+        for (i, path) in keys.iter().enumerate() {
+            let signed =
+                found.iter().any(|f| f.kind == ferry_trust::Kind::Signature && f.verified_by == Some(i));
+            if !signed {
+                return Outcome::failed(
+                    format!("no valid signature by {} over this bundle's files", path.display()),
+                    evidence,
+                );
+            }
+        }
+        Outcome::passed(format!("every given key ({}) signed this bundle's files", keys.len()))
+            .with_evidence(evidence)
+    }
+
+    fn trust(&self, bundle: &bundle::Bundle, trust: &spec::policy::Trust) -> verifier::Outcome {
+        use verifier::Outcome;
+        let paths: Vec<std::path::PathBuf> = trust.keys.iter().map(|k| self.policy_dir.join(k)).collect();
+        let loaded = match load_keys(&paths) {
+            Ok(k) => k,
+            Err(o) => return o,
+        };
+        match ferry_trust::check(bundle, trust, &loaded) {
+            Ok(found) => Outcome::passed("the [trust] table is satisfied")
+                .with_evidence(trust_evidence(&found, &paths)),
+            Err(e) => {
+                Outcome::failed(e.to_string(), trust_evidence(&ferry_trust::inspect(bundle, &loaded), &paths))
+            }
+        }
+    }
+}
+
+fn load_keys(paths: &[std::path::PathBuf]) -> Result<Vec<ferry_sign::VerifyingKey>, verifier::Outcome> {
+    paths.iter().map(|p| ferry_trust::load_public_key(p)).collect::<Result<Vec<_>, _>>().map_err(|e| {
+        verifier::Outcome::failed(
+            format!("cannot load key: {e}"),
+            vec![verifier::Evidence::Error { message: e.to_string() }],
+        )
+    })
+}
+
+/// One line of evidence per signature or attestation: who signed it and whether it verified.
+fn trust_evidence(found: &[ferry_trust::Found], keys: &[std::path::PathBuf]) -> Vec<verifier::Evidence> {
+    found
+        .iter()
+        .map(|f| {
+            let who = f.key_hint.as_deref().unwrap_or("unknown key");
+            let message = match (f.verified_by, &f.error) {
+                (Some(i), _) => format!(
+                    "{} {} by key {who}: verified with {}",
+                    f.kind.name(),
+                    f.digest,
+                    keys.get(i).map(|p| p.display().to_string()).unwrap_or_default()
+                ),
+                (None, Some(e)) => format!("{} {} by key {who}: {e}", f.kind.name(), f.digest),
+                (None, None) => format!("{} {} by key {who}: no key to check it", f.kind.name(), f.digest),
+            };
+            verifier::Evidence::Error { message }
+        })
+        .collect()
 }

@@ -43,9 +43,12 @@ pub enum CheckId {
     /// The pins fit this runtime and describe the bundled model.
     #[serde(rename = "artifact.pins")]
     ArtifactPins,
-    /// The bundle carries the signatures the policy's `[trust]` table asks for.
+    /// Every `--key` made a valid OpenSSF Model Signing signature over the bundle's exact file view.
     #[serde(rename = "artifact.signature")]
     ArtifactSignature,
+    /// The bundle satisfies the policy's `[trust]` table: signers, signature count, attestation.
+    #[serde(rename = "artifact.trust")]
+    ArtifactTrust,
     /// The declared inputs and outputs match the ONNX model's real I/O.
     #[serde(rename = "contract.model-io")]
     ContractModelIo,
@@ -71,12 +74,13 @@ pub enum CheckId {
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 12] = [
+    pub const ALL: [CheckId; 13] = [
         CheckId::ArtifactFormat,
         CheckId::ArtifactLayout,
         CheckId::ArtifactDigest,
         CheckId::ArtifactPins,
         CheckId::ArtifactSignature,
+        CheckId::ArtifactTrust,
         CheckId::ContractModelIo,
         CheckId::ContractConfigSchema,
         CheckId::ContractGoldenInputs,
@@ -94,6 +98,7 @@ impl CheckId {
             CheckId::ArtifactDigest => "artifact.digest",
             CheckId::ArtifactPins => "artifact.pins",
             CheckId::ArtifactSignature => "artifact.signature",
+            CheckId::ArtifactTrust => "artifact.trust",
             CheckId::ContractModelIo => "contract.model-io",
             CheckId::ContractConfigSchema => "contract.config-schema",
             CheckId::ContractGoldenInputs => "contract.golden-inputs",
@@ -122,7 +127,10 @@ impl CheckId {
             CheckId::ArtifactPins => {
                 "The pinned versions fit this runtime and the ONNX pins describe the bundled model."
             }
-            CheckId::ArtifactSignature => "The bundle carries the signatures the policy requires.",
+            CheckId::ArtifactSignature => "Every given key signed the bundle's exact file view.",
+            CheckId::ArtifactTrust => {
+                "The bundle satisfies the policy's [trust] table (signers, count, attestation)."
+            }
             CheckId::ContractModelIo => {
                 "The declared inputs and outputs match the ONNX model's inputs and outputs (names, dtypes, ranks, dims)."
             }

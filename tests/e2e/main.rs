@@ -8,3 +8,4 @@ mod pack;
 mod run;
 mod sign;
 mod unpack;
+mod verify;

@@ -76,6 +76,42 @@ fn policy(dir: &Path, name: &str, keys: &[&Path], extra: &str) -> PathBuf {
     path
 }
 
+/// `ferry verify --format json` with a key and a policy: the exit code and each check's status by ID.
+fn verify_statuses(
+    bundle: &Path,
+    key: &Path,
+    policy: &Path,
+) -> (i32, std::collections::BTreeMap<String, String>, String) {
+    let o = run(&[
+        "verify",
+        bundle.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let text = stdout(&o);
+    let v: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text} {}", stderr(&o)));
+    let statuses = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap().to_owned(), c["status"].as_str().unwrap().to_owned()))
+        .collect();
+    (code(&o), statuses, text)
+}
+
+/// `ferry verify` exits 1 with `check` failed (and names `needle` in the report).
+fn verify_fails(what: &str, bundle: &Path, key: &Path, policy: &Path, check: &str, needle: &str) {
+    let (code, statuses, text) = verify_statuses(bundle, key, policy);
+    assert_eq!(code, 1, "{what}: {text}");
+    assert_eq!(statuses.get(check).map(String::as_str), Some("failed"), "{what}: {statuses:?}");
+    assert!(text.contains(needle), "{what}: report lacks {needle:?}: {text}");
+}
+
 fn run_with(bundle: &Path, policy: &Path) -> std::process::Output {
     run(&[
         "run",
@@ -137,6 +173,10 @@ fn tampered_swapped_and_untrusted_bundles_are_refused() {
     let good = packed("credit-risk", t.path());
     sign(&good, &sk);
     accepted(&good, &p);
+    let (code, statuses, text) = verify_statuses(&good, &pk, &p);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(statuses["artifact.signature"], "passed");
+    assert_eq!(statuses["artifact.trust"], "passed");
     let bytes = std::fs::read(&good).unwrap();
 
     // A flipped byte in any blob: files, config, manifests and referrers alike.
@@ -150,6 +190,10 @@ fn tampered_swapped_and_untrusted_bundles_are_refused() {
         let path = t.path().join("flipped.ferry");
         std::fs::write(&path, &evil).unwrap();
         refused(&format!("flipped byte in {}", e.name), &path, &p, &["digest"]);
+        let (code, statuses, text) = verify_statuses(&path, &pk, &p);
+        assert_eq!(code, 1, "{text}");
+        let caught = ["artifact.digest", "artifact.layout"].iter().any(|c| statuses[*c] == "failed");
+        assert!(caught, "flipped byte in {}: {statuses:?}", e.name);
     }
 
     // A signature lifted from another bundle: valid signature, wrong resources.
@@ -170,12 +214,14 @@ fn tampered_swapped_and_untrusted_bundles_are_refused() {
     let swapped = t.path().join("swapped.ferry");
     Bundle::open(&other).unwrap().write_with_referrer(&swapped, &stolen).unwrap();
     refused("swapped signature", &swapped, &p, &["trust.min_signatures"]);
+    verify_fails("swapped signature", &swapped, &pk, &p, "artifact.signature", "no valid signature by");
 
     // Signed, but by a key the policy does not trust.
     let untrusted = t.path().join("untrusted.ferry");
     pack(&fixture("credit-risk"), &untrusted);
     sign(&untrusted, &other_sk);
     refused("untrusted key", &untrusted, &p, &["trust.min_signatures", "0 found valid"]);
+    verify_fails("untrusted key", &untrusted, &pk, &p, "artifact.trust", "trust.min_signatures");
 }
 
 #[test]
@@ -196,6 +242,10 @@ fn a_required_attestation_must_be_present() {
     let stripped = t.path().join("stripped.ferry");
     pack(&dir, &stripped);
     refused("attestation removed", &stripped, &p, &["trust.require_attestation"]);
+    verify_fails("attestation removed", &stripped, &pk, &p, "artifact.trust", "trust.require_attestation");
+    let (code, statuses, text) = verify_statuses(&b, &pk, &p);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(statuses["artifact.trust"], "passed");
 }
 
 #[test]

@@ -76,6 +76,7 @@ impl<'a> Context<'a> {
             CheckId::ArtifactDigest => self.artifact_digest(),
             CheckId::ArtifactPins => self.artifact_pins(),
             CheckId::ArtifactSignature => self.artifact_signature(),
+            CheckId::ArtifactTrust => self.artifact_trust(),
             CheckId::ContractModelIo => self.contract_model_io(),
             CheckId::ContractConfigSchema => self.contract_config_schema(),
             CheckId::ContractGoldenInputs => self.contract_golden_inputs(),
@@ -322,6 +323,23 @@ impl<'a> Context<'a> {
                     plural(n)
                 ))
             }
+        }
+    }
+
+    fn artifact_trust(&mut self) -> Outcome {
+        let b = match self.need_bundle(CheckId::ArtifactTrust) {
+            Ok(b) => b,
+            Err(o) => return o,
+        };
+        if !self.options.policy.trust.is_configured() {
+            return Outcome::skipped("skipped: the policy has no [trust] table");
+        }
+        match &self.options.signatures {
+            Some(check) => check.trust(b, &self.options.policy.trust),
+            None => Outcome::failed(
+                "the policy has a [trust] table but no signature checking is configured",
+                Vec::new(),
+            ),
         }
     }
 

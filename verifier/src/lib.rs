@@ -160,8 +160,10 @@ impl Outcome {
 /// Signature checking, plugged in by the caller (the `ferry` CLI wires `ferry-sign` here) so that this
 /// crate does not depend on one signing scheme. Without one, `artifact.signature` is skipped.
 pub trait SignatureCheck: Send + Sync {
-    /// Checks the bundle's signatures against the policy's `[trust]` table and the `--key` files.
+    /// `artifact.signature`: checks the bundle's signatures against the `--key` files.
     fn check(&self, bundle: &Bundle, trust: &Trust, keys: &[PathBuf]) -> Outcome;
+    /// `artifact.trust`: applies the policy's `[trust]` table (run only when the policy has one).
+    fn trust(&self, bundle: &Bundle, trust: &Trust) -> Outcome;
 }
 
 /// How to verify a bundle.

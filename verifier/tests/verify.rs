@@ -113,6 +113,7 @@ fn credit_risk_passes_every_check_and_the_report_is_deterministic() {
     for id in CheckId::ALL {
         let expected = match id {
             CheckId::ArtifactSignature
+            | CheckId::ArtifactTrust
             | CheckId::ContractData
             | CheckId::PerfLatency
             | CheckId::RebuildIdentical => Status::Skipped,
@@ -325,6 +326,12 @@ fn signature_check_is_pluggable() {
                 }],
             )
         }
+        fn trust(&self, _: &Bundle, trust: &ferry_spec::policy::Trust) -> Outcome {
+            Outcome::failed(
+                format!("{} signatures required, none found", trust.required_signatures()),
+                Vec::new(),
+            )
+        }
     }
     let (_d, bundle) = pack(&fixture("credit-risk"));
     let options = VerifyOptions {
@@ -335,6 +342,7 @@ fn signature_check_is_pluggable() {
     };
     let r = verify(&bundle, &options).unwrap();
     assert_eq!(status(&r, CheckId::ArtifactSignature), Status::Failed);
+    assert_eq!(status(&r, CheckId::ArtifactTrust), Status::Failed);
     assert_eq!(r.exit_code, 1);
 }
 

@@ -8,6 +8,7 @@ mod audit;
 mod inspect;
 mod run;
 mod sign;
+mod verify;
 
 /// A command's failure and the exit code it maps to.
 pub struct Failure {
@@ -98,6 +99,9 @@ enum Command {
     /// Show a bundle's chain of custody: model, provenance, SBOM, signatures and attestations, each
     /// checked against the given keys. Reports only: exits 0 for any readable bundle.
     Audit(audit::AuditArgs),
+    /// Run the check suite (artifact, contract, golden, perf, rebuild) and report; exit 1 when a
+    /// required check fails.
+    Verify(verify::VerifyArgs),
 }
 
 pub fn main() -> CliResult {
@@ -156,6 +160,7 @@ pub fn main() -> CliResult {
             sign::attest(&bundle, &key, &report, output.as_deref())
         }
         Command::Audit(args) => audit::audit(&args),
+        Command::Verify(args) => verify::run(args),
     }
 }
 

@@ -70,11 +70,14 @@ pub struct VerifyArgs {
 pub fn run(args: VerifyArgs) -> CliResult {
     let mut options =
         VerifyOptions { data: args.data, rebuild: args.rebuild, keys: args.keys, ..VerifyOptions::default() };
+    let mut policy_dir = PathBuf::new();
     if let Some(path) = &args.policy {
         let (policy, info) = load_policy(path).map_err(usage)?;
         options.policy = policy;
         options.policy_info = Some(info);
+        policy_dir = path.parent().map(PathBuf::from).unwrap_or_default();
     }
+    options.signatures = Some(std::sync::Arc::new(ferry::SignatureCheck { policy_dir }));
     let report = verify(&args.bundle, &options).map_err(usage)?;
     let format = args.format.format();
     let text = render(&report, format);

@@ -1,15 +1,11 @@
 //! `ferry verify` from the command line: exit codes and the JSON, JUnit, SARIF and GitHub reports as CI
 //! systems read them. Golden checks run ONNX Runtime (`scripts/fetch-onnxruntime` installs it).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::common::{code, copy_dir, root, stderr, stdout};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use tempfile::TempDir;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn ferry(args: &[&str]) -> Output {
     ferry_env(args, &[])
@@ -22,31 +18,6 @@ fn ferry_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// A temporary directory with `good.ferry` (the credit-risk fixture) and `off.ferry` (the same with the
