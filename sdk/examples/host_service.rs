@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! scripts/quickstart                       # packs target/quickstart/credit-risk.ferry
-//! cargo run -p ferry --example host_service -- target/quickstart/credit-risk.ferry
+//! cargo run -p ferry --example host_service -- target/quickstart/credit-risk.ferry [WORKERS]
 //! ```
 //!
 //! The model is opened once (digests, pins and trust checked), shared by reference between worker
@@ -14,17 +14,17 @@ use ferry::tensor::{Tensor, TensorData, TensorMap};
 use std::sync::mpsc;
 use std::time::Instant;
 
-const WORKERS: usize = 8;
 const REQUESTS: usize = 20_000;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).ok_or("usage: host_service BUNDLE.ferry")?;
+    let path = std::env::args().nth(1).ok_or("usage: host_service BUNDLE.ferry [WORKERS]")?;
+    let workers: usize = std::env::args().nth(2).map(|w| w.parse()).transpose()?.unwrap_or(8);
     let runtime = Runtime::new(RuntimeOptions::default())?;
     let model = runtime.open(path.as_ref(), &OpenOptions::default())?;
     let input = model.manifest().inputs.first().ok_or("the bundle declares no input")?;
     let width = input.features.len().max(1);
     println!(
-        "serving {} {} with {WORKERS} workers",
+        "serving {} {} with {workers} workers",
         model.manifest().model.name,
         model.manifest().model.version
     );
@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
         });
-        let workers: Vec<_> = (0..WORKERS)
+        let workers: Vec<_> = (0..workers)
             .map(|_| {
                 let (model, rx) = (&model, &rx);
                 s.spawn(move || {
