@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -15,37 +15,8 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     std::fs::create_dir(&src).unwrap();
+    ferry_packager::synthetic::source(&src, bytes).unwrap();
     let weights = src.join("weights.bin");
-    {
-        // xorshift: incompressible and fast to generate.
-        let mut f = std::io::BufWriter::with_capacity(1 << 22, std::fs::File::create(&weights).unwrap());
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut left = bytes;
-        while left > 0 {
-            for c in buf.chunks_exact_mut(8) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                c.copy_from_slice(&x.to_le_bytes());
-            }
-            let n = left.min(buf.len() as u64) as usize;
-            f.write_all(&buf[..n]).unwrap();
-            left -= n as u64;
-        }
-    }
-    let model = ferry_onnx::encode::model_with_external_initializer("weights.bin", bytes);
-    std::fs::write(src.join("model.onnx"), model).unwrap();
-    let n = bytes / 4;
-    std::fs::write(
-        src.join("ferry.toml"),
-        format!(
-            "[model]\nname = \"bench\"\nversion = \"1.0.0\"\nonnx = \"model.onnx\"\n\n\
-             [[inputs]]\nname = \"x\"\ndtype = \"float32\"\nshape = [{n}]\n\n\
-             [[outputs]]\nname = \"y\"\ndtype = \"float32\"\nshape = [{n}]\n"
-        ),
-    )
-    .unwrap();
     let out = dir.path().join("bench.ferry");
 
     let hash = || {

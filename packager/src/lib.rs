@@ -13,6 +13,8 @@ mod error;
 mod init;
 pub mod provenance;
 mod source;
+#[doc(hidden)]
+pub mod synthetic;
 
 pub use error::PackError;
 pub use ferry_bundle::Written as Packed;

@@ -13,29 +13,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ferry_bundle::Bundle;
-use std::io::Write;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn write_weights(path: &Path, bytes: u64) {
-    // xorshift: incompressible and fast to generate.
-    let mut f = std::io::BufWriter::with_capacity(1 << 22, std::fs::File::create(path).unwrap());
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = bytes;
-    while left > 0 {
-        for c in buf.chunks_exact_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            c.copy_from_slice(&x.to_le_bytes());
-        }
-        let n = left.min(buf.len() as u64) as usize;
-        f.write_all(&buf[..n]).unwrap();
-        left -= n as u64;
-    }
-}
 
 fn python(args: &[&str]) -> Duration {
     let t = Instant::now();
@@ -71,19 +50,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     std::fs::create_dir(&src).unwrap();
-    write_weights(&src.join("weights.bin"), bytes);
-    let model = ferry_onnx::encode::model_with_external_initializer("weights.bin", bytes);
-    std::fs::write(src.join("model.onnx"), model).unwrap();
-    let n = bytes / 4;
-    std::fs::write(
-        src.join("ferry.toml"),
-        format!(
-            "[model]\nname = \"bench\"\nversion = \"1.0.0\"\nonnx = \"model.onnx\"\n\n\
-             [[inputs]]\nname = \"x\"\ndtype = \"float32\"\nshape = [{n}]\n\n\
-             [[outputs]]\nname = \"y\"\ndtype = \"float32\"\nshape = [{n}]\n"
-        ),
-    )
-    .unwrap();
+    ferry_packager::synthetic::source(&src, bytes).unwrap();
     let bundle = dir.path().join("bench.ferry");
     ferry_packager::pack(&src, &bundle).unwrap();
     // The weights now live in the bundle and the unpacked view: drop the source copy to save disk.
