@@ -5,9 +5,7 @@
 //! `ferry_packager::pack` so both see the same page-cache state, and prints medians and their ratio.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use sha2::{Digest, Sha256};
-use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn main() {
     let bytes: u64 = std::env::var("FERRY_BENCH_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1 << 30);
@@ -19,19 +17,7 @@ fn main() {
     let weights = src.join("weights.bin");
     let out = dir.path().join("bench.ferry");
 
-    let hash = || {
-        let mut f = std::fs::File::open(&weights).unwrap();
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 4 << 20];
-        loop {
-            let k = f.read(&mut buf).unwrap();
-            if k == 0 {
-                break;
-            }
-            h.update(&buf[..k]);
-        }
-        h.finalize()
-    };
+    let hash = || ferry_packager::synthetic::sha256_file(&weights).unwrap();
     // Warm the page cache and the output path once.
     hash();
     ferry_packager::pack(&src, &out).unwrap();
@@ -47,11 +33,7 @@ fn main() {
         std::hint::black_box(ferry_packager::pack(&src, &out).unwrap());
         pack.push(t.elapsed());
     }
-    let med = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2]
-    };
-    let (s, p) = (med(&mut sha), med(&mut pack));
+    let (s, p) = (ferry_packager::synthetic::median(&mut sha), ferry_packager::synthetic::median(&mut pack));
     let gib = bytes as f64 / f64::from(1u32 << 30);
     println!("bytes            {bytes}");
     println!("rounds           {rounds}");

@@ -37,3 +37,27 @@ pub fn source(dir: &Path, bytes: u64) -> std::io::Result<()> {
         ),
     )
 }
+
+/// The baseline the benchmarks compare with: one streaming SHA-256 pass over a file, with the same
+/// `sha2` crate Ferry uses.
+pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 4 << 20];
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+    }
+    Ok(h.finalize().into())
+}
+
+/// The median of a non-empty sample (sorted in place).
+pub fn median(v: &mut [std::time::Duration]) -> std::time::Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}

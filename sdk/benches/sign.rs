@@ -29,11 +29,6 @@ fn python(args: &[&str]) -> Duration {
     d
 }
 
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
     let bytes: u64 = std::env::var("FERRY_BENCH_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1 << 30);
     let rounds: usize = std::env::var("FERRY_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
@@ -104,20 +99,8 @@ fn main() {
     // The floor both sides share: one SHA-256 pass (the `sha2` crate Ferry uses) over the weights.
     let weights = view.join("weights.bin");
     let sha_floor = || {
-        use sha2::Digest as _;
-        use std::io::Read as _;
         let t = Instant::now();
-        let mut f = std::fs::File::open(&weights).unwrap();
-        let mut h = sha2::Sha256::new();
-        let mut buf = vec![0u8; 4 << 20];
-        loop {
-            let k = f.read(&mut buf).unwrap();
-            if k == 0 {
-                break;
-            }
-            h.update(&buf[..k]);
-        }
-        std::hint::black_box(h.finalize());
+        std::hint::black_box(ferry_packager::synthetic::sha256_file(&weights).unwrap());
         t.elapsed()
     };
     let (mut fs, mut ps, mut fv, mut pv, mut sh) =
@@ -129,8 +112,13 @@ fn main() {
         fv.push(ferry_verify());
         pv.push(python_verify());
     }
-    let (fs, ps, fv, pv, sh) =
-        (median(&mut fs), median(&mut ps), median(&mut fv), median(&mut pv), median(&mut sh));
+    let (fs, ps, fv, pv, sh) = (
+        ferry_packager::synthetic::median(&mut fs),
+        ferry_packager::synthetic::median(&mut ps),
+        ferry_packager::synthetic::median(&mut fv),
+        ferry_packager::synthetic::median(&mut pv),
+        ferry_packager::synthetic::median(&mut sh),
+    );
     let mib = bytes as f64 / f64::from(1u32 << 20);
     let line = |name: &str, d: Duration| {
         println!("{name:<28} {:>8.3} s  ({:.0} MiB/s)", d.as_secs_f64(), mib / d.as_secs_f64());

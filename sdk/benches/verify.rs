@@ -6,9 +6,7 @@
 //! config; the synthetic model has no golden sets) and prints medians and their ratio.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use sha2::{Digest, Sha256};
-use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn main() {
     let bytes: u64 = std::env::var("FERRY_BENCH_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1 << 30);
@@ -20,19 +18,7 @@ fn main() {
     let bundle = dir.path().join("bench.ferry");
     ferry_packager::pack(&src, &bundle).unwrap();
 
-    let hash = || {
-        let mut f = std::fs::File::open(&bundle).unwrap();
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 4 << 20];
-        loop {
-            let k = f.read(&mut buf).unwrap();
-            if k == 0 {
-                break;
-            }
-            h.update(&buf[..k]);
-        }
-        h.finalize()
-    };
+    let hash = || ferry_packager::synthetic::sha256_file(&bundle).unwrap();
     let options = ferry_verifier::VerifyOptions::default();
     let verify = || {
         let report = ferry_verifier::verify(&bundle, &options).unwrap();
@@ -49,11 +35,7 @@ fn main() {
         verify();
         ver.push(t.elapsed());
     }
-    let med = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2]
-    };
-    let (s, v) = (med(&mut sha), med(&mut ver));
+    let (s, v) = (ferry_packager::synthetic::median(&mut sha), ferry_packager::synthetic::median(&mut ver));
     let size = std::fs::metadata(&bundle).unwrap().len();
     let mib = size as f64 / f64::from(1u32 << 20);
     println!("bundle bytes     {size}");
