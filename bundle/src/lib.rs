@@ -11,6 +11,7 @@
 //! [`write_bundle`] writes one; [`Bundle`] opens, checks and reads one. Both refuse anything outside the
 //! deterministic subset described in `spec/FORMAT.md`.
 
+pub mod digest;
 mod error;
 pub mod oci;
 mod reader;

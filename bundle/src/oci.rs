@@ -52,8 +52,7 @@ pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 
 /// `sha256:<hex>` of `bytes`.
 pub fn digest_of(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+    format!("sha256:{}", hex::encode(crate::digest::sha256(bytes)))
 }
 
 /// The hex part of a `sha256:` digest, if it is well formed.

@@ -2,10 +2,10 @@
 //! end, so an interrupted or failed pack never leaves a partial `.ferry` file.
 
 use crate::BundleError;
+use crate::digest::Sha256;
 use crate::oci::{self, Descriptor, ImageManifest, Index};
 use crate::tar::{self, Kind};
 use ferry_spec::{Compression, FileEntry, Manifest, media};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -150,8 +150,7 @@ impl TarOut {
                     // The reader may have finished; a closed channel only means no more reuse.
                     let _ = to_reader.send(buf);
                 }
-                let digest: [u8; 32] = h.finalize().into();
-                digest
+                h.finalize()
             });
             let mut total = 0u64;
             let mut in_flight = 0usize;
@@ -382,7 +381,7 @@ fn write_file(t: &mut TarOut, f: &FileSource) -> Result<(FileEntry, Descriptor),
         let desc = layer(&f.path, &blob, packed.len() as u64, media::FILE_ZSTD);
         let entry = FileEntry {
             path: f.path.clone(),
-            sha256: hex::encode(Sha256::digest(&bytes)),
+            sha256: hex::encode(crate::digest::sha256(&bytes)),
             size: bytes.len() as u64,
             compression: Compression::Zstd,
             blob,

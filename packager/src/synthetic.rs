@@ -39,12 +39,11 @@ pub fn source(dir: &Path, bytes: u64) -> std::io::Result<()> {
 }
 
 /// The baseline the benchmarks compare with: one streaming SHA-256 pass over a file, with the same
-/// `sha2` crate Ferry uses.
+/// SHA-256 implementation Ferry uses ([`ferry_bundle::digest`]).
 pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
-    use sha2::Digest as _;
     use std::io::Read as _;
     let mut f = std::fs::File::open(path)?;
-    let mut h = sha2::Sha256::new();
+    let mut h = ferry_bundle::digest::Sha256::new();
     let mut buf = vec![0u8; 4 << 20];
     loop {
         let k = f.read(&mut buf)?;
@@ -53,7 +52,7 @@ pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
         }
         h.update(&buf[..k]);
     }
-    Ok(h.finalize().into())
+    Ok(h.finalize())
 }
 
 /// The median of a non-empty sample (sorted in place).

@@ -76,7 +76,7 @@ fn main() {
         let t = Instant::now();
         let b = Bundle::open(&signed).unwrap();
         b.verify_digests().unwrap();
-        let found = ferry_trust::inspect(&b, std::slice::from_ref(&pk));
+        let found = ferry_trust::inspect(&b, &ferry_trust::Anchors::keys(vec![pk]));
         assert!(found.iter().any(|f| f.verified_by == Some(0)), "ferry did not verify its signature");
         t.elapsed()
     };

@@ -46,17 +46,13 @@ pub fn trust_check(
     trust: &spec::policy::Trust,
     policy_dir: &Path,
 ) -> Result<Arc<dyn runtime::BundleCheck>, PolicyLoadError> {
-    let keys = trust
-        .keys
-        .iter()
-        .map(|k| ferry_trust::load_public_key(&policy_dir.join(k)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Arc::new(TrustCheck { trust: trust.clone(), keys }))
+    let anchors = ferry_trust::anchors(trust, policy_dir)?;
+    Ok(Arc::new(TrustCheck { trust: trust.clone(), anchors }))
 }
 
 struct TrustCheck {
     trust: spec::policy::Trust,
-    keys: Vec<ferry_sign::VerifyingKey>,
+    anchors: ferry_trust::Anchors,
 }
 
 impl runtime::BundleCheck for TrustCheck {
@@ -65,7 +61,7 @@ impl runtime::BundleCheck for TrustCheck {
     }
 
     fn check(&self, bundle: &bundle::Bundle) -> Result<(), String> {
-        ferry_trust::check(bundle, &self.trust, &self.keys).map(|_| ()).map_err(|e| e.to_string())
+        ferry_trust::check(bundle, &self.trust, &self.anchors).map(|_| ()).map_err(|e| e.to_string())
     }
 }
 
@@ -96,7 +92,7 @@ impl verifier::SignatureCheck for SignatureCheck {
             Ok(k) => k,
             Err(o) => return o,
         };
-        let found = ferry_trust::inspect(bundle, &loaded);
+        let found = ferry_trust::inspect(bundle, &ferry_trust::Anchors::keys(loaded));
         let evidence = trust_evidence(&found, keys);
         for (i, path) in keys.iter().enumerate() {
             let signed =
@@ -115,16 +111,22 @@ impl verifier::SignatureCheck for SignatureCheck {
     fn trust(&self, bundle: &bundle::Bundle, trust: &spec::policy::Trust) -> verifier::Outcome {
         use verifier::Outcome;
         let paths: Vec<std::path::PathBuf> = trust.keys.iter().map(|k| self.policy_dir.join(k)).collect();
-        let loaded = match load_keys(&paths) {
-            Ok(k) => k,
-            Err(o) => return o,
+        let anchors = match ferry_trust::anchors(trust, &self.policy_dir) {
+            Ok(a) => a,
+            Err(e) => {
+                return Outcome::failed(
+                    format!("cannot load the [trust] table: {e}"),
+                    vec![verifier::Evidence::Error { message: e.to_string() }],
+                );
+            }
         };
-        match ferry_trust::check(bundle, trust, &loaded) {
+        match ferry_trust::check(bundle, trust, &anchors) {
             Ok(found) => Outcome::passed("the [trust] table is satisfied")
                 .with_evidence(trust_evidence(&found, &paths)),
-            Err(e) => {
-                Outcome::failed(e.to_string(), trust_evidence(&ferry_trust::inspect(bundle, &loaded), &paths))
-            }
+            Err(e) => Outcome::failed(
+                e.to_string(),
+                trust_evidence(&ferry_trust::inspect(bundle, &anchors), &paths),
+            ),
         }
     }
 }
@@ -143,16 +145,25 @@ fn trust_evidence(found: &[ferry_trust::Found], keys: &[std::path::PathBuf]) -> 
     found
         .iter()
         .map(|f| {
-            let who = f.key_hint.as_deref().unwrap_or("unknown key");
-            let message = match (f.verified_by, &f.error) {
-                (Some(i), _) => format!(
-                    "{} {} by key {who}: verified with {}",
+            let who = match (&f.key_hint, &f.signer) {
+                (Some(hint), _) => format!("key {hint}"),
+                (None, Some(signer)) => format!("keyless signer {signer}"),
+                (None, None) => "keyless signer".to_owned(),
+            };
+            let message = match (f.verified_by, f.verified_identity, &f.error) {
+                (Some(i), _, _) => format!(
+                    "{} {} by {who}: verified with {}",
                     f.kind.name(),
                     f.digest,
                     keys.get(i).map(|p| p.display().to_string()).unwrap_or_default()
                 ),
-                (None, Some(e)) => format!("{} {} by key {who}: {e}", f.kind.name(), f.digest),
-                (None, None) => format!("{} {} by key {who}: no key to check it", f.kind.name(), f.digest),
+                (None, Some(i), _) => {
+                    format!("{} {} by {who}: verified, trust.identities[{i}]", f.kind.name(), f.digest)
+                }
+                (None, None, Some(e)) => format!("{} {} by {who}: {e}", f.kind.name(), f.digest),
+                (None, None, None) => {
+                    format!("{} {} by {who}: nothing to check it against", f.kind.name(), f.digest)
+                }
             };
             verifier::Evidence::Error { message }
         })

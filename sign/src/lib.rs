@@ -33,5 +33,6 @@ pub use error::{KeyError, SignError, VerifyError};
 pub use intoto::{sign_statement, verify_statement};
 pub use keys::{PublicKeyPem, SigningKey, SigningKeyPem, VerifyingKey, keygen};
 pub use oms::{
-    ParsedSignature, Resource, Serialization, SignOptions, VerifiedSignature, parse, sign, sign_with, verify,
+    ParsedSignature, Resource, Serialization, SignOptions, VerifiedSignature, check_view, parse, sign,
+    sign_with, statement_payload, verify,
 };

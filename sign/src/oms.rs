@@ -175,6 +175,12 @@ pub fn sign_with(
     key: &SigningKey,
     options: &SignOptions,
 ) -> Result<Vec<u8>, SignError> {
+    intoto::sign_payload(statement_payload(files, options)?, key)
+}
+
+/// The OMS in-toto statement over a file view, as the exact payload bytes a signature covers; for
+/// signers that hold no key here (keyless signing through Sigstore).
+pub fn statement_payload(files: &[(String, [u8; 32])], options: &SignOptions) -> Result<Vec<u8>, SignError> {
     if files.is_empty() {
         return Err(SignError::NoFiles);
     }
@@ -220,9 +226,7 @@ pub fn sign_with(
                 .collect(),
         },
     };
-    let payload =
-        serde_json::to_vec_pretty(&statement).map_err(|e| SignError::Json { reason: e.to_string() })?;
-    intoto::sign_payload(payload, key)
+    serde_json::to_vec_pretty(&statement).map_err(|e| SignError::Json { reason: e.to_string() })
 }
 
 /// Reads a signature without a key: bundle structure, payload type, statement type, predicate type,
@@ -255,7 +259,14 @@ pub fn verify(
         bundle.public_key_hint,
         bundle.envelope.signatures.len(),
     )?;
+    check_view(&signature, files)?;
+    Ok(VerifiedSignature { signature, key_hint: key.hint() })
+}
 
+/// Checks that a signature covers exactly `files`: each signed digest equals the file's, no signed file
+/// is missing, no file is unsigned. The signature's cryptography is checked elsewhere ([`verify`] with a
+/// key; keyless signatures by `ferry-keyless`).
+pub fn check_view(signature: &ParsedSignature, files: &[(String, [u8; 32])]) -> Result<(), VerifyError> {
     let mut view: BTreeMap<&str, &[u8; 32]> = BTreeMap::new();
     for (path, digest) in files {
         if view.insert(path.as_str(), digest).is_some() {
@@ -280,7 +291,7 @@ pub fn verify(
     if let Some(path) = view.keys().find(|p| !signed.contains(*p)) {
         return Err(VerifyError::UnsignedFile { path: (*path).to_owned() });
     }
-    Ok(VerifiedSignature { signature, key_hint: key.hint() })
+    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -340,9 +340,14 @@ pub struct Trust {
     /// PEM public keys allowed to sign, relative to the policy file.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<String>,
-    /// Keyless (sigstore) signer identities allowed to sign.
+    /// Keyless (Sigstore) signer identities allowed to sign: the certificate's subject and OIDC issuer,
+    /// both compared exactly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identities: Vec<Identity>,
+    /// The Sigstore trusted root (`trusted_root.json`) keyless signatures are checked against, relative
+    /// to the policy file. Default: the Sigstore public-good root built into Ferry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_root: Option<String>,
     /// How many valid signatures, from distinct allowed signers, the bundle needs. Default: 1 when keys or
     /// identities are listed, 0 otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,12 +5,18 @@
 //! manifest. An attestation is a signed in-toto statement whose subject is the bundle manifest digest and
 //! whose predicate is a verifier report. Neither changes a byte of signed content.
 //!
-//! [`check`] applies the `[trust]` table of a policy: which keys may sign, how many signatures are
-//! needed, whether an attestation is required. The runtime refuses to open a bundle it rejects.
+//! A signature or attestation is made either with a key (the sigstore bundle names the key by a hint) or
+//! keylessly through Sigstore (the bundle carries a Fulcio certificate and a Rekor entry, checked by
+//! `ferry-keyless` against a trusted root). Both kinds can coexist on one bundle.
+//!
+//! [`check`] applies the `[trust]` table of a policy: which keys or identities may sign, how many
+//! signatures are needed, whether an attestation is required. The runtime refuses to open a bundle it
+//! rejects.
 
 use ferry_bundle::{Bundle, FoundReferrer, Referrer};
+pub use ferry_keyless::{Certified, TrustRoot};
 use ferry_sign::{SigningKey, VerifyingKey};
-use ferry_spec::policy::Trust;
+use ferry_spec::policy::{Identity, Trust};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -51,6 +57,8 @@ pub enum TrustError {
     Bundle(#[from] ferry_bundle::BundleError),
     #[error("signing failed: {0}")]
     Sign(#[from] ferry_sign::SignError),
+    #[error("{0}")]
+    Keyless(#[from] ferry_keyless::KeylessError),
     #[error("{path}: {message}")]
     Key { path: String, message: String },
     #[error("trust policy rule `{rule}`: {message}")]
@@ -65,12 +73,46 @@ pub struct Found {
     pub kind: Kind,
     /// The hint the signer recorded (hex SHA-256 of its public key PEM), if any.
     pub key_hint: Option<String>,
-    /// Index into the keys given to [`inspect`] of the key it verified with.
+    /// Index into [`Anchors::keys`] of the key it verified with.
     pub verified_by: Option<usize>,
-    /// Why it did not verify with any given key (`None` when it verified or no key was given).
+    /// For a keyless signature whose certificate, log entry and signature verified: who signed.
+    pub signer: Option<Certified>,
+    /// Index into [`Anchors::identities`] of the identity that [`Found::signer`] matched.
+    pub verified_identity: Option<usize>,
+    /// Why it is not verified (`None` when it verified, or when nothing was given to check it against).
     pub error: Option<String>,
     /// The signed in-toto statement (signature or attestation), read without a key.
     pub statement: Option<Value>,
+}
+
+impl Found {
+    /// Whether a trusted key or a trusted identity made it.
+    pub fn verified(&self) -> bool {
+        self.verified_by.is_some() || self.verified_identity.is_some()
+    }
+
+    /// Whether it was made keylessly (a certificate, not a key).
+    pub fn is_keyless(&self) -> bool {
+        self.key_hint.is_none()
+    }
+}
+
+/// What signatures and attestations are checked against.
+#[derive(Debug, Default)]
+pub struct Anchors {
+    /// Public keys.
+    pub keys: Vec<VerifyingKey>,
+    /// Keyless signer identities (OIDC issuer and certificate subject).
+    pub identities: Vec<Identity>,
+    /// The Sigstore trusted root for keyless signatures; without one they are reported unverified.
+    pub root: Option<TrustRoot>,
+}
+
+impl Anchors {
+    /// Only keys: keyless signatures are not checked.
+    pub fn keys(keys: Vec<VerifyingKey>) -> Self {
+        Self { keys, ..Self::default() }
+    }
 }
 
 /// The file view a signature covers: every file of the bundle with its SHA-256.
@@ -109,8 +151,19 @@ pub fn sign(bundle: &Bundle, key: &SigningKey, out: &Path) -> Result<String, Tru
     let options =
         ferry_sign::SignOptions { model_name: bundle.manifest().model.name.clone(), ..Default::default() };
     let blob = ferry_sign::sign_with(&file_view(bundle), key, &options)?;
-    let referrer = referrer(Kind::Signature, blob, &key.verifying_key().hint());
+    let referrer = referrer(Kind::Signature, blob, Some(&key.verifying_key().hint()));
     Ok(bundle.write_with_referrer(out, &referrer)?)
+}
+
+/// Signs the bundle's file view keylessly through the Sigstore public-good instance (needs the network
+/// and an OIDC identity token; see [`ferry_keyless::sign_statement`]) and writes the bundle with the
+/// signature added to `out`. Nothing is written when signing fails.
+pub fn sign_keyless(bundle: &Bundle, identity_token: Option<&str>, out: &Path) -> Result<String, TrustError> {
+    let options =
+        ferry_sign::SignOptions { model_name: bundle.manifest().model.name.clone(), ..Default::default() };
+    let statement = ferry_sign::statement_payload(&file_view(bundle), &options)?;
+    let blob = ferry_keyless::sign_statement(&statement, identity_token)?;
+    Ok(bundle.write_with_referrer(out, &referrer(Kind::Signature, blob, None))?)
 }
 
 /// The referrer that stores an existing OMS signature (a `model.sig` found next to a bundle source),
@@ -135,8 +188,8 @@ pub fn signature_referrer(blob: Vec<u8>, files: &[(String, [u8; 32])]) -> Result
             format!("the signature covers `{extra}`, which is not part of the bundle"),
         ));
     }
-    let hint = parsed.public_key_hint.unwrap_or_default();
-    Ok(referrer(Kind::Signature, blob, &hint))
+    let hint = parsed.public_key_hint.filter(|_| !ferry_keyless::is_keyless(&blob));
+    Ok(referrer(Kind::Signature, blob, hint.as_deref()))
 }
 
 fn rule(rule: &str, message: String) -> TrustError {
@@ -148,8 +201,21 @@ fn rule(rule: &str, message: String) -> TrustError {
 pub fn attest(bundle: &Bundle, key: &SigningKey, report: Value, out: &Path) -> Result<String, TrustError> {
     let statement = attestation_statement(bundle, report);
     let blob = ferry_sign::sign_statement(&statement, key)?;
-    let referrer = referrer(Kind::Attestation, blob, &key.verifying_key().hint());
+    let referrer = referrer(Kind::Attestation, blob, Some(&key.verifying_key().hint()));
     Ok(bundle.write_with_referrer(out, &referrer)?)
+}
+
+/// [`attest`], keylessly through Sigstore (see [`sign_keyless`]).
+pub fn attest_keyless(
+    bundle: &Bundle,
+    report: Value,
+    identity_token: Option<&str>,
+    out: &Path,
+) -> Result<String, TrustError> {
+    let statement = serde_json::to_vec(&attestation_statement(bundle, report))
+        .map_err(|e| rule("attestation", e.to_string()))?;
+    let blob = ferry_keyless::sign_statement(&statement, identity_token)?;
+    Ok(bundle.write_with_referrer(out, &referrer(Kind::Attestation, blob, None))?)
 }
 
 fn attestation_statement(bundle: &Bundle, report: Value) -> Value {
@@ -163,15 +229,16 @@ fn attestation_statement(bundle: &Bundle, report: Value) -> Value {
     })
 }
 
-fn referrer(kind: Kind, blob: Vec<u8>, hint: &str) -> Referrer {
+fn referrer(kind: Kind, blob: Vec<u8>, hint: Option<&str>) -> Referrer {
+    let mut annotations = BTreeMap::from([(KIND_ANNOTATION.to_owned(), kind.name().to_owned())]);
+    if let Some(hint) = hint.filter(|h| !h.is_empty()) {
+        annotations.insert(KEY_HINT_ANNOTATION.to_owned(), hint.to_owned());
+    }
     Referrer {
         artifact_type: SIGSTORE_BUNDLE.to_owned(),
         media_type: SIGSTORE_BUNDLE.to_owned(),
         blob,
-        annotations: BTreeMap::from([
-            (KIND_ANNOTATION.to_owned(), kind.name().to_owned()),
-            (KEY_HINT_ANNOTATION.to_owned(), hint.to_owned()),
-        ]),
+        annotations,
     }
 }
 
@@ -191,66 +258,135 @@ pub fn model_sig(bundle: &Bundle) -> Option<Vec<u8>> {
     bundle.blob(&r.blob_digest).ok().map(<[u8]>::to_vec)
 }
 
-/// Lists every signature and attestation and checks each against `keys`.
+/// Lists every signature and attestation and checks each against `anchors`.
 ///
-/// A signature verifies when its DSSE signature checks with a key and its resources equal the bundle's
-/// file view exactly; an attestation when its signature checks and its subject is this bundle.
-pub fn inspect(bundle: &Bundle, keys: &[VerifyingKey]) -> Vec<Found> {
+/// A key signature verifies when its DSSE signature checks with a key and its resources equal the
+/// bundle's file view exactly; a keyless one when its certificate, log entry and signature verify
+/// against the trusted root, its resources equal the file view, and its signer is one of the
+/// identities. An attestation needs the same, with this bundle as its subject.
+pub fn inspect(bundle: &Bundle, anchors: &Anchors) -> Vec<Found> {
     let view = file_view(bundle);
     let subject = bundle.manifest_digest().strip_prefix("sha256:").unwrap_or_default().to_owned();
     let mut out = Vec::new();
     for r in bundle.referrers() {
         let Some(kind) = kind_of(r) else { continue };
         let blob = bundle.blob(&r.blob_digest).unwrap_or_default();
-        let key_hint = r.annotations.get(KEY_HINT_ANNOTATION).cloned();
+        let keyless = ferry_keyless::is_keyless(blob);
+        let key_hint = if keyless {
+            None
+        } else {
+            Some(r.annotations.get(KEY_HINT_ANNOTATION).cloned().unwrap_or_default())
+        };
         let statement = match kind {
             Kind::Signature => ferry_sign::parse(blob).ok().map(|p| p.statement),
             Kind::Attestation => ferry_sign::bundle::decode(blob)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Value>(&b.envelope.payload).ok()),
         };
-        let mut found =
-            Found { digest: r.digest.clone(), kind, key_hint, verified_by: None, error: None, statement };
-        let mut last_error = None;
-        for (i, key) in keys.iter().enumerate() {
-            let result = match kind {
-                Kind::Signature => {
-                    ferry_sign::verify(blob, &view, key).map(|_| ()).map_err(|e| e.to_string())
-                }
-                Kind::Attestation => {
-                    ferry_sign::verify_statement(blob, key).map_err(|e| e.to_string()).and_then(|st| {
-                        let ok = st["subject"][0]["digest"]["sha256"].as_str() == Some(subject.as_str())
-                            && st["predicateType"].as_str() == Some(ATTESTATION_PREDICATE);
-                        if ok {
-                            Ok(())
-                        } else {
-                            Err("the attestation's subject is another bundle".to_owned())
-                        }
-                    })
-                }
-            };
-            match result {
-                Ok(()) => {
-                    found.verified_by = Some(i);
-                    last_error = None;
-                    break;
-                }
-                Err(e) => last_error = Some(e),
-            }
+        let mut found = Found {
+            digest: r.digest.clone(),
+            kind,
+            key_hint,
+            verified_by: None,
+            signer: None,
+            verified_identity: None,
+            error: None,
+            statement,
+        };
+        if keyless {
+            check_keyless(&mut found, blob, &view, &subject, anchors);
+        } else {
+            check_keys(&mut found, blob, &view, &subject, &anchors.keys);
         }
-        found.error = last_error;
         out.push(found);
     }
     out
 }
 
-/// Applies a `[trust]` table: `keys` are the policy's allowed keys (already loaded). Returns what was
-/// found; fails with the rule that rejected the bundle.
-pub fn check(bundle: &Bundle, trust: &Trust, keys: &[VerifyingKey]) -> Result<Vec<Found>, TrustError> {
-    let found = inspect(bundle, keys);
+fn attestation_subject_ok(statement: &Value, subject: &str) -> Result<(), String> {
+    let ok = statement["subject"][0]["digest"]["sha256"].as_str() == Some(subject)
+        && statement["predicateType"].as_str() == Some(ATTESTATION_PREDICATE);
+    if ok { Ok(()) } else { Err("the attestation's subject is another bundle".to_owned()) }
+}
+
+fn check_keys(
+    found: &mut Found,
+    blob: &[u8],
+    view: &[(String, [u8; 32])],
+    subject: &str,
+    keys: &[VerifyingKey],
+) {
+    let mut last_error = None;
+    for (i, key) in keys.iter().enumerate() {
+        let result = match found.kind {
+            Kind::Signature => ferry_sign::verify(blob, view, key).map(|_| ()).map_err(|e| e.to_string()),
+            Kind::Attestation => ferry_sign::verify_statement(blob, key)
+                .map_err(|e| e.to_string())
+                .and_then(|st| attestation_subject_ok(&st, subject)),
+        };
+        match result {
+            Ok(()) => {
+                found.verified_by = Some(i);
+                last_error = None;
+                break;
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    found.error = last_error;
+}
+
+fn check_keyless(
+    found: &mut Found,
+    blob: &[u8],
+    view: &[(String, [u8; 32])],
+    subject: &str,
+    anchors: &Anchors,
+) {
+    let Some(root) = &anchors.root else {
+        found.error = Some("keyless signature: no Sigstore trusted root to check it against".into());
+        return;
+    };
+    // The statement is bound to the bundle first (cheap, and names the file at fault); then Sigstore's
+    // verifier checks certificate, log entry and signature over that same statement.
+    let digest = match found.kind {
+        Kind::Signature => ferry_sign::parse(blob).map_err(|e| e.to_string()).and_then(|parsed| {
+            ferry_sign::check_view(&parsed, view).map_err(|e| e.to_string())?;
+            Ok(parsed.subject_digest)
+        }),
+        Kind::Attestation => {
+            let st = found.statement.clone().unwrap_or_default();
+            attestation_subject_ok(&st, subject).and_then(|()| {
+                let mut d = [0u8; 32];
+                hex::decode_to_slice(subject, &mut d).map_err(|e| e.to_string())?;
+                Ok(d)
+            })
+        }
+    };
+    let certified = digest.and_then(|d| ferry_keyless::verify(blob, &d, root).map_err(|e| e.to_string()));
+    match certified {
+        Err(e) => found.error = Some(e),
+        Ok(signer) => {
+            found.verified_identity = signer.matches(&anchors.identities);
+            if found.verified_identity.is_none() && !anchors.identities.is_empty() {
+                found.error = Some(format!("signed by {signer}, which is not among trust.identities"));
+            }
+            found.signer = Some(signer);
+        }
+    }
+}
+
+/// Applies a `[trust]` table with its keys, identities and trusted root already loaded in `anchors`.
+/// Returns what was found; fails with the rule that rejected the bundle.
+pub fn check(bundle: &Bundle, trust: &Trust, anchors: &Anchors) -> Result<Vec<Found>, TrustError> {
+    let found = inspect(bundle, anchors);
     let needed = trust.required_signatures() as usize;
-    let mut signers: Vec<usize> =
-        found.iter().filter(|f| f.kind == Kind::Signature).filter_map(|f| f.verified_by).collect();
+    // Distinct signers: a key and an identity are different signers; one key signing twice is one.
+    let mut signers: Vec<(bool, usize)> = found
+        .iter()
+        .filter(|f| f.kind == Kind::Signature)
+        .filter_map(|f| f.verified_by.map(|i| (false, i)).or(f.verified_identity.map(|i| (true, i))))
+        .collect();
     signers.sort_unstable();
     signers.dedup();
     if signers.len() < needed {
@@ -265,24 +401,30 @@ pub fn check(bundle: &Bundle, trust: &Trust, keys: &[VerifyingKey]) -> Result<Ve
         return Err(TrustError::Rule {
             rule: "trust.min_signatures".into(),
             message: format!(
-                "{needed} signature(s) from distinct trusted keys required, {} found valid among {seen} signature(s){why}",
+                "{needed} signature(s) from distinct trusted keys or identities required, {} found valid among {seen} signature(s){why}",
                 signers.len()
             ),
         });
     }
-    if trust.require_attestation
-        && !found.iter().any(|f| f.kind == Kind::Attestation && f.verified_by.is_some())
-    {
+    if trust.require_attestation && !found.iter().any(|f| f.kind == Kind::Attestation && f.verified()) {
         return Err(TrustError::Rule {
             rule: "trust.require_attestation".into(),
-            message: "no promotion attestation signed by a trusted key (run `ferry attest`)".into(),
-        });
-    }
-    if !trust.identities.is_empty() {
-        return Err(TrustError::Rule {
-            rule: "trust.identities".into(),
-            message: "keyless (sigstore identity) verification is not supported by this Ferry build".into(),
+            message: "no promotion attestation signed by a trusted key or identity (run `ferry attest`)"
+                .into(),
         });
     }
     Ok(found)
+}
+
+/// Loads what a `[trust]` table names: its keys and trusted root (paths relative to `policy_dir`; the
+/// root defaults to the Sigstore public-good one when identities are listed).
+pub fn anchors(trust: &Trust, policy_dir: &Path) -> Result<Anchors, TrustError> {
+    let keys =
+        trust.keys.iter().map(|k| load_public_key(&policy_dir.join(k))).collect::<Result<Vec<_>, _>>()?;
+    let root = match &trust.trusted_root {
+        Some(path) => Some(TrustRoot::from_file(&policy_dir.join(path))?),
+        None if !trust.identities.is_empty() => Some(TrustRoot::public_good()?),
+        None => None,
+    };
+    Ok(Anchors { keys, identities: trust.identities.clone(), root })
 }

@@ -18,6 +18,9 @@ pub struct AuditArgs {
     /// A PEM public key to check signatures and attestations against (repeatable).
     #[arg(long = "key")]
     pub keys: Vec<PathBuf>,
+    /// The Sigstore trusted root for keyless signatures (default: the public-good root built in).
+    #[arg(long)]
+    pub trusted_root: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -31,7 +34,13 @@ pub fn audit(args: &AuditArgs) -> CliResult {
         .map(|k| ferry_trust::load_public_key(k))
         .collect::<Result<Vec<_>, _>>()
         .map_err(usage)?;
-    let report = report(&b, &args.keys, &keys);
+    let root = match &args.trusted_root {
+        Some(path) => ferry_trust::TrustRoot::from_file(path),
+        None => ferry_trust::TrustRoot::public_good(),
+    }
+    .map_err(usage)?;
+    let anchors = ferry_trust::Anchors { keys, identities: Vec::new(), root: Some(root) };
+    let report = report(&b, &args.keys, &anchors);
     if args.json {
         let text = serde_json::to_string_pretty(&report).map_err(usage)?;
         println!("{text}");
@@ -158,25 +167,33 @@ fn report_summary(report: &Value) -> Value {
     })
 }
 
-fn report(b: &Bundle, key_paths: &[PathBuf], keys: &[ferry_sign::VerifyingKey]) -> Value {
+fn report(b: &Bundle, key_paths: &[PathBuf], anchors: &ferry_trust::Anchors) -> Value {
     let m = b.manifest();
     // Provenance and SBOM describe the source files (everything but themselves), by tree digest.
     let sources: Vec<ferry_spec::FileEntry> =
         m.files.iter().filter(|f| !f.path.starts_with(".ferry/")).cloned().collect();
     let tree = tree_digest(&sources);
     let subject = tree.strip_prefix("sha256:").unwrap_or_default().to_owned();
-    let found = ferry_trust::inspect(b, keys);
+    let found = ferry_trust::inspect(b, anchors);
     let describe = |f: &ferry_trust::Found| {
-        let verified_with = f.verified_by.and_then(|i| key_paths.get(i)).map(|p| p.display().to_string());
-        let why_not = match (&f.verified_by, &f.error) {
+        // Audit names a keyless signer whose Sigstore material verified, trusted or not: it reports, the
+        // policy judges.
+        let verified_with = match (&f.verified_by, &f.signer) {
+            (Some(i), _) => key_paths.get(*i).map(|p| p.display().to_string()),
+            (None, Some(signer)) => Some(format!("Sigstore certificate for {signer}")),
+            (None, None) => None,
+        };
+        let why_not = match (&verified_with, &f.error) {
             (Some(_), _) => None,
             (None, Some(e)) => Some(e.clone()),
             (None, None) => Some("no key given".to_owned()),
         };
         let mut v = json!({
             "digest": f.digest,
+            "keyless": f.is_keyless(),
             "key_hint": f.key_hint,
-            "verified": f.verified_by.is_some(),
+            "signer": f.signer.as_ref().map(|c| json!({"subject": c.subject, "issuer": c.issuer, "logged_at": c.logged_at})),
+            "verified": verified_with.is_some(),
             "verified_with": verified_with,
             "why_not": why_not,
         });
@@ -283,7 +300,14 @@ fn human(r: &Value) -> String {
         None => format!("NOT verified: {}", s(&v["why_not"])),
     };
     let hint = |v: &Value| {
-        v["key_hint"].as_str().map_or_else(|| "(no key hint)".to_owned(), |h| h.chars().take(16).collect())
+        if v["keyless"].as_bool() == Some(true) {
+            return match v["signer"]["subject"].as_str() {
+                Some(who) => format!("keyless {who}"),
+                None => "keyless (signer unverified)".to_owned(),
+            };
+        }
+        let h: String = v["key_hint"].as_str().unwrap_or("(no key hint)").chars().take(16).collect();
+        format!("key {h}")
     };
     let _ = writeln!(o, "\nsignatures");
     let sigs = list(&r["signatures"]);
@@ -291,7 +315,7 @@ fn human(r: &Value) -> String {
         let _ = writeln!(o, "  (none)");
     }
     for v in &sigs {
-        let _ = writeln!(o, "  - key {}  {}", hint(v), status(v));
+        let _ = writeln!(o, "  - {}  {}", hint(v), status(v));
     }
     let _ = writeln!(o, "\nattestations");
     let atts = list(&r["attestations"]);

@@ -75,12 +75,12 @@ enum Command {
         #[arg(long)]
         public: PathBuf,
     },
-    /// Add an OpenSSF Model Signing signature over the bundle's file view (stored as an OCI referrer).
+    /// Add an OpenSSF Model Signing signature over the bundle's file view (stored as an OCI referrer),
+    /// with a key or keylessly through Sigstore.
     Sign {
         bundle: PathBuf,
-        /// PEM private key (FERRY_KEY_PASSWORD for an encrypted one).
-        #[arg(long)]
-        key: PathBuf,
+        #[command(flatten)]
+        signer: sign::SignerArgs,
         /// Write the signed bundle here instead of replacing BUNDLE.
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -88,8 +88,8 @@ enum Command {
     /// Add a signed promotion attestation whose predicate is a verifier JSON report.
     Attest {
         bundle: PathBuf,
-        #[arg(long)]
-        key: PathBuf,
+        #[command(flatten)]
+        signer: sign::SignerArgs,
         /// The `ferry verify --format json` report to attest.
         #[arg(long)]
         report: PathBuf,
@@ -155,9 +155,9 @@ pub fn main() -> CliResult {
         }
         Command::Run(args) => run::run(args),
         Command::Keygen { private, public } => sign::keygen(&private, &public),
-        Command::Sign { bundle, key, output } => sign::sign(&bundle, &key, output.as_deref()),
-        Command::Attest { bundle, key, report, output } => {
-            sign::attest(&bundle, &key, &report, output.as_deref())
+        Command::Sign { bundle, signer, output } => sign::sign(&bundle, &signer, output.as_deref()),
+        Command::Attest { bundle, signer, report, output } => {
+            sign::attest(&bundle, &signer, &report, output.as_deref())
         }
         Command::Audit(args) => audit::audit(&args),
         Command::Verify(args) => verify::run(args),

@@ -60,19 +60,56 @@ pub fn keygen(private: &Path, public: &Path) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn sign(bundle: &Path, key: &Path, output: Option<&Path>) -> CliResult {
+/// The environment variable holding an OIDC identity token for keyless signing (the name Sigstore's
+/// clients use).
+pub const ID_TOKEN_ENV: &str = "SIGSTORE_ID_TOKEN";
+
+/// Who signs: a key file, or a Sigstore identity.
+#[derive(clap::Args, Debug)]
+#[group(required = true, multiple = false, id = "signer")]
+pub struct SignerArgs {
+    /// PEM private key (FERRY_KEY_PASSWORD for an encrypted one).
+    #[arg(long, group = "signer")]
+    pub key: Option<PathBuf>,
+    /// Sign keylessly through the Sigstore public-good instance (Fulcio and Rekor; needs the network).
+    /// The identity comes from --identity-token, SIGSTORE_ID_TOKEN or the CI's ambient OIDC credentials.
+    #[arg(long, group = "signer")]
+    pub keyless: bool,
+    /// An OIDC identity token (JWT) for --keyless.
+    #[arg(long, requires = "keyless")]
+    pub identity_token: Option<String>,
+}
+
+impl SignerArgs {
+    fn token(&self) -> Option<String> {
+        self.identity_token
+            .clone()
+            .or_else(|| std::env::var(ID_TOKEN_ENV).ok())
+            .filter(|t| !t.trim().is_empty())
+    }
+}
+
+pub fn sign(bundle: &Path, signer: &SignerArgs, output: Option<&Path>) -> CliResult {
     let b = open_bundle(bundle)?;
     b.verify_digests()
         .with_context(|| format!("refusing to sign {}", bundle.display()))
         .map_err(super::refused)?;
-    let key = ferry_trust::load_signing_key(key, passphrase().as_deref()).map_err(usage)?;
     let out = output.unwrap_or(bundle);
-    let digest = ferry_trust::sign(&b, &key, out).map_err(usage)?;
-    println!("signed {} with key {}\nsignature {digest}", out.display(), key.verifying_key().hint());
+    match &signer.key {
+        Some(key) => {
+            let key = ferry_trust::load_signing_key(key, passphrase().as_deref()).map_err(usage)?;
+            let digest = ferry_trust::sign(&b, &key, out).map_err(usage)?;
+            println!("signed {} with key {}\nsignature {digest}", out.display(), key.verifying_key().hint());
+        }
+        None => {
+            let digest = ferry_trust::sign_keyless(&b, signer.token().as_deref(), out).map_err(usage)?;
+            println!("signed {} keylessly through Sigstore\nsignature {digest}", out.display());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn attest(bundle: &Path, key: &Path, report: &Path, output: Option<&Path>) -> CliResult {
+pub fn attest(bundle: &Path, signer: &SignerArgs, report: &Path, output: Option<&Path>) -> CliResult {
     let b = open_bundle(bundle)?;
     b.verify_digests()
         .with_context(|| format!("refusing to attest {}", bundle.display()))
@@ -81,9 +118,22 @@ pub fn attest(bundle: &Path, key: &Path, report: &Path, output: Option<&Path>) -
     let value: serde_json::Value = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not a JSON report", report.display()))
         .map_err(usage)?;
-    let key = ferry_trust::load_signing_key(key, passphrase().as_deref()).map_err(usage)?;
     let out = output.unwrap_or(bundle);
-    let digest = ferry_trust::attest(&b, &key, value, out).map_err(usage)?;
-    println!("attested {} with key {}\nattestation {digest}", out.display(), key.verifying_key().hint());
+    match &signer.key {
+        Some(key) => {
+            let key = ferry_trust::load_signing_key(key, passphrase().as_deref()).map_err(usage)?;
+            let digest = ferry_trust::attest(&b, &key, value, out).map_err(usage)?;
+            println!(
+                "attested {} with key {}\nattestation {digest}",
+                out.display(),
+                key.verifying_key().hint()
+            );
+        }
+        None => {
+            let digest =
+                ferry_trust::attest_keyless(&b, value, signer.token().as_deref(), out).map_err(usage)?;
+            println!("attested {} keylessly through Sigstore\nattestation {digest}", out.display());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
