@@ -259,7 +259,14 @@ fn classify(
         }
         source = e.source();
     }
-    other(chain(error))
+    // The Sigstore clients keep some transport errors only as text.
+    let text = chain(error);
+    let transport =
+        ["error sending request", "dns error", "connection refused", "timed out", "network is unreachable"];
+    if transport.iter().any(|t| text.to_ascii_lowercase().contains(t)) {
+        return KeylessError::Offline { reason: text };
+    }
+    other(text)
 }
 
 fn chain(error: &(dyn std::error::Error + 'static)) -> String {

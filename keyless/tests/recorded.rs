@@ -168,7 +168,7 @@ fn keyless_signing_offline_is_a_clear_error() {
             assert!(text.contains("sign with --key when offline"), "{text}");
         }
         // A machine that can reach Fulcio gets the token refused instead (it is not a real token).
-        KeylessError::Sign { .. } => {}
+        KeylessError::Sign { reason } => assert!(!reason.contains("error sending request"), "{reason}"),
         other => panic!("unexpected error: {other}"),
     }
     let err = ferry_keyless::sign_statement(statement, Some("not a jwt")).unwrap_err();

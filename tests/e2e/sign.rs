@@ -432,3 +432,101 @@ fn unpacked_signed_bundles_verify_with_model_signing_and_back() {
     accepted(&repacked, &p);
     refused("unsigned original", &b2, &p, &["trust.min_signatures"]);
 }
+
+/// Keyless, end to end on recorded public-good Sigstore material: a real Fulcio-certified, Rekor-logged
+/// signature attached to a bundle is verified (certificate, log, signature) and its signer named, but
+/// it signs another artifact, so the trust policy refuses it; a policy naming someone else refuses it for
+/// that; and keyless signing without the network fails cleanly, writing nothing.
+#[test]
+fn keyless_signatures_are_verified_named_and_held_to_the_policy() {
+    const SIGNER: &str =
+        "https://github.com/prefix-dev/sigstore-example/.github/workflows/action.yaml@refs/heads/main";
+    const ISSUER: &str = "https://token.actions.githubusercontent.com";
+    let t = tempdir();
+    let bundle = packed("credit-risk", t.path());
+    let recorded = std::fs::read(root().join("keyless/tests/data/conda-attestation.sigstore.json")).unwrap();
+    let r = Referrer {
+        artifact_type: ferry_trust::SIGSTORE_BUNDLE.into(),
+        media_type: ferry_trust::SIGSTORE_BUNDLE.into(),
+        blob: recorded,
+        annotations: [(ferry_trust::KIND_ANNOTATION.to_owned(), "signature".to_owned())].into(),
+    };
+    let foreign = t.path().join("foreign.ferry");
+    Bundle::open(&bundle).unwrap().write_with_referrer(&foreign, &r).unwrap();
+
+    // The policy trusts exactly that CI identity; the signature still covers something else.
+    let p = t.path().join("keyless.toml");
+    std::fs::write(&p, format!("[trust]\n[[trust.identities]]\nissuer = {ISSUER:?}\nsubject = {SIGNER:?}\n"))
+        .unwrap();
+    refused("keyless signature over another artifact", &foreign, &p, &["trust.min_signatures"]);
+    let o = run(&["verify", foreign.to_str().unwrap(), "--policy", p.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let trust = v["checks"].as_array().unwrap().iter().find(|c| c["id"] == "artifact.trust").unwrap();
+    assert_eq!(trust["status"], "failed", "{trust}");
+
+    // A policy file that names a missing trusted root is a clear error, not a pass.
+    let bad_root = t.path().join("bad-root.toml");
+    std::fs::write(
+        &bad_root,
+        format!("[trust]\ntrusted_root = \"missing.json\"\n[[trust.identities]]\nissuer = {ISSUER:?}\nsubject = {SIGNER:?}\n"),
+    )
+    .unwrap();
+    let o = run_with(&foreign, &bad_root);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("missing.json"), "{}", stderr(&o));
+
+    // Audit verifies the Sigstore material against the public-good root and names the signer.
+    let o = run(&["audit", foreign.to_str().unwrap(), "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sig = &a["signatures"][0];
+    assert_eq!(sig["keyless"], true, "{sig}");
+    assert_eq!(sig["signer"]["subject"], SIGNER, "{sig}");
+    assert_eq!(sig["signer"]["issuer"], ISSUER, "{sig}");
+    // Named, but not verified over this bundle: it is a conda attestation, not an OMS signature.
+    assert!(sig["why_not"].as_str().unwrap().contains("predicate"), "{sig}");
+    let human = stdout(&run(&["audit", foreign.to_str().unwrap()]));
+    assert!(human.contains("keyless"), "{human}");
+
+    // Keyless signing: no token → exit 2 naming the ways to give one; a token but no network → exit 2
+    // naming the services. The bundle is untouched either way.
+    let before = std::fs::read(&bundle).unwrap();
+    let o = ferry()
+        .env_remove("SIGSTORE_ID_TOKEN")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+        .args(["sign", bundle.to_str().unwrap(), "--keyless"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("SIGSTORE_ID_TOKEN"), "{}", stderr(&o));
+    let jwt = {
+        use base64ct::{Base64UrlUnpadded, Encoding as _};
+        let enc = |v: &str| Base64UrlUnpadded::encode_string(v.as_bytes());
+        let claims = r#"{"iss":"https://oauth2.sigstore.dev/auth","sub":"ci@example.com","email":"ci@example.com","email_verified":true,"aud":"sigstore","exp":4000000000,"iat":1700000000}"#;
+        format!("{}.{}.{}", enc(r#"{"alg":"RS256","typ":"JWT"}"#), enc(claims), enc("sig"))
+    };
+    let o = ferry()
+        .env("SIGSTORE_ID_TOKEN", &jwt)
+        .args(["sign", bundle.to_str().unwrap(), "--keyless"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("fulcio.sigstore.dev") || stderr(&o).contains("keyless signing failed"),
+        "{}",
+        stderr(&o)
+    );
+    eprintln!("offline keyless signing said: {}", stderr(&o));
+    assert_eq!(std::fs::read(&bundle).unwrap(), before);
+    assert!(
+        !listing(t.path()).iter().any(|n| n.contains(".tmp") || n.starts_with(".ferry-")),
+        "{:?}",
+        listing(t.path())
+    );
+
+    // --key and --keyless are one or the other.
+    let o = run(&["sign", bundle.to_str().unwrap(), "--keyless", "--key", "k.pem"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}

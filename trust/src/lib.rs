@@ -57,7 +57,7 @@ pub enum TrustError {
     Bundle(#[from] ferry_bundle::BundleError),
     #[error("signing failed: {0}")]
     Sign(#[from] ferry_sign::SignError),
-    #[error("{0}")]
+    #[error(transparent)]
     Keyless(#[from] ferry_keyless::KeylessError),
     #[error("{path}: {message}")]
     Key { path: String, message: String },
@@ -363,9 +363,18 @@ fn check_keyless(
             })
         }
     };
-    let certified = digest.and_then(|d| ferry_keyless::verify(blob, &d, root).map_err(|e| e.to_string()));
-    match certified {
-        Err(e) => found.error = Some(e),
+    let digest = match digest {
+        Ok(d) => d,
+        Err(binding) => {
+            // Not a signature over this bundle. Still say who made it, if its Sigstore material holds
+            // for what it does sign: an auditor wants "signed by X, but over other files".
+            found.signer = signed_subject(blob).and_then(|d| ferry_keyless::verify(blob, &d, root).ok());
+            found.error = Some(binding);
+            return;
+        }
+    };
+    match ferry_keyless::verify(blob, &digest, root) {
+        Err(e) => found.error = Some(e.to_string()),
         Ok(signer) => {
             found.verified_identity = signer.matches(&anchors.identities);
             if found.verified_identity.is_none() && !anchors.identities.is_empty() {
@@ -374,6 +383,15 @@ fn check_keyless(
             found.signer = Some(signer);
         }
     }
+}
+
+/// The SHA-256 of the first subject of the statement a sigstore bundle signs, whatever the statement.
+fn signed_subject(blob: &[u8]) -> Option<[u8; 32]> {
+    let bundle = ferry_sign::bundle::decode(blob).ok()?;
+    let statement: Value = serde_json::from_slice(&bundle.envelope.payload).ok()?;
+    let mut d = [0u8; 32];
+    hex::decode_to_slice(statement["subject"][0]["digest"]["sha256"].as_str()?, &mut d).ok()?;
+    Some(d)
 }
 
 /// Applies a `[trust]` table with its keys, identities and trusted root already loaded in `anchors`.

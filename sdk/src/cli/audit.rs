@@ -180,8 +180,8 @@ fn report(b: &Bundle, key_paths: &[PathBuf], anchors: &ferry_trust::Anchors) -> 
         // policy judges.
         let verified_with = match (&f.verified_by, &f.signer) {
             (Some(i), _) => key_paths.get(*i).map(|p| p.display().to_string()),
-            (None, Some(signer)) => Some(format!("Sigstore certificate for {signer}")),
-            (None, None) => None,
+            (None, Some(signer)) if f.error.is_none() => Some(format!("Sigstore certificate for {signer}")),
+            _ => None,
         };
         let why_not = match (&verified_with, &f.error) {
             (Some(_), _) => None,

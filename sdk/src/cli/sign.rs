@@ -66,14 +66,14 @@ pub const ID_TOKEN_ENV: &str = "SIGSTORE_ID_TOKEN";
 
 /// Who signs: a key file, or a Sigstore identity.
 #[derive(clap::Args, Debug)]
-#[group(required = true, multiple = false, id = "signer")]
+#[group(skip)]
 pub struct SignerArgs {
     /// PEM private key (FERRY_KEY_PASSWORD for an encrypted one).
-    #[arg(long, group = "signer")]
+    #[arg(long, conflicts_with = "keyless", required_unless_present = "keyless")]
     pub key: Option<PathBuf>,
     /// Sign keylessly through the Sigstore public-good instance (Fulcio and Rekor; needs the network).
     /// The identity comes from --identity-token, SIGSTORE_ID_TOKEN or the CI's ambient OIDC credentials.
-    #[arg(long, group = "signer")]
+    #[arg(long)]
     pub keyless: bool,
     /// An OIDC identity token (JWT) for --keyless.
     #[arg(long, requires = "keyless")]
