@@ -12,15 +12,23 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 enum Data {
-    Mapped(memmap2::Mmap),
+    /// The map, and the file it maps (to copy from when the bundle is rewritten).
+    Mapped(memmap2::Mmap, File),
     Owned(Vec<u8>),
 }
 
 impl Data {
     fn bytes(&self) -> &[u8] {
         match self {
-            Data::Mapped(m) => m,
+            Data::Mapped(m, _) => m,
             Data::Owned(v) => v,
+        }
+    }
+
+    fn file(&self) -> Option<&File> {
+        match self {
+            Data::Mapped(_, f) => Some(f),
+            Data::Owned(_) => None,
         }
     }
 }
@@ -75,7 +83,7 @@ impl Bundle {
             // torn; the digests are checked over the mapped bytes, which is what is then used.
             #[allow(unsafe_code)]
             let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| BundleError::io(path, e))?;
-            Data::Mapped(map)
+            Data::Mapped(map, file)
         };
         Self::parse(data, Some(path.to_path_buf()))
     }
@@ -296,76 +304,93 @@ impl Bundle {
     /// uncompressed digest and size). The error names the file; when several files are bad, the first
     /// in manifest order.
     ///
-    /// Blobs are hashed on up to as many threads as the machine has cores, largest first, so a bundle of
-    /// several weight files verifies in about the time of its largest one.
+    /// Blobs are hashed as [`Bundle::file_blob_digests`] does: in parallel, so a bundle of several weight
+    /// files verifies in about the time of its largest one.
     pub fn verify_digests(&self) -> Result<(), BundleError> {
-        // One job per distinct blob, in manifest order; a blob shared by two paths is hashed once.
-        let mut seen = HashMap::new();
-        let mut jobs: Vec<&FileEntry> = Vec::new();
+        let mut actual = self.file_blob_digests();
         for f in &self.manifest.files {
-            if seen.insert(f.blob.as_str(), ()).is_none() {
-                jobs.push(f);
-            }
-        }
-        let mut by_size: Vec<usize> = (0..jobs.len()).collect();
-        by_size.sort_by_key(|&i| std::cmp::Reverse(jobs[i].size));
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let mut results: Vec<Option<Result<(), BundleError>>> = (0..jobs.len()).map(|_| None).collect();
-        let work = || {
-            let mut done = Vec::new();
-            loop {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&i) = by_size.get(k) else { break };
-                done.push((i, self.check_file(jobs[i])));
-            }
-            done
-        };
-        let finished: Vec<Vec<(usize, Result<(), BundleError>)>> = if workers == 1 {
-            vec![work()]
-        } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
-                let mut all = vec![work()];
-                for h in handles {
-                    // A worker only panics on a bug; its blobs then count as unchecked, below.
-                    all.push(h.join().unwrap_or_default());
+            match actual.get(f.blob.as_str()) {
+                Some(Ok(d)) if *d == f.blob => {}
+                Some(Ok(d)) => {
+                    return Err(BundleError::Digest {
+                        what: format!("file `{}`", f.path),
+                        expected: f.blob.clone(),
+                        actual: d.clone(),
+                    });
                 }
-                all
-            })
-        };
-        for (i, r) in finished.into_iter().flatten() {
-            results[i] = Some(r);
-        }
-        for (f, r) in jobs.iter().zip(results) {
-            match r {
-                Some(r) => r?,
+                Some(Err(_)) => {
+                    if let Some(Err(e)) = actual.remove(f.blob.as_str()) {
+                        return Err(e);
+                    }
+                }
                 None => return Err(BundleError::Layout(format!("file `{}` was not checked", f.path))),
             }
         }
-        // Paths sharing a blob also share its uncompressed content; each path's own digest is checked.
+        // Each path's own uncompressed digest, also when paths share a blob.
         for f in &self.manifest.files {
-            if f.compression == Compression::Zstd && !jobs.iter().any(|j| std::ptr::eq(*j, f)) {
+            if f.compression == Compression::Zstd {
                 self.check_uncompressed(f)?;
             }
         }
         Ok(())
     }
 
-    fn check_file(&self, f: &FileEntry) -> Result<(), BundleError> {
-        let stored = self.blob(&f.blob)?;
-        let actual = format!("sha256:{}", hex::encode(crate::digest::sha256(stored)));
-        if actual != f.blob {
-            return Err(BundleError::Digest {
-                what: format!("file `{}`", f.path),
-                expected: f.blob.clone(),
-                actual,
-            });
+    /// The actual SHA-256 (`sha256:<hex>`) of every distinct file blob, keyed by the digest the manifest
+    /// gives it: a caller compares the two. A blob that cannot be read maps to the error.
+    ///
+    /// Blobs are hashed on up to as many threads as the machine has cores, largest first; a large blob
+    /// gets a cache-warming helper thread when a core is free for it ([`crate::digest::sha256_warmed`]).
+    pub fn file_blob_digests(&self) -> HashMap<&str, Result<String, BundleError>> {
+        // One job per distinct blob; a blob shared by two paths is hashed once.
+        let mut jobs: Vec<&FileEntry> = Vec::new();
+        {
+            let mut seen = std::collections::HashSet::new();
+            for f in &self.manifest.files {
+                if seen.insert(f.blob.as_str()) {
+                    jobs.push(f);
+                }
+            }
         }
-        if f.compression == Compression::Zstd {
-            self.check_uncompressed(f)?;
-        }
-        Ok(())
+        jobs.sort_by_key(|f| std::cmp::Reverse(f.size));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = cores.min(jobs.len()).max(1);
+        // Warm only when every large blob's hasher and helper can have a core; small blobs are over
+        // before it would matter.
+        let large = jobs.iter().filter(|f| f.size >= crate::digest::WARM_ABOVE as u64).count();
+        let warm = cores >= 2 * large;
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = || {
+            let mut done = Vec::new();
+            while let Some(f) = jobs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                done.push((f.blob.as_str(), self.hash_blob(&f.blob, warm)));
+            }
+            done
+        };
+        let finished: Vec<Vec<(&str, Result<String, BundleError>)>> = if workers == 1 {
+            vec![work()]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
+                let mut all = vec![work()];
+                for h in handles {
+                    // A worker only panics on a bug; its blobs are then missing, which callers treat
+                    // as unchecked.
+                    all.push(h.join().unwrap_or_default());
+                }
+                all
+            })
+        };
+        finished.into_iter().flatten().collect()
+    }
+
+    fn hash_blob(&self, digest: &str, warm: bool) -> Result<String, BundleError> {
+        let stored = self.blob(digest)?;
+        let d = if warm && stored.len() >= crate::digest::WARM_ABOVE {
+            crate::digest::sha256_warmed(stored)
+        } else {
+            crate::digest::sha256(stored)
+        };
+        Ok(format!("sha256:{}", hex::encode(d)))
     }
 
     fn check_uncompressed(&self, f: &FileEntry) -> Result<(), BundleError> {
@@ -480,35 +505,60 @@ impl Bundle {
         Ok(())
     }
 
-    /// Writes a copy of this bundle to `out` with `referrer` added. Signed content is untouched: every
-    /// existing blob is copied as is and the bundle manifest digest stays the same.
+    /// Writes this bundle with `referrer` added to `out`, which may be the bundle's own path: the new
+    /// file is written beside it and renamed into place, so readers see the old bundle or the new one,
+    /// and an interrupted or failed write leaves the original as it was. Signed content is untouched:
+    /// the bundle manifest and every blob keep their bytes and digests. Returns the digest of the
+    /// referrer manifest. Adding a referrer that is already there adds nothing (and writes nothing when
+    /// `out` is this bundle's file).
+    ///
+    /// File blobs are not hashed here: a referrer is about the manifest (a signature covers the file
+    /// digests the manifest records), and every reader that trusts a blob hashes it
+    /// ([`Bundle::verify_digests`]). Every member before `index.json` is kept byte for byte, in place;
+    /// the referrer's blobs and the new index follow. That prefix is copied by the kernel (its extents
+    /// cloned where the file system shares them), and the new file is not `fsync`ed before the rename,
+    /// so adding a signature to a 1 GiB bundle costs about one copy in the page cache, not a write of
+    /// the bundle to disk (`spec/FORMAT.md`, section 5).
     pub fn write_with_referrer(&self, out: &Path, referrer: &Referrer) -> Result<String, BundleError> {
-        let mut t = TarOut::create(out)?;
-        // Keep the original order: file blobs, then config and manifests, as `write_bundle` laid them out.
-        let mut ordered: Vec<&Entry> = self
+        let index_entry =
+            self.members.get("index.json").ok_or_else(|| BundleError::Missing("index.json".into()))?;
+        let bytes = self.data.bytes();
+        let mut index: Index = json(
+            &bytes[index_entry.offset as usize..(index_entry.offset + index_entry.size) as usize],
+            "index.json",
+            "an OCI image index",
+        )?;
+        let subject = self.manifest_desc.clone();
+        let (desc, _) = writer::referrer_manifest(&subject, referrer)?;
+        let present = index.manifests.iter().any(|d| d.digest == desc.digest);
+        if present && self.is_file(out) {
+            return Ok(desc.digest);
+        }
+        if self.members.values().any(|e| e.offset > index_entry.offset) {
+            return Err(BundleError::Layout("`index.json` is not the last member".into()));
+        }
+        let blobs = self
             .members
             .values()
-            .filter(|e| e.kind == Kind::File && e.name.starts_with("blobs/sha256/"))
+            .filter(|e| e.kind == Kind::File)
+            .filter_map(|e| e.name.strip_prefix("blobs/sha256/").map(|hex| format!("sha256:{hex}")))
             .collect();
-        ordered.sort_by_key(|e| e.offset);
-        for e in ordered {
-            let digest = format!("sha256:{}", &e.name["blobs/sha256/".len()..]);
-            t.raw_blob(&digest, &self.data.bytes()[e.offset as usize..(e.offset + e.size) as usize])?;
-        }
-        let index_bytes = {
-            let e =
-                self.members.get("index.json").ok_or_else(|| BundleError::Missing("index.json".into()))?;
-            &self.data.bytes()[e.offset as usize..(e.offset + e.size) as usize]
-        };
-        let mut index: Index = json(index_bytes, "index.json", "an OCI image index")?;
-        let subject = self.manifest_desc.clone();
+        let prefix = index_entry.offset - tar::BLOCK;
+        let mut t = TarOut::extend(out, self.data.file(), bytes, prefix, blobs)?;
         let desc = writer::write_referrer(&mut t, &subject, referrer)?;
-        let digest = desc.digest.clone();
-        if !index.manifests.iter().any(|d| d.digest == desc.digest) {
-            index.manifests.push(desc);
+        if !present {
+            index.manifests.push(desc.clone());
         }
         t.finish(&index)?;
-        Ok(digest)
+        Ok(desc.digest)
+    }
+
+    /// Whether `path` names the file this bundle was opened from.
+    fn is_file(&self, path: &Path) -> bool {
+        match (&self.path, std::fs::canonicalize(path)) {
+            (Some(mine), Ok(other)) => std::fs::canonicalize(mine).is_ok_and(|m| m == other),
+            _ => false,
+        }
     }
 }
 

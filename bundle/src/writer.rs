@@ -79,6 +79,8 @@ pub(crate) struct TarOut {
     out_path: PathBuf,
     pos: u64,
     blobs: HashSet<String>,
+    /// Whether to `fsync` before renaming into place.
+    durable: bool,
 }
 
 impl TarOut {
@@ -91,11 +93,69 @@ impl TarOut {
             .prefix(".ferry-partial-")
             .tempfile_in(&dir)
             .map_err(|e| BundleError::io(&dir, e))?;
-        let mut t = TarOut { file, out_path: out.to_path_buf(), pos: 0, blobs: HashSet::new() };
+        let mut t =
+            TarOut { file, out_path: out.to_path_buf(), pos: 0, blobs: HashSet::new(), durable: true };
         t.member("oci-layout", oci::LAYOUT_FILE)?;
         t.dir("blobs")?;
         t.dir("blobs/sha256")?;
         Ok(t)
+    }
+
+    /// A temporary output next to `out` that starts with the first `len` bytes of an existing bundle
+    /// (every member before its `index.json`), whose blobs are `blobs`; more blobs and a new index follow.
+    ///
+    /// The bytes are copied by the kernel from `source` when it is given (`copy_file_range`: a clone of
+    /// the extents on file systems that share them, such as XFS and Btrfs, and no trip through user
+    /// space elsewhere), else written from `bytes`. Such an output is not `fsync`ed before it is renamed
+    /// into place: see [`crate::Bundle::write_with_referrer`].
+    pub(crate) fn extend(
+        out: &Path,
+        source: Option<&File>,
+        bytes: &[u8],
+        len: u64,
+        blobs: HashSet<String>,
+    ) -> Result<TarOut, BundleError> {
+        let dir = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let file = tempfile::Builder::new()
+            .prefix(".ferry-partial-")
+            .tempfile_in(&dir)
+            .map_err(|e| BundleError::io(&dir, e))?;
+        let mut t = TarOut { file, out_path: out.to_path_buf(), pos: 0, blobs, durable: false };
+        let copied = match source {
+            Some(src) => t.copy_range(src, len)?,
+            None => 0,
+        };
+        let rest = bytes
+            .get(copied as usize..len as usize)
+            .ok_or_else(|| BundleError::Layout(format!("the bundle is shorter than {len} bytes")))?;
+        t.write(rest)?;
+        Ok(t)
+    }
+
+    /// Copies as much of `src[..len]` as the kernel will copy file-to-file; returns how much it did.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn copy_range(&mut self, src: &File, len: u64) -> Result<u64, BundleError> {
+        let mut from = 0u64;
+        while from < len {
+            let want = usize::try_from(len - from).unwrap_or(usize::MAX).min(1 << 30);
+            match rustix::fs::copy_file_range(src, Some(&mut from), self.file.as_file(), None, want) {
+                Ok(0) => break,
+                Ok(_) => {}
+                // Not supported here (old kernel, another file system, a special file): write the rest.
+                Err(_) => break,
+            }
+        }
+        // `from` is where the copy stopped; the output's position moved with it.
+        self.pos = from;
+        Ok(from)
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn copy_range(&mut self, _src: &File, _len: u64) -> Result<u64, BundleError> {
+        Ok(0)
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), BundleError> {
@@ -210,22 +270,16 @@ impl TarOut {
         Ok((digest, size))
     }
 
-    /// Appends a member exactly as it is (used when rewriting a bundle to add referrers).
-    pub(crate) fn raw_blob(&mut self, digest: &str, bytes: &[u8]) -> Result<(), BundleError> {
-        if self.blobs.insert(digest.to_owned()) {
-            let hex = &digest["sha256:".len()..];
-            self.member(&format!("blobs/sha256/{hex}"), bytes)?;
-        }
-        Ok(())
-    }
-
-    /// Writes `index.json` and the end-of-archive marker, then atomically renames into place.
+    /// Writes `index.json` and the end-of-archive marker, then renames into place (after an `fsync`,
+    /// except for [`TarOut::extend`]ed outputs).
     pub(crate) fn finish(mut self, index: &Index) -> Result<u64, BundleError> {
         let bytes = ferry_spec::to_canonical_json(index).map_err(|e| BundleError::Encode(e.to_string()))?;
         self.member("index.json", &bytes)?;
         self.write(&[0u8; 1024])?;
         let tmp = self.file.path().to_path_buf();
-        self.file.as_file().sync_all().map_err(|e| BundleError::io(&tmp, e))?;
+        if self.durable {
+            self.file.as_file().sync_all().map_err(|e| BundleError::io(&tmp, e))?;
+        }
         let size = self.pos;
         let out = self.out_path.clone();
         self.file.persist(&out).map_err(|e| BundleError::io(&out, e.error))?;
@@ -408,15 +462,12 @@ fn layer(path: &str, digest: &str, size: u64, media_type: &str) -> Descriptor {
     }
 }
 
-/// Writes a referrer manifest (OCI 1.1: empty config, one layer, `subject` = the bundle manifest) and
-/// returns its index descriptor.
-pub(crate) fn write_referrer(
-    t: &mut TarOut,
+/// The referrer manifest (OCI 1.1: empty config, one layer, `subject` = the bundle manifest) for `r`, as
+/// canonical JSON, and its index descriptor.
+pub(crate) fn referrer_manifest(
     subject: &Descriptor,
     r: &Referrer,
-) -> Result<Descriptor, BundleError> {
-    let empty = t.blob(oci::EMPTY_JSON)?;
-    let blob = t.blob(&r.blob)?;
+) -> Result<(Descriptor, Vec<u8>), BundleError> {
     let subject = Descriptor { annotations: BTreeMap::new(), ..subject.clone() };
     let m = ImageManifest {
         schema_version: 2,
@@ -424,14 +475,14 @@ pub(crate) fn write_referrer(
         artifact_type: Some(r.artifact_type.clone()),
         config: Descriptor {
             media_type: oci::EMPTY_MEDIA_TYPE.to_owned(),
-            digest: empty,
+            digest: oci::digest_of(oci::EMPTY_JSON),
             size: oci::EMPTY_JSON.len() as u64,
             artifact_type: None,
             annotations: BTreeMap::new(),
         },
         layers: vec![Descriptor {
             media_type: r.media_type.clone(),
-            digest: blob,
+            digest: oci::digest_of(&r.blob),
             size: r.blob.len() as u64,
             artifact_type: None,
             annotations: BTreeMap::new(),
@@ -440,12 +491,25 @@ pub(crate) fn write_referrer(
         annotations: r.annotations.clone(),
     };
     let bytes = ferry_spec::to_canonical_json(&m).map_err(|e| BundleError::Encode(e.to_string()))?;
-    let digest = t.blob(&bytes)?;
-    Ok(Descriptor {
+    let desc = Descriptor {
         media_type: media::OCI_MANIFEST.to_owned(),
-        digest,
+        digest: oci::digest_of(&bytes),
         size: bytes.len() as u64,
         artifact_type: Some(r.artifact_type.clone()),
         annotations: BTreeMap::new(),
-    })
+    };
+    Ok((desc, bytes))
+}
+
+/// Writes a referrer's blobs and manifest ([`referrer_manifest`]) and returns its index descriptor.
+pub(crate) fn write_referrer(
+    t: &mut TarOut,
+    subject: &Descriptor,
+    r: &Referrer,
+) -> Result<Descriptor, BundleError> {
+    let (desc, bytes) = referrer_manifest(subject, r)?;
+    t.blob(oci::EMPTY_JSON)?;
+    t.blob(&r.blob)?;
+    t.blob(&bytes)?;
+    Ok(desc)
 }

@@ -103,3 +103,100 @@ proptest! {
         prop_assert!(detected, "flip of bit {} at byte {} went unnoticed", bit, i);
     }
 }
+
+/// Where `index.json`'s header starts: every byte before it is kept when a referrer is added.
+fn index_header(bytes: &[u8]) -> usize {
+    let entries = ferry_bundle::tar::parse(bytes).unwrap();
+    let index = entries.iter().find(|e| e.name == "index.json").unwrap();
+    index.offset as usize - 512
+}
+
+fn referrer(blob: Vec<u8>, n: usize) -> ferry_bundle::Referrer {
+    ferry_bundle::Referrer {
+        artifact_type: "application/vnd.example.sig".into(),
+        media_type: "application/vnd.example.sig".into(),
+        blob,
+        annotations: [("n".to_owned(), n.to_string())].into(),
+    }
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// Adding referrers (signatures, attestations) keeps every byte before `index.json`, lists them in
+    /// the order they were added, and gives the same bytes whether the bundle was mapped from a file
+    /// (kernel copy) or held in memory; adding one that is there already changes nothing.
+    #[test]
+    fn referrers_keep_signed_bytes(s in arb_source(), blobs in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 1..4)) {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        write_source(&s, &src, false, 0, 0o644);
+        let mut current = t.path().join("0.ferry");
+        ferry_packager::pack(&src, &current).unwrap();
+        let manifest = ferry_bundle::Bundle::open(&current).unwrap().manifest_digest().to_owned();
+        for (k, blob) in blobs.iter().enumerate() {
+            let before = std::fs::read(&current).unwrap();
+            let r = referrer(blob.clone(), k);
+            let next = t.path().join(format!("{}.ferry", k + 1));
+            let digest = ferry_bundle::Bundle::open(&current).unwrap().write_with_referrer(&next, &r).unwrap();
+            let after = std::fs::read(&next).unwrap();
+            let keep = index_header(&before);
+            prop_assert!(after[..keep] == before[..keep], "bytes before index.json changed");
+            let in_memory = t.path().join("memory.ferry");
+            ferry_bundle::Bundle::from_bytes(before).unwrap().write_with_referrer(&in_memory, &r).unwrap();
+            prop_assert!(std::fs::read(&in_memory).unwrap() == after, "file and in-memory rewrites differ");
+            let opened = ferry_bundle::Bundle::open(&next).unwrap();
+            opened.verify_digests().unwrap();
+            prop_assert_eq!(opened.manifest_digest(), manifest.as_str());
+            prop_assert_eq!(opened.referrers().len(), k + 1);
+            prop_assert_eq!(&opened.referrers()[k].digest, &digest);
+            current = next;
+        }
+        // Again, in place: nothing changes, and no temporary file is left.
+        let last = std::fs::read(&current).unwrap();
+        let r = referrer(blobs[blobs.len() - 1].clone(), blobs.len() - 1);
+        ferry_bundle::Bundle::open(&current).unwrap().write_with_referrer(&current, &r).unwrap();
+        prop_assert!(std::fs::read(&current).unwrap() == last);
+        prop_assert!(!listing(t.path()).iter().any(|n| n.starts_with(".ferry-")));
+    }
+}
+
+/// Adding a referrer does not hash file blobs (a signature covers the digests the manifest records), so
+/// it neither hides nor repairs a tampered file: the signed copy still fails its digest check, naming the
+/// file, and the tampered input is left as it was.
+#[test]
+fn a_referrer_never_hides_a_tampered_file() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let s = GenSource { files: vec![("weights.bin".into(), vec![7u8; 5000])], version: "1.0.0".into() };
+    write_source(&s, &src, false, 0, 0o644);
+    let good = t.path().join("good.ferry");
+    ferry_packager::pack(&src, &good).unwrap();
+    let mut bytes = std::fs::read(&good).unwrap();
+    let at = bytes.windows(16).position(|w| w == [7u8; 16]).unwrap() + 100;
+    bytes[at] ^= 0x10;
+    let bad = t.path().join("bad.ferry");
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = t.path().join("out.ferry");
+    let original = ferry_bundle::Bundle::open(&good).unwrap();
+    ferry_bundle::Bundle::open(&bad).unwrap().write_with_referrer(&out, &referrer(vec![1], 0)).unwrap();
+    let signed = ferry_bundle::Bundle::open(&out).unwrap();
+    assert_eq!(signed.manifest_digest(), original.manifest_digest());
+    match signed.verify_digests() {
+        Err(ferry_bundle::BundleError::Digest { what, .. }) => {
+            assert!(what.contains("weights.bin"), "{what}")
+        }
+        other => panic!("expected a digest error, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&bad).unwrap(), bytes, "the input was modified");
+    assert_eq!(listing(t.path()), ["bad.ferry", "good.ferry", "out.ferry", "src"]);
+}
