@@ -466,10 +466,12 @@ impl Bundle {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let tmp = tempfile::Builder::new()
-            .prefix(".ferry-unpack-")
-            .tempdir_in(&parent)
-            .map_err(|e| BundleError::io(&parent, e))?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".ferry-unpack-");
+        // The directory is renamed into place: give it a new directory's permissions, not 0700.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777));
+        let tmp = builder.tempdir_in(&parent).map_err(|e| BundleError::io(&parent, e))?;
         let files = self
             .manifest
             .files
@@ -544,7 +546,13 @@ impl Bundle {
             .filter_map(|e| e.name.strip_prefix("blobs/sha256/").map(|hex| format!("sha256:{hex}")))
             .collect();
         let prefix = index_entry.offset - tar::BLOCK;
-        let mut t = TarOut::extend(out, self.data.file(), bytes, prefix, blobs)?;
+        // Signing in place keeps the bundle's permissions.
+        let permissions = if self.is_file(out) {
+            Some(std::fs::metadata(out).map_err(|e| BundleError::io(out, e))?.permissions())
+        } else {
+            None
+        };
+        let mut t = TarOut::extend(out, permissions, self.data.file(), bytes, prefix, blobs)?;
         let desc = writer::write_referrer(&mut t, &subject, referrer)?;
         if !present {
             index.manifests.push(desc.clone());

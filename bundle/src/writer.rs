@@ -73,6 +73,27 @@ pub struct Referrer {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// A temporary file beside `out`, to be renamed over it: with `permissions`, or else those of a new file
+/// (read-write for all, less the umask), not the owner-only ones of a temporary file.
+fn temp_beside(
+    out: &Path,
+    permissions: Option<std::fs::Permissions>,
+) -> Result<tempfile::NamedTempFile, BundleError> {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".ferry-partial-");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let file = builder.tempfile_in(&dir).map_err(|e| BundleError::io(&dir, e))?;
+    if let Some(p) = permissions {
+        file.as_file().set_permissions(p).map_err(|e| BundleError::io(file.path(), e))?;
+    }
+    Ok(file)
+}
+
 /// Low-level deterministic tar output into a temporary file.
 pub(crate) struct TarOut {
     file: tempfile::NamedTempFile,
@@ -85,14 +106,7 @@ pub(crate) struct TarOut {
 
 impl TarOut {
     pub(crate) fn create(out: &Path) -> Result<TarOut, BundleError> {
-        let dir = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let file = tempfile::Builder::new()
-            .prefix(".ferry-partial-")
-            .tempfile_in(&dir)
-            .map_err(|e| BundleError::io(&dir, e))?;
+        let file = temp_beside(out, None)?;
         let mut t =
             TarOut { file, out_path: out.to_path_buf(), pos: 0, blobs: HashSet::new(), durable: true };
         t.member("oci-layout", oci::LAYOUT_FILE)?;
@@ -107,22 +121,17 @@ impl TarOut {
     /// The bytes are copied by the kernel from `source` when it is given (`copy_file_range`: a clone of
     /// the extents on file systems that share them, such as XFS and Btrfs, and no trip through user
     /// space elsewhere), else written from `bytes`. Such an output is not `fsync`ed before it is renamed
-    /// into place: see [`crate::Bundle::write_with_referrer`].
+    /// into place: see [`crate::Bundle::write_with_referrer`]. `permissions`, when given, are the new
+    /// file's (those of the file it replaces).
     pub(crate) fn extend(
         out: &Path,
+        permissions: Option<std::fs::Permissions>,
         source: Option<&File>,
         bytes: &[u8],
         len: u64,
         blobs: HashSet<String>,
     ) -> Result<TarOut, BundleError> {
-        let dir = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let file = tempfile::Builder::new()
-            .prefix(".ferry-partial-")
-            .tempfile_in(&dir)
-            .map_err(|e| BundleError::io(&dir, e))?;
+        let file = temp_beside(out, permissions)?;
         let mut t = TarOut { file, out_path: out.to_path_buf(), pos: 0, blobs, durable: false };
         let copied = match source {
             Some(src) => t.copy_range(src, len)?,

@@ -61,10 +61,12 @@ pub fn init(model: &Path, dir: &Path) -> Result<(), PackError> {
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(|e| PackError::io(&parent, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".ferry-init-")
-        .tempdir_in(&parent)
-        .map_err(|e| PackError::io(&parent, e))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".ferry-init-");
+    // The directory is renamed into place: give it a new directory's permissions, not 0700.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777));
+    let tmp = builder.tempdir_in(&parent).map_err(|e| PackError::io(&parent, e))?;
     let write = |rel: &str, data: &[u8]| -> Result<(), PackError> {
         let p = tmp.path().join(rel);
         if let Some(d) = p.parent() {

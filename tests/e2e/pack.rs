@@ -248,3 +248,51 @@ fn malformed_sources_are_refused_with_the_key_or_file() {
         &["model.onnx", "`..`"],
     );
 }
+
+/// What Ferry writes gets the permissions of a new file or directory under the caller's umask (not
+/// the owner-only ones of the temporary file it was written to), and signing in place keeps the
+/// bundle's own.
+#[cfg(unix)]
+#[test]
+fn outputs_have_the_permissions_of_new_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempdir();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let under_umask = |umask: &str, args: &[&str]| {
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_ferry"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    };
+    let bundle = t.path().join("m.ferry");
+    let src = fixture("credit-risk");
+    under_umask("022", &["pack", src.to_str().unwrap(), "-o", bundle.to_str().unwrap()]);
+    assert_eq!(mode(&bundle), 0o644);
+    let report = t.path().join("report.json");
+    under_umask(
+        "027",
+        &["verify", bundle.to_str().unwrap(), "--format", "json", "--report", report.to_str().unwrap()],
+    );
+    assert_eq!(mode(&report), 0o640);
+    let view = t.path().join("view");
+    under_umask("022", &["unpack", bundle.to_str().unwrap(), view.to_str().unwrap()]);
+    assert_eq!(mode(&view), 0o755);
+    assert_eq!(mode(&view.join("model.onnx")), 0o644);
+
+    let (key, public) = (t.path().join("k.pem"), t.path().join("k.pub"));
+    under_umask("022", &["keygen", "--private", key.to_str().unwrap(), "--public", public.to_str().unwrap()]);
+    assert_eq!(mode(&key), 0o600, "a private key stays owner-only");
+    std::fs::set_permissions(&bundle, std::fs::Permissions::from_mode(0o640)).unwrap();
+    under_umask("000", &["sign", bundle.to_str().unwrap(), "--key", key.to_str().unwrap()]);
+    assert_eq!(mode(&bundle), 0o640, "signing in place changed the bundle's permissions");
+    let signed = t.path().join("signed.ferry");
+    under_umask(
+        "002",
+        &["sign", bundle.to_str().unwrap(), "--key", key.to_str().unwrap(), "-o", signed.to_str().unwrap()],
+    );
+    assert_eq!(mode(&signed), 0o664);
+}

@@ -270,6 +270,7 @@ fn audit_shows_the_whole_chain() {
         "machine-learning-model",
         "onnxruntime",
         "describes these files: yes",
+        "(source tree digest)",
         "report: verifier",
     ] {
         assert!(out.contains(needle), "audit lacks {needle:?}:\n{out}");
@@ -284,6 +285,9 @@ fn audit_shows_the_whole_chain() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["provenance"].as_array().unwrap().len(), 1);
+    let dep = &v["provenance"][0]["resolved_dependencies"][0];
+    assert_eq!(dep["kind"], "source tree digest", "{dep}");
+    assert!(dep["digests"][0].as_str().unwrap().starts_with("sha256:"), "{dep}");
     assert_eq!(v["sbom"].as_array().unwrap().len(), 1);
     assert_eq!(v["signatures"].as_array().unwrap().len(), 2);
     assert_eq!(v["attestations"].as_array().unwrap().len(), 1);

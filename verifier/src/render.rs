@@ -62,7 +62,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VerifyError> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new().prefix(".ferry-report-").tempfile_in(dir).map_err(err)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".ferry-report-");
+    // A report is a new file for everyone to read (less the umask), not an owner-only temporary one.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir).map_err(err)?;
     tmp.write_all(bytes).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;

@@ -85,11 +85,25 @@ fn provenance(b: &Bundle, subject: &str) -> Vec<Value> {
                     "builder": str_at(pred, &["runDetails", "builder", "id"]),
                     "build_type": str_at(pred, &["buildDefinition", "buildType"]),
                     "source": source,
-                    "resolved_dependencies": deps.len(),
+                    "resolved_dependencies": deps.iter().map(dependency).collect::<Vec<_>>(),
                 })
             }
         })
         .collect()
+}
+
+/// One SLSA resource descriptor, as the audit shows it: name or URI, its digests as `alg:value`, and the
+/// kind Ferry annotated it with. Fields of the wrong shape are left out, never a failure.
+fn dependency(d: &Value) -> Value {
+    let digests: Vec<String> = d["digest"]
+        .as_object()
+        .map(|m| m.iter().filter_map(|(alg, v)| v.as_str().map(|v| format!("{alg}:{v}"))).collect())
+        .unwrap_or_default();
+    json!({
+        "name": d["name"].as_str().or(d["uri"].as_str()),
+        "digests": digests,
+        "kind": str_at(d, &["annotations", "kind"]),
+    })
 }
 
 fn sbom(b: &Bundle, subject: &str) -> Vec<Value> {
@@ -265,10 +279,24 @@ fn human(r: &Value) -> String {
                 );
             }
             None => {
-                let _ = writeln!(o, "  source       (not recorded)");
+                let _ = writeln!(
+                    o,
+                    "  source       (not recorded: packed outside a CI that names its repository)"
+                );
             }
         }
-        let _ = writeln!(o, "  resolved dependencies {}", p["resolved_dependencies"]);
+        let _ = writeln!(o, "  built from");
+        for d in list(&p["resolved_dependencies"]) {
+            let kind = d["kind"].as_str().map(|k| format!(" ({k})")).unwrap_or_default();
+            let digests =
+                list(&d["digests"]).iter().filter_map(|v| v.as_str().map(str::to_owned)).collect::<Vec<_>>();
+            let _ = writeln!(
+                o,
+                "    - {} {}{kind}",
+                d["name"].as_str().unwrap_or("(unnamed)"),
+                digests.join(" ")
+            );
+        }
         let _ = writeln!(o, "  describes these files: {}", yes(&p["subject_matches"]));
     }
     let _ = writeln!(o, "\nsbom");
