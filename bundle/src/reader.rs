@@ -518,9 +518,8 @@ impl Bundle {
     /// digests the manifest records), and every reader that trusts a blob hashes it
     /// ([`Bundle::verify_digests`]). Every member before `index.json` is kept byte for byte, in place;
     /// the referrer's blobs and the new index follow. That prefix is copied by the kernel (its extents
-    /// cloned where the file system shares them), and the new file is not `fsync`ed before the rename,
-    /// so adding a signature to a 1 GiB bundle costs about one copy in the page cache, not a write of
-    /// the bundle to disk (`spec/FORMAT.md`, section 5).
+    /// cloned where the file system shares them), so adding a signature to a 1 GiB bundle costs about one
+    /// copy in the page cache (`spec/FORMAT.md`, section 5).
     pub fn write_with_referrer(&self, out: &Path, referrer: &Referrer) -> Result<String, BundleError> {
         let index_entry =
             self.members.get("index.json").ok_or_else(|| BundleError::Missing("index.json".into()))?;
