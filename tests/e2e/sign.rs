@@ -196,6 +196,26 @@ fn tampered_swapped_and_untrusted_bundles_are_refused() {
         assert!(caught, "flipped byte in {}: {statuses:?}", e.name);
     }
 
+    // Damaged before it was signed: the signature binds the digests the manifest records, so the
+    // damaged file is still what is refused, by its own check.
+    let damaged = t.path().join("damaged.ferry");
+    pack(&fixture("text-embedding"), &damaged);
+    let mut raw = std::fs::read(&damaged).unwrap();
+    let data = Bundle::open(&damaged).unwrap().manifest().file("model.onnx.data").unwrap().blob.clone();
+    let entry = ferry_bundle::tar::parse(&raw)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name == format!("blobs/sha256/{}", &data["sha256:".len()..]))
+        .unwrap();
+    raw[(entry.offset + 7) as usize] ^= 0x40;
+    std::fs::write(&damaged, &raw).unwrap();
+    sign(&damaged, &sk);
+    refused("damaged before signing", &damaged, &p, &["model.onnx.data"]);
+    let (code, statuses, text) = verify_statuses(&damaged, &pk, &p);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(statuses["artifact.digest"], "failed", "{text}");
+    assert_eq!(statuses["artifact.signature"], "passed", "{text}");
+
     // A signature lifted from another bundle: valid signature, wrong resources.
     let other = t.path().join("other.ferry");
     pack(&fixture("text-embedding"), &other);
