@@ -1,0 +1,34 @@
+//! `ferry_tensor::read_bytes` for NumPy `.npz` (a zip of `.npy` members: zip bombs, duplicate members, deflate).
+//! A tensor map that reads and that the writer accepts must read back unchanged from the writer's bytes.
+#![no_main]
+
+use ferry_tensor::{DType, Format, read_bytes, write_bytes};
+use libfuzzer_sys::fuzz_target;
+use std::collections::BTreeMap;
+
+const FORMAT: Format = Format::Npz;
+
+fuzz_target!(|data: &[u8]| {
+    let hints = hints(data);
+    let Ok(tensors) = read_bytes(data, FORMAT, "x", &hints) else {
+        return;
+    };
+    for t in tensors.values() {
+        let _ = t.dtype();
+        for i in 0..t.len().min(16) {
+            let _ = t.as_f64(i);
+        }
+    }
+    let Ok(bytes) = write_bytes(&tensors, FORMAT) else {
+        return;
+    };
+    let again = read_bytes(&bytes, FORMAT, "x", &hints).expect("the writer's bytes read back");
+    assert_eq!(format!("{again:?}"), format!("{tensors:?}"), "tensors changed through the writer");
+});
+
+/// The dtype hints the JSON reader takes for bare arrays: a few names, with a dtype chosen by the
+/// input's last byte (so the fuzzer steers it). Other formats ignore hints.
+fn hints(data: &[u8]) -> BTreeMap<String, DType> {
+    let pick = data.last().map_or(0, |b| usize::from(*b)) % DType::ALL.len();
+    ["x", "a", "input", "features"].into_iter().map(|n| (n.to_owned(), DType::ALL[pick])).collect()
+}
