@@ -21,6 +21,6 @@ mod writer;
 pub use error::BundleError;
 pub use reader::{Bundle, FoundReferrer};
 pub use writer::{
-    COMPRESSED_EXTENSIONS, FileData, FileSource, Referrer, Written, ZSTD_LEVEL, is_compressed, write_bundle,
-    write_bundle_with,
+    COMPRESSED_EXTENSIONS, FileData, FileSource, Opener, Referrer, Written, ZSTD_LEVEL, is_compressed,
+    write_bundle, write_bundle_with,
 };

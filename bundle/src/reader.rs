@@ -74,8 +74,11 @@ impl std::fmt::Debug for Bundle {
 impl Bundle {
     /// Opens and structurally checks a bundle file, mapping it into memory so weights are never copied.
     pub fn open(path: &Path) -> Result<Bundle, BundleError> {
-        let file = File::open(path).map_err(|e| BundleError::io(path, e))?;
-        let len = file.metadata().map_err(|e| BundleError::io(path, e))?.len();
+        // A regular file only: opening a FIFO would block forever, and a device is not a bundle.
+        let (file, len) = ferry_spec::file::open_regular(path).map_err(|e| match e {
+            ferry_spec::file::FileError::Io { source, .. } => BundleError::io(path, source),
+            other => BundleError::io(path, std::io::Error::other(other.reason())),
+        })?;
         let data = if len == 0 {
             Data::Owned(Vec::new())
         } else {

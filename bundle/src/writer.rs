@@ -28,8 +28,21 @@ const CHUNK: usize = 4 << 20;
 pub enum FileData {
     /// Streamed from disk.
     Disk(PathBuf),
+    /// Streamed from the file `open` returns when it is written: a caller that must not follow links or
+    /// read special files (the packager) opens it its own way. `path` names it in errors.
+    Open { path: PathBuf, open: Opener },
     /// Already in memory.
     Memory(Vec<u8>),
+}
+
+/// A caller's way of opening one file of the file view (see [`FileData::Open`]).
+#[derive(Clone)]
+pub struct Opener(pub std::sync::Arc<dyn Fn() -> std::io::Result<File> + Send + Sync>);
+
+impl std::fmt::Debug for Opener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Opener")
+    }
 }
 
 /// One file of the file view to write.
@@ -198,8 +211,7 @@ impl TarOut {
     /// Streams a file from disk into a blob, hashing on a second thread while this one copies, so the
     /// pack costs about one pass of SHA-256 over the bytes. The header is written last, once the digest
     /// (its name) is known.
-    fn blob_from_disk(&mut self, path: &Path) -> Result<(String, u64), BundleError> {
-        let mut input = File::open(path).map_err(|e| BundleError::io(path, e))?;
+    fn blob_from_disk(&mut self, path: &Path, mut input: File) -> Result<(String, u64), BundleError> {
         let expected = input.metadata().map_err(|e| BundleError::io(path, e))?.len();
         let header_pos = self.pos;
         self.write(&[0u8; 512])?;
@@ -434,6 +446,13 @@ fn write_file(t: &mut TarOut, f: &FileSource) -> Result<(FileEntry, Descriptor),
             FileData::Disk(p) => {
                 std::borrow::Cow::Owned(std::fs::read(p).map_err(|e| BundleError::io(p, e))?)
             }
+            FileData::Open { path, open } => {
+                let mut bytes = Vec::new();
+                (open.0)()
+                    .and_then(|mut file| file.read_to_end(&mut bytes))
+                    .map_err(|e| BundleError::io(path, e))?;
+                std::borrow::Cow::Owned(bytes)
+            }
         };
         let packed = zstd::bulk::compress(&bytes, ZSTD_LEVEL)
             .map_err(|e| BundleError::Encode(format!("zstd compression of `{}`: {e}", f.path)))?;
@@ -450,7 +469,10 @@ fn write_file(t: &mut TarOut, f: &FileSource) -> Result<(FileEntry, Descriptor),
     } else {
         let (blob, size) = match &f.data {
             FileData::Memory(b) => (t.blob(b)?, b.len() as u64),
-            FileData::Disk(p) => t.blob_from_disk(p)?,
+            FileData::Disk(p) => t.blob_from_disk(p, File::open(p).map_err(|e| BundleError::io(p, e))?)?,
+            FileData::Open { path, open } => {
+                t.blob_from_disk(path, (open.0)().map_err(|e| BundleError::io(path, e))?)?
+            }
         };
         let desc = layer(&f.path, &blob, size, media::FILE);
         let sha256 = blob["sha256:".len()..].to_owned();

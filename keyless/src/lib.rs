@@ -107,8 +107,8 @@ impl TrustRoot {
     /// Reads a `trusted_root.json` file (`application/vnd.dev.sigstore.trustedroot+json`).
     pub fn from_file(path: &Path) -> Result<Self, KeylessError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| KeylessError::TrustRoot { origin: origin.clone(), reason: e.to_string() })?;
+        let text = ferry_spec::file::read_to_string(path, ferry_spec::file::SMALL_FILE_LIMIT)
+            .map_err(|e| KeylessError::TrustRoot { origin: origin.clone(), reason: e.reason() })?;
         Self::from_json(&text, &origin)
     }
 

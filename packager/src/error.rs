@@ -10,8 +10,14 @@ pub enum PackError {
     Source { path: PathBuf, message: String },
     #[error("{path}: key `{key}`: file `{file}` does not exist in the source directory")]
     MissingFile { path: PathBuf, key: String, file: String },
-    #[error("{path}: key `{key}`: `{file}` is not a regular file")]
-    NotAFile { path: PathBuf, key: String, file: String },
+    /// A file of the source is not a regular file below the source directory: a symbolic link (or a
+    /// directory on the way to it that is one), a FIFO, a device, or a path that leaves with `..`.
+    #[error(
+        "{}: {reason}{}; a bundle source may hold only regular files below its directory (no symbolic links, FIFOs, devices or `..`)",
+        path.display(),
+        key.as_ref().map(|k| format!(" (ferry.toml key `{k}`)")).unwrap_or_default()
+    )]
+    UnsafeFile { path: PathBuf, key: Option<String>, reason: String },
     #[error("{file}: not a readable ONNX model: {message}")]
     Onnx { file: String, message: String },
     #[error("{file}: contract mismatch at `{key}`: {message}")]

@@ -1,16 +1,21 @@
 //! `ferry init`: a bundle source scaffolded from a model a user already has.
 
 use crate::PackError;
+use crate::source::ONNX_LIMIT;
 use ferry_onnx::{OnnxDim, ValueInfo, ValueKind};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+fn file_err(e: ferry_spec::file::FileError) -> PackError {
+    PackError::Source { path: e.path().to_path_buf(), message: e.reason() }
+}
 
 /// Writes a bundle source for `model` into `dir` (which must not exist or be empty): the model and its
 /// external-data files, a `ferry.toml` whose contract is read from the model's real inputs and outputs,
 /// a permissive config schema with empty defaults, and a commented golden-set slot. `ferry pack DIR`
 /// then works as is. Written into a temporary directory and renamed, so a failure leaves nothing.
 pub fn init(model: &Path, dir: &Path) -> Result<(), PackError> {
-    let bytes = std::fs::read(model).map_err(|e| PackError::io(model, e))?;
+    let bytes = ferry_spec::file::read(model, ONNX_LIMIT).map_err(file_err)?;
     let model_name =
         model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model.onnx".into());
     let info = ferry_onnx::read_model(&bytes)
@@ -77,7 +82,7 @@ pub fn init(model: &Path, dir: &Path) -> Result<(), PackError> {
     write(&model_name, &bytes)?;
     for loc in &info.external_data {
         let from = model_dir.join(loc);
-        let data = std::fs::read(&from).map_err(|e| PackError::io(&from, e))?;
+        let data = ferry_spec::file::read(&from, ferry_spec::file::NO_LIMIT).map_err(file_err)?;
         write(loc, &data)?;
     }
     write("config.schema.json", b"{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"type\": \"object\",\n  \"properties\": {}\n}\n")?;

@@ -13,6 +13,7 @@ mod error;
 mod init;
 pub mod provenance;
 mod source;
+mod source_file;
 #[doc(hidden)]
 pub mod synthetic;
 
@@ -21,7 +22,7 @@ pub use ferry_bundle::Written as Packed;
 pub use init::init;
 pub use source::{LoadedSource, load};
 
-use ferry_bundle::{FileData, FileSource};
+use ferry_bundle::{FileData, FileSource, Opener};
 use ferry_spec::{FERRY_VERSION, FORMAT_VERSION, Manifest, ModelMeta, ONNXRUNTIME_SUPPORTED, Pins};
 use std::path::Path;
 
@@ -34,10 +35,19 @@ pub fn pack(src: &Path, out: &Path) -> Result<Packed, PackError> {
 
 /// Writes the bundle of an already validated source.
 pub fn pack_loaded(loaded: &LoadedSource, out: &Path) -> Result<Packed, PackError> {
+    // Each file is opened again when it is written, the same safe way as at load: what is packed is a
+    // regular file below the source directory even if the source changed in between.
     let files: Vec<FileSource> = loaded
         .files
         .iter()
-        .map(|(path, disk)| FileSource { path: path.clone(), data: FileData::Disk(disk.clone()) })
+        .map(|(path, disk)| {
+            let (root, rel) = (loaded.dir.clone(), path.clone());
+            let open = move || source_file::open(&root, &rel).map(|(file, _)| file).map_err(|r| r.into_io());
+            FileSource {
+                path: path.clone(),
+                data: FileData::Open { path: disk.clone(), open: Opener(std::sync::Arc::new(open)) },
+            }
+        })
         .collect();
     let source = provenance::source_repo_from_env();
     let template = manifest_for(loaded);

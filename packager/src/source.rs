@@ -1,8 +1,10 @@
 //! Loading and validating a bundle source directory.
 
 use crate::PackError;
+use crate::source_file::{self, Refusal};
 use ferry_onnx::{ModelInfo, OnnxDim, ValueInfo, ValueKind};
 use ferry_spec::config::ConfigSchema;
+use ferry_spec::file::{NO_LIMIT, SMALL_FILE_LIMIT};
 use ferry_spec::{DType, Dim, Source, TensorSpec, media};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,12 +26,19 @@ pub struct LoadedSource {
     pub signature: Option<Vec<u8>>,
 }
 
+/// The most an `.onnx` file can be: protobuf messages are limited to 2 GiB (larger models keep their
+/// weights in external-data files, which are streamed, never read whole).
+pub(crate) const ONNX_LIMIT: u64 = 2 << 30;
+
 /// Reads `ferry.toml` from `dir` and validates the whole source.
+///
+/// Every file is read through [`source_file`](crate::source_file): a symbolic link, FIFO, device or
+/// `..` anywhere below `dir` is refused ([`PackError::UnsafeFile`]), naming the path.
 pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
     let toml_path = dir.join(media::SOURCE_FILE);
-    let text = match std::fs::read_to_string(&toml_path) {
+    let text = match source_file::read(dir, media::SOURCE_FILE, SMALL_FILE_LIMIT) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(Refusal::Missing) => {
             return Err(PackError::Source {
                 path: toml_path,
                 message:
@@ -37,8 +46,12 @@ pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
                         .into(),
             });
         }
-        Err(e) => return Err(PackError::io(toml_path, e)),
+        Err(r) => return Err(refused(r, &toml_path, None, media::SOURCE_FILE)),
     };
+    let text = String::from_utf8(text).map_err(|e| PackError::Source {
+        path: toml_path.clone(),
+        message: format!("not UTF-8 text: {}", e.utf8_error()),
+    })?;
     let source = Source::from_toml_str(&text).map_err(|e| PackError::Source {
         path: toml_path.clone(),
         message: e.to_string().trim_end().to_owned(),
@@ -66,7 +79,8 @@ pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
     }
 
     let onnx_file = &source.model.onnx;
-    let onnx_bytes = std::fs::read(&files[onnx_file]).map_err(|e| PackError::io(&files[onnx_file], e))?;
+    let onnx_bytes = source_file::read(dir, onnx_file, ONNX_LIMIT)
+        .map_err(|r| refused(r, &toml_path, Some("model.onnx"), onnx_file))?;
     let model = ferry_onnx::read_model(&onnx_bytes)
         .map_err(|e| PackError::Onnx { file: onnx_file.clone(), message: e.to_string() })?;
     drop(onnx_bytes);
@@ -87,13 +101,13 @@ pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
 
     check_contract(onnx_file, "inputs", &source.inputs, &model.inputs)?;
     check_contract(onnx_file, "outputs", &source.outputs, &model.outputs)?;
-    check_config(&source, &files)?;
-    check_golden(&source, &files)?;
+    check_config(dir, &toml_path, &source)?;
+    check_golden(dir, &toml_path, &source)?;
     let sig_path = dir.join(ferry_trust::SIGNATURE_FILE);
-    let signature = match std::fs::read(&sig_path) {
+    let signature = match source_file::read(dir, ferry_trust::SIGNATURE_FILE, SMALL_FILE_LIMIT) {
         Ok(b) => Some(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(PackError::io(sig_path, e)),
+        Err(Refusal::Missing) => None,
+        Err(r) => return Err(refused(r, &sig_path, None, ferry_trust::SIGNATURE_FILE)),
     };
     if files.contains_key(ferry_trust::SIGNATURE_FILE) {
         return Err(PackError::Source {
@@ -105,22 +119,33 @@ pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
     Ok(LoadedSource { dir: dir.to_path_buf(), source, model, files, signature })
 }
 
-fn existing_file(dir: &Path, toml_path: &Path, key: &str, rel: &str) -> Result<PathBuf, PackError> {
-    let disk = dir.join(rel);
-    match std::fs::metadata(&disk) {
-        Ok(m) if m.is_file() => Ok(disk),
-        Ok(_) => Err(PackError::NotAFile {
-            path: toml_path.to_path_buf(),
-            key: key.to_owned(),
-            file: rel.to_owned(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(PackError::MissingFile {
-            path: toml_path.to_path_buf(),
-            key: key.to_owned(),
-            file: rel.to_owned(),
-        }),
-        Err(e) => Err(PackError::io(disk, e)),
+/// The error for a source file that could not be opened; `key` is the `ferry.toml` key naming it.
+fn refused(r: Refusal, toml_path: &Path, key: Option<&str>, rel: &str) -> PackError {
+    match r {
+        Refusal::Missing => match key {
+            Some(key) => PackError::MissingFile {
+                path: toml_path.to_path_buf(),
+                key: key.to_owned(),
+                file: rel.to_owned(),
+            },
+            None => PackError::Source { path: toml_path.to_path_buf(), message: "not found".into() },
+        },
+        Refusal::Unsafe { path, reason } => {
+            PackError::UnsafeFile { path, key: key.map(str::to_owned), reason }
+        }
+        Refusal::TooLarge { path, size, limit } => PackError::Source {
+            path,
+            message: format!("is {size} bytes, more than the {limit}-byte limit for this file"),
+        },
+        Refusal::Io { path, source } => PackError::io(path, source),
     }
+}
+
+/// Checks that `rel` is a regular file below `dir` (opening it the way the writer will) and returns its
+/// path on disk.
+fn existing_file(dir: &Path, toml_path: &Path, key: &str, rel: &str) -> Result<PathBuf, PackError> {
+    source_file::open(dir, rel).map_err(|r| refused(r, toml_path, Some(key), rel))?;
+    Ok(dir.join(rel))
 }
 
 /// The declared contract must describe the graph's real I/O: the same names, dtypes and ranks, and no
@@ -220,15 +245,15 @@ fn fmt_dim(d: &OnnxDim) -> String {
     }
 }
 
-fn check_config(source: &Source, files: &BTreeMap<String, PathBuf>) -> Result<(), PackError> {
+fn check_config(dir: &Path, toml_path: &Path, source: &Source) -> Result<(), PackError> {
     let Some(c) = &source.config else { return Ok(()) };
-    let schema = read_json(&c.schema, &files[&c.schema])?;
+    let schema = read_json(dir, toml_path, "config.schema", &c.schema)?;
     let compiled = ConfigSchema::compile(&schema).map_err(|e| PackError::Config {
         file: c.schema.clone(),
         message: format!("not a valid JSON Schema: {e}"),
     })?;
     let Some(d) = &c.defaults else { return Ok(()) };
-    let defaults = read_json(d, &files[d])?;
+    let defaults = read_json(dir, toml_path, "config.defaults", d)?;
     if !defaults.is_object() {
         return Err(PackError::Config {
             file: d.clone(),
@@ -245,14 +270,15 @@ fn check_config(source: &Source, files: &BTreeMap<String, PathBuf>) -> Result<()
     })
 }
 
-fn read_json(rel: &str, disk: &Path) -> Result<serde_json::Value, PackError> {
-    let bytes = std::fs::read(disk).map_err(|e| PackError::io(disk, e))?;
+fn read_json(dir: &Path, toml_path: &Path, key: &str, rel: &str) -> Result<serde_json::Value, PackError> {
+    let bytes =
+        source_file::read(dir, rel, SMALL_FILE_LIMIT).map_err(|r| refused(r, toml_path, Some(key), rel))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| PackError::Config { file: rel.to_owned(), message: format!("not valid JSON: {e}") })
 }
 
 /// Golden files must parse and carry exactly the declared tensors with the declared dtypes and ranks.
-fn check_golden(source: &Source, files: &BTreeMap<String, PathBuf>) -> Result<(), PackError> {
+fn check_golden(dir: &Path, toml_path: &Path, source: &Source) -> Result<(), PackError> {
     for (i, g) in source.golden.iter().enumerate() {
         for (field, rel, specs) in
             [("inputs", &g.inputs, &source.inputs), ("expected", &g.expected, &source.outputs)]
@@ -260,7 +286,16 @@ fn check_golden(source: &Source, files: &BTreeMap<String, PathBuf>) -> Result<()
             let key = format!("golden[{i}].{field}");
             let err = |message: String| PackError::Golden { file: rel.clone(), key: key.clone(), message };
             let hints: BTreeMap<String, DType> = specs.iter().map(|s| (s.name.clone(), s.dtype)).collect();
-            let mut tensors = ferry_tensor::read_file(&files[rel], &hints).map_err(|e| err(e.to_string()))?;
+            let disk = dir.join(rel);
+            let format = ferry_tensor::Format::from_path(&disk).ok_or_else(|| {
+                err(ferry_tensor::TensorError::UnknownFormat { path: disk.clone() }.to_string())
+            })?;
+            let bytes =
+                source_file::read(dir, rel, NO_LIMIT).map_err(|r| refused(r, toml_path, Some(&key), rel))?;
+            let stem = disk.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let mut tensors = ferry_tensor::read_bytes(&bytes, format, &stem, &hints)
+                .map_err(|e| err(e.in_file(&disk).to_string()))?;
+            drop(bytes);
             // A lone .npy holds one unnamed tensor: it stands for the single declared tensor.
             if specs.len() == 1
                 && tensors.len() == 1

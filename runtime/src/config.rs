@@ -81,7 +81,9 @@ pub(crate) fn resolve(layers: &Layers<'_>) -> Result<Value, RuntimeError> {
 
 fn read_config_file(path: &Path) -> Result<Value, RuntimeError> {
     let file_err = |message: String| RuntimeError::ConfigFile { path: path.to_path_buf(), message };
-    let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+    // A regular file of configuration size: a FIFO or /dev/zero is refused, not read.
+    let text = ferry_spec::file::read_to_string(path, ferry_spec::file::SMALL_FILE_LIMIT)
+        .map_err(|e| file_err(e.reason()))?;
     let is_toml = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
     let value: Value = if is_toml {
         toml::from_str(&text).map_err(|e| file_err(format!("not valid TOML: {e}")))?

@@ -11,7 +11,16 @@ use ferry_tensor::{Tensor, TensorData, TensorMap};
 pub struct Contract {
     inputs: Vec<InputCheck>,
     outputs: Vec<OutputCheck>,
+    max_elements: usize,
 }
+
+/// The default for [`Contract::with_max_elements`]: 64 Mi elements (256 MiB of float32), ample for a
+/// batch of 64 images of 3×512×512, and far below what a host can be made to allocate by a small file.
+pub const DEFAULT_MAX_ELEMENTS: usize = 1 << 26;
+
+/// The widest fixed-size element (8 bytes): an input the contract does not size may declare at most
+/// this many bytes per allowed element (which bounds the fixed-width strings of an `.npy`).
+const MAX_ELEMENT_BYTES: u64 = 8;
 
 #[derive(Debug, Clone)]
 struct InputCheck {
@@ -19,6 +28,9 @@ struct InputCheck {
     dtype: DType,
     declared: String,
     dims: Vec<DimCheck>,
+    /// Whether the contract alone fixes the tensor's size: every dim fixed and elements of a fixed size.
+    /// Other inputs are bounded by [`Contract::with_max_elements`].
+    sized: bool,
     /// Per-position checks along the last axis; empty when no feature constrains anything.
     features: Vec<FeatureCheck>,
     /// The same rules laid out for a branch-free, vectorizable pass over the data: the common case
@@ -184,7 +196,7 @@ impl Contract {
         let mut first_seen: Vec<(String, (usize, usize))> = Vec::new();
         let mut compiled = Vec::with_capacity(inputs.len());
         for (i, spec) in inputs.iter().enumerate() {
-            let dims = spec
+            let dims: Vec<DimCheck> = spec
                 .shape
                 .iter()
                 .enumerate()
@@ -230,11 +242,13 @@ impl Contract {
                     .collect(),
             };
             let (fast32, fast) = (Tiled::new(&to_f32_bounds(&fast)), Tiled::new(&fast));
+            let sized = spec.dtype.size().is_some() && dims.iter().all(|d| matches!(d, DimCheck::Fixed(_)));
             compiled.push(InputCheck {
                 name: spec.name.clone(),
                 dtype: spec.dtype,
                 declared: spec.shape_string(),
                 dims,
+                sized,
                 features,
                 fast,
                 fast32,
@@ -259,7 +273,40 @@ impl Contract {
                     .collect(),
             })
             .collect();
-        Contract { inputs: compiled, outputs }
+        Contract { inputs: compiled, outputs, max_elements: DEFAULT_MAX_ELEMENTS }
+    }
+
+    /// The most elements an input whose size the contract leaves open (a symbolic dim, or strings) may
+    /// hold, and (×8) the most bytes of data its file may declare. Default [`DEFAULT_MAX_ELEMENTS`].
+    #[must_use]
+    pub fn with_max_elements(mut self, max_elements: usize) -> Contract {
+        self.max_elements = max_elements;
+        self
+    }
+
+    /// Checks what a request file declares about one tensor (name, dtype, shape and, where the format
+    /// says, bytes of data), before its data is read: the dtype, rank, fixed-dim and size rules of
+    /// [`Contract::check`] (the same code), so that a tensor the contract would refuse costs no memory.
+    /// Symbolic dims shared between inputs are compared by [`Contract::check`] once every tensor is read.
+    pub fn check_declared(
+        &self,
+        name: &str,
+        dtype: DType,
+        shape: &[usize],
+        data_bytes: Option<u64>,
+    ) -> Result<(), Box<ContractError>> {
+        let Some(check) = self.inputs.iter().find(|c| c.name == name) else {
+            return Err(error(
+                name,
+                ContractErrorKind::UnknownInput {
+                    declared: self.inputs.iter().map(|c| c.name.clone()).collect(),
+                },
+            ));
+        };
+        if dtype != check.dtype {
+            return Err(error(&check.name, ContractErrorKind::DType { expected: check.dtype, found: dtype }));
+        }
+        self.check_shape(check, shape, data_bytes, &|_, _| None)
     }
 
     /// Names of the declared inputs, in declaration order.
@@ -308,17 +355,35 @@ impl Contract {
                 ContractErrorKind::DataLength { shape: tensor.shape.clone(), len: tensor.data.len() },
             ));
         }
-        if tensor.shape.len() != check.dims.len() {
+        let other = |input: &str, axis: usize| all.get(input).and_then(|t| t.shape.get(axis)).copied();
+        self.check_shape(check, &tensor.shape, None, &other)?;
+        if !check.features.is_empty() {
+            check_features(check, tensor)?;
+        }
+        Ok(())
+    }
+
+    /// The shape rules of one input: rank, fixed dims, symbolic dims against their first occurrence
+    /// (`other(input, axis)` gives its size where known), and the size limit for inputs the contract does
+    /// not size. Shared by [`Contract::check`] and [`Contract::check_declared`].
+    fn check_shape(
+        &self,
+        check: &InputCheck,
+        shape: &[usize],
+        data_bytes: Option<u64>,
+        other: &dyn Fn(&str, usize) -> Option<usize>,
+    ) -> Result<(), Box<ContractError>> {
+        if shape.len() != check.dims.len() {
             return Err(error(
                 &check.name,
                 ContractErrorKind::Rank {
                     expected: check.dims.len(),
-                    found: tensor.shape.len(),
+                    found: shape.len(),
                     declared: check.declared.clone(),
                 },
             ));
         }
-        for (axis, (dim, &size)) in check.dims.iter().zip(&tensor.shape).enumerate() {
+        for (axis, (dim, &size)) in check.dims.iter().zip(shape).enumerate() {
             match dim {
                 DimCheck::Fixed(n) => {
                     if u64::try_from(size).ok() != Some(*n) {
@@ -328,13 +393,11 @@ impl Contract {
                         ));
                     }
                 }
-                DimCheck::Symbol { name, first: Some((other, other_axis)) } => {
-                    let other_check = &self.inputs[*other];
+                DimCheck::Symbol { name, first: Some((other_input, other_axis)) } => {
+                    let other_check = &self.inputs[*other_input];
                     // The first occurrence was checked already (inputs are checked in order), so it exists
-                    // and has the declared rank.
-                    let other_value =
-                        all.get(&other_check.name).and_then(|t| t.shape.get(*other_axis)).copied();
-                    if let Some(other_value) = other_value
+                    // and has the declared rank; before the data is read it may not be known yet.
+                    if let Some(other_value) = other(&other_check.name, *other_axis)
                         && other_value != size
                     {
                         return Err(error(
@@ -353,8 +416,25 @@ impl Contract {
                 DimCheck::Symbol { first: None, .. } => {}
             }
         }
-        if !check.features.is_empty() {
-            check_features(check, tensor)?;
+        if !check.sized {
+            let too_many =
+                shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > self.max_elements);
+            if too_many {
+                return Err(error(
+                    &check.name,
+                    ContractErrorKind::TooManyElements {
+                        shape: shape.to_vec(),
+                        declared: check.declared.clone(),
+                        limit: self.max_elements,
+                    },
+                ));
+            }
+            let byte_limit = (self.max_elements as u64).saturating_mul(MAX_ELEMENT_BYTES);
+            if let Some(bytes) = data_bytes
+                && bytes > byte_limit
+            {
+                return Err(error(&check.name, ContractErrorKind::TooManyBytes { bytes, limit: byte_limit }));
+            }
         }
         Ok(())
     }
@@ -626,6 +706,53 @@ mod tests {
 
     fn one(name: &str, t: Tensor) -> TensorMap {
         TensorMap::from([(name.to_owned(), t)])
+    }
+
+    /// The header check applies the rules of `check` (dtype, rank, fixed dims, the size limit) to what a
+    /// file declares; the in-memory check applies the same size limit.
+    #[test]
+    fn declared_headers_follow_the_same_rules() {
+        let c = tabular().with_max_elements(30);
+        c.check_declared("features", DType::Float32, &[10, 3], Some(120)).unwrap();
+        let e = c.check_declared("features", DType::Float32, &[11, 3], Some(132)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "input `features`: shape [11, 3] holds 33 elements, more than the 30 this runtime accepts for the contract's [batch, 3]"
+        );
+        assert_eq!(
+            c.check(&one("features", f32s(vec![11, 3], [30.0, 0.0, 36.0].repeat(11)))).unwrap_err().kind,
+            ContractErrorKind::TooManyElements {
+                shape: vec![11, 3],
+                declared: "[batch, 3]".into(),
+                limit: 30
+            }
+        );
+        let e = c.check_declared("features", DType::Float32, &[usize::MAX, 3], None).unwrap_err();
+        assert!(matches!(e.kind, ContractErrorKind::TooManyElements { .. }), "{e}");
+        let e = c.check_declared("features", DType::Float32, &[1, 1 << 30], None).unwrap_err();
+        assert_eq!(e.kind, ContractErrorKind::Dim { axis: 1, expected: 3, found: 1 << 30 });
+        let e = c.check_declared("features", DType::Float64, &[1, 3], None).unwrap_err();
+        assert_eq!(e.kind, ContractErrorKind::DType { expected: DType::Float32, found: DType::Float64 });
+        let e = c.check_declared("features", DType::Float32, &[3], None).unwrap_err();
+        assert!(matches!(e.kind, ContractErrorKind::Rank { expected: 2, found: 1, .. }), "{e}");
+        let e = c.check_declared("other", DType::Float32, &[3], None).unwrap_err();
+        assert!(matches!(e.kind, ContractErrorKind::UnknownInput { .. }), "{e}");
+        // Bytes beyond 8 per allowed element (wide fixed-width strings) are refused too.
+        let e = c.check_declared("features", DType::Float32, &[1, 3], Some(241)).unwrap_err();
+        assert_eq!(e.kind, ContractErrorKind::TooManyBytes { bytes: 241, limit: 240 });
+    }
+
+    /// A contract that fixes every dim sizes its input itself: the limit does not apply.
+    #[test]
+    fn fully_fixed_inputs_are_sized_by_the_contract() {
+        let spec = TensorSpec {
+            name: "image".into(),
+            dtype: DType::Uint8,
+            shape: vec![Dim::Fixed(64), Dim::Fixed(64)],
+            features: vec![],
+        };
+        let c = Contract::new(&[spec], &[]).with_max_elements(10);
+        c.check_declared("image", DType::Uint8, &[64, 64], Some(4096)).unwrap();
     }
 
     #[test]

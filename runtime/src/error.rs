@@ -30,6 +30,23 @@ pub enum RuntimeError {
     /// A request broke the bundle's data contract; nothing reached ONNX Runtime.
     #[error(transparent)]
     Contract(Box<ContractError>),
+    /// A request file declares a tensor that the data contract refuses: refused from the file's header
+    /// (dtype and shape), before the tensor's data was read or inflated.
+    #[error(
+        "{}: tensor `{tensor}` declares {dtype} {shape:?}, refused before reading its data: {error}",
+        path.display()
+    )]
+    Request { path: PathBuf, tensor: String, dtype: DType, shape: Vec<usize>, error: Box<ContractError> },
+    /// A request file could not be read or is not a well-formed tensor file.
+    #[error(transparent)]
+    RequestFile(ferry_tensor::TensorError),
+    /// A thread count above what this machine can use ([`crate::max_threads`]).
+    #[error(
+        "{option} = {value} is more than the {cap} threads allowed on this machine ({per_core} per core, at most {absolute})",
+        per_core = crate::model::THREADS_PER_CORE,
+        absolute = crate::model::MAX_THREADS
+    )]
+    Threads { option: String, value: usize, cap: usize },
     /// The ONNX Runtime shared library is missing, altered or unusable.
     #[error("onnx runtime library `{path}`: {reason}")]
     OrtLibrary { path: PathBuf, reason: String },
@@ -103,6 +120,11 @@ pub enum ContractErrorKind {
         other_axis: usize,
         other_value: usize,
     },
+    /// An input whose size the contract leaves open (a symbolic dim, or strings) holds more elements than
+    /// the runtime accepts ([`crate::contract::Contract::with_max_elements`]).
+    TooManyElements { shape: Vec<usize>, declared: String, limit: usize },
+    /// Such an input's file declares more bytes of data than the runtime accepts (8 per allowed element).
+    TooManyBytes { bytes: u64, limit: u64 },
     /// The tensor's data does not hold the product of its shape.
     DataLength { shape: Vec<usize>, len: usize },
     /// NaN in a feature that is not nullable.
@@ -145,6 +167,14 @@ impl fmt::Display for ContractError {
                     f,
                     "dimension `{symbol}` is {found} at axis {axis}, but {other_value} at axis {other_axis} of `{other_input}`"
                 )
+            }
+            ContractErrorKind::TooManyElements { shape, declared, limit } => write!(
+                f,
+                "shape {shape:?} holds {} elements, more than the {limit} this runtime accepts for the contract's {declared}",
+                product(shape)
+            ),
+            ContractErrorKind::TooManyBytes { bytes, limit } => {
+                write!(f, "declares {bytes} bytes of data, more than the {limit} this runtime accepts")
             }
             ContractErrorKind::DataLength { shape, len } => {
                 write!(f, "shape {shape:?} needs {} elements but the data holds {len}", product(shape))

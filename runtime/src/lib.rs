@@ -29,7 +29,7 @@ mod session;
 pub use config::ENV_PREFIX;
 pub use error::{ContractError, ContractErrorKind, RuntimeError};
 pub use model::{
-    BundleCheck, Device, INTRA_OP_THREADS_KEY, Model, OpenOptions, Runtime, RuntimeOptions,
-    SMALL_MODEL_BYTES, TrustPolicy,
+    BundleCheck, Device, INTRA_OP_THREADS_KEY, MAX_THREADS, Model, OpenOptions, Runtime, RuntimeOptions,
+    SMALL_MODEL_BYTES, THREADS_PER_CORE, TrustPolicy, max_threads,
 };
 pub use ort_lib::{LibrarySource, ORT_VERSION, OrtLibrary};

@@ -1,12 +1,13 @@
-use crate::RuntimeError;
 use crate::config::{self, Layers};
 use crate::contract::Contract;
 use crate::ort_lib::{self, OrtLibrary, OrtState};
 use crate::session::{self, ModelBytes, SessionFactory, SessionPool};
+use crate::{ContractError, RuntimeError};
 use ferry_bundle::Bundle;
-use ferry_spec::{FORMAT_VERSION, Manifest, TensorSpec};
+use ferry_spec::{DType, FORMAT_VERSION, Manifest, TensorSpec};
 use ferry_tensor::TensorMap;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -86,6 +87,9 @@ pub struct RuntimeOptions {
     pub trust: TrustPolicy,
     /// An ONNX Runtime library to load instead of `ORT_DYLIB_PATH` or the pinned default; used as is.
     pub library_path: Option<PathBuf>,
+    /// The most elements an input whose size the contract leaves open may hold
+    /// ([`Contract::with_max_elements`]); default [`crate::contract::DEFAULT_MAX_ELEMENTS`].
+    pub max_input_elements: Option<usize>,
 }
 
 /// How to open one bundle.
@@ -108,6 +112,28 @@ pub struct Runtime {
     options: RuntimeOptions,
 }
 
+/// Thread counts may ask for at most this many threads per available core ...
+pub const THREADS_PER_CORE: usize = 4;
+/// ... and never more than this many, whatever the machine.
+pub const MAX_THREADS: usize = 1024;
+
+/// The most threads a thread count ([`RuntimeOptions::intra_op_threads`], [`RuntimeOptions::max_sessions`],
+/// the `intra_op_threads` config key) may ask for on this machine: [`THREADS_PER_CORE`] per available core,
+/// at most [`MAX_THREADS`]. More only costs memory and context switches (a million threads exhausts the
+/// process before ONNX Runtime notices).
+pub fn max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    cores.saturating_mul(THREADS_PER_CORE).min(MAX_THREADS)
+}
+
+fn check_threads(option: &str, value: usize) -> Result<usize, RuntimeError> {
+    let cap = max_threads();
+    if value > cap {
+        return Err(RuntimeError::Threads { option: option.to_owned(), value, cap });
+    }
+    Ok(value)
+}
+
 /// The config key that sets ONNX Runtime's intra-op threads.
 pub const INTRA_OP_THREADS_KEY: &str = "intra_op_threads";
 
@@ -119,6 +145,12 @@ pub const SMALL_MODEL_BYTES: usize = 64 << 20;
 impl Runtime {
     /// Loads ONNX Runtime (once per process) and checks that the device can be used.
     pub fn new(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
+        if let Some(n) = options.intra_op_threads {
+            check_threads("intra_op_threads", n)?;
+        }
+        if let Some(n) = options.max_sessions {
+            check_threads("max_sessions", n)?;
+        }
         match options.device {
             Device::Cpu | Device::Auto => {}
             Device::Cuda { device_id } => {
@@ -330,7 +362,9 @@ impl Runtime {
             prepacked,
         };
         let pool = SessionPool::new(factory, max_sessions)?;
-        let contract = Contract::new(&manifest.inputs, &manifest.outputs);
+        let contract = Contract::new(&manifest.inputs, &manifest.outputs).with_max_elements(
+            self.options.max_input_elements.unwrap_or(crate::contract::DEFAULT_MAX_ELEMENTS),
+        );
         let input_order = manifest.inputs.iter().map(|t| t.name.clone()).collect();
         Ok(Model { manifest, config, contract, input_order, pool, intra_op_threads, bundle })
     }
@@ -342,13 +376,18 @@ impl Runtime {
         }
         let from_config = match config.get(INTRA_OP_THREADS_KEY) {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| {
-                RuntimeError::Config {
+            Some(v) => {
+                // A count beyond usize is as refused as any other count above the cap.
+                let n = v.as_u64().ok_or_else(|| RuntimeError::Config {
                     pointer: format!("/{INTRA_OP_THREADS_KEY}"),
                     rule: "type".into(),
                     message: format!("{v} is not a non-negative integer"),
-                }
-            })?),
+                })?;
+                Some(check_threads(
+                    &format!("config /{INTRA_OP_THREADS_KEY}"),
+                    usize::try_from(n).unwrap_or(usize::MAX),
+                )?)
+            }
         };
         Ok(match from_config {
             // 0 in a bundle's config means "let the runtime decide": Ferry's rule below.
@@ -426,6 +465,41 @@ impl Model {
         Ok(outputs)
     }
 
+    /// Reads a request file (`.npy`, `.npz`, `.safetensors` or `.json`) for this model. Each tensor's
+    /// header (dtype and shape) is checked against the data contract before its data is read or inflated
+    /// ([`Contract::check_declared`]), so a small file that declares more than the contract allows is
+    /// refused ([`RuntimeError::Request`]) without costing memory. A lone `.npy` holds one unnamed tensor:
+    /// it stands for the model's single input. Bare JSON arrays take the declared dtypes.
+    pub fn read_inputs(&self, path: &Path) -> Result<TensorMap, RuntimeError> {
+        let inputs = &self.manifest.inputs;
+        let hints: BTreeMap<String, DType> = inputs.iter().map(|t| (t.name.clone(), t.dtype)).collect();
+        let lone_npy = (inputs.len() == 1 && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")))
+            .then(|| inputs[0].name.as_str());
+        let mut refused: Option<(String, DType, Vec<usize>, Box<ContractError>)> = None;
+        let mut check = |d: &ferry_tensor::Declared<'_>| -> Result<(), ferry_tensor::Refusal> {
+            let name = lone_npy.unwrap_or(d.name);
+            self.contract.check_declared(name, d.dtype, d.shape, d.data_bytes).map_err(|e| {
+                refused = Some((d.name.to_owned(), d.dtype, d.shape.to_vec(), e.clone()));
+                let reason: ferry_tensor::Refusal = e;
+                reason
+            })
+        };
+        let read = ferry_tensor::read_file_checked(path, &hints, &mut check);
+        let mut tensors = match (read, refused) {
+            (Ok(t), _) => t,
+            (Err(_), Some((tensor, dtype, shape, error))) => {
+                return Err(RuntimeError::Request { path: path.to_path_buf(), tensor, dtype, shape, error });
+            }
+            (Err(e), None) => return Err(RuntimeError::RequestFile(e)),
+        };
+        if let Some(name) = lone_npy
+            && let Some((_, t)) = tensors.pop_first()
+        {
+            tensors.insert(name.to_owned(), t);
+        }
+        Ok(tensors)
+    }
+
     /// The bundle's manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
@@ -479,6 +553,31 @@ mod tests {
     fn model_is_send_and_sync() {
         assert_send_sync::<Model>();
         assert_send_sync::<Runtime>();
+    }
+
+    #[test]
+    fn thread_counts_are_capped() {
+        let cap = max_threads();
+        assert!((1..=MAX_THREADS).contains(&cap));
+        for options in [
+            RuntimeOptions { intra_op_threads: Some(1_000_000), ..Default::default() },
+            RuntimeOptions { max_sessions: Some(cap + 1), ..Default::default() },
+        ] {
+            let Err(e) = Runtime::new(options) else { panic!("accepted") };
+            assert!(matches!(e, RuntimeError::Threads { cap: c, .. } if c == cap), "{e}");
+            assert!(
+                e.to_string().contains(&format!("more than the {cap} threads allowed on this machine")),
+                "{e}"
+            );
+        }
+        let e = check_threads("config /intra_op_threads", 2000).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "config /intra_op_threads = 2000 is more than the {cap} threads allowed on this machine (4 per core, at most 1024)"
+            )
+        );
+        assert_eq!(check_threads("intra_op_threads", cap).unwrap(), cap);
     }
 
     #[test]

@@ -156,7 +156,8 @@ pub(crate) fn check_library(path: &Path, source: LibrarySource) -> Result<OrtLib
             let expected = ORT_LIBRARY_SHA256.ok_or_else(|| {
                 lib_err(path, format!("no pinned digest for this architecture; set {ORT_DYLIB_PATH_VAR}"))
             })?;
-            let bytes = std::fs::read(path).map_err(|e| lib_err(path, e.to_string()))?;
+            let bytes = ferry_spec::file::read(path, ferry_spec::file::NO_LIMIT)
+                .map_err(|e| lib_err(path, e.reason()))?;
             let actual = hex::encode(Sha256::digest(&bytes));
             if actual != expected {
                 return Err(lib_err(
@@ -171,7 +172,8 @@ pub(crate) fn check_library(path: &Path, source: LibrarySource) -> Result<OrtLib
             Ok(OrtLibrary { path: path.to_path_buf(), source, version, sha256: Some(actual) })
         }
         LibrarySource::Env | LibrarySource::Explicit => {
-            let bytes = std::fs::read(path).map_err(|e| lib_err(path, e.to_string()))?;
+            let bytes = ferry_spec::file::read(path, ferry_spec::file::NO_LIMIT)
+                .map_err(|e| lib_err(path, e.reason()))?;
             let version = elf_symbol_version(&bytes);
             Ok(OrtLibrary { path: path.to_path_buf(), source, version, sha256: None })
         }

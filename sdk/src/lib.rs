@@ -33,8 +33,8 @@ pub enum PolicyLoadError {
 
 /// Reads a policy file (`release.toml`): its checks for the verifier and its `[trust]` table.
 pub fn load_policy(path: &Path) -> Result<spec::policy::Policy, PolicyLoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| PolicyLoadError::Read { path: path.display().to_string(), message: e.to_string() })?;
+    let text = spec::file::read_to_string(path, spec::file::SMALL_FILE_LIMIT)
+        .map_err(|e| PolicyLoadError::Read { path: path.display().to_string(), message: e.reason() })?;
     spec::policy::Policy::from_toml_str(&text)
         .map_err(|e| PolicyLoadError::Read { path: path.display().to_string(), message: e.to_string() })
 }

@@ -2,12 +2,14 @@
 //!
 //! This crate holds the types every other Ferry crate agrees on: the bundle source (`ferry.toml`), the
 //! bundle manifest (the OCI config blob), the data contract, golden sets and the policy file, together with
-//! the canonical JSON encoding that makes manifests byte-for-byte reproducible. The written specification
+//! the canonical JSON encoding that makes manifests byte-for-byte reproducible. Its only I/O is [`file`], the
+//! checked reader every Ferry crate uses for the files a user names. The written specification
 //! lives next to it in `spec/FORMAT.md`; the JSON Schemas in `spec/schema/` are generated from these types.
 
 mod canonical;
 pub mod config;
 mod dtype;
+pub mod file;
 mod manifest;
 mod path;
 pub mod policy;

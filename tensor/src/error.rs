@@ -160,6 +160,17 @@ pub enum TensorError {
         /// The limit, [`crate::MAX_NPZ_TOTAL_BYTES`].
         limit: u64,
     },
+    /// A caller's [`HeaderCheck`](crate::HeaderCheck) refused a tensor from what its header declares;
+    /// its data was not read.
+    #[error("declares {dtype} {shape:?}: {reason}")]
+    Refused {
+        /// The declared element type.
+        dtype: DType,
+        /// The declared shape.
+        shape: Vec<usize>,
+        /// Why the check refused it.
+        reason: crate::Refusal,
+    },
     /// A malformed `.safetensors` header.
     #[error("safetensors header: {reason}")]
     SafetensorsHeader {
@@ -266,7 +277,8 @@ impl TensorError {
         }
     }
 
-    pub(crate) fn in_file(self, path: &Path) -> TensorError {
+    /// The error, said to be inside the file at `path` (for callers that read the bytes themselves).
+    pub fn in_file(self, path: &Path) -> TensorError {
         TensorError::InFile { path: path.to_owned(), error: Box::new(self) }
     }
 

@@ -9,7 +9,7 @@ use half::f16;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::{Tensor, TensorData, TensorError, TensorMap, numel};
+use crate::{Declared, HeaderCheck, Tensor, TensorData, TensorError, TensorMap, check_header, numel};
 
 /// A JSON object's members in document order, duplicates kept: `serde_json::Map` silently keeps the last
 /// of two equal keys, which would let a file say two things about one tensor.
@@ -35,7 +35,12 @@ impl<'de> Deserialize<'de> for Entries {
     }
 }
 
-pub(crate) fn read(bytes: &[u8], hints: &BTreeMap<String, DType>) -> Result<TensorMap, TensorError> {
+/// `check` sees each tensor's dtype and shape before its elements are converted.
+pub(crate) fn read(
+    bytes: &[u8],
+    hints: &BTreeMap<String, DType>,
+    check: &mut HeaderCheck<'_>,
+) -> Result<TensorMap, TensorError> {
     // Editors on Windows like to start UTF-8 files with a byte-order mark.
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let Entries(entries) =
@@ -45,7 +50,8 @@ pub(crate) fn read(bytes: &[u8], hints: &BTreeMap<String, DType>) -> Result<Tens
         if out.contains_key(&name) {
             return Err(TensorError::DuplicateName { name });
         }
-        let tensor = tensor_from_value(&value, hints.get(&name).copied()).map_err(|e| e.in_tensor(&name))?;
+        let tensor = tensor_from_value(&name, &value, hints.get(&name).copied(), check)
+            .map_err(|e| e.in_tensor(&name))?;
         out.insert(name, tensor);
     }
     Ok(out)
@@ -55,18 +61,24 @@ fn structure(reason: impl Into<String>) -> TensorError {
     TensorError::JsonStructure { reason: reason.into() }
 }
 
-fn tensor_from_value(value: &Value, hint: Option<DType>) -> Result<Tensor, TensorError> {
+fn tensor_from_value(
+    name: &str,
+    value: &Value,
+    hint: Option<DType>,
+    check: &mut HeaderCheck<'_>,
+) -> Result<Tensor, TensorError> {
     match value {
-        Value::Object(m) => explicit(m),
+        Value::Object(m) => explicit(name, m, check),
         other => {
             let (shape, leaves) = flatten(other)?;
             let dtype = hint.unwrap_or_else(|| infer(&leaves));
+            check_header(check, &Declared { name, dtype, shape: &shape, data_bytes: None })?;
             Ok(Tensor { shape, data: convert(&leaves, dtype)? })
         }
     }
 }
 
-fn explicit(m: &Map<String, Value>) -> Result<Tensor, TensorError> {
+fn explicit(name: &str, m: &Map<String, Value>, check: &mut HeaderCheck<'_>) -> Result<Tensor, TensorError> {
     if let Some(k) = m.keys().find(|k| !matches!(k.as_str(), "dtype" | "shape" | "data")) {
         return Err(structure(format!("unexpected key `{k}` (expected dtype, shape, data)")));
     }
@@ -86,6 +98,7 @@ fn explicit(m: &Map<String, Value>) -> Result<Tensor, TensorError> {
         Some(_) => return Err(structure("`shape` must be an array of non-negative integers")),
         None => return Err(structure("missing `shape`")),
     };
+    check_header(check, &Declared { name, dtype, shape: &shape, data_bytes: None })?;
     let data = match m.get("data") {
         Some(d @ Value::Array(_)) => d,
         Some(_) => return Err(structure("`data` must be an array (flat, row-major)")),

@@ -210,14 +210,63 @@ impl fmt::Display for Format {
     }
 }
 
+/// What a tensor file declares about one tensor: known from its header, before its data is decoded or
+/// (in an `.npz`) inflated. A [`HeaderCheck`] sees it first and may refuse the tensor, so a small file that
+/// honestly declares gigabytes (a deflated `.npz` member, a huge shape) costs no memory.
+#[derive(Debug, Clone, Copy)]
+pub struct Declared<'a> {
+    /// The tensor's name (for an `.npy`, the name the caller gives the file's single tensor).
+    pub name: &'a str,
+    /// The element type.
+    pub dtype: DType,
+    /// The shape.
+    pub shape: &'a [usize],
+    /// Bytes of element data the header declares (for npy strings, their fixed width times the count);
+    /// `None` where the format does not say (JSON, whose text is already in memory).
+    pub data_bytes: Option<u64>,
+}
+
+/// Why a [`HeaderCheck`] refused a tensor.
+pub type Refusal = Box<dyn std::error::Error + Send + Sync>;
+
+/// A check run on each tensor's [`Declared`] header before its data is read; `Err` refuses the tensor
+/// ([`TensorError::Refused`]).
+pub type HeaderCheck<'c> = dyn FnMut(&Declared<'_>) -> Result<(), Refusal> + 'c;
+
+/// Runs `check` on a header; a refusal becomes [`TensorError::Refused`] (the caller adds the tensor's name
+/// as each format does for its other errors).
+pub(crate) fn check_header(check: &mut HeaderCheck<'_>, declared: &Declared<'_>) -> Result<(), TensorError> {
+    check(declared).map_err(|reason| TensorError::Refused {
+        dtype: declared.dtype,
+        shape: declared.shape.to_vec(),
+        reason,
+    })
+}
+
 /// Reads a tensor file, choosing the format by extension. A `.npy` file's single tensor is named by the
 /// file stem. `hints` give the dtype of bare JSON arrays by tensor name; other formats carry their dtypes.
+/// The file must be a regular file ([`ferry_spec::file`]): a FIFO or a device is refused, not read.
 pub fn read_file(path: &Path, hints: &BTreeMap<String, DType>) -> Result<TensorMap, TensorError> {
+    read_file_checked(path, hints, &mut |_| Ok(()))
+}
+
+/// [`read_file`], with `check` run on each tensor's header before its data is read.
+pub fn read_file_checked(
+    path: &Path,
+    hints: &BTreeMap<String, DType>,
+    check: &mut HeaderCheck<'_>,
+) -> Result<TensorMap, TensorError> {
     let format =
         Format::from_path(path).ok_or_else(|| TensorError::UnknownFormat { path: path.to_owned() })?;
-    let bytes = fs::read(path).map_err(|error| TensorError::Read { path: path.to_owned(), error })?;
+    let bytes = ferry_spec::file::read(path, ferry_spec::file::NO_LIMIT).map_err(|e| TensorError::Read {
+        path: path.to_owned(),
+        error: match e {
+            ferry_spec::file::FileError::Io { source, .. } => source,
+            other => std::io::Error::other(other.reason()),
+        },
+    })?;
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    read_bytes(&bytes, format, &stem, hints).map_err(|e| e.in_file(path))
+    read_bytes_checked(&bytes, format, &stem, hints, check).map_err(|e| e.in_file(path))
 }
 
 /// Reads tensors from bytes in `format`. `name_for_npy` names the single tensor of an `.npy`; `hints` give
@@ -228,14 +277,25 @@ pub fn read_bytes(
     name_for_npy: &str,
     hints: &BTreeMap<String, DType>,
 ) -> Result<TensorMap, TensorError> {
+    read_bytes_checked(bytes, format, name_for_npy, hints, &mut |_| Ok(()))
+}
+
+/// [`read_bytes`], with `check` run on each tensor's header before its data is decoded (or inflated).
+pub fn read_bytes_checked(
+    bytes: &[u8],
+    format: Format,
+    name_for_npy: &str,
+    hints: &BTreeMap<String, DType>,
+    check: &mut HeaderCheck<'_>,
+) -> Result<TensorMap, TensorError> {
     match format {
         Format::Npy => {
-            let tensor = npy::read(bytes)?;
+            let tensor = npy::read(bytes, name_for_npy, check)?;
             Ok(TensorMap::from([(name_for_npy.to_owned(), tensor)]))
         }
-        Format::Npz => npz::read(bytes),
-        Format::Safetensors => safetensors::read(bytes),
-        Format::Json => json::read(bytes, hints),
+        Format::Npz => npz::read(bytes, check),
+        Format::Safetensors => safetensors::read(bytes, check),
+        Format::Json => json::read(bytes, hints, check),
     }
 }
 

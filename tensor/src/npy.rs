@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use ferry_spec::DType;
 
 use crate::raw::{self, Endian};
-use crate::{Tensor, TensorData, TensorError, numel};
+use crate::{Declared, HeaderCheck, Tensor, TensorData, TensorError, check_header, numel};
 
 pub(crate) const MAGIC: &[u8; 6] = b"\x93NUMPY";
 
@@ -51,6 +51,17 @@ pub(crate) struct Header {
     pub data_offset: usize,
     /// Bytes of data the shape and dtype imply.
     pub data_len: usize,
+}
+
+impl Header {
+    /// What the header declares about the tensor `name`.
+    pub(crate) fn declared<'a>(&'a self, name: &'a str) -> Declared<'a> {
+        let dtype = match self.kind {
+            Kind::Fixed(d) => d,
+            Kind::Unicode(_) => DType::String,
+        };
+        Declared { name, dtype, shape: &self.shape, data_bytes: Some(self.data_len as u64) }
+    }
 }
 
 /// The fixed-size start of an npy file: magic, version and header length.
@@ -143,9 +154,10 @@ pub(crate) fn parse_header(b: &[u8]) -> Result<Header, TensorError> {
     Ok(Header { kind, endian, fortran, shape, data_offset: header_end, data_len })
 }
 
-/// Reads a whole `.npy` file.
-pub(crate) fn read(b: &[u8]) -> Result<Tensor, TensorError> {
+/// Reads a whole `.npy` file whose tensor is `name`; `check` sees its header before the data is decoded.
+pub(crate) fn read(b: &[u8], name: &str, check: &mut HeaderCheck<'_>) -> Result<Tensor, TensorError> {
     let h = parse_header(b)?;
+    check_header(check, &h.declared(name)).map_err(|e| e.in_tensor(name))?;
     let data = b.get(h.data_offset..).unwrap_or_default();
     let end = h.data_offset as u64 + h.data_len as u64;
     if data.len() < h.data_len {

@@ -7,7 +7,7 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 use crate::npy;
-use crate::{Tensor, TensorError, TensorMap};
+use crate::{HeaderCheck, Tensor, TensorError, TensorMap, check_header};
 
 /// The most bytes an `.npz` may decompress to in total. Deflate inflates up to ~1000×, so the declared
 /// sizes alone would let a small file demand any amount of memory.
@@ -19,11 +19,16 @@ fn zip_err(e: impl std::fmt::Display) -> TensorError {
 
 /// Reads every member. Each member is read only as far as its npy header declares (plus one byte to detect
 /// overrun), so a member that inflates past its header is refused without inflating the rest of it.
-pub(crate) fn read(bytes: &[u8]) -> Result<TensorMap, TensorError> {
-    read_with_limit(bytes, MAX_NPZ_TOTAL_BYTES)
+/// `check` sees each member's header before its data is inflated.
+pub(crate) fn read(bytes: &[u8], check: &mut HeaderCheck<'_>) -> Result<TensorMap, TensorError> {
+    read_with_limit(bytes, MAX_NPZ_TOTAL_BYTES, check)
 }
 
-pub(crate) fn read_with_limit(bytes: &[u8], limit: u64) -> Result<TensorMap, TensorError> {
+pub(crate) fn read_with_limit(
+    bytes: &[u8],
+    limit: u64,
+    check: &mut HeaderCheck<'_>,
+) -> Result<TensorMap, TensorError> {
     let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(zip_err)?;
     // The archive indexes members by name and silently keeps one of two equal names; a verifier must not
     // read a different tensor than another tool would.
@@ -51,8 +56,8 @@ pub(crate) fn read_with_limit(bytes: &[u8], limit: u64) -> Result<TensorMap, Ten
             return Err(TensorError::DuplicateName { name: name.to_owned() });
         }
         let zip_size = file.size();
-        let tensor =
-            read_member(&mut file, zip_size, &mut budget, limit).map_err(|e| e.in_member(&member))?;
+        let tensor = read_member(&mut file, zip_size, &mut budget, limit, name, check)
+            .map_err(|e| e.in_member(&member))?;
         out.insert(name.to_owned(), tensor);
     }
     Ok(out)
@@ -89,6 +94,8 @@ fn read_member(
     zip_size: u64,
     budget: &mut u64,
     limit: u64,
+    name: &str,
+    check: &mut HeaderCheck<'_>,
 ) -> Result<Tensor, TensorError> {
     let mut buf = Vec::new();
     read_up_to(r, npy::PREAMBLE_PROBE, &mut buf)?;
@@ -98,6 +105,8 @@ fn read_member(
     let pre = npy::preamble(&buf)?;
     read_up_to(r, pre.header_len, &mut buf)?;
     let header = npy::parse_header(&buf)?;
+    // The caller's limits (a data contract) apply to what the header declares, before anything is inflated.
+    check_header(check, &header.declared(name))?;
     let npy_size = header.data_offset as u64 + header.data_len as u64;
     if zip_size != npy_size {
         return Err(TensorError::MemberSizeMismatch { zip_size, npy_size });
@@ -159,7 +168,8 @@ mod tests {
         member.extend(std::iter::repeat_n(0u8, 1 << 20));
         let mut reader = Cursor::new(member);
         let mut budget = MAX_NPZ_TOTAL_BYTES;
-        let err = read_member(&mut reader, declared, &mut budget, MAX_NPZ_TOTAL_BYTES).unwrap_err();
+        let err = read_member(&mut reader, declared, &mut budget, MAX_NPZ_TOTAL_BYTES, "x", &mut |_| Ok(()))
+            .unwrap_err();
         assert!(matches!(err, TensorError::MemberTooLarge { declared: d } if d == declared), "{err}");
         assert_eq!(reader.position(), declared + 1);
     }
@@ -170,8 +180,8 @@ mod tests {
         let m: TensorMap = [("a".to_owned(), t.clone()), ("b".to_owned(), t)].into();
         let bytes = write(&m).unwrap();
         let one = npy_of(m["a"].clone()).len() as u64;
-        assert_eq!(read_with_limit(&bytes, 2 * one).unwrap().len(), 2);
-        let err = read_with_limit(&bytes, 2 * one - 1).unwrap_err();
+        assert_eq!(read_with_limit(&bytes, 2 * one, &mut |_| Ok(())).unwrap().len(), 2);
+        let err = read_with_limit(&bytes, 2 * one - 1, &mut |_| Ok(())).unwrap_err();
         assert!(matches!(err.root(), TensorError::ArchiveTooLarge { .. }), "{err}");
         assert_eq!(
             err.to_string(),

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::json::{Entries, push_string};
 use crate::raw::{self, Endian};
-use crate::{Format, Tensor, TensorError, TensorMap, numel};
+use crate::{Declared, Format, HeaderCheck, Tensor, TensorError, TensorMap, check_header, numel};
 
 /// The reference implementation's limit on the header length.
 const MAX_HEADER_LEN: u64 = 100_000_000;
@@ -107,7 +107,8 @@ fn parse_entry(value: &Value, data_len: usize) -> Result<(DType, Vec<usize>, usi
     Ok((dtype, shape, b, e))
 }
 
-pub(crate) fn read(bytes: &[u8]) -> Result<TensorMap, TensorError> {
+/// `check` sees every entry's header before any tensor is decoded.
+pub(crate) fn read(bytes: &[u8], check: &mut HeaderCheck<'_>) -> Result<TensorMap, TensorError> {
     let len = bytes.len() as u64;
     let Some(&[a, b, c, d, e, f, g, h]) = bytes.get(..8) else {
         return Err(TensorError::Truncated { what: "safetensors header length", needed: 8, len });
@@ -175,6 +176,11 @@ pub(crate) fn read(bytes: &[u8]) -> Result<TensorMap, TensorError> {
         )));
     }
 
+    for e in &entries {
+        let data_bytes = Some((e.end - e.begin) as u64);
+        check_header(check, &Declared { name: &e.name, dtype: e.dtype, shape: &e.shape, data_bytes })
+            .map_err(|err| err.in_tensor(&e.name))?;
+    }
     let mut out = TensorMap::new();
     for e in entries {
         let slice = data.get(e.begin..e.end).unwrap_or_default();

@@ -177,7 +177,11 @@ fn bad_requests_are_refused_with_the_input_feature_and_value() {
         &cr,
         "misspelt input",
         TensorMap::from([("feature".into(), f32_tensor(vec![1, 14], edge_row()))]),
-        &["input `features`", "missing"],
+        // Refused from the file's header, before the undeclared tensor's data is read.
+        &[
+            "tensor `feature` declares float32 [1, 14]",
+            "input `feature`: is not an input of this model (declared: features)",
+        ],
     );
     bad_request(
         &cr,

@@ -130,16 +130,16 @@ pub fn file_view(bundle: &Bundle) -> Vec<(String, [u8; 32])> {
 
 /// Loads a PEM public key file.
 pub fn load_public_key(path: &Path) -> Result<VerifyingKey, TrustError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| TrustError::Key { path: path.display().to_string(), message: e.to_string() })?;
+    let text = ferry_spec::file::read_to_string(path, ferry_spec::file::SMALL_FILE_LIMIT)
+        .map_err(|e| TrustError::Key { path: path.display().to_string(), message: e.reason() })?;
     VerifyingKey::from_pem(&text)
         .map_err(|e| TrustError::Key { path: path.display().to_string(), message: e.to_string() })
 }
 
 /// Loads a PEM private key file; `passphrase` for encrypted keys.
 pub fn load_signing_key(path: &Path, passphrase: Option<&[u8]>) -> Result<SigningKey, TrustError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| TrustError::Key { path: path.display().to_string(), message: e.to_string() })?;
+    let text = ferry_spec::file::read_to_string(path, ferry_spec::file::SMALL_FILE_LIMIT)
+        .map_err(|e| TrustError::Key { path: path.display().to_string(), message: e.reason() })?;
     SigningKey::from_pem(&text, passphrase)
         .map_err(|e| TrustError::Key { path: path.display().to_string(), message: e.to_string() })
 }

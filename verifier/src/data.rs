@@ -67,7 +67,7 @@ impl DataFile {
                 ));
             }
         };
-        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let bytes = ferry_spec::file::read(path, ferry_spec::file::NO_LIMIT).map_err(|e| err(e.reason()))?;
         Ok(DataFile { path: path.to_path_buf(), kind, bytes })
     }
 

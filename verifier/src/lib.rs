@@ -102,7 +102,8 @@ pub struct PolicyInfo {
 /// Reads and validates a policy file.
 pub fn load_policy(path: &Path) -> Result<(Policy, PolicyInfo), VerifyError> {
     let err = |message: String| VerifyError::Policy { path: path.to_path_buf(), message };
-    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let bytes =
+        ferry_spec::file::read(path, ferry_spec::file::SMALL_FILE_LIMIT).map_err(|e| err(e.reason()))?;
     let text = std::str::from_utf8(&bytes).map_err(|e| err(format!("not UTF-8: {e}")))?;
     let policy =
         Policy::from_toml_str(text).map_err(|e: PolicyError| err(e.to_string().trim_end().to_owned()))?;

@@ -3,8 +3,6 @@
 use super::{CliResult, Failure, refused, usage};
 use anyhow::{Context as _, anyhow};
 use ferry_runtime::{Device, OpenOptions, Runtime, RuntimeError, RuntimeOptions, TrustPolicy};
-use ferry_spec::DType;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -30,9 +28,14 @@ pub struct RunArgs {
     /// A policy whose [trust] table the bundle must satisfy (signatures, attestation).
     #[arg(long)]
     policy: Option<PathBuf>,
-    /// Intra-op threads (0: ONNX Runtime's default); overrides the bundle's config.
+    /// Intra-op threads (0: ONNX Runtime's default); overrides the bundle's config. At most 4 per core
+    /// (and 1024).
     #[arg(long)]
     threads: Option<usize>,
+    /// The most elements an input with a symbolic dim (or strings) may hold; checked against the input
+    /// file's header before its data is read.
+    #[arg(long, value_name = "N", default_value_t = ferry_runtime::contract::DEFAULT_MAX_ELEMENTS)]
+    max_input_elements: usize,
 }
 
 /// Exit code for a runtime error: refusals of the bundle or the request are 1, environment and usage
@@ -43,12 +46,24 @@ fn failure(e: RuntimeError) -> Failure {
         | RuntimeError::OrtLibrary { .. }
         | RuntimeError::Device { .. }
         | RuntimeError::Config { .. }
-        | RuntimeError::ConfigFile { .. } => usage(e),
+        | RuntimeError::ConfigFile { .. }
+        | RuntimeError::RequestFile(_)
+        | RuntimeError::Threads { .. } => usage(e),
         _ => refused(e),
     }
 }
 
 pub fn run(a: RunArgs) -> CliResult {
+    if let Some(n) = a.threads
+        && n > ferry_runtime::max_threads()
+    {
+        return Err(usage(anyhow!(
+            "--threads {n}: more than the {} threads allowed on this machine ({} per core, at most {})",
+            ferry_runtime::max_threads(),
+            ferry_runtime::THREADS_PER_CORE,
+            ferry_runtime::MAX_THREADS
+        )));
+    }
     let device = Device::parse(&a.device)
         .ok_or_else(|| usage(anyhow!("unknown device `{}` (cpu, cuda or auto)", a.device)))?;
     let mut trust = TrustPolicy::default();
@@ -63,26 +78,23 @@ pub fn run(a: RunArgs) -> CliResult {
             kv.split_once('=').ok_or_else(|| usage(anyhow!("--config `{kv}`: expected KEY=VALUE")))?;
         overrides.push((k.to_owned(), v.to_owned()));
     }
-    let runtime =
-        Runtime::new(RuntimeOptions { intra_op_threads: a.threads, device, trust, ..Default::default() })
-            .map_err(failure)?;
+    let runtime = Runtime::new(RuntimeOptions {
+        intra_op_threads: a.threads,
+        device,
+        trust,
+        max_input_elements: Some(a.max_input_elements),
+        ..Default::default()
+    })
+    .map_err(failure)?;
     let model = runtime
         .open(&a.bundle, &OpenOptions { overrides, config_file: a.config_file.clone(), env: None })
         .map_err(|e| {
             let f = failure(e);
             Failure { code: f.code, error: f.error.context(format!("refusing {}", a.bundle.display())) }
         })?;
-    let m = model.manifest();
-    let hints: BTreeMap<String, DType> = m.inputs.iter().map(|t| (t.name.clone(), t.dtype)).collect();
-    let mut inputs = ferry_tensor::read_file(&a.input, &hints).map_err(usage)?;
-    // A lone .npy holds one unnamed tensor: it feeds the model's single input.
-    if m.inputs.len() == 1
-        && inputs.len() == 1
-        && a.input.extension().is_some_and(|e| e == "npy")
-        && let Some((_, t)) = inputs.pop_first()
-    {
-        inputs.insert(m.inputs[0].name.clone(), t);
-    }
+    // Each tensor's header is checked against the contract before its data is read: a small file that
+    // declares more than the contract allows is refused (exit 1) without costing memory.
+    let inputs = model.read_inputs(&a.input).map_err(failure)?;
     let outputs = model.infer(&inputs).map_err(failure)?;
     match &a.output {
         Some(path) => {

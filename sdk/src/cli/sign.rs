@@ -108,7 +108,7 @@ pub fn sign(bundle: &Path, signer: &SignerArgs, output: Option<&Path>) -> CliRes
 
 pub fn attest(bundle: &Path, signer: &SignerArgs, report: &Path, output: Option<&Path>) -> CliResult {
     let b = open_bundle(bundle)?;
-    let text = std::fs::read(report).with_context(|| report.display().to_string()).map_err(usage)?;
+    let text = ferry_spec::file::read(report, ferry_spec::file::SMALL_FILE_LIMIT).map_err(usage)?;
     let value: serde_json::Value = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not a JSON report", report.display()))
         .map_err(usage)?;
