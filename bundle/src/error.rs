@@ -7,6 +7,11 @@ pub enum BundleError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("tar header at byte {offset}: {message}")]
     Tar { offset: u64, message: String },
+    #[error(
+        "non-zero byte at byte {offset}, after the end-of-archive marker at byte {marker}: only zero padding \
+         may follow it"
+    )]
+    TrailingData { offset: u64, marker: u64 },
     #[error("bundle is truncated at byte {offset}: expected {what}")]
     Truncated { offset: u64, what: String },
     #[error("bundle layout: {0}")]
@@ -31,6 +36,8 @@ pub enum BundleError {
     Target { path: PathBuf, message: String },
     #[error("manifest could not be encoded: {0}")]
     Encode(String),
+    #[error("file view: {0}")]
+    FileView(#[from] ferry_spec::PathError),
 }
 
 impl BundleError {

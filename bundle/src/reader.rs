@@ -199,6 +199,16 @@ impl Bundle {
         for layer in &image.layers {
             blob(layer, &mut accounted)?;
         }
+        // A compressed blob's frame structure is metadata (read from block headers, nothing inflated):
+        // checked here, so every consumer refuses the same bundles.
+        for f in manifest.files.iter().filter(|f| f.compression == Compression::Zstd) {
+            let hex = oci::sha256_hex(&f.blob)
+                .ok_or_else(|| BundleError::Layout(format!("malformed digest `{}`", f.blob)))?;
+            let e = members
+                .get(&format!("blobs/sha256/{hex}"))
+                .ok_or_else(|| BundleError::Missing(format!("blobs/sha256/{hex}")))?;
+            check_single_frame(f, &bytes[e.offset as usize..(e.offset + e.size) as usize], e.offset)?;
+        }
 
         let mut referrers = Vec::new();
         for (desc, m) in referrer_manifests {
@@ -301,6 +311,12 @@ impl Bundle {
         let name = format!("blobs/sha256/{hex}");
         let e = self.members.get(&name).ok_or(BundleError::Missing(name))?;
         Ok(&self.data.bytes()[e.offset as usize..(e.offset + e.size) as usize])
+    }
+
+    /// Where a blob's bytes start in the bundle.
+    fn blob_offset(&self, digest: &str) -> Option<u64> {
+        let hex = oci::sha256_hex(digest)?;
+        self.members.get(&format!("blobs/sha256/{hex}")).map(|e| e.offset)
     }
 
     /// Hashes every file blob and checks it against the manifest (and, for compressed files, the
@@ -420,6 +436,8 @@ impl Bundle {
         match f.compression {
             Compression::None => Ok(Cow::Borrowed(stored)),
             Compression::Zstd => {
+                let offset = self.blob_offset(&f.blob).unwrap_or_default();
+                check_single_frame(f, stored, offset)?;
                 let cap = usize::try_from(f.size)
                     .map_err(|_| BundleError::TooLarge { path: f.path.clone(), declared: f.size })?;
                 // A frame that inflates past its declared size fails here instead of exhausting memory.
@@ -465,16 +483,9 @@ impl Bundle {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(BundleError::io(dir, e)),
         }
-        let parent = match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".ferry-unpack-");
-        // The directory is renamed into place: give it a new directory's permissions, not 0700.
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777));
-        let tmp = builder.tempdir_in(&parent).map_err(|e| BundleError::io(&parent, e))?;
+        // Built under a temporary name beside `dir` (with a new directory's permissions) and renamed into
+        // place; removed on any error, and by the next write there if this process is killed.
+        let tmp = ferry_atomic::AtomicDir::create(dir).map_err(|e| BundleError::io(dir, e))?;
         let files = self
             .manifest
             .files
@@ -499,14 +510,8 @@ impl Bundle {
                 .map_err(|e| BundleError::io(&target, e))?;
             std::io::Write::write_all(&mut f, &bytes).map_err(|e| BundleError::io(&target, e))?;
         }
-        if dir.exists() {
-            std::fs::remove_dir(dir).map_err(|e| BundleError::io(dir, e))?;
-        }
-        let kept = tmp.keep();
-        std::fs::rename(&kept, dir).map_err(|e| {
-            let _ = std::fs::remove_dir_all(&kept);
-            BundleError::io(dir, e)
-        })?;
+        // An empty `dir` is replaced atomically; one that filled up meanwhile is an error.
+        tmp.commit().map_err(|e| BundleError::io(dir, e))?;
         Ok(())
     }
 
@@ -572,6 +577,39 @@ impl Bundle {
     }
 }
 
+/// The magic number that starts a zstd frame (skippable frames have others).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+/// A compressed file's blob (at byte `offset` of the bundle) must be exactly what the writer makes: one
+/// zstd frame, not a skippable one, declaring the manifest's size as its content size, with nothing after
+/// it. A second frame or trailing bytes would be content that the digest of the uncompressed file does
+/// not describe.
+fn check_single_frame(f: &FileEntry, stored: &[u8], offset: u64) -> Result<(), BundleError> {
+    let err = |message: String| BundleError::Decompress { path: f.path.clone(), message };
+    if !stored.starts_with(&ZSTD_MAGIC) {
+        return Err(err(format!("the blob at byte {offset} does not start with a zstd frame")));
+    }
+    let frame = zstd::zstd_safe::find_frame_compressed_size(stored).map_err(|code| {
+        err(format!("unreadable zstd frame at byte {offset}: {}", zstd::zstd_safe::get_error_name(code)))
+    })?;
+    if frame != stored.len() {
+        return Err(err(format!(
+            "{} bytes follow the zstd frame, from byte {} (a compressed file is exactly one frame)",
+            stored.len() - frame,
+            offset + frame as u64
+        )));
+    }
+    match zstd::zstd_safe::get_frame_content_size(stored) {
+        Ok(Some(n)) if n == f.size => Ok(()),
+        Ok(Some(n)) => Err(err(format!(
+            "the zstd frame at byte {offset} declares {n} bytes of content, the manifest {}",
+            f.size
+        ))),
+        Ok(None) => Err(err(format!("the zstd frame at byte {offset} does not declare its content size"))),
+        Err(_) => Err(err(format!("unreadable zstd frame header at byte {offset}"))),
+    }
+}
+
 fn json<T: serde::de::DeserializeOwned>(bytes: &[u8], member: &str, what: &str) -> Result<T, BundleError> {
     serde_json::from_slice(bytes).map_err(|e| BundleError::Json {
         member: member.to_owned(),
@@ -594,9 +632,17 @@ fn check_files(manifest: &Manifest, image: &ImageManifest) -> Result<(), BundleE
             return Err(BundleError::Layout(format!("files are not sorted and unique at `{}`", w[1].path)));
         }
     }
+    // The one set of file-view path rules, also enforced at pack time: a bundle `verify` accepts is one
+    // `unpack` and `sign` accept.
+    ferry_spec::check_file_view(manifest.files.iter().map(|f| f.path.as_str()))?;
     for (f, l) in manifest.files.iter().zip(&image.layers) {
-        ferry_spec::check_relative_path(&f.path)
-            .map_err(|e| BundleError::Layout(format!("file path: {e}")))?;
+        if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(BundleError::Layout(format!(
+                "file `{}`: sha256 `{}` is not 64 lower-case hex digits",
+                f.path,
+                ferry_spec::display::escape(&f.sha256)
+            )));
+        }
         let title = l.annotations.get(media::TITLE).map(String::as_str);
         let expected_type = match f.compression {
             Compression::None => media::FILE,

@@ -103,23 +103,19 @@ pub fn parse(data: &[u8]) -> Result<Vec<Entry>, BundleError> {
             });
         };
         if block.iter().all(|&b| b == 0) {
-            // End of archive: two zero blocks. Anything after them is refused, since a reader that
-            // stops here and one that does not would disagree on the content.
-            let end = pos + 2 * BLOCK;
-            match slice(data, pos + BLOCK, BLOCK) {
-                Some(second) if second.iter().all(|&b| b == 0) => {}
-                _ => {
-                    return Err(BundleError::Truncated {
-                        offset: pos + BLOCK,
-                        what: "the second end-of-archive block".into(),
-                    });
-                }
-            }
-            if data[end as usize..].iter().any(|&b| b != 0) {
-                return Err(BundleError::Tar {
-                    offset: end,
-                    message: "data after the end-of-archive marker".into(),
+            // End of archive: two zero blocks (the writer emits exactly two). Only zero bytes may follow
+            // (tar tools pad an archive to a 10240-byte record): a reader that stops at the marker and
+            // one that does not would otherwise disagree on the content.
+            if slice(data, pos + BLOCK, BLOCK).is_none() {
+                return Err(BundleError::Truncated {
+                    offset: len,
+                    what: format!("the second end-of-archive block at byte {}", pos + BLOCK),
                 });
+            }
+            let after = (pos + BLOCK) as usize;
+            if let Some(i) = data[after..].iter().position(|&b| b != 0) {
+                let at = (after + i) as u64;
+                return Err(BundleError::TrailingData { offset: at, marker: pos });
             }
             break;
         }
@@ -276,5 +272,40 @@ mod tests {
         let mut b = archive(&[("x", b"1", Kind::File)]);
         b.push(1);
         assert!(parse(&b).is_err());
+    }
+
+    #[test]
+    fn only_zero_bytes_may_follow_the_end_of_archive_marker() {
+        let a = archive(&[("x", b"1", Kind::File)]);
+        let marker = a.len() - 1024;
+        // Zero padding to a tar record (10240 bytes), or a stray zero byte, is accepted.
+        let mut padded = a.clone();
+        padded.resize(10240, 0);
+        assert_eq!(parse(&padded).unwrap().len(), 1);
+        let mut one = a.clone();
+        one.push(0);
+        assert_eq!(parse(&one).unwrap().len(), 1);
+        // Anything else is refused, naming the byte: appended data, a non-zero second marker block.
+        let mut appended = padded.clone();
+        appended[5000] = b'A';
+        let e = parse(&appended).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "non-zero byte at byte 5000, after the end-of-archive marker at byte {marker}: only zero \
+                 padding may follow it"
+            )
+        );
+        let mut second = a.clone();
+        second[marker + 600] = 7;
+        assert!(
+            parse(&second)
+                .unwrap_err()
+                .to_string()
+                .contains(&format!("non-zero byte at byte {}", marker + 600))
+        );
+        // A lone first marker block is a truncated archive.
+        let e = parse(&a[..a.len() - 512]).unwrap_err();
+        assert!(e.to_string().contains("the second end-of-archive block"), "{e}");
     }
 }

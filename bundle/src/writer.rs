@@ -1,5 +1,6 @@
-//! Writing a bundle: blobs streamed into a temporary file next to the output, renamed into place at the
-//! end, so an interrupted or failed pack never leaves a partial `.ferry` file.
+//! Writing a bundle: blobs streamed into a temporary file next to the output (`ferry-atomic`: unnamed on
+//! Linux), which gets its name at the end, so an interrupted or failed pack never leaves a partial
+//! `.ferry` file.
 
 use crate::BundleError;
 use crate::digest::Sha256;
@@ -86,30 +87,20 @@ pub struct Referrer {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// A temporary file beside `out`, to be renamed over it: with `permissions`, or else those of a new file
-/// (read-write for all, less the umask), not the owner-only ones of a temporary file.
+/// The output file being written, to appear as `out` when finished ([`ferry_atomic::AtomicFile`]: an
+/// unnamed file on Linux, so an interrupted write leaves nothing): with `permissions`, or else those of
+/// a new file (read-write for all, less the umask). Not `fsync`ed ([`TarOut::finish`]).
 fn temp_beside(
     out: &Path,
     permissions: Option<std::fs::Permissions>,
-) -> Result<tempfile::NamedTempFile, BundleError> {
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".ferry-partial-");
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let file = builder.tempfile_in(&dir).map_err(|e| BundleError::io(&dir, e))?;
-    if let Some(p) = permissions {
-        file.as_file().set_permissions(p).map_err(|e| BundleError::io(file.path(), e))?;
-    }
-    Ok(file)
+) -> Result<ferry_atomic::AtomicFile, BundleError> {
+    let options = ferry_atomic::Options { permissions, ..ferry_atomic::Options::default() };
+    ferry_atomic::AtomicFile::create(out, options).map_err(|e| BundleError::io(out, e))
 }
 
 /// Low-level deterministic tar output into a temporary file.
 pub(crate) struct TarOut {
-    file: tempfile::NamedTempFile,
+    file: ferry_atomic::AtomicFile,
     out_path: PathBuf,
     pos: u64,
     blobs: HashSet<String>,
@@ -159,7 +150,7 @@ impl TarOut {
         let mut from = 0u64;
         while from < len {
             let want = usize::try_from(len - from).unwrap_or(usize::MAX).min(1 << 30);
-            match rustix::fs::copy_file_range(src, Some(&mut from), self.file.as_file(), None, want) {
+            match rustix::fs::copy_file_range(src, Some(&mut from), self.file.file(), None, want) {
                 Ok(0) => break,
                 Ok(_) => {}
                 // Not supported here (old kernel, another file system, a special file): write the rest.
@@ -177,8 +168,7 @@ impl TarOut {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), BundleError> {
-        let path = self.file.path().to_path_buf();
-        self.file.as_file_mut().write_all(bytes).map_err(|e| BundleError::io(path, e))?;
+        self.file.file_mut().write_all(bytes).map_err(|e| BundleError::io(&self.out_path, e))?;
         self.pos += bytes.len() as u64;
         Ok(())
     }
@@ -215,8 +205,8 @@ impl TarOut {
         let expected = input.metadata().map_err(|e| BundleError::io(path, e))?.len();
         let header_pos = self.pos;
         self.write(&[0u8; 512])?;
-        let out_path = self.file.path().to_path_buf();
-        let out = self.file.as_file_mut();
+        let out_path = self.out_path.clone();
+        let out = self.file.file_mut();
         let (to_hasher, hasher_rx) = mpsc::sync_channel::<Vec<u8>>(2);
         let (to_reader, free_rx) = mpsc::channel::<Vec<u8>>();
         let copied = std::thread::scope(|s| -> Result<(u64, [u8; 32]), BundleError> {
@@ -271,7 +261,7 @@ impl TarOut {
             )));
         }
         let digest = format!("sha256:{}", hex::encode(raw));
-        let file = self.file.as_file_mut();
+        let file = self.file.file_mut();
         if self.blobs.insert(digest.clone()) {
             let header = tar::header(&format!("blobs/sha256/{}", hex::encode(raw)), size, Kind::File)?;
             file.seek(SeekFrom::Start(header_pos)).map_err(|e| BundleError::io(&out_path, e))?;
@@ -300,7 +290,7 @@ impl TarOut {
         self.write(&[0u8; 1024])?;
         let size = self.pos;
         let out = self.out_path.clone();
-        self.file.persist(&out).map_err(|e| BundleError::io(&out, e.error))?;
+        self.file.commit().map_err(|e| BundleError::io(&out, e))?;
         Ok(size)
     }
 }
@@ -380,6 +370,8 @@ where
             return Err(BundleError::Layout(format!("file `{}` is listed twice", w[0].0.path)).into());
         }
     }
+    // Never write what the reader refuses to open.
+    ferry_spec::check_file_view(written.iter().map(|w| w.0.path.as_str())).map_err(BundleError::from)?;
     let (entries, layers): (Vec<FileEntry>, Vec<Descriptor>) = written.into_iter().unzip();
     manifest.files = entries;
     let config = ferry_spec::to_canonical_json(&manifest).map_err(|e| BundleError::Encode(e.to_string()))?;

@@ -66,12 +66,9 @@ pub fn init(model: &Path, dir: &Path) -> Result<(), PackError> {
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(|e| PackError::io(&parent, e))?;
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".ferry-init-");
-    // The directory is renamed into place: give it a new directory's permissions, not 0700.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777));
-    let tmp = builder.tempdir_in(&parent).map_err(|e| PackError::io(&parent, e))?;
+    // Built under a temporary name beside `dir` and renamed into place (`ferry_atomic`): removed on any
+    // error, and by the next write there if this process is killed.
+    let tmp = ferry_atomic::AtomicDir::create(dir).map_err(|e| PackError::io(dir, e))?;
     let write = |rel: &str, data: &[u8]| -> Result<(), PackError> {
         let p = tmp.path().join(rel);
         if let Some(d) = p.parent() {
@@ -88,14 +85,8 @@ pub fn init(model: &Path, dir: &Path) -> Result<(), PackError> {
     write("config.schema.json", b"{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"type\": \"object\",\n  \"properties\": {}\n}\n")?;
     write("config.json", b"{}\n")?;
     write(ferry_spec::media::SOURCE_FILE, text.as_bytes())?;
-    if dir.exists() {
-        std::fs::remove_dir(dir).map_err(|e| PackError::io(dir, e))?;
-    }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, dir).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&kept);
-        PackError::io(dir, e)
-    })
+    // An empty `dir` is replaced atomically; one that filled up meanwhile is an error.
+    tmp.commit().map_err(|e| PackError::io(dir, e))
 }
 
 fn write_spec(text: &mut String, side: &str, v: &ValueInfo) -> Result<(), String> {

@@ -116,6 +116,11 @@ pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
                 .into(),
         });
     }
+    // The one set of file-view path rules, which the reader enforces too: with the files pack generates,
+    // so a source file can never collide with them.
+    let generated = [crate::provenance::PROVENANCE_PATH, crate::provenance::SBOM_PATH];
+    ferry_spec::check_file_view(files.keys().map(String::as_str).chain(generated))
+        .map_err(|e| PackError::Source { path: toml_path.clone(), message: format!("file view: {e}") })?;
     Ok(LoadedSource { dir: dir.to_path_buf(), source, model, files, signature })
 }
 

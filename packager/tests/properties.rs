@@ -200,3 +200,52 @@ fn a_referrer_never_hides_a_tampered_file() {
     assert_eq!(std::fs::read(&bad).unwrap(), bytes, "the input was modified");
     assert_eq!(listing(t.path()), ["bad.ferry", "good.ferry", "out.ferry", "src"]);
 }
+
+/// Extra-file names chosen to break the file-view rules: letter-case twins, names model signing ignores.
+/// (A component over 255 bytes cannot exist on disk; `ferry.toml` naming one is an e2e test.)
+fn arb_hostile_names() -> impl Strategy<Value = Vec<String>> {
+    let name = prop::sample::select(vec![
+        "notes.txt".to_owned(),
+        "NOTES.txt".to_owned(),
+        "Config.bin".to_owned(),
+        "config.bin".to_owned(),
+        "a/.github/ci.yml".to_owned(),
+        "a/.gitattributes".to_owned(),
+        "b/.git/HEAD".to_owned(),
+        "Ferry.toml".to_owned(),
+        format!("c/{}", "k".repeat(255)),
+        "d/e.bin".to_owned(),
+    ]);
+    prop::collection::btree_set(name, 1..4).prop_map(|s| s.into_iter().collect())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// `pack` refuses exactly the sources whose file view (with the files it generates) breaks the one
+    /// set of path rules the reader enforces, naming the paths and writing nothing; what it packs opens.
+    #[test]
+    fn pack_and_open_share_the_path_rules(names in arb_hostile_names()) {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        let s = GenSource { files: names.iter().map(|n| (n.clone(), n.as_bytes().to_vec())).collect(), version: "1.0.0".into() };
+        write_source(&s, &src, false, 0, 0o644);
+        let mut view: Vec<&str> = names.iter().map(String::as_str).collect();
+        view.extend(["ferry.toml", "model.onnx", ".ferry/provenance.json", ".ferry/sbom.cdx.json"]);
+        let rules = ferry_spec::check_file_view(view.iter().copied());
+        let out = t.path().join("out.ferry");
+        match ferry_packager::pack(&src, &out) {
+            Ok(_) => {
+                prop_assert!(rules.is_ok(), "packed {:?} although {:?}", names, rules);
+                let b = ferry_bundle::Bundle::open(&out).unwrap();
+                b.verify_digests().unwrap();
+            }
+            Err(e) => {
+                let rule = rules.expect_err("pack refused a valid view");
+                let text = e.to_string();
+                prop_assert!(text.contains(&format!("ferry.toml: file view: {rule}")), "{} vs {}", text, rule);
+                prop_assert!(!out.exists());
+            }
+        }
+    }
+}

@@ -10,7 +10,10 @@ fn main() -> ExitCode {
     match cli::main() {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error);
+            // Errors quote bundles and sources (names, paths, messages): control characters are shown
+            // escaped, never sent to the terminal; a message's own line breaks stay.
+            let text = format!("{:#}", failure.error);
+            eprintln!("error: {}", ferry_spec::display::escape_multiline(&text));
             ExitCode::from(failure.code)
         }
     }

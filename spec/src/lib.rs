@@ -8,6 +8,7 @@
 
 mod canonical;
 pub mod config;
+pub mod display;
 mod dtype;
 pub mod file;
 mod manifest;
@@ -20,7 +21,10 @@ pub use dtype::DType;
 pub use manifest::{
     Compression, ConfigRef, FileEntry, Manifest, ModelMeta, ONNXRUNTIME_SUPPORTED, OnnxPins, Pins,
 };
-pub use path::{PathError, check_relative_path};
+pub use path::{
+    GENERATED_FILES, MAX_COMPONENT_BYTES, PathError, SIGNATURE_IGNORED_COMPONENTS, SIGNATURE_PATH,
+    check_file_view, check_relative_path,
+};
 pub use source::{
     ConfigSection, Dim, Feature, GoldenSet, ModelSection, Source, SourceError, TensorSpec, Tolerance,
 };

@@ -17,10 +17,7 @@ mod safetensors;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use error::TensorError;
 pub use ferry_spec::DType;
@@ -331,9 +328,10 @@ fn check_shapes(tensors: &TensorMap) -> Result<(), TensorError> {
     Ok(())
 }
 
-/// Writes a tensor file, choosing the format by extension. The write is atomic: the bytes go to a
-/// temporary file in the same directory, which is flushed to disk and renamed over `path`, so readers see
-/// the old file or the new one, never half of one.
+/// Writes a tensor file, choosing the format by extension. The write is atomic ([`ferry_atomic`]): the
+/// bytes go to a temporary file in the same directory (unnamed on Linux), which is flushed to disk and
+/// renamed over `path`, so readers see the old file or the new one, never half of one, and an
+/// interrupted write leaves nothing behind.
 pub fn write_file(path: &Path, tensors: &TensorMap) -> Result<(), TensorError> {
     let format =
         Format::from_path(path).ok_or_else(|| TensorError::UnknownFormat { path: path.to_owned() })?;
@@ -342,38 +340,7 @@ pub fn write_file(path: &Path, tensors: &TensorMap) -> Result<(), TensorError> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TensorError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let write_err = |error| TensorError::Write { path: path.to_owned(), error };
-    let file_name = path.file_name().ok_or_else(|| {
-        write_err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path does not name a file"))
-    })?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    // Process id and counter keep concurrent writers (threads or processes) off each other's temp files.
-    let tmp = dir.join(format!(
-        ".{}.{}.{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)
-    })();
-    if let Err(error) = result {
-        // Best effort: the temp file may not exist if creating it failed.
-        let _ = fs::remove_file(&tmp);
-        return Err(write_err(error));
-    }
-    // The rename is durable only once the directory entry is; not every platform can open a directory.
-    #[cfg(unix)]
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    let options = ferry_atomic::Options { sync: true, ..ferry_atomic::Options::default() };
+    ferry_atomic::write(path, bytes, options)
+        .map_err(|error| TensorError::Write { path: path.to_owned(), error })
 }

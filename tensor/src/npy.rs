@@ -3,8 +3,6 @@
 //! The header is a Python dict literal; it is parsed here by a small grammar (strings, `True`/`False`,
 //! tuples of integers), never evaluated.
 
-use std::borrow::Cow;
-
 use ferry_spec::DType;
 
 use crate::raw::{self, Endian};
@@ -45,7 +43,6 @@ impl Kind {
 pub(crate) struct Header {
     pub kind: Kind,
     pub endian: Endian,
-    pub fortran: bool,
     pub shape: Vec<usize>,
     /// Where the data starts: preamble plus header.
     pub data_offset: usize,
@@ -140,8 +137,18 @@ pub(crate) fn parse_header(b: &[u8]) -> Result<Header, TensorError> {
     let at_header = |reason: String| TensorError::NpyHeader { offset: pre.header_start as u64, reason };
     let (descr, descr_offset) =
         fields.descr.ok_or_else(|| at_header("the header dict has no 'descr'".into()))?;
-    let fortran =
+    let (fortran, fortran_offset) =
         fields.fortran_order.ok_or_else(|| at_header("the header dict has no 'fortran_order'".into()))?;
+    // The format takes C order only (spec/FORMAT.md §3.5); numpy writes `True` only for an array that is
+    // not C-contiguous, so `numpy.ascontiguousarray` before saving gives a file Ferry reads.
+    if fortran {
+        return Err(TensorError::NpyHeader {
+            offset: fortran_offset as u64,
+            reason: "'fortran_order': True is not supported: Ferry reads C-order arrays only (save \
+                     numpy.ascontiguousarray(a) instead)"
+                .to_owned(),
+        });
+    }
     let shape = fields.shape.ok_or_else(|| at_header("the header dict has no 'shape'".into()))?;
     let (kind, endian) = parse_descr(&descr).map_err(|why| TensorError::UnsupportedDescr {
         offset: descr_offset as u64,
@@ -151,7 +158,7 @@ pub(crate) fn parse_header(b: &[u8]) -> Result<Header, TensorError> {
     let data_len = numel(&shape)
         .and_then(|n| n.checked_mul(kind.itemsize()?))
         .ok_or_else(|| at_header(format!("shape {shape:?} of '{descr}' overflows the address space")))?;
-    Ok(Header { kind, endian, fortran, shape, data_offset: header_end, data_len })
+    Ok(Header { kind, endian, shape, data_offset: header_end, data_len })
 }
 
 /// Reads a whole `.npy` file whose tensor is `name`; `check` sees its header before the data is decoded.
@@ -171,56 +178,11 @@ pub(crate) fn read(b: &[u8], name: &str, check: &mut HeaderCheck<'_>) -> Result<
 
 /// Decodes exactly `h.data_len` bytes of data into a C-order tensor.
 pub(crate) fn decode_data(h: &Header, data: &[u8]) -> Result<Tensor, TensorError> {
-    let itemsize = h.kind.itemsize().unwrap_or(0);
-    let data: Cow<'_, [u8]> = if h.fortran && h.shape.len() > 1 {
-        Cow::Owned(fortran_to_c(data, itemsize, &h.shape))
-    } else {
-        Cow::Borrowed(data)
-    };
     let data = match h.kind {
-        Kind::Fixed(dtype) => raw::decode(dtype, &data, h.endian)?,
-        Kind::Unicode(n) => TensorData::String(decode_unicode(&data, n, h.endian)?),
+        Kind::Fixed(dtype) => raw::decode(dtype, data, h.endian)?,
+        Kind::Unicode(n) => TensorData::String(decode_unicode(data, n, h.endian)?),
     };
     Ok(Tensor { shape: h.shape.clone(), data })
-}
-
-/// Reorders column-major elements into row-major order.
-fn fortran_to_c(src: &[u8], itemsize: usize, shape: &[usize]) -> Vec<u8> {
-    let count = numel(shape).unwrap_or(0);
-    let mut out = Vec::with_capacity(src.len());
-    if count == 0 || itemsize == 0 {
-        return out;
-    }
-    // Fortran strides in elements: the first axis varies fastest.
-    let mut strides = Vec::with_capacity(shape.len());
-    let mut acc = 1usize;
-    for &d in shape {
-        strides.push(acc);
-        acc = acc.saturating_mul(d);
-    }
-    let mut index = vec![0usize; shape.len()];
-    let mut offset = 0usize;
-    for _ in 0..count {
-        let start = offset * itemsize;
-        if let Some(item) = src.get(start..start + itemsize) {
-            out.extend_from_slice(item);
-        }
-        // Advance the C-order index (last axis fastest), keeping the Fortran offset in step.
-        for axis in (0..shape.len()).rev() {
-            let (Some(i), Some(&d), Some(&s)) = (index.get_mut(axis), shape.get(axis), strides.get(axis))
-            else {
-                break;
-            };
-            *i += 1;
-            offset += s;
-            if *i < d {
-                break;
-            }
-            offset -= s * d;
-            *i = 0;
-        }
-    }
-    out
 }
 
 fn decode_unicode(data: &[u8], chars: usize, endian: Endian) -> Result<Vec<String>, TensorError> {
@@ -295,7 +257,8 @@ fn parse_descr(descr: &str) -> Result<(Kind, Endian), &'static str> {
 struct Fields {
     /// The descr and the byte offset of its value.
     descr: Option<(String, usize)>,
-    fortran_order: Option<bool>,
+    /// `fortran_order` and the byte offset of its value.
+    fortran_order: Option<(bool, usize)>,
     shape: Option<Vec<usize>>,
 }
 
@@ -360,7 +323,7 @@ impl Parser<'_> {
                 }
                 "fortran_order" => {
                     let v = self.boolean()?;
-                    f.fortran_order.replace(v).is_some()
+                    f.fortran_order.replace((v, self.base + value_pos)).is_some()
                 }
                 "shape" => {
                     let v = self.tuple()?;
@@ -574,32 +537,28 @@ mod tests {
     #[test]
     fn header_parses_numpy_forms() {
         let mut b = MAGIC.to_vec();
-        let h = b"{'descr': '>i2', 'fortran_order': True, 'shape': (2L, 3), }   \n";
+        let h = b"{'descr': '>i2', 'fortran_order': False, 'shape': (2L, 3), }   \n";
         b.extend_from_slice(&[1, 0, h.len() as u8, 0]);
         b.extend_from_slice(h);
         let hd = parse_header(&b).unwrap();
         assert_eq!(hd.kind, Kind::Fixed(DType::Int16));
         assert_eq!(hd.endian, Endian::Big);
-        assert!(hd.fortran);
         assert_eq!(hd.shape, vec![2, 3]);
         assert_eq!(hd.data_len, 12);
     }
 
     #[test]
-    fn fortran_order_is_transposed() {
-        // shape (2, 3) in Fortran order holds columns: [a00 a10 a01 a11 a02 a12].
-        let src: Vec<u8> = vec![0, 3, 1, 4, 2, 5];
-        assert_eq!(fortran_to_c(&src, 1, &[2, 3]), vec![0, 1, 2, 3, 4, 5]);
-        let src3: Vec<u8> = (0..24).collect();
-        let out = fortran_to_c(&src3, 1, &[2, 3, 4]);
-        // C index (i, j, k) holds Fortran offset i + 2j + 6k.
-        for i in 0..2 {
-            for j in 0..3 {
-                for k in 0..4 {
-                    assert_eq!(out[i * 12 + j * 4 + k] as usize, i + 2 * j + 6 * k);
-                }
-            }
-        }
+    fn fortran_order_is_refused_naming_the_byte() {
+        let mut b = MAGIC.to_vec();
+        let h = b"{'descr': '<i4', 'fortran_order': True, 'shape': (2, 3), }   \n";
+        b.extend_from_slice(&[1, 0, h.len() as u8, 0]);
+        b.extend_from_slice(h);
+        let at = b.windows(4).position(|w| w == b"True").unwrap();
+        let e = parse_header(&b).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("npy header at byte {at}: 'fortran_order': True is not supported")),
+            "{e}"
+        );
     }
 
     #[test]

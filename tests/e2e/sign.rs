@@ -325,9 +325,14 @@ fn audit_shows_the_whole_chain() {
         (b"\xff not json".to_vec(), br#"{"components":{"a":1},"metadata":[]}"#.to_vec()),
         (br#"{"predicate":[1,2],"subject":"x"}"#.to_vec(), b"[]".to_vec()),
     ] {
-        let bad = reassemble(&bytes, |_, blobs| {
-            blobs.insert(".ferry/provenance.json".into(), zstd::bulk::compress(&prov, 3).unwrap());
-            blobs.insert(".ferry/sbom.cdx.json".into(), zstd::bulk::compress(&sbom, 3).unwrap());
+        let bad = reassemble(&bytes, |m, blobs| {
+            for (path, content) in [(".ferry/provenance.json", &prov), (".ferry/sbom.cdx.json", &sbom)] {
+                // Declared as they are (a compressed file's frame must declare the manifest's size).
+                let f = m.files.iter_mut().find(|f| f.path == path).unwrap();
+                f.size = content.len() as u64;
+                f.sha256 = ferry_bundle::digest::sha256(content).iter().map(|b| format!("{b:02x}")).collect();
+                blobs.insert(path.into(), zstd::bulk::compress(content, 3).unwrap());
+            }
         });
         let hostile = t.path().join("hostile.ferry");
         std::fs::write(&hostile, &bad).unwrap();

@@ -534,7 +534,12 @@ fn owner_of(e: &BundleError) -> CheckId {
     match e {
         BundleError::FormatVersion { .. } => CheckId::ArtifactFormat,
         BundleError::Json { what, .. } if what == "the Ferry manifest" => CheckId::ArtifactFormat,
-        BundleError::Digest { .. } => CheckId::ArtifactDigest,
+        BundleError::FileView(_) => CheckId::ArtifactFormat,
+        // A compressed blob that is not exactly one frame of its declared size fails the check of
+        // compressed files against their uncompressed digest, whether found on open or when hashing.
+        BundleError::Digest { .. } | BundleError::Decompress { .. } | BundleError::TooLarge { .. } => {
+            CheckId::ArtifactDigest
+        }
         _ => CheckId::ArtifactLayout,
     }
 }
@@ -547,6 +552,7 @@ fn open_evidence(e: &BundleError) -> Vec<Evidence> {
         BundleError::Json { member, what, message } if what == "the Ferry manifest" => {
             schema_ev("manifest", "", "schema", format!("{member}: {message}"))
         }
+        BundleError::FileView(e) => schema_ev("manifest", "/files", "path", e.to_string()),
         BundleError::Json { member, what, message } => Evidence::Member {
             member: member.clone(),
             message: format!("not valid JSON for {what}: {message}"),
@@ -565,6 +571,10 @@ fn open_evidence(e: &BundleError) -> Vec<Evidence> {
         BundleError::Tar { offset, message } => {
             Evidence::Member { member: format!("tar header at byte {offset}"), message: message.clone() }
         }
+        BundleError::TrailingData { offset, marker } => Evidence::Member {
+            member: format!("byte {offset}"),
+            message: format!("non-zero data after the end-of-archive marker at byte {marker}"),
+        },
         BundleError::Truncated { offset, what } => Evidence::Member {
             member: format!("byte {offset}"),
             message: format!("truncated: expected {what}"),

@@ -24,7 +24,9 @@ pub(crate) fn check_source(src: &Path) -> Result<(), VerifyError> {
 /// digest, which the signatures cover, is the rebuilt one's.
 pub(crate) fn check(path: &Path, bundle: Option<&Bundle>, src: Option<&Path>) -> Outcome {
     let Some(src) = src else { return Outcome::skipped("skipped: no --rebuild source given") };
-    let dir = match tempfile::Builder::new().prefix("ferry-rebuild-").tempdir() {
+    // A scratch directory in the system's temporary directory, never committed: removed when dropped,
+    // and, if this process is killed, by the next atomic write there (`ferry_atomic`).
+    let dir = match ferry_atomic::AtomicDir::create(&std::env::temp_dir().join("ferry-rebuild")) {
         Ok(d) => d,
         Err(e) => return error(format!("cannot create a temporary directory: {e}")),
     };

@@ -1,11 +1,16 @@
 //! Renderings of a [`Report`]: human text, JSON, JUnit XML, SARIF 2.1.0 and GitHub workflow commands.
 //! All are hand-written (no XML or SARIF dependency) and deterministic apart from the timings.
+//!
+//! A report quotes the bundle (model name, golden set and feature names, paths), which is untrusted: the
+//! human, GitHub, JUnit and Markdown renderings pass every such string through
+//! [`ferry_spec::display::escape`], so control characters and bidi overrides show as text instead of
+//! acting on a terminal or a CI log. JSON and SARIF are escaped by serde.
 
 use crate::{CheckResult, Report, Status, VerifyError};
+use ferry_spec::display::escape as esc;
 use ferry_spec::policy::CheckId;
 use serde_json::json;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 
 /// A report format, as named by `--format`.
@@ -55,23 +60,13 @@ pub fn render(report: &Report, format: Format) -> String {
     }
 }
 
-/// Writes `bytes` to `path` atomically: into a temporary file beside it, flushed, then renamed over it.
+/// Writes `bytes` to `path` atomically ([`ferry_atomic`]): into a temporary file beside it (unnamed on
+/// Linux, so an interrupted write leaves nothing), flushed to disk, then renamed over it, with a new
+/// file's permissions (`0666` less the umask).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VerifyError> {
-    let err = |source| VerifyError::Write { path: path.to_path_buf(), source };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".ferry-report-");
-    // A report is a new file for everyone to read (less the umask), not an owner-only temporary one.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut tmp = builder.tempfile_in(dir).map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    let options = ferry_atomic::Options { sync: true, ..ferry_atomic::Options::default() };
+    ferry_atomic::write(path, bytes, options)
+        .map_err(|source| VerifyError::Write { path: path.to_path_buf(), source })
 }
 
 fn status_tag(s: Status) -> &'static str {
@@ -88,7 +83,7 @@ const MAX_EVIDENCE_LINES: usize = 20;
 
 fn evidence_lines(items: &[crate::Evidence], out: &mut Vec<String>) {
     for e in items.iter().take(MAX_EVIDENCE_LINES) {
-        out.push(e.describe());
+        out.push(esc(&e.describe()).into_owned());
     }
     if items.len() > MAX_EVIDENCE_LINES {
         out.push(format!("… and {} more", items.len() - MAX_EVIDENCE_LINES));
@@ -109,24 +104,30 @@ fn shown_evidence(c: &CheckResult) -> Vec<String> {
 fn human(r: &Report) -> String {
     let mut s = String::new();
     let who = match (&r.bundle.name, &r.bundle.version) {
-        (Some(n), Some(v)) => format!("{n} {v}"),
+        (Some(n), Some(v)) => format!("{} {}", esc(n), esc(v)),
         _ => "bundle".to_owned(),
     };
-    let _ = writeln!(s, "ferry verify: {who} ({}, {} bytes)", r.bundle.path, r.bundle.size);
+    let _ = writeln!(s, "ferry verify: {who} ({}, {} bytes)", esc(&r.bundle.path), r.bundle.size);
     if let Some(d) = &r.bundle.manifest_digest {
-        let _ = writeln!(s, "bundle digest: {d}");
+        let _ = writeln!(s, "bundle digest: {}", esc(d));
     }
-    let _ = writeln!(s, "policy: {}", r.policy.source);
+    let _ = writeln!(s, "policy: {}", esc(&r.policy.source));
     let _ = writeln!(s);
     let width = CheckId::ALL.iter().map(|c| c.as_str().len()).max().unwrap_or(0);
     for c in &r.checks {
-        let _ = writeln!(s, "  {}  {:width$}  {}", status_tag(c.status), c.id.as_str(), c.message);
+        let _ = writeln!(s, "  {}  {:width$}  {}", status_tag(c.status), c.id.as_str(), esc(&c.message));
         for line in shown_evidence(c) {
             let _ = writeln!(s, "          - {line}");
         }
-        let case_width = c.cases.iter().map(|k| k.name.len()).max().unwrap_or(0);
+        let case_width = c.cases.iter().map(|k| esc(&k.name).len()).max().unwrap_or(0);
         for k in &c.cases {
-            let _ = writeln!(s, "          {}  {:case_width$}  {}", status_tag(k.status), k.name, k.message);
+            let _ = writeln!(
+                s,
+                "          {}  {:case_width$}  {}",
+                status_tag(k.status),
+                esc(&k.name),
+                esc(&k.message)
+            );
             if matches!(k.status, Status::Failed | Status::Warning) {
                 let mut lines = Vec::new();
                 evidence_lines(&k.evidence, &mut lines);
@@ -139,7 +140,12 @@ fn human(r: &Report) -> String {
             let _ = writeln!(
                 s,
                 "          {}: p50 {:.3} ms, p99 {:.3} ms, min {:.3} ms, max {:.3} ms ({} calls)",
-                t.set, t.p50_ms, t.p99_ms, t.min_ms, t.max_ms, t.iterations
+                esc(&t.set),
+                t.p50_ms,
+                t.p99_ms,
+                t.min_ms,
+                t.max_ms,
+                t.iterations
             );
         }
     }
@@ -193,7 +199,7 @@ fn testcases(r: &Report) -> Vec<TestCase> {
                 c.id.as_str().to_owned(),
                 c.id.as_str().to_owned(),
                 c.status,
-                c.message.clone(),
+                esc(&c.message).into_owned(),
                 shown_evidence(c),
                 Some(seconds),
             ));
@@ -203,9 +209,9 @@ fn testcases(r: &Report) -> Vec<TestCase> {
                 evidence_lines(&k.evidence, &mut lines);
                 out.push((
                     c.id.as_str().to_owned(),
-                    k.name.clone(),
+                    esc(&k.name).into_owned(),
                     k.status,
-                    k.message.clone(),
+                    esc(&k.message).into_owned(),
                     lines,
                     None,
                 ));
@@ -220,8 +226,8 @@ fn junit(r: &Report) -> String {
     let failures = cases.iter().filter(|c| c.2 == Status::Failed).count();
     let skipped = cases.iter().filter(|c| c.2 == Status::Skipped).count();
     let suite = match (&r.bundle.name, &r.bundle.version) {
-        (Some(n), Some(v)) => format!("ferry verify {n} {v}"),
-        _ => format!("ferry verify {}", r.bundle.path),
+        (Some(n), Some(v)) => format!("ferry verify {} {}", esc(n), esc(v)),
+        _ => format!("ferry verify {}", esc(&r.bundle.path)),
     };
     let seconds = r.timings.total_ms / 1e3;
     let mut s = String::new();
@@ -238,9 +244,9 @@ fn junit(r: &Report) -> String {
         cases.len()
     );
     let _ = writeln!(s, "    <properties>");
-    let mut props = vec![("bundle", r.bundle.path.clone()), ("policy", r.policy.source.clone())];
+    let mut props = vec![("bundle", esc(&r.bundle.path)), ("policy", esc(&r.policy.source))];
     if let Some(d) = &r.bundle.manifest_digest {
-        props.push(("manifest_digest", d.clone()));
+        props.push(("manifest_digest", esc(d)));
     }
     for (k, v) in props {
         let _ = writeln!(s, r#"      <property name="{k}" value="{}"/>"#, xml_escape(&v));
@@ -410,12 +416,22 @@ fn github(r: &Report) -> String {
             let _ = writeln!(s, "::{command} title={}::{}", gh_property(&title), gh_data(&body));
         };
         if c.cases.is_empty() {
-            annotate(c.status, format!("ferry verify: {}", c.id), c.message.clone(), shown_evidence(c));
+            annotate(
+                c.status,
+                format!("ferry verify: {}", c.id),
+                esc(&c.message).into_owned(),
+                shown_evidence(c),
+            );
         } else {
             for k in &c.cases {
                 let mut lines = Vec::new();
                 evidence_lines(&k.evidence, &mut lines);
-                annotate(k.status, format!("ferry verify: {} ({})", c.id, k.name), k.message.clone(), lines);
+                annotate(
+                    k.status,
+                    format!("ferry verify: {} ({})", c.id, esc(&k.name)),
+                    esc(&k.message).into_owned(),
+                    lines,
+                );
             }
         }
     }
@@ -433,20 +449,25 @@ fn github(r: &Report) -> String {
 }
 
 fn md_cell(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('|', "\\|").replace('\r', "").replace('\n', "<br>")
+    esc(text).replace('\\', "\\\\").replace('|', "\\|")
+}
+
+/// Text for a Markdown code span: escaped, without backticks (which would end it) or table pipes.
+fn md_code(text: &str) -> String {
+    esc(text).replace(['`', '|'], "'")
 }
 
 /// A Markdown summary for `$GITHUB_STEP_SUMMARY`: the verdict and one table row per check and case.
 pub fn github_step_summary(r: &Report) -> String {
     let mut s = String::new();
     let who = match (&r.bundle.name, &r.bundle.version) {
-        (Some(n), Some(v)) => format!("`{n}` {v}"),
-        _ => format!("`{}`", r.bundle.path),
+        (Some(n), Some(v)) => format!("`{}` {}", md_code(n), md_cell(v)),
+        _ => format!("`{}`", md_code(&r.bundle.path)),
     };
     let verdict = if r.passed { "✅ passed" } else { "❌ failed" };
     let _ = writeln!(s, "### ferry verify {who}: {verdict}\n");
     if let Some(d) = &r.bundle.manifest_digest {
-        let _ = writeln!(s, "Bundle digest `{d}`, policy `{}`.\n", md_cell(&r.policy.source));
+        let _ = writeln!(s, "Bundle digest `{}`, policy `{}`.\n", md_code(d), md_code(&r.policy.source));
     }
     let m = &r.summary;
     let _ = writeln!(
@@ -487,7 +508,7 @@ mod tests {
         assert_eq!(xml_escape("a<b>&\"c'\u{1}"), "a&lt;b&gt;&amp;&quot;c&apos;\u{FFFD}");
         assert_eq!(gh_property("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
         assert_eq!(gh_data("50% a:b\r\n"), "50%25 a:b%0D%0A");
-        assert_eq!(md_cell("a|b\nc"), "a\\|b<br>c");
+        assert_eq!(md_cell("a|b\nc"), "a\\|b\\\\nc");
         assert_eq!(uri("dir/my bundle.ferry"), "dir/my%20bundle.ferry");
         assert_eq!(uri("/tmp/a.ferry"), "file:///tmp/a.ferry");
         assert_eq!(uri("C:\\b\\a.ferry"), "file:///C:/b/a.ferry");

@@ -4,8 +4,10 @@
 use super::{CliResult, open_bundle, usage};
 use ferry_bundle::Bundle;
 use ferry_packager::provenance::{PROVENANCE_PATH, SBOM_PATH, tree_digest};
+use ferry_spec::display::escape as esc;
 use ferry_trust::Kind;
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -235,8 +237,14 @@ fn report(b: &Bundle, key_paths: &[PathBuf], anchors: &ferry_trust::Anchors) -> 
     })
 }
 
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or("?")
+/// A string of the report for a person: read from the bundle, so escaped (`ferry_spec::display`).
+fn s(v: &Value) -> Cow<'_, str> {
+    esc(v.as_str().unwrap_or("?"))
+}
+
+/// [`s`], with `default` for a missing value.
+fn s_or<'a>(v: &'a Value, default: &'a str) -> Cow<'a, str> {
+    esc(v.as_str().unwrap_or(default))
 }
 
 fn yes(v: &Value) -> &'static str {
@@ -253,7 +261,7 @@ fn human(r: &Value) -> String {
             let _ = writeln!(o, "file digests ok");
         }
         Some(e) => {
-            let _ = writeln!(o, "file digests MISMATCH: {e}");
+            let _ = writeln!(o, "file digests MISMATCH: {}", esc(e));
         }
     }
     let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
@@ -264,7 +272,7 @@ fn human(r: &Value) -> String {
     }
     for p in &prov {
         if let Some(e) = p["error"].as_str() {
-            let _ = writeln!(o, "  {}: unreadable: {e}", s(&p["digest"]));
+            let _ = writeln!(o, "  {}: unreadable: {}", s(&p["digest"]), esc(e));
             continue;
         }
         let _ = writeln!(o, "  builder      {}", s(&p["builder"]));
@@ -274,8 +282,8 @@ fn human(r: &Value) -> String {
                 let _ = writeln!(
                     o,
                     "  source       {} @ {}",
-                    src.get("uri").and_then(Value::as_str).unwrap_or("?"),
-                    src.get("commit").and_then(Value::as_str).unwrap_or("?")
+                    esc(src.get("uri").and_then(Value::as_str).unwrap_or("?")),
+                    esc(src.get("commit").and_then(Value::as_str).unwrap_or("?"))
                 );
             }
             None => {
@@ -287,15 +295,12 @@ fn human(r: &Value) -> String {
         }
         let _ = writeln!(o, "  built from");
         for d in list(&p["resolved_dependencies"]) {
-            let kind = d["kind"].as_str().map(|k| format!(" ({k})")).unwrap_or_default();
-            let digests =
-                list(&d["digests"]).iter().filter_map(|v| v.as_str().map(str::to_owned)).collect::<Vec<_>>();
-            let _ = writeln!(
-                o,
-                "    - {} {}{kind}",
-                d["name"].as_str().unwrap_or("(unnamed)"),
-                digests.join(" ")
-            );
+            let kind = d["kind"].as_str().map(|k| format!(" ({})", esc(k))).unwrap_or_default();
+            let digests = list(&d["digests"])
+                .iter()
+                .filter_map(|v| v.as_str().map(|d| esc(d).into_owned()))
+                .collect::<Vec<_>>();
+            let _ = writeln!(o, "    - {} {}{kind}", s_or(&d["name"], "(unnamed)"), digests.join(" "));
         }
         let _ = writeln!(o, "  describes these files: {}", yes(&p["subject_matches"]));
     }
@@ -306,7 +311,7 @@ fn human(r: &Value) -> String {
     }
     for bom in &boms {
         if let Some(e) = bom["error"].as_str() {
-            let _ = writeln!(o, "  {}: unreadable: {e}", s(&bom["digest"]));
+            let _ = writeln!(o, "  {}: unreadable: {}", s(&bom["digest"]), esc(e));
             continue;
         }
         let _ =
@@ -314,27 +319,22 @@ fn human(r: &Value) -> String {
         for c in list(&bom["components"]) {
             let files = c["files"].as_u64().unwrap_or(0);
             let files = if files > 0 { format!(" ({files} files)") } else { String::new() };
-            let _ = writeln!(
-                o,
-                "  - {:<24} {} {}{files}",
-                s(&c["type"]),
-                s(&c["name"]),
-                c["version"].as_str().unwrap_or("")
-            );
+            let _ =
+                writeln!(o, "  - {:<24} {} {}{files}", s(&c["type"]), s(&c["name"]), s_or(&c["version"], ""));
         }
     }
     let status = |v: &Value| match v["verified_with"].as_str() {
-        Some(k) => format!("verified with {k}"),
+        Some(k) => format!("verified with {}", esc(k)),
         None => format!("NOT verified: {}", s(&v["why_not"])),
     };
     let hint = |v: &Value| {
         if v["keyless"].as_bool() == Some(true) {
             return match v["signer"]["subject"].as_str() {
-                Some(who) => format!("keyless {who}"),
+                Some(who) => format!("keyless {}", esc(who)),
                 None => "keyless (signer unverified)".to_owned(),
             };
         }
-        let h: String = v["key_hint"].as_str().unwrap_or("(no key hint)").chars().take(16).collect();
+        let h: String = s_or(&v["key_hint"], "(no key hint)").chars().take(16).collect();
         format!("key {h}")
     };
     let _ = writeln!(o, "\nsignatures");
@@ -353,11 +353,11 @@ fn human(r: &Value) -> String {
     for v in &atts {
         let _ = writeln!(o, "  - signer {}  {}", hint(v), status(v));
         let rep = &v["report"];
-        let names = |k: &str| list(&rep[k]).iter().map(|n| s(n).to_owned()).collect::<Vec<_>>().join(", ");
+        let names = |k: &str| list(&rep[k]).iter().map(|n| s(n).into_owned()).collect::<Vec<_>>().join(", ");
         let _ = writeln!(
             o,
             "    report: verifier {}; {} passed, {} failed{}{}",
-            rep["verifier_version"].as_str().unwrap_or("(unknown)"),
+            s_or(&rep["verifier_version"], "(unknown)"),
             list(&rep["passed"]).len(),
             list(&rep["failed"]).len(),
             if list(&rep["failed"]).is_empty() { String::new() } else { format!(" ({})", names("failed")) },

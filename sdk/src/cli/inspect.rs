@@ -1,4 +1,9 @@
+//! `ferry inspect`. Every string read from the bundle is shown through
+//! [`ferry_spec::display::Escaped`]: a bundle is untrusted,
+//! and its control characters must not reach the terminal.
+
 use ferry_bundle::Bundle;
+use ferry_spec::display::Escaped as E;
 use serde_json::json;
 use std::fmt::Write as _;
 
@@ -15,39 +20,43 @@ pub fn print(b: &Bundle, as_json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut o = String::new();
-    let _ = writeln!(o, "{} {}", m.model.name, m.model.version);
+    let _ = writeln!(o, "{} {}", E(&m.model.name), E(&m.model.version));
     if !m.model.description.is_empty() {
-        let _ = writeln!(o, "  {}", m.model.description);
+        let _ = writeln!(o, "  {}", E(&m.model.description));
     }
     let _ = writeln!(
         o,
         "  license        {}",
-        if m.model.license.is_empty() { "(none)" } else { &m.model.license }
+        if m.model.license.is_empty() { E("(none)") } else { E(&m.model.license) }
     );
-    let _ = writeln!(o, "  digest         {}", b.manifest_digest());
+    let _ = writeln!(o, "  digest         {}", E(b.manifest_digest()));
     let _ = writeln!(o, "  size           {} bytes", b.size());
     let _ = writeln!(o, "  format         {}", m.format_version);
-    let _ = writeln!(o, "  entrypoint     {}", m.entrypoint);
+    let _ = writeln!(o, "  entrypoint     {}", E(&m.entrypoint));
     let _ = writeln!(o, "\npins");
-    let _ = writeln!(o, "  ferry          {}", m.pins.ferry_version);
-    let _ = writeln!(o, "  onnxruntime    {}", m.pins.onnxruntime);
+    let _ = writeln!(o, "  ferry          {}", E(&m.pins.ferry_version));
+    let _ = writeln!(o, "  onnxruntime    {}", E(&m.pins.onnxruntime));
     let _ = writeln!(o, "  onnx ir        {}", m.pins.onnx.ir_version);
     let opsets: Vec<String> = m
         .pins
         .onnx
         .opsets
         .iter()
-        .map(|(d, v)| format!("{}={v}", if d.is_empty() { "ai.onnx" } else { d }))
+        .map(|(d, v)| format!("{}={v}", E(if d.is_empty() { "ai.onnx" } else { d })))
         .collect();
     let _ = writeln!(o, "  opsets         {}", opsets.join(", "));
     if !m.pins.onnx.producer_name.is_empty() {
-        let _ =
-            writeln!(o, "  producer       {} {}", m.pins.onnx.producer_name, m.pins.onnx.producer_version);
+        let _ = writeln!(
+            o,
+            "  producer       {} {}",
+            E(&m.pins.onnx.producer_name),
+            E(&m.pins.onnx.producer_version)
+        );
     }
     let _ = writeln!(o, "\ncontract");
     for (side, specs) in [("in ", &m.inputs), ("out", &m.outputs)] {
         for t in specs.iter() {
-            let _ = writeln!(o, "  {side} {:<20} {:<8} {}", t.name, t.dtype.name(), t.shape_string());
+            let _ = writeln!(o, "  {side} {:<20} {:<8} {}", E(&t.name), t.dtype.name(), E(&t.shape_string()));
             for f in &t.features {
                 let mut c = Vec::new();
                 if let Some(lo) = f.min {
@@ -62,7 +71,7 @@ pub fn print(b: &Bundle, as_json: bool) -> anyhow::Result<()> {
                 if f.nullable {
                     c.push("nullable".into());
                 }
-                let _ = writeln!(o, "        {:<32} {}", f.name, c.join(", "));
+                let _ = writeln!(o, "        {:<32} {}", E(&f.name), c.join(", "));
             }
         }
     }
@@ -70,14 +79,14 @@ pub fn print(b: &Bundle, as_json: bool) -> anyhow::Result<()> {
         let _ = writeln!(
             o,
             "\nconfig\n  schema {}{}",
-            c.schema,
-            c.defaults.as_ref().map(|d| format!(", defaults {d}")).unwrap_or_default()
+            E(&c.schema),
+            c.defaults.as_ref().map(|d| format!(", defaults {}", E(d))).unwrap_or_default()
         );
     }
     if !m.golden.is_empty() {
         let _ = writeln!(o, "\ngolden sets");
         for g in &m.golden {
-            let _ = writeln!(o, "  {:<16} {} -> {}", g.name, g.inputs, g.expected);
+            let _ = writeln!(o, "  {:<16} {} -> {}", E(&g.name), E(&g.inputs), E(&g.expected));
         }
     }
     let _ = writeln!(o, "\nfiles");
@@ -86,14 +95,15 @@ pub fn print(b: &Bundle, as_json: bool) -> anyhow::Result<()> {
             ferry_spec::Compression::None => "",
             ferry_spec::Compression::Zstd => " zstd",
         };
-        let _ = writeln!(o, "  {:<40} {:>12} sha256:{}{z}", f.path, f.size, &f.sha256[..16]);
+        let short = f.sha256.get(..16).unwrap_or(&f.sha256);
+        let _ = writeln!(o, "  {:<40} {:>12} sha256:{}{z}", E(&f.path), f.size, E(short));
     }
     let _ = writeln!(o, "\nsignatures and attestations");
     if b.referrers().is_empty() {
         let _ = writeln!(o, "  (none)");
     }
     for r in b.referrers() {
-        let _ = writeln!(o, "  {} {}", r.artifact_type, r.digest);
+        let _ = writeln!(o, "  {} {}", E(&r.artifact_type), E(&r.digest));
     }
     print!("{o}");
     Ok(())

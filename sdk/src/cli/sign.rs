@@ -2,7 +2,6 @@
 
 use super::{CliResult, open_bundle, usage};
 use anyhow::Context as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,32 +12,27 @@ fn passphrase() -> Option<Vec<u8>> {
     std::env::var_os(PASSWORD_ENV).map(|p| p.into_encoded_bytes()).filter(|p| !p.is_empty())
 }
 
-/// Writes `data` to `path` atomically, refusing to replace an existing file, with `mode` on Unix.
+/// Writes `data` to `path` atomically and durably ([`ferry_atomic`]), refusing to replace an existing
+/// file (the check and the naming are one step), with exactly `mode` on Unix.
 fn write_new(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
     if path.exists() {
         anyhow::bail!("{} already exists; refusing to overwrite a key", path.display());
     }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ferry-key-")
-        .tempfile_in(&dir)
-        .with_context(|| dir.display().to_string())?;
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .with_context(|| path.display().to_string())?;
-    }
+    let permissions = Some(std::os::unix::fs::PermissionsExt::from_mode(mode));
     #[cfg(not(unix))]
-    let _ = mode;
-    tmp.write_all(data).with_context(|| path.display().to_string())?;
-    tmp.as_file().sync_all().with_context(|| path.display().to_string())?;
-    tmp.persist_noclobber(path).map_err(|e| e.error).with_context(|| path.display().to_string())?;
-    Ok(())
+    let permissions = {
+        let _ = mode;
+        None
+    };
+    let options = ferry_atomic::Options { sync: true, no_clobber: true, permissions };
+    ferry_atomic::write(path, data, options).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            anyhow::anyhow!("{} already exists; refusing to overwrite a key", path.display())
+        } else {
+            anyhow::Error::new(e).context(path.display().to_string())
+        }
+    })
 }
 
 pub fn keygen(private: &Path, public: &Path) -> CliResult {
