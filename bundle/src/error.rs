@@ -22,7 +22,10 @@ pub enum BundleError {
     Missing(String),
     #[error("unexpected member `{0}`: no manifest refers to it")]
     Unexpected(String),
-    #[error("bundle format version {found} is not supported (this Ferry reads version {supported})")]
+    #[error(
+        "bundle format version {found} is not supported (this Ferry reads versions 1 to {supported}); \
+         upgrade Ferry to read it"
+    )]
     FormatVersion { found: u32, supported: u32 },
     #[error("digest mismatch in `{what}`: expected {expected}, found {actual}")]
     Digest { what: String, expected: String, actual: String },

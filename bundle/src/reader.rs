@@ -181,7 +181,7 @@ impl Bundle {
         let value: serde_json::Value = json(config, "the Ferry manifest", "a JSON object")?;
         let version = value.get("format_version").and_then(|v| v.as_u64());
         match version {
-            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) if ferry_spec::is_supported_format(v) => {}
             Some(v) => {
                 return Err(BundleError::FormatVersion {
                     found: u32::try_from(v).unwrap_or(u32::MAX),
@@ -528,7 +528,51 @@ impl Bundle {
     /// the referrer's blobs and the new index follow. That prefix is copied by the kernel (its extents
     /// cloned where the file system shares them), so adding a signature to a 1 GiB bundle costs about one
     /// copy in the page cache (`spec/FORMAT.md`, section 5).
+    ///
+    /// Concurrent writers to the same bundle in place do not lose each other's referrers: the write
+    /// holds an exclusive lock on the bundle's directory, and a bundle that another writer replaced
+    /// since this one was opened is opened again under the lock and the referrer added to it (refused
+    /// when its bundle manifest is no longer this one's).
     pub fn write_with_referrer(&self, out: &Path, referrer: &Referrer) -> Result<String, BundleError> {
+        if !self.is_file(out) {
+            return self.write_with_referrer_unlocked(out, referrer);
+        }
+        let _lock = DirLock::acquire(out)?;
+        if self.same_inode(out) {
+            return self.write_with_referrer_unlocked(out, referrer);
+        }
+        let current = Bundle::open(out)?;
+        if current.manifest_digest() != self.manifest_digest() {
+            return Err(BundleError::Target {
+                path: out.to_path_buf(),
+                message: format!(
+                    "the bundle was replaced by another one (bundle manifest {}, not {}) while signing",
+                    current.manifest_digest(),
+                    self.manifest_digest()
+                ),
+            });
+        }
+        current.write_with_referrer_unlocked(out, referrer)
+    }
+
+    /// Whether `path` is still the very file (device and inode) this bundle was opened from.
+    fn same_inode(&self, path: &Path) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            match (self.data.file().map(File::metadata), std::fs::metadata(path)) {
+                (Some(Ok(mine)), Ok(theirs)) => mine.dev() == theirs.dev() && mine.ino() == theirs.ino(),
+                _ => false,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            true
+        }
+    }
+
+    fn write_with_referrer_unlocked(&self, out: &Path, referrer: &Referrer) -> Result<String, BundleError> {
         let index_entry =
             self.members.get("index.json").ok_or_else(|| BundleError::Missing("index.json".into()))?;
         let bytes = self.data.bytes();
@@ -573,6 +617,31 @@ impl Bundle {
         match (&self.path, std::fs::canonicalize(path)) {
             (Some(mine), Ok(other)) => std::fs::canonicalize(mine).is_ok_and(|m| m == other),
             _ => false,
+        }
+    }
+}
+
+/// An exclusive advisory lock (`flock`) on the directory of a bundle being replaced in place, released
+/// on drop. A directory, not the bundle: the bundle's inode changes at every rename.
+struct DirLock(Option<File>);
+
+impl DirLock {
+    fn acquire(bundle: &Path) -> Result<DirLock, BundleError> {
+        let dir = match bundle.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        // Where a directory cannot be opened as a file (not Linux), writers are not serialised.
+        let Ok(file) = File::open(&dir) else { return Ok(DirLock(None)) };
+        file.lock().map_err(|e| BundleError::io(&dir, e))?;
+        Ok(DirLock(Some(file)))
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        if let Some(f) = &self.0 {
+            let _ = f.unlock();
         }
     }
 }

@@ -51,34 +51,43 @@ pub fn pack_loaded(loaded: &LoadedSource, out: &Path) -> Result<Packed, PackErro
         .collect();
     let source = provenance::source_repo_from_env();
     let template = manifest_for(loaded);
+    // Source signatures are known by content before the bundle exists, so the provenance can name them.
+    let source_signatures: Vec<provenance::SourceSignature> = loaded
+        .signatures
+        .iter()
+        .filter(|(_, blob)| ferry_sign_is_source(blob))
+        .filter_map(|(name, blob)| {
+            ferry_trust::source_signature_summary(blob).map(|(sha256, signer, resources)| {
+                provenance::SourceSignature { file: name.clone(), sha256, signer, resources }
+            })
+        })
+        .collect();
     let generate = |entries: &[ferry_spec::FileEntry]| {
         let mut m = template.clone();
         m.files = entries.to_vec();
-        provenance::generated_files(&m, source.as_ref())
+        provenance::generated_files(&m, source.as_ref(), &source_signatures)
             .map_err(|e| PackError::Bundle(ferry_bundle::BundleError::Encode(e.to_string())))
     };
-    ferry_bundle::write_bundle_with(out, files, template.clone(), generate, |_digest, manifest| {
+    ferry_bundle::write_bundle_with(out, files, template.clone(), generate, |digest, manifest| {
+        // Signatures and attestations found in the source (an unpacked bundle's, or a producer's
+        // `model.sig`) are kept, each classified by content; one that no longer fits fails the pack.
+        let config = ferry_spec::to_canonical_json(manifest)
+            .map_err(|e| ferry_bundle::BundleError::Encode(e.to_string()))?;
+        let config_digest = format!("sha256:{}", hex::encode(ferry_bundle::digest::sha256(&config)));
+        let target =
+            ferry_trust::PackTarget { manifest, config_digest: &config_digest, manifest_digest: digest };
         let mut referrers = Vec::new();
-        // A `model.sig` beside ferry.toml (as `ferry unpack` writes it) is kept when it covers exactly
-        // the new file view, so a signed bundle survives unpack and repack byte for byte.
-        if let Some(sig) = &loaded.signature {
-            let view: Vec<(String, [u8; 32])> = manifest
-                .files
-                .iter()
-                .filter_map(|f| {
-                    let mut d = [0u8; 32];
-                    hex::decode_to_slice(&f.sha256, &mut d).ok().map(|()| (f.path.clone(), d))
-                })
-                .collect();
-            let referrer =
-                ferry_trust::signature_referrer(sig.clone(), &view).map_err(|e| PackError::Source {
-                    path: loaded.dir.join(ferry_trust::SIGNATURE_FILE),
-                    message: format!("{e}; remove it to pack without the signature"),
-                })?;
+        for (name, blob) in &loaded.signatures {
+            let referrer = ferry_trust::kept_referrer(name, blob.clone(), target)
+                .map_err(|e| PackError::Source { path: loaded.dir.join(name), message: e.to_string() })?;
             referrers.push(referrer);
         }
         Ok(referrers)
     })
+}
+
+fn ferry_sign_is_source(blob: &[u8]) -> bool {
+    ferry_trust::parse_signature(blob).is_some_and(|p| ferry_trust::is_source_signature(&p))
 }
 
 /// The Ferry manifest of a source, with `files` left for the writer to fill in.

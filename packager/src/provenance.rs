@@ -38,6 +38,20 @@ pub struct SourceRepo {
     pub commit: String,
 }
 
+/// A source signature the provenance records (`spec/FORMAT.md` §5): a producer's OMS signature over
+/// the source directory, kept beside the bundle it was packed into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSignature {
+    /// Where it was found in the source (`model.sig`).
+    pub file: String,
+    /// SHA-256 (hex) of the sigstore bundle JSON.
+    pub sha256: String,
+    /// `key <hint>` or `keyless`.
+    pub signer: String,
+    /// How many files it signs.
+    pub resources: usize,
+}
+
 /// The builder id recorded in provenance.
 pub fn builder_id() -> String {
     format!("https://ferry.dev/packager@{FERRY_VERSION}")
@@ -96,6 +110,7 @@ pub fn provenance_statement(
     manifest_digest: &str,
     manifest: &Manifest,
     source: Option<&SourceRepo>,
+    source_signatures: &[SourceSignature],
 ) -> Value {
     let subject: Vec<Value> =
         manifest.files.iter().map(|f| json!({"name": f.path, "digest": {"sha256": f.sha256}})).collect();
@@ -106,6 +121,14 @@ pub fn provenance_statement(
     })];
     if let Some(s) = source {
         deps.push(json!({"uri": format!("git+{}", s.url), "digest": {"gitCommit": s.commit}}));
+    }
+    for s in source_signatures {
+        deps.push(json!({
+            "name": s.file,
+            "digest": {"sha256": s.sha256},
+            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "annotations": {"kind": "source signature", "signer": s.signer, "resources": s.resources},
+        }));
     }
     json!({
         "_type": STATEMENT_TYPE,
@@ -242,12 +265,13 @@ pub fn sbom(manifest_digest: &str, manifest: &Manifest) -> Value {
 pub fn generated_files(
     manifest: &Manifest,
     source: Option<&SourceRepo>,
+    source_signatures: &[SourceSignature],
 ) -> Result<Vec<(String, Vec<u8>)>, serde_json::Error> {
     let tree = tree_digest(&manifest.files);
     Ok(vec![
         (
             PROVENANCE_PATH.to_owned(),
-            ferry_spec::to_canonical_json(&provenance_statement(&tree, manifest, source))?,
+            ferry_spec::to_canonical_json(&provenance_statement(&tree, manifest, source, source_signatures))?,
         ),
         (SBOM_PATH.to_owned(), ferry_spec::to_canonical_json(&sbom(&tree, manifest))?),
     ])

@@ -21,9 +21,11 @@ pub struct LoadedSource {
     pub model: ModelInfo,
     /// Every file of the file view (bundle path → path on disk), `ferry.toml` included, sorted.
     pub files: BTreeMap<String, PathBuf>,
-    /// An OpenSSF Model Signing signature (`model.sig`) found next to `ferry.toml`, as `ferry unpack`
-    /// writes it: kept as a referrer of the new bundle when it covers exactly its files.
-    pub signature: Option<Vec<u8>>,
+    /// Signatures and attestations found in the source, `(source path, sigstore bundle JSON)`: every
+    /// `.ferry/referrers/*.json` in name order (as `ferry unpack` writes them), then `model.sig` unless
+    /// it repeats one of them. Each is kept as a referrer of the new bundle, classified by content
+    /// (`ferry_trust::kept_referrer`), or the pack fails naming it.
+    pub signatures: Vec<(String, Vec<u8>)>,
 }
 
 /// The most an `.onnx` file can be: protobuf messages are limited to 2 GiB (larger models keep their
@@ -103,12 +105,22 @@ pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
     check_contract(onnx_file, "outputs", &source.outputs, &model.outputs)?;
     check_config(dir, &toml_path, &source)?;
     check_golden(dir, &toml_path, &source)?;
+    let mut signatures = Vec::new();
+    for rel in referrer_files(dir)? {
+        let bytes = source_file::read(dir, &rel, SMALL_FILE_LIMIT)
+            .map_err(|r| refused(r, &dir.join(&rel), None, &rel))?;
+        signatures.push((rel, bytes));
+    }
     let sig_path = dir.join(ferry_trust::SIGNATURE_FILE);
-    let signature = match source_file::read(dir, ferry_trust::SIGNATURE_FILE, SMALL_FILE_LIMIT) {
-        Ok(b) => Some(b),
-        Err(Refusal::Missing) => None,
+    match source_file::read(dir, ferry_trust::SIGNATURE_FILE, SMALL_FILE_LIMIT) {
+        Ok(b) => {
+            if !signatures.iter().any(|(_, s)| *s == b) {
+                signatures.push((ferry_trust::SIGNATURE_FILE.to_owned(), b));
+            }
+        }
+        Err(Refusal::Missing) => {}
         Err(r) => return Err(refused(r, &sig_path, None, ferry_trust::SIGNATURE_FILE)),
-    };
+    }
     if files.contains_key(ferry_trust::SIGNATURE_FILE) {
         return Err(PackError::Source {
             path: toml_path,
@@ -121,10 +133,45 @@ pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
     let generated = [crate::provenance::PROVENANCE_PATH, crate::provenance::SBOM_PATH];
     ferry_spec::check_file_view(files.keys().map(String::as_str).chain(generated))
         .map_err(|e| PackError::Source { path: toml_path.clone(), message: format!("file view: {e}") })?;
-    Ok(LoadedSource { dir: dir.to_path_buf(), source, model, files, signature })
+    Ok(LoadedSource { dir: dir.to_path_buf(), source, model, files, signatures })
 }
 
 /// The error for a source file that could not be opened; `key` is the `ferry.toml` key naming it.
+/// The most signatures and attestations a source may carry in `.ferry/referrers/`.
+const MAX_REFERRER_FILES: usize = 256;
+
+/// The `.ferry/referrers/*.json` files of a source, sorted by name. Each is read through
+/// [`source_file::read`] afterwards, which refuses links and anything but a regular file.
+fn referrer_files(dir: &Path) -> Result<Vec<String>, PackError> {
+    let rel_dir = ferry_spec::media::REFERRERS_DIR;
+    let path = dir.join(rel_dir);
+    let entries = match std::fs::read_dir(&path) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(PackError::io(&path, e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| PackError::io(&path, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str().filter(|n| n.ends_with(".json")) else {
+            return Err(PackError::Source {
+                path: entry.path(),
+                message: format!("only signature files named `NNN.json` may be in `{rel_dir}/`"),
+            });
+        };
+        names.push(format!("{rel_dir}/{name}"));
+        if names.len() > MAX_REFERRER_FILES {
+            return Err(PackError::Source {
+                path: path.clone(),
+                message: format!("more than {MAX_REFERRER_FILES} signature files"),
+            });
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 fn refused(r: Refusal, toml_path: &Path, key: Option<&str>, rel: &str) -> PackError {
     match r {
         Refusal::Missing => match key {

@@ -13,7 +13,10 @@ pub enum RuntimeError {
     #[error("bundle: {0}")]
     Bundle(#[from] BundleError),
     /// The bundle was written in a format version this runtime does not read.
-    #[error("bundle format version {found} is not supported (this runtime reads version {supported})")]
+    #[error(
+        "bundle format version {found} is not supported (this runtime reads versions 1 to {supported}); \
+         pack the source with a Ferry that writes it, or upgrade this runtime"
+    )]
     Format { found: u32, supported: u32 },
     /// A pin of the bundle excludes this runtime (for example the ONNX Runtime version range).
     #[error("pin `{pin}`: the bundle requires {required}, this runtime has {found}")]

@@ -189,7 +189,7 @@ impl Runtime {
     /// Opens an already parsed bundle, with the same checks as [`Runtime::open`].
     pub fn open_bundle(&self, bundle: Bundle, options: &OpenOptions) -> Result<Model, RuntimeError> {
         let manifest = bundle.manifest();
-        if manifest.format_version != FORMAT_VERSION {
+        if !ferry_spec::is_supported_format(u64::from(manifest.format_version)) {
             return Err(RuntimeError::Format { found: manifest.format_version, supported: FORMAT_VERSION });
         }
         bundle.verify_digests()?;

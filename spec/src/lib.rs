@@ -29,8 +29,19 @@ pub use source::{
     ConfigSection, Dim, Feature, GoldenSet, ModelSection, Source, SourceError, TensorSpec, Tolerance,
 };
 
-/// The bundle format version this crate reads and writes. Bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+/// The bundle format version this crate writes. Bumped on any incompatible change.
+///
+/// Version 2 made signatures bind the Ferry manifest (`spec/FORMAT.md` §5, §8).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format version a reader still opens. Bundles of version 1 stay readable, but their
+/// signatures do not bind the Ferry manifest, so no trust policy counts them (`spec/FORMAT.md` §8).
+pub const MIN_FORMAT_VERSION: u32 = 1;
+
+/// Whether a reader of this crate's version opens bundles of format `version`.
+pub fn is_supported_format(version: u64) -> bool {
+    (u64::from(MIN_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&version)
+}
 
 /// The Ferry version that writes bundles; recorded as a pin in every manifest.
 pub const FERRY_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -57,6 +68,16 @@ pub mod media {
     pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
     /// The name of the bundle source description inside a source directory and a bundle.
     pub const SOURCE_FILE: &str = "ferry.toml";
+    /// The reserved directory of generated files in a file view.
+    pub const RESERVED_DIR: &str = ".ferry";
+    /// Where the Ferry manifest appears in a signature's resources (format 2 on) and in an unpacked
+    /// bundle, so that an OpenSSF `model_signing` verifier checks it like any other file. It is never a
+    /// file of the bundle's file view: the manifest lists those files.
+    pub const MANIFEST_FILE: &str = ".ferry/manifest.json";
+    /// Where `ferry unpack` writes every signature and attestation of a bundle, in order, so that
+    /// `ferry pack` of the directory keeps them. Ferry signatures list it among their ignore paths, so a
+    /// `model_signing` verifier skips it.
+    pub const REFERRERS_DIR: &str = ".ferry/referrers";
 }
 
 /// The JSON Schemas generated from the format's types, as `(file name, pretty JSON)`. The files in

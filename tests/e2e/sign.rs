@@ -256,9 +256,10 @@ fn a_required_attestation_must_be_present() {
     attest(&b, &sk, &r);
     accepted(&b, &p);
 
-    // Unpack + pack keeps the signature but drops the attestation: refused again.
+    // Unpack + pack keeps both; with the attestation's file removed from the unpacked view, refused again.
     let dir = t.path().join("unpacked");
     ok(&["unpack", b.to_str().unwrap(), dir.to_str().unwrap()]);
+    std::fs::remove_file(dir.join(".ferry/referrers/002.json")).unwrap();
     let stripped = t.path().join("stripped.ferry");
     pack(&dir, &stripped);
     refused("attestation removed", &stripped, &p, &["trust.require_attestation"]);
@@ -558,4 +559,248 @@ fn keyless_signatures_are_verified_named_and_held_to_the_policy() {
     // --key and --keyless are one or the other.
     let o = run(&["sign", bundle.to_str().unwrap(), "--keyless", "--key", "k.pem"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
+}
+
+/// The signature referrer of a bundle, to re-attach to a forged one (its `subject` is re-pointed by
+/// `write_with_referrer`, exactly what an attacker without a key can do).
+fn signature_referrer_of(bundle: &Path) -> Referrer {
+    let b = Bundle::open(bundle).unwrap();
+    let r = b
+        .referrers()
+        .iter()
+        .find(|r| r.annotations.get("dev.ferry.kind").map(String::as_str) == Some("signature"))
+        .unwrap();
+    Referrer {
+        artifact_type: r.artifact_type.clone(),
+        media_type: ferry_trust::SIGSTORE_BUNDLE.to_owned(),
+        blob: b.blob(&r.blob_digest).unwrap().to_vec(),
+        annotations: r.annotations.clone(),
+    }
+}
+
+/// Issue 10, item 1: the manifest-transplant attack and its variants. Each rewrites one field of the
+/// signed Ferry manifest, recomputes every digest an attacker can (config blob, OCI manifest, index),
+/// re-attaches the original signature to the forged manifest, and must be refused by `verify --key`
+/// (exit 1, `artifact.signature` naming the manifest) and by `run --policy` (exit 1).
+#[test]
+fn a_signature_binds_every_manifest_field() {
+    let t = tempdir();
+    let (sk, pk) = keygen(t.path(), "release");
+    let b = packed("credit-risk", t.path());
+    sign(&b, &sk);
+    let p = policy(t.path(), "release.toml", &[&pk], "");
+    accepted(&b, &p);
+    let sig = signature_referrer_of(&b);
+    let bytes = std::fs::read(&b).unwrap();
+    type Edit = Box<dyn Fn(&mut ferry_spec::Manifest)>;
+    let edits: Vec<(&str, Edit)> = vec![
+        (
+            "feature max",
+            Box::new(|m| {
+                let f = m.inputs[0].features.iter_mut().find(|f| f.max.is_some()).unwrap();
+                f.max = Some(f.max.unwrap() * 10.0);
+            }),
+        ),
+        (
+            "feature nullability",
+            Box::new(|m| {
+                for f in &mut m.inputs[0].features {
+                    f.nullable = true;
+                }
+            }),
+        ),
+        ("model version", Box::new(|m| m.model.version = "9.9.9".into())),
+        ("model name", Box::new(|m| m.model.name = "other".into())),
+        ("description", Box::new(|m| m.model.description = "approved".into())),
+        ("golden rtol", Box::new(|m| m.golden[0].rtol = Some(1e9))),
+        ("onnxruntime pin", Box::new(|m| m.pins.onnxruntime = "*".into())),
+        ("ferry version pin", Box::new(|m| m.pins.ferry_version = "0.0.1".into())),
+        ("output shape", Box::new(|m| m.outputs[0].dtype = ferry_spec::DType::Float64)),
+    ];
+    for (what, edit) in edits {
+        let forged = reassemble(&bytes, |m, _| edit(m));
+        let unsigned = t.path().join("unsigned.ferry");
+        std::fs::write(&unsigned, &forged).unwrap();
+        let out = t.path().join(format!("{}.ferry", what.replace(' ', "-")));
+        Bundle::open(&unsigned).unwrap().write_with_referrer(&out, &sig).unwrap();
+        verify_fails(what, &out, &pk, &p, "artifact.signature", ".ferry/manifest.json");
+        refused(what, &out, &p, &["trust.min_signatures", "Ferry manifest was changed after signing"]);
+    }
+    // A file blob rewritten with its digests recomputed is refused the same way.
+    let forged = reassemble(&bytes, |m, blobs| {
+        let forged = b"PK\x05\x06".to_vec();
+        m.files.iter_mut().find(|f| f.path == "golden/smoke.expected.npz").unwrap().size =
+            forged.len() as u64;
+        blobs.insert("golden/smoke.expected.npz".into(), forged);
+    });
+    let unsigned = t.path().join("unsigned.ferry");
+    std::fs::write(&unsigned, &forged).unwrap();
+    let out = t.path().join("file.ferry");
+    Bundle::open(&unsigned).unwrap().write_with_referrer(&out, &sig).unwrap();
+    verify_fails("file", &out, &pk, &p, "artifact.signature", "golden/smoke.expected.npz");
+    refused("file", &out, &p, &["trust.min_signatures"]);
+}
+
+/// Issue 10, item 3: concurrent in-place signers never lose a signature: every `ferry sign` that exits
+/// 0 has its signature in the result, 20 rounds of 4 signers.
+#[test]
+fn concurrent_signers_keep_every_signature() {
+    let t = tempdir();
+    let keys: Vec<(PathBuf, PathBuf)> = (0..4).map(|i| keygen(t.path(), &format!("k{i}"))).collect();
+    let b0 = packed("credit-risk", t.path());
+    for round in 0..20 {
+        let b = t.path().join(format!("round{round}.ferry"));
+        std::fs::copy(&b0, &b).unwrap();
+        let children: Vec<_> = keys
+            .iter()
+            .map(|(sk, _)| {
+                ferry()
+                    .env_remove("FERRY_KEY_PASSWORD")
+                    .args(["sign", b.to_str().unwrap(), "--key", sk.to_str().unwrap()])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut signed = Vec::new();
+        for (i, c) in children.into_iter().enumerate() {
+            let o = c.wait_with_output().unwrap();
+            if o.status.success() {
+                signed.push(i);
+            }
+        }
+        assert!(!signed.is_empty(), "round {round}: no signer succeeded");
+        let found = ferry_trust::inspect(
+            &Bundle::open(&b).unwrap(),
+            &ferry_trust::Anchors::keys(
+                keys.iter().map(|(_, pk)| ferry_trust::load_public_key(pk).unwrap()).collect(),
+            ),
+        );
+        for i in &signed {
+            assert!(
+                found.iter().any(|f| f.verified_by == Some(*i)),
+                "round {round}: signer {i} exited 0 but its signature is missing ({} found)",
+                found.len()
+            );
+        }
+    }
+}
+
+/// Issue 10, item 10 and the compatibility rule: `unpack` then `pack` keeps every signature and
+/// attestation, byte for byte; a format 1 bundle stays readable but its signature never counts, and
+/// repacking keeps it as a source signature.
+#[test]
+fn unpack_pack_keeps_every_signature_and_format_1_signatures_never_count() {
+    let t = tempdir();
+    let (a, a_pub) = keygen(t.path(), "a");
+    let (b_key, b_pub) = keygen(t.path(), "b");
+    let b = packed("credit-risk", t.path());
+    sign(&b, &a);
+    sign(&b, &b_key);
+    let r = report(t.path(), &b);
+    attest(&b, &a, &r);
+    let dir = t.path().join("u");
+    ok(&["unpack", b.to_str().unwrap(), dir.to_str().unwrap()]);
+    assert!(dir.join(".ferry/manifest.json").is_file());
+    assert_eq!(std::fs::read_dir(dir.join(".ferry/referrers")).unwrap().count(), 3);
+    let again = t.path().join("again.ferry");
+    pack(&dir, &again);
+    assert_eq!(std::fs::read(&b).unwrap(), std::fs::read(&again).unwrap(), "repack differs");
+    let p =
+        policy(t.path(), "two.toml", &[&a_pub, &b_pub], "min_signatures = 2\nrequire_attestation = true\n");
+    accepted(&again, &p);
+
+    // A stale signature fails the pack, naming it.
+    std::fs::write(
+        dir.join("config.json"),
+        b"{\"decision_threshold\": 0.9, \"intra_op_threads\": 0, \"currency\": \"USD\"}",
+    )
+    .unwrap();
+    let o = run(&["pack", dir.to_str().unwrap(), "-o", t.path().join("x.ferry").to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains(".ferry/referrers/001.json"), "{}", stderr(&o));
+
+    // Format 1: readable, runs, but its signature is not counted.
+    let v1 = fixture("compat/credit-risk-v1.ferry");
+    let v1_pub = fixture("compat/signer.pub");
+    let pv1 = policy(t.path(), "v1.toml", &[&v1_pub], "");
+    verify_fails(
+        "format 1",
+        &v1,
+        &v1_pub,
+        &pv1,
+        "artifact.signature",
+        "format version 1 signatures do not bind",
+    );
+    refused("format 1", &v1, &pv1, &["trust.min_signatures", "format version 1"]);
+    let o = run(&[
+        "run",
+        v1.to_str().unwrap(),
+        "--input",
+        fixture("credit-risk").join("golden/smoke.inputs.npz").to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "format 1 bundles stay readable: {}", stderr(&o));
+    let o = run(&[
+        "sign",
+        v1.to_str().unwrap(),
+        "--key",
+        fixture("compat/signer.key").to_str().unwrap(),
+        "-o",
+        t.path().join("v1s.ferry").to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("format version 1 bundle cannot be signed"), "{}", stderr(&o));
+    let d1 = t.path().join("v1");
+    ok(&["unpack", v1.to_str().unwrap(), d1.to_str().unwrap()]);
+    let v2 = t.path().join("v2.ferry");
+    pack(&d1, &v2);
+    let o = run(&["inspect", v2.to_str().unwrap(), "--json"]);
+    assert!(stdout(&o).contains("source-signature"), "{}", stdout(&o));
+}
+
+/// Issue 10, item 10: a model directory signed by `model_signing sign key` (how a producer hands a model
+/// over) packs; the signature is kept as a source signature, recorded in the provenance, shown by
+/// `inspect` and `audit`, and never counted by a trust policy.
+#[test]
+fn a_model_signing_source_signature_is_kept_and_shown() {
+    if !interop_available() {
+        return;
+    }
+    let t = tempdir();
+    let (sk, pk) = keygen(t.path(), "producer");
+    let src = t.path().join("src");
+    copy_dir(&fixture("credit-risk"), &src);
+    let o = python(&[
+        "sign",
+        "key",
+        "--private_key",
+        sk.to_str().unwrap(),
+        "--signature",
+        src.join("model.sig").to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "model_signing sign: {}{}", stdout(&o), stderr(&o));
+    let b = t.path().join("b.ferry");
+    pack(&src, &b);
+    let o = run(&["verify", b.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let o = run(&["inspect", b.to_str().unwrap()]);
+    assert!(stdout(&o).contains("source-signature"), "{}", stdout(&o));
+    let o = run(&["audit", b.to_str().unwrap(), "--key", pk.to_str().unwrap()]);
+    let text = stdout(&o);
+    assert!(text.contains("source-signature") && text.contains("source signature"), "{text}");
+    let provenance = Bundle::open(&b).unwrap().file(".ferry/provenance.json").unwrap().to_vec();
+    assert!(String::from_utf8_lossy(&provenance).contains("source signature"));
+    let p = policy(t.path(), "p.toml", &[&pk], "");
+    refused("a source signature is not a bundle signature", &b, &p, &["trust.min_signatures"]);
+    // Tampering with a source file after the producer signed it fails the pack.
+    std::fs::write(
+        src.join("config.json"),
+        b"{\"decision_threshold\": 0.1, \"intra_op_threads\": 0, \"currency\": \"USD\"}",
+    )
+    .unwrap();
+    let o = run(&["pack", src.to_str().unwrap(), "-o", t.path().join("c.ferry").to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("config.json") && stderr(&o).contains("model.sig"), "{}", stderr(&o));
 }

@@ -1,8 +1,9 @@
 //! Signatures and attestations on Ferry bundles.
 //!
-//! A signature is an OpenSSF Model Signing v1.0 sigstore bundle over the bundle's file view (every file,
-//! its path and SHA-256, exactly what `ferry unpack` writes), stored as an OCI referrer of the bundle
-//! manifest. An attestation is a signed in-toto statement whose subject is the bundle manifest digest and
+//! A signature is an OpenSSF Model Signing v1.0 sigstore bundle over the bundle's *signed view*: every
+//! file with its path and SHA-256, plus the Ferry manifest as the resource `.ferry/manifest.json` (format
+//! 2; exactly what `ferry unpack` writes), stored as an OCI referrer of the bundle manifest. So a
+//! signature binds the contract, pins and tolerances a runtime enforces, not only the files. An attestation is a signed in-toto statement whose subject is the bundle manifest digest and
 //! whose predicate is a verifier report. Neither changes a byte of signed content.
 //!
 //! A signature or attestation is made either with a key (the sigstore bundle names the key by a hint) or
@@ -30,7 +31,10 @@ pub const KEY_HINT_ANNOTATION: &str = "dev.ferry.key-hint";
 /// The predicate type of a promotion attestation.
 pub const ATTESTATION_PREDICATE: &str = "https://ferry.dev/attestation/verification-report/v1";
 /// The name `ferry unpack` gives the first OMS signature, where `model_signing verify` looks for it.
-pub const SIGNATURE_FILE: &str = "model.sig";
+pub const SIGNATURE_FILE: &str = ferry_spec::SIGNATURE_PATH;
+/// Why a signature on a format 1 bundle never counts.
+pub const V1_SIGNATURE: &str = "format version 1 signatures do not bind the Ferry manifest; repack: \
+     ferry unpack B DIR && ferry pack DIR -o B2 && ferry sign B2 --key K";
 
 /// What a referrer holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,13 +43,19 @@ pub enum Kind {
     Signature,
     /// A signed in-toto statement about the bundle (`ferry attest`).
     Attestation,
+    /// An OMS signature a producer made over the source directory before it was packed
+    /// (`model_signing sign`): it covers the bundled source files, not the manifest or the generated
+    /// files, so no trust policy counts it.
+    SourceSignature,
 }
 
 impl Kind {
+    /// The `dev.ferry.kind` annotation value.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Signature => "signature",
             Kind::Attestation => "attestation",
+            Kind::SourceSignature => "source-signature",
         }
     }
 }
@@ -115,10 +125,13 @@ impl Anchors {
     }
 }
 
-/// The file view a signature covers: every file of the bundle with its SHA-256.
+/// The file view: every file of the bundle with its SHA-256 (what a format 1 signature covered).
 pub fn file_view(bundle: &Bundle) -> Vec<(String, [u8; 32])> {
-    bundle
-        .manifest()
+    files_of(bundle.manifest())
+}
+
+fn files_of(manifest: &ferry_spec::Manifest) -> Vec<(String, [u8; 32])> {
+    manifest
         .files
         .iter()
         .filter_map(|f| {
@@ -126,6 +139,59 @@ pub fn file_view(bundle: &Bundle) -> Vec<(String, [u8; 32])> {
             hex::decode_to_slice(&f.sha256, &mut d).ok().map(|()| (f.path.clone(), d))
         })
         .collect()
+}
+
+/// The signed view of a bundle (format 2 on): the file view plus the resource
+/// [`MANIFEST_FILE`](ferry_spec::media::MANIFEST_FILE) whose digest is the Ferry manifest's (the config
+/// blob's). `None` for a format 1 bundle, whose signatures never bind the manifest.
+pub fn signed_view(bundle: &Bundle) -> Option<Vec<(String, [u8; 32])>> {
+    if bundle.manifest().format_version < 2 {
+        return None;
+    }
+    Some(signed_view_of(bundle.manifest(), &bundle.image_manifest().config.digest))
+}
+
+/// The signed view of a manifest whose config blob has OCI digest `config_digest` (`sha256:<hex>`).
+pub fn signed_view_of(manifest: &ferry_spec::Manifest, config_digest: &str) -> Vec<(String, [u8; 32])> {
+    let mut view = files_of(manifest);
+    let mut d = [0u8; 32];
+    if let Some(hex) = config_digest.strip_prefix("sha256:")
+        && hex::decode_to_slice(hex, &mut d).is_ok()
+    {
+        view.push((ferry_spec::media::MANIFEST_FILE.to_owned(), d));
+    }
+    view
+}
+
+/// The bundled source files: the file view less the generated files under `.ferry/`. A source
+/// signature must cover each of them.
+fn source_files(manifest: &ferry_spec::Manifest) -> Vec<(String, [u8; 32])> {
+    files_of(manifest).into_iter().filter(|(p, _)| !is_generated(p)).collect()
+}
+
+fn is_generated(path: &str) -> bool {
+    path.split('/').next() == Some(ferry_spec::media::RESERVED_DIR)
+}
+
+/// The options Ferry signs with: the model name as subject, and model_signing's default ignore paths
+/// plus [`REFERRERS_DIR`](ferry_spec::media::REFERRERS_DIR), where `ferry unpack` writes the other
+/// signatures, so a `model_signing` verifier skips them.
+fn sign_options(bundle: &Bundle) -> ferry_sign::SignOptions {
+    let mut options =
+        ferry_sign::SignOptions { model_name: bundle.manifest().model.name.clone(), ..Default::default() };
+    options.ignore_paths.push(ferry_spec::media::REFERRERS_DIR.to_owned());
+    options
+}
+
+fn signable_view(bundle: &Bundle) -> Result<Vec<(String, [u8; 32])>, TrustError> {
+    signed_view(bundle).ok_or_else(|| {
+        rule(
+            "format_version",
+            "a format version 1 bundle cannot be signed: its signatures would not bind the Ferry manifest; \
+             repack it first: ferry unpack B DIR && ferry pack DIR -o B2"
+                .to_owned(),
+        )
+    })
 }
 
 /// Loads a PEM public key file.
@@ -148,9 +214,7 @@ pub fn load_signing_key(path: &Path, passphrase: Option<&[u8]>) -> Result<Signin
 /// the bundle's own path: the new file replaces it atomically). Deterministic: the same key and bundle
 /// give the same bytes, and signing twice with one key adds nothing.
 pub fn sign(bundle: &Bundle, key: &SigningKey, out: &Path) -> Result<String, TrustError> {
-    let options =
-        ferry_sign::SignOptions { model_name: bundle.manifest().model.name.clone(), ..Default::default() };
-    let blob = ferry_sign::sign_with(&file_view(bundle), key, &options)?;
+    let blob = ferry_sign::sign_with(&signable_view(bundle)?, key, &sign_options(bundle))?;
     let referrer = referrer(Kind::Signature, blob, Some(&key.verifying_key().hint()));
     Ok(bundle.write_with_referrer(out, &referrer)?)
 }
@@ -159,37 +223,147 @@ pub fn sign(bundle: &Bundle, key: &SigningKey, out: &Path) -> Result<String, Tru
 /// and an OIDC identity token; see [`ferry_keyless::sign_statement`]) and writes the bundle with the
 /// signature added to `out`. Nothing is written when signing fails.
 pub fn sign_keyless(bundle: &Bundle, identity_token: Option<&str>, out: &Path) -> Result<String, TrustError> {
-    let options =
-        ferry_sign::SignOptions { model_name: bundle.manifest().model.name.clone(), ..Default::default() };
-    let statement = ferry_sign::statement_payload(&file_view(bundle), &options)?;
+    let statement = ferry_sign::statement_payload(&signable_view(bundle)?, &sign_options(bundle))?;
     let blob = ferry_keyless::sign_statement(&statement, identity_token)?;
     Ok(bundle.write_with_referrer(out, &referrer(Kind::Signature, blob, None))?)
 }
 
-/// The referrer that stores an existing OMS signature (a `model.sig` found next to a bundle source),
-/// after checking that it covers exactly `files`: the same paths with the same digests. The signature's
-/// cryptographic check needs a key and is left to `ferry verify --key` and the runtime's trust policy.
-pub fn signature_referrer(blob: Vec<u8>, files: &[(String, [u8; 32])]) -> Result<Referrer, TrustError> {
-    let parsed = ferry_sign::parse(&blob).map_err(|e| rule("model.sig", e.to_string()))?;
+/// What a packer is about to write, for classifying the signatures found in a source directory.
+#[derive(Debug, Clone, Copy)]
+pub struct PackTarget<'a> {
+    /// The new bundle's Ferry manifest, `files` filled in.
+    pub manifest: &'a ferry_spec::Manifest,
+    /// The OCI digest of its config blob.
+    pub config_digest: &'a str,
+    /// The OCI digest of its bundle manifest (the subject of attestations).
+    pub manifest_digest: &'a str,
+}
+
+/// Turns a signature or attestation found in a bundle source (`model.sig`, `.ferry/referrers/*.json`)
+/// into the referrer that keeps it in the new bundle, classified by content (`spec/FORMAT.md` §5): an
+/// attestation whose subject is the new bundle; a signature whose resources are exactly the new signed
+/// view; or a *source signature* whose resources cover every bundled source file with the same digest.
+/// `name` is the file it came from, for errors. The cryptographic check needs a key: `ferry verify
+/// --key`, the runtime's trust policy, or [`check_source_signature`].
+pub fn kept_referrer(name: &str, blob: Vec<u8>, target: PackTarget<'_>) -> Result<Referrer, TrustError> {
+    let keyless = ferry_keyless::is_keyless(&blob);
+    let envelope = ferry_sign::bundle::decode(&blob).map_err(|e| rule(name, e.to_string()))?;
+    let hint = envelope.public_key_hint.clone().filter(|_| !keyless);
+    let statement: Value = serde_json::from_slice(&envelope.envelope.payload)
+        .map_err(|e| rule(name, format!("the signed statement is not JSON: {e}")))?;
+    if statement["predicateType"].as_str() == Some(ATTESTATION_PREDICATE) {
+        let subject = target.manifest_digest.strip_prefix("sha256:").unwrap_or_default();
+        attestation_subject_ok(&statement, subject).map_err(|e| rule(name, e))?;
+        return Ok(referrer(Kind::Attestation, blob, hint.as_deref()));
+    }
+    let parsed = ferry_sign::parse(&blob).map_err(|e| rule(name, e.to_string()))?;
+    if is_source_signature(&parsed) {
+        covers_sources(&parsed, target.manifest)
+            .map_err(|e| rule(name, format!("source signature: {e}; delete it to pack without it")))?;
+        return Ok(referrer(Kind::SourceSignature, blob, hint.as_deref()));
+    }
+    let view = signed_view_of(target.manifest, target.config_digest);
+    ferry_sign::check_view(&parsed, &view).map_err(|e| {
+        rule(name, format!("no longer signs the bundle: {}; delete it to pack without it", describe(&e)))
+    })?;
+    Ok(referrer(Kind::Signature, blob, hint.as_deref()))
+}
+
+/// Reads an OMS signature without a key; `None` for an attestation or anything unreadable.
+pub fn parse_signature(blob: &[u8]) -> Option<ferry_sign::ParsedSignature> {
+    ferry_sign::parse(blob).ok()
+}
+
+/// Whether a signature found in a source is a source signature: one that does not sign the Ferry
+/// manifest (`model_signing sign` over a model directory, or a format 1 signature). Decided by content
+/// alone, so the provenance can record it before the bundle's own digests exist.
+pub fn is_source_signature(parsed: &ferry_sign::ParsedSignature) -> bool {
+    !parsed.resources.iter().any(|r| r.name == ferry_spec::media::MANIFEST_FILE)
+}
+
+/// A verification error in words, naming the manifest when the manifest is what changed.
+fn describe(e: &ferry_sign::VerifyError) -> String {
+    match e {
+        ferry_sign::VerifyError::DigestMismatch { path, signed, actual }
+            if path == ferry_spec::media::MANIFEST_FILE =>
+        {
+            format!(
+                "the Ferry manifest was changed after signing (contract, pins, tolerances or metadata): \
+                 signed `{path}` has sha256 {signed}, the bundle's is {actual}"
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Whether a signature covers every bundled source file (all but the generated `.ferry/*` files) with
+/// the same digest: the binding of a source signature. Resources beyond the bundle (files of the
+/// producer's directory that were not bundled) are allowed.
+fn covers_sources(
+    parsed: &ferry_sign::ParsedSignature,
+    manifest: &ferry_spec::Manifest,
+) -> Result<(), String> {
     let signed: BTreeMap<&str, [u8; 32]> =
         parsed.resources.iter().map(|r| (r.name.as_str(), r.digest)).collect();
-    for (path, digest) in files {
+    for (path, digest) in source_files(manifest) {
         match signed.get(path.as_str()) {
-            None => return Err(rule("model.sig", format!("`{path}` is not covered by the signature"))),
-            Some(d) if d != digest => {
-                return Err(rule("model.sig", format!("`{path}` differs from the signed file")));
-            }
+            None => return Err(format!("`{path}` is not covered")),
+            Some(d) if *d != digest => return Err(format!("`{path}` differs from the signed file")),
             Some(_) => {}
         }
     }
-    if let Some(extra) = signed.keys().find(|k| !files.iter().any(|(p, _)| p == *k)) {
-        return Err(rule(
-            "model.sig",
-            format!("the signature covers `{extra}`, which is not part of the bundle"),
-        ));
+    Ok(())
+}
+
+/// Checks a source signature's cryptography with `key` (`ferry pack --source-key`).
+pub fn check_source_signature(
+    blob: &[u8],
+    manifest: &ferry_spec::Manifest,
+    key: &VerifyingKey,
+) -> Result<(), TrustError> {
+    let parsed = ferry_sign::parse(blob).map_err(|e| rule(SIGNATURE_FILE, e.to_string()))?;
+    // Verify against the view it signs (its own resources), then the binding to the bundle.
+    let own: Vec<(String, [u8; 32])> = parsed.resources.iter().map(|r| (r.name.clone(), r.digest)).collect();
+    ferry_sign::verify(blob, &own, key).map_err(|e| rule(SIGNATURE_FILE, e.to_string()))?;
+    covers_sources(&parsed, manifest).map_err(|e| rule(SIGNATURE_FILE, e))
+}
+
+/// A source signature as the provenance records it: SHA-256 of its bytes, who signed (key hint or
+/// `keyless`), and how many of the bundle's source files it covers.
+pub fn source_signature_summary(blob: &[u8]) -> Option<(String, String, usize)> {
+    let parsed = ferry_sign::parse(blob).ok()?;
+    let signer = if ferry_keyless::is_keyless(blob) {
+        "keyless".to_owned()
+    } else {
+        parsed.public_key_hint.map(|h| format!("key {h}")).unwrap_or_else(|| "key".to_owned())
+    };
+    Some((hex::encode(ferry_bundle::digest::sha256(blob)), signer, parsed.resources.len()))
+}
+
+/// The files `ferry unpack` writes next to the file view: the Ferry manifest as
+/// `.ferry/manifest.json` (format 2 on), every signature and attestation as
+/// `.ferry/referrers/NNN.json` in referrer order, and the first signature as `model.sig`.
+pub fn unpacked_extras(bundle: &Bundle) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    if bundle.manifest().format_version >= 2
+        && let Ok(config) = bundle.blob(&bundle.image_manifest().config.digest)
+    {
+        out.push((ferry_spec::media::MANIFEST_FILE.to_owned(), config.to_vec()));
     }
-    let hint = parsed.public_key_hint.filter(|_| !ferry_keyless::is_keyless(&blob));
-    Ok(referrer(Kind::Signature, blob, hint.as_deref()))
+    let mut n = 0;
+    for r in bundle.referrers() {
+        if kind_of(r).is_none() {
+            continue;
+        }
+        if let Ok(blob) = bundle.blob(&r.blob_digest) {
+            n += 1;
+            out.push((format!("{}/{n:03}.json", ferry_spec::media::REFERRERS_DIR), blob.to_vec()));
+        }
+    }
+    if let Some(sig) = model_sig(bundle) {
+        out.push((SIGNATURE_FILE.to_owned(), sig));
+    }
+    out
 }
 
 fn rule(rule: &str, message: String) -> TrustError {
@@ -248,6 +422,7 @@ fn kind_of(r: &FoundReferrer) -> Option<Kind> {
     }
     match r.annotations.get(KIND_ANNOTATION).map(String::as_str) {
         Some("attestation") => Some(Kind::Attestation),
+        Some("source-signature") => Some(Kind::SourceSignature),
         _ => Some(Kind::Signature),
     }
 }
@@ -265,7 +440,11 @@ pub fn model_sig(bundle: &Bundle) -> Option<Vec<u8>> {
 /// against the trusted root, its resources equal the file view, and its signer is one of the
 /// identities. An attestation needs the same, with this bundle as its subject.
 pub fn inspect(bundle: &Bundle, anchors: &Anchors) -> Vec<Found> {
-    let view = file_view(bundle);
+    // A format 1 signature is checked over the files it covers, so an auditor still sees who made it,
+    // but it never verifies: it does not bind the manifest.
+    let signed = signed_view(bundle);
+    let view = signed.clone().unwrap_or_else(|| file_view(bundle));
+    let sources = source_files(bundle.manifest());
     let subject = bundle.manifest_digest().strip_prefix("sha256:").unwrap_or_default().to_owned();
     let mut out = Vec::new();
     for r in bundle.referrers() {
@@ -278,7 +457,7 @@ pub fn inspect(bundle: &Bundle, anchors: &Anchors) -> Vec<Found> {
             Some(r.annotations.get(KEY_HINT_ANNOTATION).cloned().unwrap_or_default())
         };
         let statement = match kind {
-            Kind::Signature => ferry_sign::parse(blob).ok().map(|p| p.statement),
+            Kind::Signature | Kind::SourceSignature => ferry_sign::parse(blob).ok().map(|p| p.statement),
             Kind::Attestation => ferry_sign::bundle::decode(blob)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Value>(&b.envelope.payload).ok()),
@@ -293,10 +472,17 @@ pub fn inspect(bundle: &Bundle, anchors: &Anchors) -> Vec<Found> {
             error: None,
             statement,
         };
-        if keyless {
+        if kind == Kind::SourceSignature {
+            check_source(&mut found, blob, &sources, anchors);
+        } else if keyless {
             check_keyless(&mut found, blob, &view, &subject, anchors);
         } else {
             check_keys(&mut found, blob, &view, &subject, &anchors.keys);
+        }
+        if signed.is_none() && kind == Kind::Signature {
+            found.verified_by = None;
+            found.verified_identity = None;
+            found.error = Some(V1_SIGNATURE.to_owned());
         }
         out.push(found);
     }
@@ -309,6 +495,30 @@ fn attestation_subject_ok(statement: &Value, subject: &str) -> Result<(), String
     if ok { Ok(()) } else { Err("the attestation's subject is another bundle".to_owned()) }
 }
 
+/// A source signature verifies when a key or trusted identity made it over its own resources and those
+/// cover every bundled source file. It is reported, never counted.
+fn check_source(found: &mut Found, blob: &[u8], sources: &[(String, [u8; 32])], anchors: &Anchors) {
+    let parsed = match ferry_sign::parse(blob) {
+        Ok(p) => p,
+        Err(e) => {
+            found.error = Some(e.to_string());
+            return;
+        }
+    };
+    let signed: BTreeMap<&str, [u8; 32]> =
+        parsed.resources.iter().map(|r| (r.name.as_str(), r.digest)).collect();
+    if let Some((path, _)) = sources.iter().find(|(p, d)| signed.get(p.as_str()) != Some(d)) {
+        found.error = Some(format!("the source signature does not cover the bundled `{path}`"));
+        return;
+    }
+    let own: Vec<(String, [u8; 32])> = parsed.resources.iter().map(|r| (r.name.clone(), r.digest)).collect();
+    if ferry_keyless::is_keyless(blob) {
+        check_keyless(found, blob, &own, "", anchors);
+    } else {
+        check_keys(found, blob, &own, "", &anchors.keys);
+    }
+}
+
 fn check_keys(
     found: &mut Found,
     blob: &[u8],
@@ -319,7 +529,9 @@ fn check_keys(
     let mut last_error = None;
     for (i, key) in keys.iter().enumerate() {
         let result = match found.kind {
-            Kind::Signature => ferry_sign::verify(blob, view, key).map(|_| ()).map_err(|e| e.to_string()),
+            Kind::Signature | Kind::SourceSignature => {
+                ferry_sign::verify(blob, view, key).map(|_| ()).map_err(|e| describe(&e))
+            }
             Kind::Attestation => ferry_sign::verify_statement(blob, key)
                 .map_err(|e| e.to_string())
                 .and_then(|st| attestation_subject_ok(&st, subject)),
@@ -350,10 +562,12 @@ fn check_keyless(
     // The statement is bound to the bundle first (cheap, and names the file at fault); then Sigstore's
     // verifier checks certificate, log entry and signature over that same statement.
     let digest = match found.kind {
-        Kind::Signature => ferry_sign::parse(blob).map_err(|e| e.to_string()).and_then(|parsed| {
-            ferry_sign::check_view(&parsed, view).map_err(|e| e.to_string())?;
-            Ok(parsed.subject_digest)
-        }),
+        Kind::Signature | Kind::SourceSignature => {
+            ferry_sign::parse(blob).map_err(|e| e.to_string()).and_then(|parsed| {
+                ferry_sign::check_view(&parsed, view).map_err(|e| describe(&e))?;
+                Ok(parsed.subject_digest)
+            })
+        }
         Kind::Attestation => {
             let st = found.statement.clone().unwrap_or_default();
             attestation_subject_ok(&st, subject).and_then(|()| {

@@ -122,7 +122,7 @@ impl<'a> Context<'a> {
         };
         let m = b.manifest();
         let mut evidence = Vec::new();
-        if m.format_version != FORMAT_VERSION {
+        if !ferry_spec::is_supported_format(u64::from(m.format_version)) {
             evidence.push(Evidence::FormatVersion {
                 found: u64::from(m.format_version),
                 supported: FORMAT_VERSION,
@@ -140,8 +140,16 @@ impl<'a> Context<'a> {
         }
         evidence.extend(missing_references(m));
         if evidence.is_empty() {
+            let old = if m.format_version < FORMAT_VERSION {
+                format!(
+                    " (an older format, still read; its signatures do not bind the manifest and never \
+                     count: repack and sign again for format {FORMAT_VERSION})"
+                )
+            } else {
+                String::new()
+            };
             Outcome::passed(format!(
-                "format version {}; the manifest validates against its schema",
+                "format version {}; the manifest validates against its schema{old}",
                 m.format_version
             ))
         } else {

@@ -213,7 +213,7 @@ fn report(b: &Bundle, key_paths: &[PathBuf], anchors: &ferry_trust::Anchors) -> 
             "verified_with": verified_with,
             "why_not": why_not,
         });
-        if f.kind == Kind::Signature {
+        if f.kind != Kind::Attestation {
             v["files"] = json!(
                 f.statement.as_ref().and_then(|s| s["predicate"]["resources"].as_array()).map(Vec::len)
             );
@@ -226,6 +226,8 @@ fn report(b: &Bundle, key_paths: &[PathBuf], anchors: &ferry_trust::Anchors) -> 
     let signatures: Vec<Value> = found.iter().filter(|f| f.kind == Kind::Signature).map(describe).collect();
     let attestations: Vec<Value> =
         found.iter().filter(|f| f.kind == Kind::Attestation).map(describe).collect();
+    let source_signatures: Vec<Value> =
+        found.iter().filter(|f| f.kind == Kind::SourceSignature).map(describe).collect();
     json!({
         "model": {"name": m.model.name, "version": m.model.version, "digest": b.manifest_digest()},
         "digests_ok": b.verify_digests().is_ok(),
@@ -234,6 +236,7 @@ fn report(b: &Bundle, key_paths: &[PathBuf], anchors: &ferry_trust::Anchors) -> 
         "sbom": sbom(b, &subject),
         "signatures": signatures,
         "attestations": attestations,
+        "source_signatures": source_signatures,
     })
 }
 
@@ -343,6 +346,16 @@ fn human(r: &Value) -> String {
         let _ = writeln!(o, "  (none)");
     }
     for v in &sigs {
+        let _ = writeln!(o, "  - {}  {}", hint(v), status(v));
+    }
+    let srcs = list(&r["source_signatures"]);
+    if !srcs.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nsource signatures (source-signature: the producer's files, not the manifest; never counted)"
+        );
+    }
+    for v in &srcs {
         let _ = writeln!(o, "  - {}  {}", hint(v), status(v));
     }
     let _ = writeln!(o, "\nattestations");

@@ -103,7 +103,8 @@ pub fn print(b: &Bundle, as_json: bool) -> anyhow::Result<()> {
         let _ = writeln!(o, "  (none)");
     }
     for r in b.referrers() {
-        let _ = writeln!(o, "  {} {}", E(&r.artifact_type), E(&r.digest));
+        let kind = r.annotations.get(ferry_trust::KIND_ANNOTATION).map(String::as_str).unwrap_or("referrer");
+        let _ = writeln!(o, "  {} {} {}", E(kind), E(&r.artifact_type), E(&r.digest));
     }
     print!("{o}");
     Ok(())

@@ -143,10 +143,9 @@ pub fn main() -> CliResult {
         }
         Command::Unpack { bundle, dir } => {
             let b = open_bundle(&bundle)?;
-            let extra: Vec<(String, Vec<u8>)> = ferry_trust::model_sig(&b)
-                .map(|s| (ferry_trust::SIGNATURE_FILE.to_owned(), s))
-                .into_iter()
-                .collect();
+            // The manifest, every signature and attestation, and `model.sig`: what `pack` needs to
+            // rebuild the same bundle, and what `model_signing verify` needs to check it.
+            let extra = ferry_trust::unpacked_extras(&b);
             b.unpack(&dir, &extra)
                 .with_context(|| format!("unpacking {}", bundle.display()))
                 .map_err(usage)?;
