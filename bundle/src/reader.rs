@@ -148,7 +148,7 @@ impl Bundle {
                 Ok(b)
             };
 
-        let mut bundle_manifest: Option<(Descriptor, ImageManifest)> = None;
+        let mut bundle_manifest: Option<(Descriptor, ImageManifest, &[u8])> = None;
         let mut referrer_manifests = Vec::new();
         for desc in &index.manifests {
             if desc.media_type != media::OCI_MANIFEST {
@@ -163,12 +163,12 @@ impl Bundle {
                 if bundle_manifest.is_some() {
                     return Err(BundleError::Layout("index.json lists more than one bundle manifest".into()));
                 }
-                bundle_manifest = Some((desc.clone(), m));
+                bundle_manifest = Some((desc.clone(), m, raw));
             } else {
                 referrer_manifests.push((desc.clone(), m));
             }
         }
-        let (manifest_desc, image) = bundle_manifest
+        let (manifest_desc, image, image_raw) = bundle_manifest
             .ok_or_else(|| BundleError::Layout("index.json lists no Ferry bundle manifest".into()))?;
         if image.config.media_type != media::FERRY_MANIFEST {
             return Err(BundleError::Layout(format!(
@@ -196,6 +196,7 @@ impl Bundle {
             message: e.to_string(),
         })?;
         check_files(&manifest, &image)?;
+        check_image_canonical(&manifest, &image, image_raw)?;
         for layer in &image.layers {
             blob(layer, &mut accounted)?;
         }
@@ -685,6 +686,39 @@ fn json<T: serde::de::DeserializeOwned>(bytes: &[u8], member: &str, what: &str) 
         what: what.to_owned(),
         message: e.to_string(),
     })
+}
+
+/// The bundle manifest is not covered by a signature (its config, the Ferry manifest, is), so it must be
+/// exactly what the writer derives from the Ferry manifest: an edited annotation (the title or version a
+/// registry shows) or an extra field would otherwise pass unnoticed.
+fn check_image_canonical(manifest: &Manifest, image: &ImageManifest, raw: &[u8]) -> Result<(), BundleError> {
+    let mut expected = image.clone();
+    expected.schema_version = 2;
+    expected.media_type = media::OCI_MANIFEST.to_owned();
+    expected.artifact_type = Some(media::ARTIFACT_TYPE.to_owned());
+    expected.subject = None;
+    expected.config.media_type = media::FERRY_MANIFEST.to_owned();
+    expected.config.artifact_type = None;
+    expected.config.annotations = BTreeMap::new();
+    expected.annotations = BTreeMap::from([
+        (media::TITLE.to_owned(), manifest.model.name.clone()),
+        ("org.opencontainers.image.version".to_owned(), manifest.model.version.clone()),
+    ]);
+    for layer in &mut expected.layers {
+        layer.artifact_type = None;
+        let title = layer.annotations.get(media::TITLE).cloned().unwrap_or_default();
+        layer.annotations = BTreeMap::from([(media::TITLE.to_owned(), title)]);
+    }
+    let canonical =
+        ferry_spec::to_canonical_json(&expected).map_err(|e| BundleError::Encode(e.to_string()))?;
+    if canonical != raw {
+        return Err(BundleError::Layout(
+            "the bundle manifest is not the canonical OCI manifest of its Ferry manifest (an annotation or \
+             field was changed)"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The Ferry manifest's file list and the OCI layers must describe the same blobs.

@@ -318,7 +318,7 @@ fn pins_excluding_this_runtime_are_refused() {
 fn format_version_is_checked() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v2.ferry");
-    pack_with("credit-risk", &out, |m| m.format_version = 2);
+    pack_with("credit-risk", &out, |m| m.format_version = ferry_spec::FORMAT_VERSION + 1);
     let err = runtime().open(&out, &no_env()).unwrap_err();
     assert!(
         matches!(

@@ -132,6 +132,15 @@ pub fn reassemble(
     bundle: &[u8],
     edit: impl FnOnce(&mut ferry_spec::Manifest, &mut BTreeMap<String, Vec<u8>>),
 ) -> Vec<u8> {
+    reassemble_with(bundle, edit, |_| {})
+}
+
+/// [`reassemble`], also editing the OCI bundle manifest (its digest, and the index, recomputed).
+pub fn reassemble_with(
+    bundle: &[u8],
+    edit: impl FnOnce(&mut ferry_spec::Manifest, &mut BTreeMap<String, Vec<u8>>),
+    edit_image: impl FnOnce(&mut ImageManifest),
+) -> Vec<u8> {
     let b = ferry_bundle::Bundle::from_bytes(bundle.to_vec()).unwrap();
     let mut manifest = b.manifest().clone();
     let mut blobs: BTreeMap<String, Vec<u8>> =
@@ -180,6 +189,10 @@ pub fn reassemble(
     image.config.digest = config_digest;
     image.config.size = config.len() as u64;
     image.layers = layers;
+    // What the writer derives from the Ferry manifest (and what a forger recomputes).
+    image.annotations.insert(ferry_spec::media::TITLE.to_owned(), manifest.model.name.clone());
+    image.annotations.insert("org.opencontainers.image.version".to_owned(), manifest.model.version.clone());
+    edit_image(&mut image);
     let image_bytes = ferry_spec::to_canonical_json(&image).unwrap();
     let image_digest = add(&image_bytes, &mut members);
     let index = Index {

@@ -97,8 +97,8 @@ fn tampered_truncated_and_mispinned_bundles_are_refused() {
         &mispinned,
         "pin `onnxruntime`: the bundle requires >=1.40.0, <1.41.0",
     );
-    let future = reassemble(&good, |m, _| m.format_version = 2);
-    refused_on_open("newer format", &future, "format version 2 is not supported");
+    let future = reassemble(&good, |m, _| m.format_version = ferry_spec::FORMAT_VERSION + 1);
+    refused_on_open("newer format", &future, "format version 3 is not supported");
 }
 
 fn f32_tensor(shape: Vec<usize>, data: Vec<f32>) -> Tensor {

@@ -626,6 +626,26 @@ fn a_signature_binds_every_manifest_field() {
         verify_fails(what, &out, &pk, &p, "artifact.signature", ".ferry/manifest.json");
         refused(what, &out, &p, &["trust.min_signatures", "Ferry manifest was changed after signing"]);
     }
+    // Unsigned metadata: the OCI manifest's annotations (what a registry shows), recomputed: refused on
+    // open, as not the canonical manifest.
+    for (what, key) in
+        [("title", "org.opencontainers.image.title"), ("version", "org.opencontainers.image.version")]
+    {
+        let forged = reassemble_with(
+            &bytes,
+            |_, _| {},
+            |image| {
+                image.annotations.insert(key.to_owned(), "forged".to_owned());
+            },
+        );
+        let unsigned = t.path().join("unsigned.ferry");
+        std::fs::write(&unsigned, &forged).unwrap();
+        assert!(Bundle::open(&unsigned).is_err(), "{what}");
+        let (code, statuses, text) = verify_statuses(&unsigned, &pk, &p);
+        assert_eq!(code, 1, "{what}: {text}");
+        assert_eq!(statuses["artifact.layout"], "failed", "{what}: {statuses:?}");
+        refused(what, &unsigned, &p, &["canonical OCI manifest"]);
+    }
     // A file blob rewritten with its digests recomputed is refused the same way.
     let forged = reassemble(&bytes, |m, blobs| {
         let forged = b"PK\x05\x06".to_vec();

@@ -244,7 +244,7 @@ pub struct PackTarget<'a> {
 /// attestation whose subject is the new bundle; a signature whose resources are exactly the new signed
 /// view; or a *source signature* whose resources cover every bundled source file with the same digest.
 /// `name` is the file it came from, for errors. The cryptographic check needs a key: `ferry verify
-/// --key`, the runtime's trust policy, or [`check_source_signature`].
+/// --key`, `ferry audit --key` or the runtime's trust policy.
 pub fn kept_referrer(name: &str, blob: Vec<u8>, target: PackTarget<'_>) -> Result<Referrer, TrustError> {
     let keyless = ferry_keyless::is_keyless(&blob);
     let envelope = ferry_sign::bundle::decode(&blob).map_err(|e| rule(name, e.to_string()))?;
@@ -313,19 +313,6 @@ fn covers_sources(
         }
     }
     Ok(())
-}
-
-/// Checks a source signature's cryptography with `key` (`ferry pack --source-key`).
-pub fn check_source_signature(
-    blob: &[u8],
-    manifest: &ferry_spec::Manifest,
-    key: &VerifyingKey,
-) -> Result<(), TrustError> {
-    let parsed = ferry_sign::parse(blob).map_err(|e| rule(SIGNATURE_FILE, e.to_string()))?;
-    // Verify against the view it signs (its own resources), then the binding to the bundle.
-    let own: Vec<(String, [u8; 32])> = parsed.resources.iter().map(|r| (r.name.clone(), r.digest)).collect();
-    ferry_sign::verify(blob, &own, key).map_err(|e| rule(SIGNATURE_FILE, e.to_string()))?;
-    covers_sources(&parsed, manifest).map_err(|e| rule(SIGNATURE_FILE, e))
 }
 
 /// A source signature as the provenance records it: SHA-256 of its bytes, who signed (key hint or

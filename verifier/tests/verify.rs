@@ -199,7 +199,7 @@ fn flipped_byte_in_a_compressed_blob_names_the_file() {
 fn tampered_manifest_cannot_be_opened_and_fails_artifact_digest() {
     let (_d, bundle) = pack(&fixture("credit-risk"));
     let bytes = std::fs::read(&bundle).unwrap();
-    let at = find(&bytes, br#""format_version":1"#);
+    let at = find(&bytes, br#""format_version":2"#);
     flip_byte_at(&bundle, at + 3);
     let r = run(&bundle);
     assert_eq!(r.exit_code, 1, "read but refused: exit 1, not 2");
@@ -267,11 +267,11 @@ fn unexpected_member_fails_artifact_layout() {
 fn unsupported_format_version_fails_artifact_format() {
     let (d, bundle) = pack(&fixture("credit-risk"));
     let out = d.path().join("v2.ferry");
-    rewrite(&bundle, &out, |m, _| m.format_version = 2);
+    rewrite(&bundle, &out, |m, _| m.format_version = ferry_spec::FORMAT_VERSION + 1);
     let r = run(&out);
     assert_eq!(r.exit_code, 1);
     assert_eq!(status(&r, CheckId::ArtifactFormat), Status::Failed);
-    assert_eq!(evidence(&r, CheckId::ArtifactFormat), [Evidence::FormatVersion { found: 2, supported: 1 }]);
+    assert_eq!(evidence(&r, CheckId::ArtifactFormat), [Evidence::FormatVersion { found: 3, supported: 2 }]);
 }
 
 #[test]
