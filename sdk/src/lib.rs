@@ -150,22 +150,18 @@ fn trust_evidence(found: &[ferry_trust::Found], keys: &[std::path::PathBuf]) -> 
                 (None, Some(signer)) => format!("keyless signer {signer}"),
                 (None, None) => "keyless signer".to_owned(),
             };
+            let kind = f.kind.name();
             let message = match (f.verified_by, f.verified_identity, &f.error) {
                 (Some(i), _, _) => format!(
-                    "{} {} by {who}: verified with {}",
-                    f.kind.name(),
-                    f.digest,
+                    "{kind}: verified with {}",
                     keys.get(i).map(|p| p.display().to_string()).unwrap_or_default()
                 ),
-                (None, Some(i), _) => {
-                    format!("{} {} by {who}: verified, trust.identities[{i}]", f.kind.name(), f.digest)
-                }
-                (None, None, Some(e)) => format!("{} {} by {who}: {e}", f.kind.name(), f.digest),
-                (None, None, None) => {
-                    format!("{} {} by {who}: nothing to check it against", f.kind.name(), f.digest)
-                }
+                (None, Some(i), _) => format!("{kind}: verified, trust.identities[{i}]"),
+                (None, None, Some(e)) => format!("{kind}: {e}"),
+                (None, None, None) => format!("{kind}: nothing to check it against"),
             };
-            verifier::Evidence::Error { message }
+            // A signature examined is evidence of kind `signature`, verified or not: not an `error`.
+            verifier::Evidence::Signature { signer: Some(who), referrer: Some(f.digest.clone()), message }
         })
         .collect()
 }
