@@ -304,18 +304,19 @@ fn check_config(dir: &Path, toml_path: &Path, source: &Source) -> Result<(), Pac
         file: c.schema.clone(),
         message: format!("not a valid JSON Schema: {e}"),
     })?;
-    let Some(d) = &c.defaults else { return Ok(()) };
-    let defaults = read_json(dir, toml_path, "config.defaults", d)?;
-    if !defaults.is_object() {
-        return Err(PackError::Config {
-            file: d.clone(),
-            message: "the default config must be a JSON object".into(),
-        });
-    }
-    compiled.validate(&defaults).map_err(|v| PackError::Config {
-        file: d.clone(),
+    let defaults = match &c.defaults {
+        Some(d) => Some((d, read_json(dir, toml_path, "config.defaults", d)?)),
+        None => None,
+    };
+    let file = defaults.as_ref().map(|(d, _)| (*d).clone()).unwrap_or_else(|| c.schema.clone());
+    // The same effective defaults `verify` and the runtime check: schema defaults, then the file.
+    let effective = compiled.effective_defaults(defaults.as_ref().map(|(_, v)| v)).ok_or_else(|| {
+        PackError::Config { file: file.clone(), message: "the default config must be a JSON object".into() }
+    })?;
+    compiled.validate(&effective).map_err(|v| PackError::Config {
+        file,
         message: format!(
-            "the default config fails its schema `{}`: {}",
+            "the default config (schema defaults merged with the defaults file) fails its schema `{}`: {}",
             c.schema,
             v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
         ),

@@ -41,13 +41,13 @@ pub(crate) fn resolve(layers: &Layers<'_>) -> Result<Value, RuntimeError> {
         })?),
         None => None,
     };
-    let mut config = Value::Object(compiled.as_ref().map(ConfigSchema::schema_defaults).unwrap_or_default());
-    if let Some(d) = layers.defaults {
-        if !d.is_object() {
-            return Err(config_err("", "defaults", "the bundle's config defaults must be a JSON object"));
-        }
-        merge(&mut config, d);
+    let mut config = match &compiled {
+        Some(c) => c.effective_defaults(layers.defaults),
+        None => layers
+            .defaults
+            .map_or(Some(Value::Object(Default::default())), |d| d.is_object().then(|| d.clone())),
     }
+    .ok_or_else(|| config_err("", "defaults", "the bundle's config defaults must be a JSON object"))?;
     if let Some(path) = layers.file {
         let file = read_config_file(path)?;
         merge(&mut config, &file);

@@ -71,6 +71,22 @@ impl ConfigSchema {
     }
 }
 
+impl ConfigSchema {
+    /// The one effective-defaults rule, shared by `pack`, `verify` and the runtime: the schema's own
+    /// top-level defaults with the bundle's defaults file merged over them. `None` when the defaults
+    /// file is not a JSON object.
+    pub fn effective_defaults(&self, defaults: Option<&Value>) -> Option<Value> {
+        let mut out = Value::Object(self.schema_defaults());
+        if let Some(d) = defaults {
+            if !d.is_object() {
+                return None;
+            }
+            merge(&mut out, d);
+        }
+        Some(out)
+    }
+}
+
 /// Merges `overlay` into `base`: objects merge key by key, anything else replaces.
 pub fn merge(base: &mut Value, overlay: &Value) {
     match (base, overlay) {
@@ -107,6 +123,9 @@ mod tests {
         assert_eq!(v[0].pointer, "/t");
         assert!(v[0].rule.starts_with("maximum"), "{}", v[0].rule);
         assert_eq!(s.schema_defaults().get("t"), Some(&json!(0.5)));
+        assert_eq!(s.effective_defaults(None).unwrap()["t"], json!(0.5));
+        assert_eq!(s.effective_defaults(Some(&json!({"t": 0.7}))).unwrap()["t"], json!(0.7));
+        assert!(s.effective_defaults(Some(&json!([1]))).is_none());
         let extra = s.validate(&json!({"u": 1})).unwrap_err();
         assert!(extra[0].rule.starts_with("additionalProperties"));
     }

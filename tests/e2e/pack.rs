@@ -296,3 +296,30 @@ fn outputs_have_the_permissions_of_new_files() {
     );
     assert_eq!(mode(&signed), 0o664);
 }
+
+/// `pack` and `verify` apply one effective-defaults rule (schema defaults, then the defaults file): a
+/// source whose required keys come from the schema's defaults, not the defaults file, packs and
+/// verifies; one whose effective defaults break the schema is refused by pack naming the rule.
+#[test]
+fn pack_and_verify_agree_on_effective_defaults() {
+    let t = tempdir();
+    let src = t.path().join("src");
+    copy_dir(&fixture("credit-risk"), &src);
+    let schema_path = src.join("config.schema.json");
+    let mut schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&schema_path).unwrap()).unwrap();
+    schema["required"] = serde_json::json!(["decision_threshold", "currency", "intra_op_threads"]);
+    std::fs::write(&schema_path, serde_json::to_vec_pretty(&schema).unwrap()).unwrap();
+    std::fs::write(src.join("config.json"), br#"{"intra_op_threads": 1}"#).unwrap();
+    let b = t.path().join("b.ferry");
+    pack(&src, &b);
+    let o = run(&["verify", b.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let check = v["checks"].as_array().unwrap().iter().find(|c| c["id"] == "contract.config-schema").unwrap();
+    assert_eq!(check["status"], "passed", "{check}");
+
+    std::fs::write(src.join("config.json"), br#"{"decision_threshold": 2}"#).unwrap();
+    let o = run(&["pack", src.to_str().unwrap(), "-o", t.path().join("c.ferry").to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("schema defaults merged with the defaults file"), "{}", stderr(&o));
+}

@@ -7,7 +7,7 @@ use ferry_bundle::{Bundle, BundleError};
 use ferry_onnx::{ModelInfo, OnnxDim, ValueInfo, ValueKind};
 use ferry_runtime::contract::Contract;
 use ferry_runtime::{ContractError, Model, Runtime};
-use ferry_spec::config::{ConfigSchema, merge};
+use ferry_spec::config::ConfigSchema;
 use ferry_spec::policy::{CheckId, Level};
 use ferry_spec::{
     Compression, Dim, FORMAT_VERSION, GoldenSet, Manifest, ModelSection, Source, SourceError, TensorSpec,
@@ -440,7 +440,7 @@ impl<'a> Context<'a> {
                         )],
                     );
                 }
-                merge(&mut effective, &defaults);
+                effective = compiled.effective_defaults(Some(&defaults)).unwrap_or(effective);
                 d.clone()
             }
             None => format!("{} (schema defaults)", c.schema),
