@@ -5,7 +5,7 @@ use crate::source_file::{self, Refusal};
 use ferry_onnx::{ModelInfo, OnnxDim, ValueInfo, ValueKind};
 use ferry_spec::config::ConfigSchema;
 use ferry_spec::file::{NO_LIMIT, SMALL_FILE_LIMIT};
-use ferry_spec::{DType, Dim, Source, TensorSpec, media};
+use ferry_spec::{Dim, Source, TensorSpec, media};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -338,53 +338,16 @@ fn check_golden(dir: &Path, toml_path: &Path, source: &Source) -> Result<(), Pac
         {
             let key = format!("golden[{i}].{field}");
             let err = |message: String| PackError::Golden { file: rel.clone(), key: key.clone(), message };
-            let hints: BTreeMap<String, DType> = specs.iter().map(|s| (s.name.clone(), s.dtype)).collect();
             let disk = dir.join(rel);
             let format = ferry_tensor::Format::from_path(&disk).ok_or_else(|| {
                 err(ferry_tensor::TensorError::UnknownFormat { path: disk.clone() }.to_string())
             })?;
             let bytes =
                 source_file::read(dir, rel, NO_LIMIT).map_err(|r| refused(r, toml_path, Some(&key), rel))?;
-            let stem = disk.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            let mut tensors = ferry_tensor::read_bytes(&bytes, format, &stem, &hints)
+            let tensors = ferry_contract::files::read_tensor_bytes(&bytes, format, &disk, specs)
                 .map_err(|e| err(e.in_file(&disk).to_string()))?;
             drop(bytes);
-            // A lone .npy holds one unnamed tensor: it stands for the single declared tensor.
-            if specs.len() == 1
-                && tensors.len() == 1
-                && rel.ends_with(".npy")
-                && let Some((_, t)) = tensors.pop_first()
-            {
-                tensors.insert(specs[0].name.clone(), t);
-            }
-            for s in specs {
-                let Some(t) = tensors.get(&s.name) else {
-                    return Err(err(format!(
-                        "has no tensor `{}`; it has {:?}",
-                        s.name,
-                        tensors.keys().collect::<Vec<_>>()
-                    )));
-                };
-                if t.dtype() != s.dtype {
-                    return Err(err(format!(
-                        "tensor `{}` is {} but the contract says {}",
-                        s.name,
-                        t.dtype(),
-                        s.dtype
-                    )));
-                }
-                if t.shape.len() != s.shape.len() {
-                    return Err(err(format!(
-                        "tensor `{}` has rank {} but the contract says {}",
-                        s.name,
-                        t.shape.len(),
-                        s.shape_string()
-                    )));
-                }
-            }
-            if let Some(extra) = tensors.keys().find(|k| !specs.iter().any(|s| &s.name == *k)) {
-                return Err(err(format!("tensor `{extra}` is not declared in the contract")));
-            }
+            ferry_contract::check_tensor_set(specs, &tensors).map_err(|e| err(e.to_string()))?;
         }
     }
     Ok(())

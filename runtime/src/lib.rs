@@ -17,9 +17,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-pub mod compare;
 mod config;
-pub mod contract;
 mod error;
 mod model;
 mod onnx_init;
@@ -27,7 +25,16 @@ pub mod ort_lib;
 mod session;
 
 pub use config::ENV_PREFIX;
-pub use error::{ContractError, ContractErrorKind, RuntimeError};
+pub use error::RuntimeError;
+/// The golden comparison rule, from [`ferry_contract`].
+pub use ferry_contract::compare;
+pub use ferry_contract::{ContractError, ContractErrorKind};
+
+/// The data contract every request is checked against, from [`ferry_contract`] (pure Rust, no ONNX
+/// Runtime).
+pub mod contract {
+    pub use ferry_contract::{Contract, DEFAULT_MAX_ELEMENTS};
+}
 pub use model::{
     BundleCheck, Device, INTRA_OP_THREADS_KEY, MAX_THREADS, Model, OpenOptions, Runtime, RuntimeOptions,
     SMALL_MODEL_BYTES, THREADS_PER_CORE, TrustPolicy, max_threads,

@@ -1,13 +1,12 @@
 use crate::config::{self, Layers};
-use crate::contract::Contract;
 use crate::ort_lib::{self, OrtLibrary, OrtState};
 use crate::session::{self, ModelBytes, SessionFactory, SessionPool};
 use crate::{ContractError, RuntimeError};
 use ferry_bundle::Bundle;
+use ferry_contract::Contract;
 use ferry_spec::{DType, FORMAT_VERSION, Manifest, TensorSpec};
 use ferry_tensor::TensorMap;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -88,7 +87,7 @@ pub struct RuntimeOptions {
     /// An ONNX Runtime library to load instead of `ORT_DYLIB_PATH` or the pinned default; used as is.
     pub library_path: Option<PathBuf>,
     /// The most elements an input whose size the contract leaves open may hold
-    /// ([`Contract::with_max_elements`]); default [`crate::contract::DEFAULT_MAX_ELEMENTS`].
+    /// ([`Contract::with_max_elements`]); default [`ferry_contract::DEFAULT_MAX_ELEMENTS`].
     pub max_input_elements: Option<usize>,
 }
 
@@ -363,7 +362,7 @@ impl Runtime {
         };
         let pool = SessionPool::new(factory, max_sessions)?;
         let contract = Contract::new(&manifest.inputs, &manifest.outputs).with_max_elements(
-            self.options.max_input_elements.unwrap_or(crate::contract::DEFAULT_MAX_ELEMENTS),
+            self.options.max_input_elements.unwrap_or(ferry_contract::DEFAULT_MAX_ELEMENTS),
         );
         let input_order = manifest.inputs.iter().map(|t| t.name.clone()).collect();
         Ok(Model { manifest, config, contract, input_order, pool, intra_op_threads, bundle })
@@ -447,12 +446,12 @@ pub struct Model {
 impl Model {
     /// Checks the request against the data contract, runs the model and returns its outputs by name.
     pub fn infer(&self, inputs: &TensorMap) -> Result<TensorMap, RuntimeError> {
-        self.contract.check(inputs)?;
+        self.contract.check_request(inputs)?;
         let outputs = self.pool.with_session(|s| session::run(s, &self.input_order, inputs))?;
         for (name, t) in &outputs {
             self.contract
                 .check_output(name, t, inputs)
-                .map_err(|message| RuntimeError::Output { output: name.clone(), message })?;
+                .map_err(|e| RuntimeError::Output { output: e.output, message: e.kind.to_string() })?;
         }
         for declared in self.contract.output_names() {
             if !outputs.contains_key(declared) {
@@ -471,33 +470,22 @@ impl Model {
     /// refused ([`RuntimeError::Request`]) without costing memory. A lone `.npy` holds one unnamed tensor:
     /// it stands for the model's single input. Bare JSON arrays take the declared dtypes.
     pub fn read_inputs(&self, path: &Path) -> Result<TensorMap, RuntimeError> {
-        let inputs = &self.manifest.inputs;
-        let hints: BTreeMap<String, DType> = inputs.iter().map(|t| (t.name.clone(), t.dtype)).collect();
-        let lone_npy = (inputs.len() == 1 && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")))
-            .then(|| inputs[0].name.as_str());
         let mut refused: Option<(String, DType, Vec<usize>, Box<ContractError>)> = None;
-        let mut check = |d: &ferry_tensor::Declared<'_>| -> Result<(), ferry_tensor::Refusal> {
-            let name = lone_npy.unwrap_or(d.name);
+        let mut check = |name: &str, d: &ferry_tensor::Declared<'_>| -> Result<(), ferry_tensor::Refusal> {
             self.contract.check_declared(name, d.dtype, d.shape, d.data_bytes).map_err(|e| {
                 refused = Some((d.name.to_owned(), d.dtype, d.shape.to_vec(), e.clone()));
                 let reason: ferry_tensor::Refusal = e;
                 reason
             })
         };
-        let read = ferry_tensor::read_file_checked(path, &hints, &mut check);
-        let mut tensors = match (read, refused) {
-            (Ok(t), _) => t,
+        let read = ferry_contract::files::read_tensor_file(path, &self.manifest.inputs, &mut check);
+        match (read, refused) {
+            (Ok(tensors), _) => Ok(tensors),
             (Err(_), Some((tensor, dtype, shape, error))) => {
-                return Err(RuntimeError::Request { path: path.to_path_buf(), tensor, dtype, shape, error });
+                Err(RuntimeError::Request { path: path.to_path_buf(), tensor, dtype, shape, error })
             }
-            (Err(e), None) => return Err(RuntimeError::RequestFile(e)),
-        };
-        if let Some(name) = lone_npy
-            && let Some((_, t)) = tensors.pop_first()
-        {
-            tensors.insert(name.to_owned(), t);
+            (Err(e), None) => Err(RuntimeError::RequestFile(e)),
         }
-        Ok(tensors)
     }
 
     /// The bundle's manifest.

@@ -4,9 +4,9 @@
 use crate::data::DataFile;
 use crate::{Case, Evidence, Outcome, Status, VerifyOptions};
 use ferry_bundle::{Bundle, BundleError};
+use ferry_contract::{Contract, ContractError};
 use ferry_onnx::{ModelInfo, OnnxDim, ValueInfo, ValueKind};
-use ferry_runtime::contract::Contract;
-use ferry_runtime::{ContractError, Model, Runtime};
+use ferry_runtime::{Model, Runtime};
 use ferry_spec::config::ConfigSchema;
 use ferry_spec::policy::{CheckId, Level};
 use ferry_spec::{
@@ -14,7 +14,7 @@ use ferry_spec::{
 };
 use ferry_tensor::{Format, TensorMap};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 /// `sha256:<hex>` of `bytes`.
@@ -419,9 +419,7 @@ impl<'a> Context<'a> {
                 );
             }
         };
-        // The runtime starts from the schema's own defaults and merges the defaults file over them.
-        let mut effective = serde_json::Value::Object(compiled.schema_defaults());
-        let document = match &c.defaults {
+        let (defaults, document) = match &c.defaults {
             Some(d) => {
                 let defaults = match read(d) {
                     Ok(v) => v,
@@ -429,21 +427,22 @@ impl<'a> Context<'a> {
                         return Outcome::failed(format!("the default configuration `{d}` cannot be read"), e);
                     }
                 };
-                if !defaults.is_object() {
-                    return Outcome::failed(
-                        format!("the default configuration `{d}` is not a JSON object"),
-                        vec![schema_ev(
-                            d,
-                            "",
-                            "type",
-                            "the default configuration must be a JSON object".into(),
-                        )],
-                    );
-                }
-                effective = compiled.effective_defaults(Some(&defaults)).unwrap_or(effective);
-                d.clone()
+                (Some(defaults), d.clone())
             }
-            None => format!("{} (schema defaults)", c.schema),
+            None => (None, format!("{} (schema defaults)", c.schema)),
+        };
+        // The one effective-defaults rule of `pack` and the runtime: the schema's own defaults, then the
+        // defaults file merged over them.
+        let Some(effective) = compiled.effective_defaults(defaults.as_ref()) else {
+            return Outcome::failed(
+                format!("the default configuration `{document}` is not a JSON object"),
+                vec![schema_ev(
+                    &document,
+                    "",
+                    "type",
+                    "the default configuration must be a JSON object".into(),
+                )],
+            );
         };
         match compiled.validate(&effective) {
             Ok(()) => Outcome::passed(format!(
@@ -786,21 +785,14 @@ fn compare_io(side: &str, declared: &[TensorSpec], actual: &[ValueInfo], out: &m
     }
 }
 
-/// Reads a golden tensor file of the bundle. A lone `.npy` holds one unnamed tensor: it stands for the
-/// single declared tensor, as the packager reads it.
+/// Reads a golden tensor file of the bundle, by the contract's one tensor-file rule
+/// ([`ferry_contract::files`]: a lone `.npy` stands for the single declared tensor), as the packager reads it.
 pub(crate) fn read_tensors(b: &Bundle, path: &str, specs: &[TensorSpec]) -> Result<TensorMap, String> {
     let bytes = b.file(path).map_err(|e| e.to_string())?;
     let format = Format::from_path(Path::new(path))
         .ok_or_else(|| format!("`{path}`: not a tensor file (expected .npy, .npz, .safetensors or .json)"))?;
-    let hints = specs.iter().map(|s| (s.name.clone(), s.dtype)).collect();
-    let stem = path.rsplit('/').next().and_then(|n| n.split('.').next()).unwrap_or(path);
-    let mut tensors = ferry_tensor::read_bytes(&bytes, format, stem, &hints).map_err(|e| e.to_string())?;
-    if let ([spec], 1, Format::Npy) = (specs, tensors.len(), format)
-        && let Some((_, t)) = tensors.pop_first()
-    {
-        tensors.insert(spec.name.clone(), t);
-    }
-    Ok(tensors)
+    ferry_contract::files::read_tensor_bytes(&bytes, format, Path::new(path), specs)
+        .map_err(|e| e.to_string())
 }
 
 fn golden_ev(g: &GoldenSet, file: &str, tensor: Option<&str>, message: String) -> Evidence {
@@ -832,12 +824,18 @@ fn golden_set_conformance(b: &Bundle, m: &Manifest, contract: &Contract, g: &Gol
     match read_tensors(b, &g.inputs, &m.inputs) {
         Err(e) => evidence.push(golden_ev(g, &g.inputs, None, e)),
         Ok(inputs) => {
-            if let Err(e) = contract.check(&inputs) {
+            for e in contract.check_all(&inputs) {
                 evidence.push(contract_ev(g, &g.inputs, &e));
             }
             match read_tensors(b, &g.expected, &m.outputs) {
                 Err(e) => evidence.push(golden_ev(g, &g.expected, None, e)),
-                Ok(expected) => check_expected(g, m, &inputs, &expected, &mut evidence),
+                Ok(expected) => {
+                    // Every declared output with its dtype, rank, fixed dims and the sizes the inputs give
+                    // its symbolic dims; nothing undeclared.
+                    for e in contract.check_outputs(&expected, &inputs) {
+                        evidence.push(golden_ev(g, &g.expected, Some(&e.output), e.kind.to_string()));
+                    }
+                }
             }
         }
     }
@@ -847,80 +845,6 @@ fn golden_set_conformance(b: &Bundle, m: &Manifest, contract: &Contract, g: &Gol
         Some(e) => e.describe(),
     };
     Case { name: g.name.clone(), status, message, evidence }
-}
-
-/// The expected outputs must be exactly the declared outputs, with their dtypes, ranks, fixed dims and the
-/// sizes the inputs give their symbolic dims.
-fn check_expected(
-    g: &GoldenSet,
-    m: &Manifest,
-    inputs: &TensorMap,
-    expected: &TensorMap,
-    out: &mut Vec<Evidence>,
-) {
-    let mut bound: BTreeMap<&str, usize> = BTreeMap::new();
-    for spec in &m.inputs {
-        if let Some(t) = inputs.get(&spec.name) {
-            for (d, &n) in spec.shape.iter().zip(&t.shape) {
-                if let Dim::Symbolic(s) = d {
-                    bound.entry(s.as_str()).or_insert(n);
-                }
-            }
-        }
-    }
-    let file = &g.expected;
-    for spec in &m.outputs {
-        let Some(t) = expected.get(&spec.name) else {
-            out.push(golden_ev(
-                g,
-                file,
-                Some(&spec.name),
-                "missing: the contract declares this output".into(),
-            ));
-            continue;
-        };
-        if t.dtype() != spec.dtype {
-            out.push(golden_ev(
-                g,
-                file,
-                Some(&spec.name),
-                format!("dtype is {}, the contract says {}", t.dtype(), spec.dtype),
-            ));
-        }
-        if t.shape.len() != spec.shape.len() {
-            out.push(golden_ev(
-                g,
-                file,
-                Some(&spec.name),
-                format!("shape {:?} does not have the declared rank of {}", t.shape, spec.shape_string()),
-            ));
-            continue;
-        }
-        for (axis, (d, &n)) in spec.shape.iter().zip(&t.shape).enumerate() {
-            let want = match d {
-                Dim::Fixed(f) => usize::try_from(*f).ok(),
-                Dim::Symbolic(s) => bound.get(s.as_str()).copied(),
-            };
-            if let Some(want) = want
-                && want != n
-            {
-                out.push(golden_ev(
-                    g,
-                    file,
-                    Some(&spec.name),
-                    format!(
-                        "axis {axis} has size {n}, but the contract {} makes it {want}",
-                        spec.shape_string()
-                    ),
-                ));
-            }
-        }
-    }
-    for name in expected.keys() {
-        if m.output(name).is_none() {
-            out.push(golden_ev(g, file, Some(name), "not a declared output".into()));
-        }
-    }
 }
 
 /// A check's outcome from its cases: failed if any case failed.

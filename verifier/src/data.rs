@@ -8,6 +8,7 @@
 
 use crate::checks::plural;
 use crate::{Evidence, Num, Outcome, VerifyError};
+use ferry_contract::FeatureRule;
 use ferry_spec::policy::DataPolicy;
 use ferry_spec::{DType, Feature, Manifest};
 use std::collections::HashMap;
@@ -213,36 +214,20 @@ fn show_cell(c: &Cell) -> String {
     }
 }
 
-/// Indices into [`RULES`] of the rules a value breaks.
+/// Indices into [`RULES`] of the rules a value breaks: the contract's feature rules
+/// ([`ferry_contract::broken_rules`], the same the runtime applies to requests); a cell that is not a
+/// number breaks `type`.
 fn broken_rules(t: &Target<'_>, cell: &Cell) -> Vec<usize> {
-    let f = t.feature;
-    match cell {
-        Cell::Invalid(_) => vec![1],
-        Cell::Missing => {
-            if f.nullable && t.dtype.is_float() {
-                vec![]
-            } else {
-                vec![2]
-            }
-        }
-        Cell::Number(v) => {
-            let v = *v;
-            if !t.dtype.is_float() && (v.fract() != 0.0 || !v.is_finite()) {
-                return vec![1];
-            }
-            let mut out = Vec::new();
-            if f.min.is_some_and(|min| v < min) {
-                out.push(3);
-            }
-            if f.max.is_some_and(|max| v > max) {
-                out.push(4);
-            }
-            if f.allowed.as_ref().is_some_and(|a| !a.contains(&v)) {
-                out.push(5);
-            }
-            out
-        }
-    }
+    let value = match cell {
+        Cell::Invalid(_) => return vec![rule_index(FeatureRule::Type)],
+        Cell::Missing => f64::NAN,
+        Cell::Number(v) => *v,
+    };
+    ferry_contract::broken_rules(t.feature, t.dtype, value).into_iter().map(rule_index).collect()
+}
+
+fn rule_index(rule: FeatureRule) -> usize {
+    RULES.iter().position(|r| *r == rule.name()).unwrap_or(0)
 }
 
 fn parse_text_cell(text: &str) -> Cell {

@@ -3,7 +3,7 @@
 use crate::checks::{Context, plural, read_tensors, summarize_cases};
 use crate::{Case, Evidence, LatencyTiming, Num, Outcome, Status};
 use ferry_bundle::Bundle;
-use ferry_runtime::compare::compare;
+use ferry_contract::compare;
 use ferry_runtime::{Model, OpenOptions};
 use ferry_spec::policy::{CheckId, PerfBudget, Policy};
 use ferry_spec::{GoldenSet, Manifest};

@@ -1,9 +1,10 @@
 //! The data contract at the door: every request is checked against the bundle's declared inputs before
-//! it reaches ONNX Runtime. Pure Rust; compiled once per model so the per-request check allocates nothing
-//! on success and touches each element at most once.
+//! it reaches a model. Compiled once per model so the per-request check allocates nothing on success and
+//! touches each element at most once.
 
-use crate::{ContractError, ContractErrorKind};
-use ferry_spec::{DType, Dim, TensorSpec};
+use crate::feature::{FeatureRule, broken_rules};
+use crate::{ContractError, ContractErrorKind, OutputError, OutputErrorKind};
+use ferry_spec::{DType, Dim, Feature, TensorSpec};
 use ferry_tensor::{Tensor, TensorData, TensorMap};
 
 /// A compiled contract for a model's inputs (and the shape rules its outputs follow).
@@ -156,7 +157,15 @@ struct OutputCheck {
     name: String,
     dtype: DType,
     declared: String,
-    dims: Vec<DimCheck>,
+    dims: Vec<OutputDim>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum OutputDim {
+    Fixed(u64),
+    /// A symbolic dim: its size is the one the first present input (declaration order, then axis order)
+    /// that declares the same symbol gives it; `(input, axis)` in that order. Unbound when none does.
+    Symbol(Vec<(usize, usize)>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -173,20 +182,45 @@ enum DimCheck {
 
 #[derive(Debug, Clone)]
 struct FeatureCheck {
-    name: String,
-    // Infinite when undeclared, so one comparison covers both bounds and NaN.
+    feature: Feature,
+    // Infinite when undeclared, so one comparison covers both bounds and NaN in the fast pass.
     min: f64,
     max: f64,
-    has_min: bool,
-    has_max: bool,
-    allowed: Option<Vec<f64>>,
-    nullable: bool,
 }
 
 impl FeatureCheck {
     /// Whether the feature constrains nothing for this dtype (an undeclared float feature still refuses NaN).
     fn is_trivial(&self, dtype: DType) -> bool {
-        !self.has_min && !self.has_max && self.allowed.is_none() && (self.nullable || !dtype.is_float())
+        let f = &self.feature;
+        f.min.is_none() && f.max.is_none() && f.allowed.is_none() && (f.nullable || !dtype.is_float())
+    }
+}
+
+/// Where violations go: [`Contract::check_request`] stops at the first, [`Contract::check_all`] keeps
+/// every one.
+struct Found {
+    all: bool,
+    errors: Vec<ContractError>,
+}
+
+/// The first violation was found and the caller wants no more.
+struct Stop;
+
+impl Found {
+    fn first() -> Found {
+        Found { all: false, errors: Vec::new() }
+    }
+
+    fn report(&mut self, e: ContractError) -> Result<(), Stop> {
+        self.errors.push(e);
+        if self.all { Ok(()) } else { Err(Stop) }
+    }
+
+    fn into_first(self) -> Result<(), Box<ContractError>> {
+        match self.errors.into_iter().next() {
+            Some(e) => Err(Box::new(e)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -215,14 +249,9 @@ impl Contract {
                 .features
                 .iter()
                 .map(|f| FeatureCheck {
-                    name: f.name.clone(),
+                    feature: f.clone(),
                     min: f.min.unwrap_or(f64::NEG_INFINITY),
                     max: f.max.unwrap_or(f64::INFINITY),
-                    has_min: f.min.is_some(),
-                    has_max: f.max.is_some(),
-                    allowed: f.allowed.clone(),
-                    // NaN cannot occur in integer tensors; for floats an undeclared feature still refuses NaN.
-                    nullable: f.nullable,
                 })
                 .collect();
             // Features only make sense when they name every position of a fixed last axis.
@@ -234,11 +263,12 @@ impl Contract {
             let fast = FastBounds {
                 lo: features.iter().map(|f| f.min).collect(),
                 hi: features.iter().map(|f| f.max).collect(),
-                null_ok: features.iter().map(|f| f.nullable).collect(),
+                // NaN cannot occur in integer tensors; for floats an undeclared feature still refuses NaN.
+                null_ok: features.iter().map(|f| f.feature.nullable).collect(),
                 allowed: features
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, f)| f.allowed.clone().map(|a| (i, a)))
+                    .filter_map(|(i, f)| f.feature.allowed.clone().map(|a| (i, a)))
                     .collect(),
             };
             let (fast32, fast) = (Tiled::new(&to_f32_bounds(&fast)), Tiled::new(&fast));
@@ -264,11 +294,18 @@ impl Contract {
                     .shape
                     .iter()
                     .map(|d| match d {
-                        Dim::Fixed(n) => DimCheck::Fixed(*n),
-                        Dim::Symbolic(s) => DimCheck::Symbol {
-                            name: s.clone(),
-                            first: first_seen.iter().find(|(name, _)| name == s).map(|(_, at)| *at),
-                        },
+                        Dim::Fixed(n) => OutputDim::Fixed(*n),
+                        Dim::Symbolic(s) => OutputDim::Symbol(
+                            inputs
+                                .iter()
+                                .enumerate()
+                                .flat_map(|(i, spec)| {
+                                    spec.shape.iter().enumerate().filter_map(move |(axis, d)| {
+                                        matches!(d, Dim::Symbolic(x) if x == s).then_some((i, axis))
+                                    })
+                                })
+                                .collect(),
+                        ),
                     })
                     .collect(),
             })
@@ -286,8 +323,9 @@ impl Contract {
 
     /// Checks what a request file declares about one tensor (name, dtype, shape and, where the format
     /// says, bytes of data), before its data is read: the dtype, rank, fixed-dim and size rules of
-    /// [`Contract::check`] (the same code), so that a tensor the contract would refuse costs no memory.
-    /// Symbolic dims shared between inputs are compared by [`Contract::check`] once every tensor is read.
+    /// [`Contract::check_request`] (the same code), so that a tensor the contract would refuse costs no
+    /// memory. Symbolic dims shared between inputs are compared by [`Contract::check_request`] once every
+    /// tensor is read.
     pub fn check_declared(
         &self,
         name: &str,
@@ -295,18 +333,29 @@ impl Contract {
         shape: &[usize],
         data_bytes: Option<u64>,
     ) -> Result<(), Box<ContractError>> {
+        let mut found = Found::first();
+        let _ = self.declared(name, dtype, shape, data_bytes, &mut found);
+        found.into_first()
+    }
+
+    fn declared(
+        &self,
+        name: &str,
+        dtype: DType,
+        shape: &[usize],
+        data_bytes: Option<u64>,
+        found: &mut Found,
+    ) -> Result<(), Stop> {
         let Some(check) = self.inputs.iter().find(|c| c.name == name) else {
-            return Err(error(
-                name,
-                ContractErrorKind::UnknownInput {
-                    declared: self.inputs.iter().map(|c| c.name.clone()).collect(),
-                },
-            ));
+            return found.report(self.unknown(name));
         };
         if dtype != check.dtype {
-            return Err(error(&check.name, ContractErrorKind::DType { expected: check.dtype, found: dtype }));
+            found.report(error(
+                &check.name,
+                ContractErrorKind::DType { expected: check.dtype, found: dtype },
+            ))?;
         }
-        self.check_shape(check, shape, data_bytes, &|_, _| None)
+        self.check_shape(check, shape, data_bytes, &|_, _| None, found)
     }
 
     /// Names of the declared inputs, in declaration order.
@@ -314,28 +363,51 @@ impl Contract {
         self.inputs.iter().map(|i| i.name.as_str())
     }
 
-    /// Checks a request. On success every declared input is present (and nothing else), so
-    /// [`Contract::ordered`] can be used to feed the inputs in declaration order.
-    pub fn check(&self, inputs: &TensorMap) -> Result<(), Box<ContractError>> {
-        let mut found = 0usize;
+    /// Checks a request and returns its first violation (the hot path: nothing is allocated on success).
+    /// On success every declared input is present (and nothing else), so the inputs can be fed in
+    /// declaration order ([`Contract::input_names`]).
+    pub fn check_request(&self, inputs: &TensorMap) -> Result<(), Box<ContractError>> {
+        let mut found = Found::first();
+        let _ = self.request(inputs, &mut found);
+        found.into_first()
+    }
+
+    /// Every violation of a request, for reports: each missing and each unknown input; per input its
+    /// dtype, data length, rank, each dim, symbolic dims and size limit; and, for an input that breaks
+    /// none of those, the first element (row-major) that breaks each feature, with the first rule it
+    /// breaks. Empty exactly when [`Contract::check_request`] passes, and then holds the error that
+    /// [`Contract::check_request`] returns.
+    pub fn check_all(&self, inputs: &TensorMap) -> Vec<ContractError> {
+        let mut found = Found { all: true, errors: Vec::new() };
+        let _ = self.request(inputs, &mut found);
+        found.errors
+    }
+
+    fn request(&self, inputs: &TensorMap, found: &mut Found) -> Result<(), Stop> {
+        let mut present = 0usize;
         for check in &self.inputs {
             let Some(tensor) = inputs.get(&check.name) else {
-                return Err(error(&check.name, ContractErrorKind::MissingInput));
+                found.report(error(&check.name, ContractErrorKind::MissingInput))?;
+                continue;
             };
-            found += 1;
-            self.check_one(check, tensor, inputs)?;
+            present += 1;
+            self.check_one(check, tensor, inputs, found)?;
         }
-        if found != inputs.len()
-            && let Some(extra) = inputs.keys().find(|k| !self.inputs.iter().any(|c| &c.name == *k))
-        {
-            return Err(error(
-                extra,
-                ContractErrorKind::UnknownInput {
-                    declared: self.inputs.iter().map(|c| c.name.clone()).collect(),
-                },
-            ));
+        if present != inputs.len() {
+            for extra in inputs.keys().filter(|k| !self.inputs.iter().any(|c| &c.name == *k)) {
+                found.report(self.unknown(extra))?;
+            }
         }
         Ok(())
+    }
+
+    fn unknown(&self, name: &str) -> ContractError {
+        error(
+            name,
+            ContractErrorKind::UnknownInput {
+                declared: self.inputs.iter().map(|c| c.name.clone()).collect(),
+            },
+        )
     }
 
     fn check_one(
@@ -343,38 +415,46 @@ impl Contract {
         check: &InputCheck,
         tensor: &Tensor,
         all: &TensorMap,
-    ) -> Result<(), Box<ContractError>> {
-        let found = tensor.dtype();
-        if found != check.dtype {
-            return Err(error(&check.name, ContractErrorKind::DType { expected: check.dtype, found }));
+        found: &mut Found,
+    ) -> Result<(), Stop> {
+        let before = found.errors.len();
+        let dtype = tensor.dtype();
+        if dtype != check.dtype {
+            found.report(error(
+                &check.name,
+                ContractErrorKind::DType { expected: check.dtype, found: dtype },
+            ))?;
         }
         let expected_len = tensor.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         if expected_len != Some(tensor.data.len()) {
-            return Err(error(
+            found.report(error(
                 &check.name,
                 ContractErrorKind::DataLength { shape: tensor.shape.clone(), len: tensor.data.len() },
-            ));
+            ))?;
         }
         let other = |input: &str, axis: usize| all.get(input).and_then(|t| t.shape.get(axis)).copied();
-        self.check_shape(check, &tensor.shape, None, &other)?;
-        if !check.features.is_empty() {
-            check_features(check, tensor)?;
+        self.check_shape(check, &tensor.shape, None, &other, found)?;
+        // Feature positions only mean something in a tensor that has the declared dtype and shape.
+        if !check.features.is_empty() && found.errors.len() == before {
+            check_features(check, tensor, found)?;
         }
         Ok(())
     }
 
     /// The shape rules of one input: rank, fixed dims, symbolic dims against their first occurrence
     /// (`other(input, axis)` gives its size where known), and the size limit for inputs the contract does
-    /// not size. Shared by [`Contract::check`] and [`Contract::check_declared`].
+    /// not size. Shared by [`Contract::check_request`], [`Contract::check_all`] and
+    /// [`Contract::check_declared`].
     fn check_shape(
         &self,
         check: &InputCheck,
         shape: &[usize],
         data_bytes: Option<u64>,
         other: &dyn Fn(&str, usize) -> Option<usize>,
-    ) -> Result<(), Box<ContractError>> {
+        found: &mut Found,
+    ) -> Result<(), Stop> {
         if shape.len() != check.dims.len() {
-            return Err(error(
+            return found.report(error(
                 &check.name,
                 ContractErrorKind::Rank {
                     expected: check.dims.len(),
@@ -387,20 +467,20 @@ impl Contract {
             match dim {
                 DimCheck::Fixed(n) => {
                     if u64::try_from(size).ok() != Some(*n) {
-                        return Err(error(
+                        found.report(error(
                             &check.name,
                             ContractErrorKind::Dim { axis, expected: *n, found: size },
-                        ));
+                        ))?;
                     }
                 }
                 DimCheck::Symbol { name, first: Some((other_input, other_axis)) } => {
-                    let other_check = &self.inputs[*other_input];
-                    // The first occurrence was checked already (inputs are checked in order), so it exists
-                    // and has the declared rank; before the data is read it may not be known yet.
+                    let Some(other_check) = self.inputs.get(*other_input) else { continue };
+                    // The first occurrence was checked already (inputs are checked in order); before the
+                    // data is read, or when that input is missing, its size may not be known.
                     if let Some(other_value) = other(&other_check.name, *other_axis)
                         && other_value != size
                     {
-                        return Err(error(
+                        found.report(error(
                             &check.name,
                             ContractErrorKind::Symbol {
                                 symbol: name.clone(),
@@ -410,7 +490,7 @@ impl Contract {
                                 other_axis: *other_axis,
                                 other_value,
                             },
-                        ));
+                        ))?;
                     }
                 }
                 DimCheck::Symbol { first: None, .. } => {}
@@ -420,59 +500,105 @@ impl Contract {
             let too_many =
                 shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > self.max_elements);
             if too_many {
-                return Err(error(
+                found.report(error(
                     &check.name,
                     ContractErrorKind::TooManyElements {
                         shape: shape.to_vec(),
                         declared: check.declared.clone(),
                         limit: self.max_elements,
                     },
-                ));
+                ))?;
             }
             let byte_limit = (self.max_elements as u64).saturating_mul(MAX_ELEMENT_BYTES);
             if let Some(bytes) = data_bytes
                 && bytes > byte_limit
             {
-                return Err(error(&check.name, ContractErrorKind::TooManyBytes { bytes, limit: byte_limit }));
+                found.report(error(
+                    &check.name,
+                    ContractErrorKind::TooManyBytes { bytes, limit: byte_limit },
+                ))?;
             }
         }
         Ok(())
     }
 
-    /// Checks an output returned by ONNX Runtime against its declaration: dtype, rank, fixed dims and the
-    /// symbolic dims bound by the inputs.
-    pub(crate) fn check_output(&self, name: &str, tensor: &Tensor, inputs: &TensorMap) -> Result<(), String> {
+    /// Checks one output (returned by a model) against its declaration and returns its first violation:
+    /// dtype, rank, fixed dims and the symbolic dims the inputs bind. An output the contract does not
+    /// declare passes; [`Contract::check_outputs`] reports it.
+    pub fn check_output(&self, name: &str, tensor: &Tensor, inputs: &TensorMap) -> Result<(), OutputError> {
         let Some(check) = self.outputs.iter().find(|o| o.name == name) else { return Ok(()) };
-        if tensor.dtype() != check.dtype {
-            return Err(format!("dtype is {}, the contract declares {}", tensor.dtype(), check.dtype));
+        let mut first = None;
+        self.output_rules(check, tensor, inputs, &mut |kind| {
+            first = Some(kind);
+            false
+        });
+        match first {
+            Some(kind) => Err(OutputError { output: name.to_owned(), kind }),
+            None => Ok(()),
+        }
+    }
+
+    /// Every violation of a set of outputs (produced by a model, or a golden set's expected outputs):
+    /// per declared output (in declaration order) its absence, or its dtype, rank and each dim that
+    /// disagrees; then every output the contract does not declare. `inputs` bind the symbolic dims.
+    pub fn check_outputs(&self, outputs: &TensorMap, inputs: &TensorMap) -> Vec<OutputError> {
+        let mut out = Vec::new();
+        for check in &self.outputs {
+            let Some(tensor) = outputs.get(&check.name) else {
+                out.push(OutputError { output: check.name.clone(), kind: OutputErrorKind::Missing });
+                continue;
+            };
+            self.output_rules(check, tensor, inputs, &mut |kind| {
+                out.push(OutputError { output: check.name.clone(), kind });
+                true
+            });
+        }
+        for name in outputs.keys().filter(|k| !self.outputs.iter().any(|o| &o.name == *k)) {
+            out.push(OutputError { output: name.clone(), kind: OutputErrorKind::Unknown });
+        }
+        out
+    }
+
+    /// The rules of one output; `report` returns whether to go on.
+    fn output_rules(
+        &self,
+        check: &OutputCheck,
+        tensor: &Tensor,
+        inputs: &TensorMap,
+        report: &mut dyn FnMut(OutputErrorKind) -> bool,
+    ) {
+        if tensor.dtype() != check.dtype
+            && !report(OutputErrorKind::DType { expected: check.dtype, found: tensor.dtype() })
+        {
+            return;
         }
         if tensor.shape.len() != check.dims.len() {
-            return Err(format!(
-                "shape {:?} does not have the declared rank of {}",
-                tensor.shape, check.declared
-            ));
+            report(OutputErrorKind::Rank { shape: tensor.shape.clone(), declared: check.declared.clone() });
+            return;
         }
         for (axis, (dim, &size)) in check.dims.iter().zip(&tensor.shape).enumerate() {
             let expected = match dim {
-                DimCheck::Fixed(n) => usize::try_from(*n).ok(),
-                DimCheck::Symbol { first: Some((i, a)), .. } => self
-                    .inputs
-                    .get(*i)
-                    .and_then(|c| inputs.get(&c.name))
-                    .and_then(|t| t.shape.get(*a))
-                    .copied(),
-                DimCheck::Symbol { first: None, .. } => None,
+                OutputDim::Fixed(n) => usize::try_from(*n).ok(),
+                OutputDim::Symbol(occurrences) => occurrences.iter().find_map(|(i, a)| {
+                    self.inputs
+                        .get(*i)
+                        .and_then(|c| inputs.get(&c.name))
+                        .and_then(|t| t.shape.get(*a))
+                        .copied()
+                }),
             };
             if let Some(expected) = expected
                 && expected != size
+                && !report(OutputErrorKind::Dim {
+                    axis,
+                    found: size,
+                    expected,
+                    declared: check.declared.clone(),
+                })
             {
-                return Err(format!(
-                    "axis {axis} has size {size}, but the contract {} makes it {expected}",
-                    check.declared
-                ));
+                return;
             }
         }
-        Ok(())
     }
 
     /// Names of the declared outputs, in declaration order.
@@ -481,29 +607,29 @@ impl Contract {
     }
 }
 
-fn error(input: &str, kind: ContractErrorKind) -> Box<ContractError> {
-    Box::new(ContractError { input: input.to_owned(), feature: None, index: None, value: None, kind })
+fn error(input: &str, kind: ContractErrorKind) -> ContractError {
+    ContractError { input: input.to_owned(), feature: None, index: None, value: None, kind }
 }
 
-fn check_features(check: &InputCheck, tensor: &Tensor) -> Result<(), Box<ContractError>> {
+fn check_features(check: &InputCheck, tensor: &Tensor, found: &mut Found) -> Result<(), Stop> {
     match &tensor.data {
-        TensorData::F16(v) => checked(check, tensor, v, |x| f64::from(x.to_f32())),
+        TensorData::F16(v) => checked(check, tensor, v, |x| f64::from(x.to_f32()), found),
         TensorData::F32(v) => {
             let ok = fast_pass(v, &check.fast32, |x| x);
-            scan(check, tensor, v, ok, f64::from)
+            scan(check, tensor, v, ok, f64::from, found)
         }
-        TensorData::F64(v) => checked(check, tensor, v, |x| x),
-        TensorData::I8(v) => checked(check, tensor, v, f64::from),
-        TensorData::I16(v) => checked(check, tensor, v, f64::from),
-        TensorData::I32(v) => checked(check, tensor, v, f64::from),
+        TensorData::F64(v) => checked(check, tensor, v, |x| x, found),
+        TensorData::I8(v) => checked(check, tensor, v, f64::from, found),
+        TensorData::I16(v) => checked(check, tensor, v, f64::from, found),
+        TensorData::I32(v) => checked(check, tensor, v, f64::from, found),
         // Bounds are f64, so comparing in f64 is what the declaration means.
         #[allow(clippy::cast_precision_loss)]
-        TensorData::I64(v) => checked(check, tensor, v, |x| x as f64),
-        TensorData::U8(v) => checked(check, tensor, v, f64::from),
-        TensorData::U16(v) => checked(check, tensor, v, f64::from),
-        TensorData::U32(v) => checked(check, tensor, v, f64::from),
+        TensorData::I64(v) => checked(check, tensor, v, |x| x as f64, found),
+        TensorData::U8(v) => checked(check, tensor, v, f64::from, found),
+        TensorData::U16(v) => checked(check, tensor, v, f64::from, found),
+        TensorData::U32(v) => checked(check, tensor, v, f64::from, found),
         #[allow(clippy::cast_precision_loss)]
-        TensorData::U64(v) => checked(check, tensor, v, |x| x as f64),
+        TensorData::U64(v) => checked(check, tensor, v, |x| x as f64, found),
         TensorData::Bool(_) | TensorData::String(_) => Ok(()),
     }
 }
@@ -515,9 +641,10 @@ fn checked<T: Copy + std::fmt::Debug>(
     tensor: &Tensor,
     data: &[T],
     to_f64: impl Fn(T) -> f64 + Copy,
-) -> Result<(), Box<ContractError>> {
+    found: &mut Found,
+) -> Result<(), Stop> {
     let ok = fast_pass(data, &check.fast, to_f64);
-    scan(check, tensor, data, ok, to_f64)
+    scan(check, tensor, data, ok, to_f64, found)
 }
 
 /// Whether every element satisfies its feature's rules: no early exit and no branches, so that the
@@ -573,6 +700,9 @@ fn tile_pass<T: Copy, B: Bound>(x: &[T], t: &Tiled<B>, conv: impl Fn(T) -> B) ->
     ok
 }
 
+/// The locating pass, run only when the fast pass failed (`ok` false): the first element (row-major) that
+/// breaks a feature rule ([`broken_rules`], the rule `contract.data` applies to sample data too); when
+/// every violation is wanted, the first element of each feature.
 #[inline]
 fn scan<T: Copy + std::fmt::Debug>(
     check: &InputCheck,
@@ -580,46 +710,45 @@ fn scan<T: Copy + std::fmt::Debug>(
     data: &[T],
     ok: bool,
     to_f64: impl Fn(T) -> f64,
-) -> Result<(), Box<ContractError>> {
+    found: &mut Found,
+) -> Result<(), Stop> {
     let width = check.features.len();
-    if width == 0 {
+    if width == 0 || ok {
         return Ok(());
     }
-    if ok {
-        return Ok(());
-    }
+    let mut reported = vec![false; width];
     for (row, values) in data.chunks_exact(width).enumerate() {
-        for (col, (&v, f)) in values.iter().zip(&check.features).enumerate() {
+        for (col, ((&v, f), seen)) in values.iter().zip(&check.features).zip(&mut reported).enumerate() {
             let x = to_f64(v);
             // One comparison pair per element on the happy path; NaN fails it too.
-            if !(x >= f.min && x <= f.max) {
-                if x.is_nan() && f.nullable {
-                    continue;
-                }
-                let kind = if x.is_nan() {
-                    ContractErrorKind::Null
-                } else if x < f.min {
-                    ContractErrorKind::BelowMin { min: f.min }
-                } else {
-                    ContractErrorKind::AboveMax { max: f.max }
-                };
-                return Err(feature_error(check, tensor, row, col, format!("{v:?}"), kind));
+            if *seen || (x >= f.min && x <= f.max && f.feature.allowed.is_none()) {
+                continue;
             }
-            if let Some(allowed) = &f.allowed
-                && !allowed.contains(&x)
-            {
-                return Err(feature_error(
-                    check,
-                    tensor,
-                    row,
-                    col,
-                    format!("{v:?}"),
-                    ContractErrorKind::NotAllowed { allowed: allowed.clone() },
-                ));
-            }
+            let Some(kind) =
+                broken_rules(&f.feature, check.dtype, x).into_iter().find_map(|r| kind_of(&f.feature, r))
+            else {
+                continue;
+            };
+            *seen = true;
+            found.report(feature_error(check, tensor, row, col, format!("{v:?}"), kind))?;
         }
     }
     Ok(())
+}
+
+/// The request error for a broken feature rule. Tensor elements always have their tensor's type, so
+/// [`FeatureRule::Type`] (a non-integer value for an integer feature, which only sample data can hold)
+/// has none.
+fn kind_of(f: &Feature, rule: FeatureRule) -> Option<ContractErrorKind> {
+    match rule {
+        FeatureRule::Type => None,
+        FeatureRule::Null => Some(ContractErrorKind::Null),
+        FeatureRule::Min => Some(ContractErrorKind::BelowMin { min: f.min.unwrap_or(f64::NEG_INFINITY) }),
+        FeatureRule::Max => Some(ContractErrorKind::AboveMax { max: f.max.unwrap_or(f64::INFINITY) }),
+        FeatureRule::Allowed => {
+            Some(ContractErrorKind::NotAllowed { allowed: f.allowed.clone().unwrap_or_default() })
+        }
+    }
 }
 
 /// The full index of element (`row`, `col`), where `row` counts positions of all leading axes.
@@ -644,14 +773,14 @@ fn feature_error(
     col: usize,
     value: String,
     kind: ContractErrorKind,
-) -> Box<ContractError> {
-    Box::new(ContractError {
+) -> ContractError {
+    ContractError {
         input: check.name.clone(),
-        feature: check.features.get(col).map(|f| f.name.clone()),
+        feature: check.features.get(col).map(|f| f.feature.name.clone()),
         index: Some(unravel(&tensor.shape, row, col)),
         value: Some(value),
         kind,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -720,7 +849,9 @@ mod tests {
             "input `features`: shape [11, 3] holds 33 elements, more than the 30 this runtime accepts for the contract's [batch, 3]"
         );
         assert_eq!(
-            c.check(&one("features", f32s(vec![11, 3], [30.0, 0.0, 36.0].repeat(11)))).unwrap_err().kind,
+            c.check_request(&one("features", f32s(vec![11, 3], [30.0, 0.0, 36.0].repeat(11))))
+                .unwrap_err()
+                .kind,
             ContractErrorKind::TooManyElements {
                 shape: vec![11, 3],
                 declared: "[batch, 3]".into(),
@@ -759,15 +890,16 @@ mod tests {
     fn accepts_valid_rows_and_nullable_nan() {
         let c = tabular();
         let t = f32s(vec![2, 3], vec![30.0, f32::NAN, 36.0, 18.0, 600.0, 60.0]);
-        c.check(&one("features", t)).unwrap();
-        c.check(&one("features", f32s(vec![0, 3], vec![]))).unwrap();
+        c.check_request(&one("features", t)).unwrap();
+        c.check_request(&one("features", f32s(vec![0, 3], vec![]))).unwrap();
     }
 
     #[test]
     fn names_feature_index_and_value() {
         let c = tabular();
-        let err =
-            c.check(&one("features", f32s(vec![2, 3], vec![30.0, 1.0, 36.0, 12.0, 1.0, 36.0]))).unwrap_err();
+        let err = c
+            .check_request(&one("features", f32s(vec![2, 3], vec![30.0, 1.0, 36.0, 12.0, 1.0, 36.0])))
+            .unwrap_err();
         assert_eq!(err.input, "features");
         assert_eq!(err.feature.as_deref(), Some("age"));
         assert_eq!(err.index, Some(vec![1, 0]));
@@ -775,37 +907,38 @@ mod tests {
         assert_eq!(err.kind, ContractErrorKind::BelowMin { min: 18.0 });
         assert!(err.to_string().contains("feature `age` at [1, 0]"), "{err}");
 
-        let err = c.check(&one("features", f32s(vec![1, 3], vec![f32::NAN, 1.0, 36.0]))).unwrap_err();
+        let err = c.check_request(&one("features", f32s(vec![1, 3], vec![f32::NAN, 1.0, 36.0]))).unwrap_err();
         assert_eq!(err.kind, ContractErrorKind::Null);
-        let err = c.check(&one("features", f32s(vec![1, 3], vec![30.0, 601.0, 36.0]))).unwrap_err();
+        let err = c.check_request(&one("features", f32s(vec![1, 3], vec![30.0, 601.0, 36.0]))).unwrap_err();
         assert_eq!(err.kind, ContractErrorKind::AboveMax { max: 600.0 });
-        let err = c.check(&one("features", f32s(vec![1, 3], vec![30.0, 1.0, 48.0]))).unwrap_err();
+        let err = c.check_request(&one("features", f32s(vec![1, 3], vec![30.0, 1.0, 48.0]))).unwrap_err();
         assert_eq!(err.feature.as_deref(), Some("term"));
         assert!(matches!(err.kind, ContractErrorKind::NotAllowed { .. }));
-        let err = c.check(&one("features", f32s(vec![1, 3], vec![30.0, 1.0, f32::NAN]))).unwrap_err();
+        let err = c.check_request(&one("features", f32s(vec![1, 3], vec![30.0, 1.0, f32::NAN]))).unwrap_err();
         assert_eq!(err.kind, ContractErrorKind::Null);
-        let err = c.check(&one("features", f32s(vec![1, 3], vec![f32::INFINITY, 1.0, 36.0]))).unwrap_err();
+        let err =
+            c.check_request(&one("features", f32s(vec![1, 3], vec![f32::INFINITY, 1.0, 36.0]))).unwrap_err();
         assert_eq!(err.kind, ContractErrorKind::AboveMax { max: 100.0 });
     }
 
     #[test]
     fn structural_errors() {
         let c = tabular();
-        let err = c.check(&TensorMap::new()).unwrap_err();
+        let err = c.check_request(&TensorMap::new()).unwrap_err();
         assert_eq!(err.kind, ContractErrorKind::MissingInput);
         let mut m = one("features", f32s(vec![1, 3], vec![30.0, 1.0, 36.0]));
         m.insert("extra".into(), f32s(vec![1], vec![0.0]));
-        let err = c.check(&m).unwrap_err();
+        let err = c.check_request(&m).unwrap_err();
         assert_eq!(err.input, "extra");
         assert!(matches!(err.kind, ContractErrorKind::UnknownInput { .. }));
         let t = Tensor { shape: vec![1, 3], data: TensorData::F64(vec![30.0, 1.0, 36.0]) };
-        let err = c.check(&one("features", t)).unwrap_err();
+        let err = c.check_request(&one("features", t)).unwrap_err();
         assert_eq!(err.kind, ContractErrorKind::DType { expected: DType::Float32, found: DType::Float64 });
-        let err = c.check(&one("features", f32s(vec![3], vec![30.0, 1.0, 36.0]))).unwrap_err();
+        let err = c.check_request(&one("features", f32s(vec![3], vec![30.0, 1.0, 36.0]))).unwrap_err();
         assert!(matches!(err.kind, ContractErrorKind::Rank { expected: 2, found: 1, .. }));
-        let err = c.check(&one("features", f32s(vec![1, 2], vec![30.0, 1.0]))).unwrap_err();
+        let err = c.check_request(&one("features", f32s(vec![1, 2], vec![30.0, 1.0]))).unwrap_err();
         assert_eq!(err.kind, ContractErrorKind::Dim { axis: 1, expected: 3, found: 2 });
-        let err = c.check(&one("features", f32s(vec![2, 3], vec![30.0, 1.0, 36.0]))).unwrap_err();
+        let err = c.check_request(&one("features", f32s(vec![2, 3], vec![30.0, 1.0, 36.0]))).unwrap_err();
         assert!(matches!(err.kind, ContractErrorKind::DataLength { .. }));
     }
 
@@ -815,7 +948,7 @@ mod tests {
         let ids = Tensor { shape: vec![2, 4], data: TensorData::I64(vec![1; 8]) };
         let mask = Tensor { shape: vec![2, 5], data: TensorData::I64(vec![1; 10]) };
         let m = TensorMap::from([("input_ids".to_owned(), ids.clone()), ("attention_mask".to_owned(), mask)]);
-        let err = c.check(&m).unwrap_err();
+        let err = c.check_request(&m).unwrap_err();
         // BTreeMap order is irrelevant: inputs are checked in declaration order.
         assert_eq!(err.input, "attention_mask");
         assert_eq!(
@@ -831,7 +964,7 @@ mod tests {
         );
         assert!(err.to_string().contains("`seq`"), "{err}");
         let m = TensorMap::from([("input_ids".to_owned(), ids.clone()), ("attention_mask".to_owned(), ids)]);
-        c.check(&m).unwrap();
+        c.check_request(&m).unwrap();
     }
 
     #[test]
@@ -839,8 +972,73 @@ mod tests {
         let c = tabular();
         let inputs = one("features", f32s(vec![2, 3], vec![30.0, 1.0, 36.0, 30.0, 1.0, 36.0]));
         c.check_output("probability", &f32s(vec![2, 1], vec![0.1, 0.2]), &inputs).unwrap();
-        assert!(c.check_output("probability", &f32s(vec![3, 1], vec![0.1, 0.2, 0.3]), &inputs).is_err());
-        assert!(c.check_output("probability", &f32s(vec![2], vec![0.1, 0.2]), &inputs).is_err());
+        let e = c.check_output("probability", &f32s(vec![3, 1], vec![0.1, 0.2, 0.3]), &inputs).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "output `probability`: axis 0 has size 3, but the contract [batch, 1] makes it 2"
+        );
+        let e = c.check_output("probability", &f32s(vec![2], vec![0.1, 0.2]), &inputs).unwrap_err();
+        assert_eq!(e.kind.to_string(), "shape [2] does not have the declared rank of [batch, 1]");
+        // An output the contract does not declare is not the hot path's business.
+        c.check_output("extra", &f32s(vec![1], vec![0.0]), &inputs).unwrap();
+    }
+
+    /// Every violation of a set of outputs, as the verifier reports a golden set's expected outputs.
+    #[test]
+    fn check_outputs_reports_every_violation() {
+        let c = tabular();
+        let inputs = one("features", f32s(vec![2, 3], vec![30.0, 1.0, 36.0, 30.0, 1.0, 36.0]));
+        let wrong = Tensor { shape: vec![3, 2], data: TensorData::F64(vec![0.0; 6]) };
+        let mut outputs = one("probability", wrong);
+        outputs.insert("extra".into(), f32s(vec![1], vec![0.0]));
+        let found: Vec<String> = c.check_outputs(&outputs, &inputs).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            found,
+            [
+                "output `probability`: dtype is float64, the contract says float32",
+                "output `probability`: axis 0 has size 3, but the contract [batch, 1] makes it 2",
+                "output `probability`: axis 1 has size 2, but the contract [batch, 1] makes it 1",
+                "output `extra`: not a declared output",
+            ]
+        );
+        let missing = c.check_outputs(&TensorMap::new(), &inputs);
+        assert_eq!(missing, [OutputError { output: "probability".into(), kind: OutputErrorKind::Missing }]);
+        assert!(c.check_outputs(&one("probability", f32s(vec![2, 1], vec![0.1, 0.2])), &inputs).is_empty());
+    }
+
+    /// `check_all` goes on where `check_request` stops: every input, every shape rule, and the first
+    /// element of each feature.
+    #[test]
+    fn check_all_reports_every_violation() {
+        let c = tabular();
+        let bad = f32s(vec![2, 3], vec![12.0, 1.0, 48.0, 30.0, 700.0, 36.0]);
+        let mut m = one("features", bad.clone());
+        m.insert("extra".into(), f32s(vec![1], vec![0.0]));
+        m.insert("more".into(), f32s(vec![1], vec![0.0]));
+        let first = c.check_request(&m).unwrap_err();
+        let all = c.check_all(&m);
+        assert_eq!(all.first(), Some(&*first));
+        let described: Vec<String> = all.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            described,
+            [
+                "input `features`, feature `age` at [0, 0]: value 12.0 is below the minimum 18",
+                "input `features`, feature `term` at [0, 2]: value 48.0 is not one of the allowed values [36, 60]",
+                "input `features`, feature `months` at [1, 1]: value 700.0 is above the maximum 600",
+                "input `extra`: is not an input of this model (declared: features)",
+                "input `more`: is not an input of this model (declared: features)",
+            ]
+        );
+        // Shape rules go on past the first; features are not checked in a tensor of the wrong shape.
+        let t = text();
+        let ids = Tensor { shape: vec![2, 4, 1], data: TensorData::F32(vec![0.0; 8]) };
+        let kinds: Vec<ContractErrorKind> =
+            t.check_all(&one("input_ids", ids)).into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds.len(), 3, "{kinds:?}");
+        assert!(matches!(kinds[0], ContractErrorKind::DType { .. }));
+        assert!(matches!(kinds[1], ContractErrorKind::Rank { .. }));
+        assert_eq!(kinds[2], ContractErrorKind::MissingInput);
+        assert!(c.check_all(&one("features", f32s(vec![1, 3], vec![30.0, 1.0, 36.0]))).is_empty());
     }
 
     #[test]
@@ -928,7 +1126,7 @@ mod tests {
             let data: Vec<f32> = (0..rows * width).map(|i| seed[(i * 7 + i / 3) % seed.len()]).collect();
             let t = f32s(vec![rows, width], data.clone());
             if let Some(check) = c.inputs.first().filter(|i| !i.features.is_empty()) {
-                let located = scan(check, &t, &data, false, f64::from).is_ok();
+                let located = scan(check, &t, &data, false, f64::from, &mut Found::first()).is_ok();
                 prop_assert_eq!(fast_pass(&data, &check.fast32, |x| x), located);
                 let wide: Vec<f64> = data.iter().map(|&x| f64::from(x)).collect();
                 prop_assert_eq!(fast_pass(&wide, &check.fast, |x| x), located);
@@ -946,7 +1144,7 @@ mod tests {
                 m.insert((*n).to_owned(), if i % 2 == 0 { a.clone() } else { b.clone() });
             }
             for c in [tabular(), text()] {
-                if let Err(e) = c.check(&m) {
+                if let Err(e) = c.check_request(&m) {
                     prop_assert!(!e.to_string().is_empty());
                 }
                 for (name, t) in &m {
