@@ -259,7 +259,7 @@ def main() -> int:
     args = ap.parse_args()
     ferry = os.path.abspath(args.ferry)
     if not os.access(ferry, os.X_OK):
-        print(f"error: {ferry} is not an executable ferry binary (cargo build -p ferry)", file=sys.stderr)
+        print(f"error: {ferry} is not an executable ferry binary (cargo build -p ferry-cli)", file=sys.stderr)
         return 2
     tests = sorted(t for t in os.listdir(node_tests_dir()) if args.filter in t)
     if args.limit:

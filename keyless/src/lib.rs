@@ -207,6 +207,7 @@ pub fn verify(
     Ok(Certified { subject, issuer, logged_at: logged_at.map(|t| t.to_string()) })
 }
 
+#[cfg(feature = "sign")]
 /// Signs an in-toto statement keylessly with the Sigstore public-good instance and returns the sigstore
 /// bundle JSON (v0.3, DSSE, with the Fulcio certificate and the Rekor entry).
 ///
@@ -245,6 +246,7 @@ pub fn sign_statement(statement: &[u8], identity_token: Option<&str>) -> Result<
     })
 }
 
+#[cfg(feature = "sign")]
 /// A transport failure anywhere in the error's chain means the services were unreachable.
 fn classify(
     error: &(dyn std::error::Error + 'static),
@@ -269,6 +271,7 @@ fn classify(
     other(text)
 }
 
+#[cfg(feature = "sign")]
 fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();

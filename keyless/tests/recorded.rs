@@ -150,6 +150,7 @@ fn bad_trust_roots_and_bundles_are_named() {
 
 /// Signing needs Fulcio and Rekor; here (as on any offline machine) it fails with an error that says so
 /// and names the services, never a panic or a hang.
+#[cfg(feature = "sign")]
 #[test]
 fn keyless_signing_offline_is_a_clear_error() {
     use base64ct::{Base64UrlUnpadded, Encoding as _};

@@ -1,22 +1,68 @@
 //! Ferry: deterministic, signed, portable model bundles.
 //!
-//! This crate is the one dependency a host service needs. It re-exports the runtime (open a bundle,
-//! check it, run it), the packager and the bundle reader; the `ferry` command-line tool is built on
-//! exactly these calls.
+//! This crate is the one dependency a host service needs: open a bundle (digests, format version, pins
+//! and a trust policy checked), run it with every request held to its data contract, verify it as CI
+//! does, and check who signed it. It carries no command line: the `ferry` binary (package `ferry-cli`)
+//! is argument parsing and printing over exactly these calls.
 //!
-//! ```no_run
-//! use ferry::runtime::{Runtime, RuntimeOptions, OpenOptions};
-//! let runtime = Runtime::new(RuntimeOptions::default())?;
-//! let model = runtime.open(std::path::Path::new("credit-risk.ferry"), &OpenOptions::default())?;
-//! println!("{} inputs", model.manifest().inputs.len());
-//! # Ok::<(), ferry::runtime::RuntimeError>(())
+//! Keyless (Sigstore) signatures are *verified* with the default features. Keyless *signing* needs an
+//! HTTP client and an async runtime and sits behind the `keyless-sign` feature, which the CLI turns on.
+//!
+//! # Open, run, handle errors, require signatures
+//!
 //! ```
+//! use ferry::runtime::{OpenOptions, Runtime, RuntimeError, RuntimeOptions, TrustPolicy};
+//! use ferry::tensor::{Tensor, TensorData, TensorMap};
+//! use std::path::Path;
+//!
+//! # let dir = tempfile::tempdir()?;
+//! # let bundle = dir.path().join("credit-risk.ferry");
+//! # ferry::packager::pack(Path::new("../fixtures/credit-risk"), &bundle)?;
+//! // A runtime is cheap to share; open each bundle once and score from many threads.
+//! let runtime = Runtime::new(RuntimeOptions::default())?;
+//! let model = runtime.open(&bundle, &OpenOptions::default())?;
+//!
+//! // One applicant, 14 features, as the bundle's contract declares.
+//! let row = vec![35.0, 60000.0, 0.3, 0.4, 5.0, 0.0, 24.0, 15000.0, 36.0, 6.0, 1.0, 1.0, 1.0, 8000.0];
+//! let request = TensorMap::from([("features".to_owned(), Tensor::new(vec![1, 14], TensorData::F32(row))?)]);
+//! let scores = model.infer(&request)?;
+//! assert!(scores.contains_key("probability"));
+//!
+//! // A request that breaks the contract never reaches ONNX Runtime: it comes back as a typed error
+//! // naming the tensor and the feature.
+//! let mut bad = vec![35.0_f32; 14];
+//! bad[0] = -1.0; // age below its declared minimum
+//! let request = TensorMap::from([("features".to_owned(), Tensor::new(vec![1, 14], TensorData::F32(bad))?)]);
+//! match model.infer(&request) {
+//!     Err(RuntimeError::Contract(e)) => assert!(e.to_string().contains("age")),
+//!     other => panic!("expected a contract error, got {other:?}"),
+//! }
+//!
+//! // A trust policy (a release policy's `[trust]` table) makes `open` refuse a bundle that lacks the
+//! // signatures it requires. This bundle is unsigned, so it is refused, naming the rule.
+//! # let keys = dir.path();
+//! # let (_, public) = ferry::sign::keygen(None)?;
+//! # std::fs::write(keys.join("signer.pub"), public.as_str())?;
+//! # std::fs::write(keys.join("release.toml"), "[trust]\nkeys = [\"signer.pub\"]\nmin_signatures = 1\n")?;
+//! let policy = ferry::load_policy(&keys.join("release.toml"))?;
+//! let trust = TrustPolicy::default().require(ferry::trust_check(&policy.trust, keys)?);
+//! let strict = Runtime::new(RuntimeOptions { trust, ..RuntimeOptions::default() })?;
+//! match strict.open(&bundle, &OpenOptions::default()) {
+//!     Err(RuntimeError::Untrusted { reason, .. }) => assert!(reason.contains("min_signatures")),
+//!     other => panic!("expected the bundle to be refused, got {:?}", other.map(|_| ())),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
 
 pub use ferry_bundle as bundle;
 pub use ferry_packager as packager;
 pub use ferry_runtime as runtime;
+pub use ferry_sign as sign;
 pub use ferry_spec as spec;
 pub use ferry_tensor as tensor;
+pub use ferry_trust as trust;
 pub use ferry_verifier as verifier;
 
 use std::path::Path;
@@ -25,8 +71,15 @@ use std::sync::Arc;
 /// Why a policy's `[trust]` table could not be turned into a runtime check.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyLoadError {
+    /// The policy file could not be read or is not a valid policy.
     #[error("{path}: {message}")]
-    Read { path: String, message: String },
+    Read {
+        /// The policy file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A key the `[trust]` table names could not be loaded.
     #[error("{0}")]
     Key(#[from] ferry_trust::TrustError),
 }

@@ -219,6 +219,7 @@ pub fn sign(bundle: &Bundle, key: &SigningKey, out: &Path) -> Result<String, Tru
     Ok(bundle.write_with_referrer(out, &referrer)?)
 }
 
+#[cfg(feature = "keyless-sign")]
 /// Signs the bundle's file view keylessly through the Sigstore public-good instance (needs the network
 /// and an OIDC identity token; see [`ferry_keyless::sign_statement`]) and writes the bundle with the
 /// signature added to `out`. Nothing is written when signing fails.
@@ -366,6 +367,7 @@ pub fn attest(bundle: &Bundle, key: &SigningKey, report: Value, out: &Path) -> R
     Ok(bundle.write_with_referrer(out, &referrer)?)
 }
 
+#[cfg(feature = "keyless-sign")]
 /// [`attest`], keylessly through Sigstore (see [`sign_keyless`]).
 pub fn attest_keyless(
     bundle: &Bundle,
@@ -513,7 +515,11 @@ fn check_keys(
     subject: &str,
     keys: &[VerifyingKey],
 ) {
+    // The error shown is the one from the key that claims to have signed (its hint matches), when one
+    // does: with several trusted keys, "no DSSE signature verifies" against the signer's own key says
+    // what happened; "key mismatch" against whichever key was tried last would name the wrong signer.
     let mut last_error = None;
+    let mut signer_error = None;
     for (i, key) in keys.iter().enumerate() {
         let result = match found.kind {
             Kind::Signature | Kind::SourceSignature => {
@@ -529,10 +535,15 @@ fn check_keys(
                 last_error = None;
                 break;
             }
-            Err(e) => last_error = Some(e),
+            Err(e) => {
+                if found.key_hint.as_deref() == Some(key.hint().as_str()) {
+                    signer_error.get_or_insert_with(|| e.clone());
+                }
+                last_error = Some(e);
+            }
         }
     }
-    found.error = last_error;
+    found.error = if found.verified_by.is_some() { None } else { signer_error.or(last_error) };
 }
 
 fn check_keyless(

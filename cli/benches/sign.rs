@@ -1,6 +1,6 @@
 //! Signing and signature verification against the reference OpenSSF `model_signing` tool.
 //!
-//! `cargo bench -p ferry --bench sign` builds a bundle whose model keeps 1 GiB of weights in ONNX external
+//! `cargo bench -p ferry-cli --bench sign` builds a bundle whose model keeps 1 GiB of weights in ONNX external
 //! data (`FERRY_BENCH_BYTES` to change the size), unpacks it, then alternates, round by round, whole
 //! processes on both sides, as a user runs them:
 //! - `ferry sign B --key K -o S` (open, check every file digest, sign, write the signed bundle) vs
