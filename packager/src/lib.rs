@@ -94,15 +94,8 @@ fn ferry_sign_is_source(blob: &[u8]) -> bool {
 pub fn manifest_for(loaded: &LoadedSource) -> Manifest {
     let s = &loaded.source;
     let mut pins = loaded.model.pins();
-    let onnx_dir = s.model.onnx.rsplit_once('/').map(|(d, _)| d);
-    pins.external_data = pins
-        .external_data
-        .iter()
-        .map(|loc| match onnx_dir {
-            Some(d) => format!("{d}/{loc}"),
-            None => loc.clone(),
-        })
-        .collect();
+    pins.external_data =
+        pins.external_data.iter().map(|loc| ferry_spec::external_data_path(&s.model.onnx, loc)).collect();
     Manifest {
         format_version: FORMAT_VERSION,
         model: ModelMeta {

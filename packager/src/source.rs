@@ -5,7 +5,7 @@ use crate::source_file::{self, Refusal};
 use ferry_onnx::{ModelInfo, OnnxDim, ValueInfo, ValueKind};
 use ferry_spec::config::ConfigSchema;
 use ferry_spec::file::{NO_LIMIT, SMALL_FILE_LIMIT};
-use ferry_spec::{Dim, Source, TensorSpec, media};
+use ferry_spec::{Source, TensorSpec, media};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -86,13 +86,8 @@ pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
     let model = ferry_onnx::read_model(&onnx_bytes)
         .map_err(|e| PackError::Onnx { file: onnx_file.clone(), message: e.to_string() })?;
     drop(onnx_bytes);
-    // External data paths are relative to the model file's directory.
-    let onnx_dir = onnx_file.rsplit_once('/').map(|(d, _)| d.to_owned());
     for loc in &model.external_data {
-        let rel = match &onnx_dir {
-            Some(d) => format!("{d}/{loc}"),
-            None => loc.clone(),
-        };
+        let rel = ferry_spec::external_data_path(onnx_file, loc);
         ferry_spec::check_relative_path(&rel).map_err(|e| PackError::Onnx {
             file: onnx_file.clone(),
             message: format!("external data location `{loc}` is not a safe relative path: {e}"),
@@ -256,11 +251,11 @@ fn check_contract(
                 ));
             }
             for (j, (dd, md)) in d.shape.iter().zip(shape).enumerate() {
-                let ok = match (dd, md) {
-                    (Dim::Fixed(n), OnnxDim::Value(m)) => i64::try_from(*n).is_ok_and(|n| n == *m) || *m < 0,
-                    (Dim::Symbolic(_), OnnxDim::Value(m)) => *m < 0,
-                    _ => true,
+                let fixed = match md {
+                    OnnxDim::Value(m) => Some(*m),
+                    OnnxDim::Param(_) | OnnxDim::Unknown => None,
                 };
+                let ok = ferry_contract::dim_fits_model(dd, fixed);
                 if !ok {
                     return Err(err(
                         format!("{key}.shape[{j}]"),

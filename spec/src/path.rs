@@ -64,6 +64,21 @@ fn shown(path: &str) -> String {
     format!("{}…", &path[..end])
 }
 
+/// Where an ONNX external-data `location` lives in a bundle or source: ONNX resolves it relative to the
+/// directory of the model file `model` (itself a bundle-relative path). The result still has to pass
+/// [`check_relative_path`]: a location may hold `..`.
+///
+/// ```
+/// assert_eq!(ferry_spec::external_data_path("model.onnx", "w.bin"), "w.bin");
+/// assert_eq!(ferry_spec::external_data_path("onnx/model.onnx", "w.bin"), "onnx/w.bin");
+/// ```
+pub fn external_data_path(model: &str, location: &str) -> String {
+    match model.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/{location}"),
+        None => location.to_owned(),
+    }
+}
+
 /// Checks that `path` is a safe, normalised relative path: `/`-separated, no leading `/`, no `.` or `..`
 /// or empty component, no component longer than [`MAX_COMPONENT_BYTES`], no backslash or control
 /// characters. Every path stored in a bundle, and every path an unpacker writes, passes this check.

@@ -10,7 +10,7 @@ use ferry_runtime::{Model, Runtime};
 use ferry_spec::config::ConfigSchema;
 use ferry_spec::policy::{CheckId, Level};
 use ferry_spec::{
-    Compression, Dim, FORMAT_VERSION, GoldenSet, Manifest, ModelSection, Source, SourceError, TensorSpec,
+    Compression, FORMAT_VERSION, GoldenSet, Manifest, ModelSection, Source, SourceError, TensorSpec,
 };
 use ferry_tensor::{Format, TensorMap};
 use sha2::{Digest, Sha256};
@@ -699,15 +699,8 @@ fn onnx_pin_differences(m: &Manifest, info: &ModelInfo) -> Vec<Evidence> {
     }
     diff("onnx.producer_name".into(), p.producer_name.clone(), info.producer_name.clone());
     diff("onnx.producer_version".into(), p.producer_version.clone(), info.producer_version.clone());
-    let dir = m.entrypoint.rsplit_once('/').map(|(d, _)| d);
-    let mut actual: Vec<String> = info
-        .external_data
-        .iter()
-        .map(|loc| match dir {
-            Some(d) => format!("{d}/{loc}"),
-            None => loc.clone(),
-        })
-        .collect();
+    let mut actual: Vec<String> =
+        info.external_data.iter().map(|loc| ferry_spec::external_data_path(&m.entrypoint, loc)).collect();
     actual.sort();
     let mut pinned = p.external_data.clone();
     pinned.sort();
@@ -768,11 +761,11 @@ fn compare_io(side: &str, declared: &[TensorSpec], actual: &[ValueInfo], out: &m
             continue;
         }
         for (j, (dd, md)) in d.shape.iter().zip(shape).enumerate() {
-            let ok = match (dd, md) {
-                (Dim::Fixed(n), OnnxDim::Value(m)) => i64::try_from(*n).is_ok_and(|n| n == *m) || *m < 0,
-                (Dim::Symbolic(_), OnnxDim::Value(m)) => *m < 0,
-                _ => true,
+            let fixed = match md {
+                OnnxDim::Value(m) => Some(*m),
+                OnnxDim::Param(_) | OnnxDim::Unknown => None,
             };
+            let ok = ferry_contract::dim_fits_model(dd, fixed);
             if !ok {
                 out.push(ev(&d.name, &format!("shape[{j}]"), dd.to_string(), fmt_onnx_dim(md)));
             }
