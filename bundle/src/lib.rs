@@ -11,7 +11,8 @@
 //! [`write_bundle`] writes one; [`Bundle`] opens, checks and reads one. Both refuse anything outside the
 //! deterministic subset described in `spec/FORMAT.md`.
 
-pub mod digest;
+/// SHA-256 and the digest type; the one home is `ferry-digest`, re-exported here for bundle users.
+pub use ferry_digest as digest;
 mod error;
 pub mod oci;
 mod reader;

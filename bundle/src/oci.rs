@@ -52,11 +52,11 @@ pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 
 /// `sha256:<hex>` of `bytes`.
 pub fn digest_of(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(crate::digest::sha256(bytes)))
+    ferry_digest::Sha256Digest::of(bytes).to_string()
 }
 
 /// The hex part of a `sha256:` digest, if it is well formed.
 pub fn sha256_hex(digest: &str) -> Option<&str> {
-    let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))).then_some(hex)
+    let hex = ferry_digest::strip_prefix(digest)?;
+    ferry_digest::Sha256Digest::from_hex(hex).is_ok().then_some(hex)
 }

@@ -410,17 +410,17 @@ impl Bundle {
         } else {
             crate::digest::sha256(stored)
         };
-        Ok(format!("sha256:{}", hex::encode(d)))
+        Ok(ferry_digest::Sha256Digest::from(d).to_string())
     }
 
     fn check_uncompressed(&self, f: &FileEntry) -> Result<(), BundleError> {
         let plain = self.file_entry(f)?;
-        let actual = hex::encode(crate::digest::sha256(&plain));
+        let actual = ferry_digest::Sha256Digest::of(&plain).hex();
         if actual != f.sha256 {
             return Err(BundleError::Digest {
                 what: format!("file `{}` (uncompressed)", f.path),
-                expected: format!("sha256:{}", f.sha256),
-                actual: format!("sha256:{actual}"),
+                expected: format!("{}{}", ferry_digest::SHA256_PREFIX, f.sha256),
+                actual: format!("{}{actual}", ferry_digest::SHA256_PREFIX),
             });
         }
         Ok(())
@@ -595,7 +595,11 @@ impl Bundle {
             .members
             .values()
             .filter(|e| e.kind == Kind::File)
-            .filter_map(|e| e.name.strip_prefix("blobs/sha256/").map(|hex| format!("sha256:{hex}")))
+            .filter_map(|e| {
+                e.name
+                    .strip_prefix("blobs/sha256/")
+                    .map(|hex| format!("{}{hex}", ferry_digest::SHA256_PREFIX))
+            })
             .collect();
         let prefix = index_entry.offset - tar::BLOCK;
         // Signing in place keeps the bundle's permissions.
@@ -758,7 +762,7 @@ fn check_files(manifest: &Manifest, image: &ImageManifest) -> Result<(), BundleE
             )));
         }
         if f.compression == Compression::None
-            && (l.size != f.size || f.blob != format!("sha256:{}", f.sha256))
+            && (l.size != f.size || ferry_digest::strip_prefix(&f.blob) != Some(f.sha256.as_str()))
         {
             return Err(BundleError::Layout(format!(
                 "file `{}`: declared size or digest disagrees with its layer",

@@ -192,7 +192,7 @@ impl TarOut {
     pub(crate) fn blob(&mut self, bytes: &[u8]) -> Result<String, BundleError> {
         let digest = oci::digest_of(bytes);
         if self.blobs.insert(digest.clone()) {
-            let hex = &digest["sha256:".len()..];
+            let hex = ferry_digest::strip_prefix(&digest).unwrap_or_default();
             self.member(&format!("blobs/sha256/{hex}"), bytes)?;
         }
         Ok(digest)
@@ -260,7 +260,7 @@ impl TarOut {
                 path.display()
             )));
         }
-        let digest = format!("sha256:{}", hex::encode(raw));
+        let digest = ferry_digest::Sha256Digest::from(raw).to_string();
         let file = self.file.file_mut();
         if self.blobs.insert(digest.clone()) {
             let header = tar::header(&format!("blobs/sha256/{}", hex::encode(raw)), size, Kind::File)?;
@@ -452,7 +452,7 @@ fn write_file(t: &mut TarOut, f: &FileSource) -> Result<(FileEntry, Descriptor),
         let desc = layer(&f.path, &blob, packed.len() as u64, media::FILE_ZSTD);
         let entry = FileEntry {
             path: f.path.clone(),
-            sha256: hex::encode(crate::digest::sha256(&bytes)),
+            sha256: ferry_digest::Sha256Digest::of(&bytes).hex(),
             size: bytes.len() as u64,
             compression: Compression::Zstd,
             blob,
@@ -467,7 +467,7 @@ fn write_file(t: &mut TarOut, f: &FileSource) -> Result<(FileEntry, Descriptor),
             }
         };
         let desc = layer(&f.path, &blob, size, media::FILE);
-        let sha256 = blob["sha256:".len()..].to_owned();
+        let sha256 = ferry_digest::strip_prefix(&blob).unwrap_or_default().to_owned();
         Ok((FileEntry { path: f.path.clone(), sha256, size, compression: Compression::None, blob }, desc))
     }
 }

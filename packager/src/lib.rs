@@ -73,7 +73,7 @@ pub fn pack_loaded(loaded: &LoadedSource, out: &Path) -> Result<Packed, PackErro
         // `model.sig`) are kept, each classified by content; one that no longer fits fails the pack.
         let config = ferry_spec::to_canonical_json(manifest)
             .map_err(|e| ferry_bundle::BundleError::Encode(e.to_string()))?;
-        let config_digest = format!("sha256:{}", hex::encode(ferry_bundle::digest::sha256(&config)));
+        let config_digest = ferry_bundle::digest::Sha256Digest::of(&config).to_string();
         let target =
             ferry_trust::PackTarget { manifest, config_digest: &config_digest, manifest_digest: digest };
         let mut referrers = Vec::new();

@@ -10,7 +10,6 @@
 
 use ferry_spec::{FERRY_VERSION, FORMAT_VERSION, Manifest};
 use serde_json::{Value, json};
-use sha2::Digest as _;
 
 /// The in-toto statement type.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
@@ -88,7 +87,7 @@ pub fn source_repo_from(var: impl Fn(&str) -> Option<String>) -> Option<SourceRe
 }
 
 fn hex_of(digest: &str) -> &str {
-    digest.strip_prefix("sha256:").unwrap_or(digest)
+    ferry_bundle::digest::strip_prefix(digest).unwrap_or(digest)
 }
 
 /// Where `ferry pack` stores the provenance statement in the file view.
@@ -101,7 +100,7 @@ pub const SBOM_PATH: &str = ".ferry/sbom.cdx.json";
 pub fn tree_digest(files: &[ferry_spec::FileEntry]) -> String {
     let pairs: Vec<[&str; 2]> = files.iter().map(|f| [f.path.as_str(), f.sha256.as_str()]).collect();
     let canonical = ferry_spec::to_canonical_json(&pairs).unwrap_or_default();
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(&canonical)))
+    ferry_bundle::digest::Sha256Digest::of(&canonical).to_string()
 }
 
 /// The SLSA v1 provenance statement of a bundle: subject = every bundled source file, resolved
@@ -158,7 +157,7 @@ pub fn provenance_statement(
 /// A serial number derived from the bundle digest (an RFC 4122 name-based layout), so the SBOM needs no
 /// randomness and still has a stable, unique URN.
 fn serial_number(manifest_digest: &str) -> String {
-    let h = sha2::Sha256::digest(format!("ferry-sbom:{manifest_digest}").as_bytes());
+    let h = ferry_bundle::digest::sha256(format!("ferry-sbom:{manifest_digest}").as_bytes());
     let mut b = [0u8; 16];
     b.copy_from_slice(&h[..16]);
     b[6] = (b[6] & 0x0f) | 0x50;

@@ -154,11 +154,8 @@ pub fn signed_view(bundle: &Bundle) -> Option<Vec<(String, [u8; 32])>> {
 /// The signed view of a manifest whose config blob has OCI digest `config_digest` (`sha256:<hex>`).
 pub fn signed_view_of(manifest: &ferry_spec::Manifest, config_digest: &str) -> Vec<(String, [u8; 32])> {
     let mut view = files_of(manifest);
-    let mut d = [0u8; 32];
-    if let Some(hex) = config_digest.strip_prefix("sha256:")
-        && hex::decode_to_slice(hex, &mut d).is_ok()
-    {
-        view.push((ferry_spec::media::MANIFEST_FILE.to_owned(), d));
+    if let Ok(d) = config_digest.parse::<ferry_bundle::digest::Sha256Digest>() {
+        view.push((ferry_spec::media::MANIFEST_FILE.to_owned(), *d.as_bytes()));
     }
     view
 }
@@ -253,7 +250,7 @@ pub fn kept_referrer(name: &str, blob: Vec<u8>, target: PackTarget<'_>) -> Resul
     let statement: Value = serde_json::from_slice(&envelope.envelope.payload)
         .map_err(|e| rule(name, format!("the signed statement is not JSON: {e}")))?;
     if statement["predicateType"].as_str() == Some(ATTESTATION_PREDICATE) {
-        let subject = target.manifest_digest.strip_prefix("sha256:").unwrap_or_default();
+        let subject = ferry_bundle::digest::strip_prefix(target.manifest_digest).unwrap_or_default();
         attestation_subject_ok(&statement, subject).map_err(|e| rule(name, e))?;
         return Ok(referrer(Kind::Attestation, blob, hint.as_deref()));
     }
@@ -325,7 +322,7 @@ pub fn source_signature_summary(blob: &[u8]) -> Option<(String, String, usize)> 
     } else {
         parsed.public_key_hint.map(|h| format!("key {h}")).unwrap_or_else(|| "key".to_owned())
     };
-    Some((hex::encode(ferry_bundle::digest::sha256(blob)), signer, parsed.resources.len()))
+    Some((ferry_bundle::digest::Sha256Digest::of(blob).hex(), signer, parsed.resources.len()))
 }
 
 /// The files `ferry unpack` writes next to the file view: the Ferry manifest as
@@ -383,7 +380,7 @@ pub fn attest_keyless(
 
 fn attestation_statement(bundle: &Bundle, report: Value) -> Value {
     let m = bundle.manifest();
-    let digest = bundle.manifest_digest().strip_prefix("sha256:").unwrap_or_default();
+    let digest = ferry_bundle::digest::strip_prefix(bundle.manifest_digest()).unwrap_or_default();
     json!({
         "_type": ferry_sign::intoto::STATEMENT_TYPE,
         "subject": [{"name": format!("{}:{}", m.model.name, m.model.version), "digest": {"sha256": digest}}],
@@ -434,7 +431,7 @@ pub fn inspect(bundle: &Bundle, anchors: &Anchors) -> Vec<Found> {
     let signed = signed_view(bundle);
     let view = signed.clone().unwrap_or_else(|| file_view(bundle));
     let sources = source_files(bundle.manifest());
-    let subject = bundle.manifest_digest().strip_prefix("sha256:").unwrap_or_default().to_owned();
+    let subject = ferry_bundle::digest::strip_prefix(bundle.manifest_digest()).unwrap_or_default().to_owned();
     let mut out = Vec::new();
     for r in bundle.referrers() {
         let Some(kind) = kind_of(r) else { continue };

@@ -13,13 +13,12 @@ use ferry_spec::{
     Compression, FORMAT_VERSION, GoldenSet, Manifest, ModelSection, Source, SourceError, TensorSpec,
 };
 use ferry_tensor::{Format, TensorMap};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::Path;
 
 /// `sha256:<hex>` of `bytes`.
 pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    ferry_bundle::digest::Sha256Digest::of(bytes).to_string()
 }
 
 /// State shared by the checks of one verification, filled in as they run (in [`CheckId::ALL`] order).
@@ -212,7 +211,7 @@ impl<'a> Context<'a> {
                 continue;
             }
             if f.compression == Compression::Zstd {
-                let expected = format!("sha256:{}", f.sha256);
+                let expected = format!("{}{}", ferry_bundle::digest::SHA256_PREFIX, f.sha256);
                 match b.file(&f.path) {
                     Ok(plain) => {
                         let actual = sha256_digest(&plain);

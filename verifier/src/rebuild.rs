@@ -86,10 +86,10 @@ pub(crate) fn check(path: &Path, bundle: Option<&Bundle>, src: Option<&Path>) ->
     paths.dedup();
     for p in paths {
         let digest = |files: &[ferry_spec::FileEntry]| {
-            files
-                .iter()
-                .find(|f| f.path == p)
-                .map_or_else(|| "-".to_owned(), |f| format!("sha256:{}", f.sha256))
+            files.iter().find(|f| f.path == p).map_or_else(
+                || "-".to_owned(),
+                |f| format!("{}{}", ferry_bundle::digest::SHA256_PREFIX, f.sha256),
+            )
         };
         let (e, a) = (digest(ours), digest(theirs));
         if e != a {

@@ -189,7 +189,7 @@ fn report(b: &Bundle, key_paths: &[PathBuf], anchors: &ferry_trust::Anchors) -> 
     let sources: Vec<ferry_spec::FileEntry> =
         m.files.iter().filter(|f| !f.path.starts_with(".ferry/")).cloned().collect();
     let tree = tree_digest(&sources);
-    let subject = tree.strip_prefix("sha256:").unwrap_or_default().to_owned();
+    let subject = ferry_bundle::digest::strip_prefix(&tree).unwrap_or_default().to_owned();
     let found = ferry_trust::inspect(b, anchors);
     let describe = |f: &ferry_trust::Found| {
         // Audit names a keyless signer whose Sigstore material verified, trusted or not: it reports, the
