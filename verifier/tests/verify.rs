@@ -787,6 +787,10 @@ fn mixed_report() -> (TempDir, Report) {
     (src, r2)
 }
 
+/// Full-text snapshots of every rendering of [`mixed_report`].
+#[path = "verify/snapshots.rs"]
+mod snapshots;
+
 #[test]
 fn json_report_validates_against_the_published_schema() {
     let (_src, r) = mixed_report();
