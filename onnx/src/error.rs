@@ -123,6 +123,16 @@ pub enum OnnxError {
         /// Where the tensor message starts.
         offset: usize,
     },
+    /// An external-data `offset` or `length` that is not a byte count (a non-negative decimal integer).
+    #[error("tensor `{tensor}`: external_data `{key}` is `{value}`, not a byte count")]
+    BadExternalData {
+        /// The tensor's name.
+        tensor: String,
+        /// `offset` or `length`.
+        key: &'static str,
+        /// The value as written.
+        value: String,
+    },
     /// A tensor's data type is not one Ferry supports (bfloat16, complex, float8, int4, ...).
     #[error("tensor `{tensor}`: unsupported data type {code} ({type_name})")]
     UnsupportedDataType {

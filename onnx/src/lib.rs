@@ -1,7 +1,10 @@
 //! Reads what Ferry needs from ONNX protobuf files, with a hand-written wire-format reader.
 //!
 //! - [`read_model`]: a `ModelProto`'s IR version, opsets, producer, graph inputs and outputs, and the
-//!   external data files it references. Weights are skipped, never decoded or copied.
+//!   external data files it references (subgraphs included). Weights are skipped, never decoded or copied.
+//! - [`read_initializers`]: the top-level graph's initializers as descriptions (name, type, shape, and
+//!   where the bytes are: a `raw_data` byte range of the model buffer or an external-data location), so a
+//!   runtime can share weights between sessions without a second protobuf reader.
 //! - [`read_tensor`] / [`read_value`]: `TensorProto` (and `SequenceProto` / `OptionalProto`) values, as in
 //!   the ONNX backend test data (`input_0.pb`, `output_0.pb`).
 //! - [`encode`]: a tiny writer that builds valid models and tensors for tests and benchmarks.
@@ -12,6 +15,7 @@
 //! (ONNX 1.19); unknown fields are skipped as protobuf requires, so newer models still read.
 
 mod error;
+mod initializer;
 mod model;
 mod tensor;
 mod wire;
@@ -19,5 +23,6 @@ mod wire;
 pub mod encode;
 
 pub use error::OnnxError;
+pub use initializer::{Initializer, InitializerData, read_initializers};
 pub use model::{ModelInfo, OnnxDim, ValueInfo, ValueKind, read_model};
 pub use tensor::{TensorProtoData, TensorValues, Value, read_tensor, read_value};

@@ -272,7 +272,7 @@ pub(crate) const T_DATA_LOCATION: u32 = 14;
 /// `TensorProto.DataLocation.EXTERNAL`.
 pub(crate) const EXTERNAL: i32 = 1;
 
-fn field_name(number: u32) -> &'static str {
+pub(crate) fn field_name(number: u32) -> &'static str {
     match number {
         T_FLOAT_DATA => "float_data",
         T_INT32_DATA => "int32_data",

@@ -20,7 +20,6 @@
 mod config;
 mod error;
 mod model;
-mod onnx_init;
 pub mod ort_lib;
 mod session;
 

@@ -409,8 +409,15 @@ fn external_files(
     entry: &str,
     lookup: &Lookup<'_>,
 ) -> Result<ExternalFiles, RuntimeError> {
+    // Every graph, subgraphs included, so a file named only in an `If`/`Loop`/`Scan` body is not missed. A
+    // model ferry-onnx cannot read is refused here rather than left to ONNX Runtime, which would otherwise
+    // load it without the files the reader could not list.
+    let named = ferry_onnx::read_model(model).map_err(|e| RuntimeError::Model {
+        file: entry.to_owned(),
+        message: format!("cannot list its external data: {e}"),
+    })?;
     let mut out: Vec<(String, Arc<[u8]>)> = Vec::new();
-    for location in crate::onnx_init::external_locations(model).into_iter().chain(pinned.iter().cloned()) {
+    for location in named.external_data.into_iter().chain(pinned.iter().cloned()) {
         if out.iter().any(|(n, _)| n == &location) {
             continue;
         }
@@ -566,6 +573,35 @@ mod tests {
             )
         );
         assert_eq!(check_threads("intra_op_threads", cap).unwrap(), cap);
+    }
+
+    #[test]
+    fn external_data_named_only_in_a_subgraph_is_found() {
+        use ferry_onnx::encode::{ProtoWriter, external_tensor};
+        // graph { If(then_branch = graph { initializer sub (external "sub.bin") }) }; nothing is pinned,
+        // so only a reader that walks subgraphs finds the file.
+        let mut body = ProtoWriter::new();
+        body.message(5, &external_tensor("sub", DType::Float32, &[1], "sub.bin", 0, 4));
+        let mut attr = ProtoWriter::new();
+        attr.string(1, "then_branch").message(6, &body).varint(20, 5);
+        let mut node = ProtoWriter::new();
+        node.string(1, "cond").string(4, "If").message(5, &attr);
+        let mut graph = ProtoWriter::new();
+        graph.message(1, &node);
+        let mut model = ProtoWriter::new();
+        model.message(7, &graph);
+
+        let data: Arc<[u8]> = Arc::from(&[0u8; 4][..]);
+        let present = |l: &str| Ok((l == "sub.bin").then(|| Arc::clone(&data)));
+        let found = external_files(model.as_bytes(), &[], "m/model.onnx", &present).unwrap();
+        assert_eq!(found.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(), ["sub.bin"]);
+
+        let absent = |_: &str| Ok(None);
+        let e = external_files(model.as_bytes(), &[], "m/model.onnx", &absent).unwrap_err();
+        assert!(e.to_string().contains("external data file `sub.bin` is not in the bundle"), "{e}");
+
+        let e = external_files(b"\xff", &[], "m/model.onnx", &absent).unwrap_err();
+        assert!(matches!(e, RuntimeError::Model { .. }), "{e}");
     }
 
     #[test]

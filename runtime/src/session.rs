@@ -9,8 +9,8 @@
 //! in place), and pre-packed kernels share one `PrepackedWeights` container.
 
 use crate::RuntimeError;
-use crate::onnx_init::{self, DataRef, Initializer};
 use ferry_bundle::Bundle;
+use ferry_onnx::{Initializer, InitializerData};
 use ferry_spec::DType;
 use ferry_tensor::{Tensor, TensorData, TensorMap};
 use ort::session::builder::PrepackedWeights;
@@ -94,31 +94,66 @@ impl SessionFactory {
     }
 }
 
+/// Initializers smaller than this stay in the graph, where ONNX Runtime's optimizers may fold them.
+const SHARE_MIN_BYTES: usize = 4096;
+
 /// Decodes the shareable initializers into ONNX Runtime values. `external` resolves a location named by
-/// the graph to its bytes. Initializers that cannot be decoded are left to ONNX Runtime.
+/// the graph to its bytes.
+///
+/// An optimisation only: anything unexpected (a model ferry-onnx cannot read, typed-field storage, an
+/// unsupported dtype, sizes that disagree) leaves the initializer, or the whole model, to ONNX Runtime,
+/// which loads the weights itself and reports any real error.
 pub(crate) fn shared_initializers(
     model: &[u8],
     external: &dyn Fn(&str) -> Option<Arc<[u8]>>,
 ) -> Vec<(String, Arc<DynValue>)> {
-    let Some(found) = onnx_init::shareable_initializers(model) else { return Vec::new() };
+    let Ok(found) = ferry_onnx::read_initializers(model) else { return Vec::new() };
     found
         .into_iter()
         .filter_map(|init| {
+            let Shareable { dtype, dims, len } = shareable(&init)?;
             let value = match &init.data {
-                DataRef::Inline { start, len } => decode(&init, model.get(*start..start.checked_add(*len)?)?),
-                DataRef::External { location, offset, len } => {
+                InitializerData::Raw(range) if range.len() == len => {
+                    decode(dtype, &dims, model.get(range.clone())?)
+                }
+                InitializerData::External { location, offset, .. } => {
                     let file = external(location)?;
                     let start = usize::try_from(*offset).ok()?;
-                    let end = start.checked_add(usize::try_from(*len).ok()?)?;
-                    decode(&init, file.get(start..end)?)
+                    decode(dtype, &dims, file.get(start..start.checked_add(len)?)?)
                 }
+                _ => None,
             }?;
             Some((init.name, Arc::new(value)))
         })
         .collect()
 }
 
-fn decode(init: &Initializer, bytes: &[u8]) -> Option<DynValue> {
+/// What decoding a shared initializer needs.
+#[derive(Debug, PartialEq, Eq)]
+struct Shareable {
+    dtype: DType,
+    dims: Vec<usize>,
+    /// The data's length in bytes.
+    len: usize,
+}
+
+/// An initializer worth sharing: named, at least [`SHARE_MIN_BYTES`], a fixed-size dtype, stored as raw
+/// bytes or as external data whose declared length (if any) matches its dtype and dims.
+fn shareable(init: &Initializer) -> Option<Shareable> {
+    let dtype = init.dtype.filter(|d| *d != DType::String)?;
+    let dims = init.dims.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<Vec<usize>>>()?;
+    let len = init.data_len()?;
+    let stored = match &init.data {
+        InitializerData::Raw(range) => u64::try_from(range.len()).ok(),
+        InitializerData::External { length, .. } => Some(length.unwrap_or(len)),
+        InitializerData::Typed | InitializerData::Empty => None,
+    };
+    let len = usize::try_from(len).ok()?;
+    (!init.name.is_empty() && len >= SHARE_MIN_BYTES && stored == u64::try_from(len).ok())
+        .then_some(Shareable { dtype, dims, len })
+}
+
+fn decode(dtype: DType, dims: &[usize], bytes: &[u8]) -> Option<DynValue> {
     fn owned<T, const N: usize>(dims: &[usize], bytes: &[u8], f: impl Fn([u8; N]) -> T) -> Option<DynValue>
     where
         T: ort::value::PrimitiveTensorElementType + Clone + std::fmt::Debug + 'static,
@@ -127,8 +162,8 @@ fn decode(init: &Initializer, bytes: &[u8]) -> Option<DynValue> {
             bytes.chunks_exact(N).map(|c| c.try_into().map(&f)).collect::<Result<_, _>>().ok()?;
         ort::value::Tensor::from_array((dims.to_vec(), data)).ok().map(DynValue::from)
     }
-    let d = &init.dims;
-    match init.dtype {
+    let d = dims;
+    match dtype {
         DType::Float32 => owned(d, bytes, f32::from_le_bytes),
         DType::Float64 => owned(d, bytes, f64::from_le_bytes),
         DType::Float16 => owned(d, bytes, |b| half::f16::from_bits(u16::from_le_bytes(b))),
@@ -368,4 +403,59 @@ pub(crate) fn run(
         out.insert(name.to_owned(), output_tensor(name, &value)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use ferry_onnx::encode::{ProtoWriter, external_tensor};
+
+    fn model_with(tensors: &[ProtoWriter]) -> Vec<u8> {
+        let mut graph = ProtoWriter::new();
+        for t in tensors {
+            graph.message(5, t);
+        }
+        let mut model = ProtoWriter::new();
+        model.varint(1, 8).message(7, &graph);
+        model.into_bytes()
+    }
+
+    fn raw_tensor(name: &str, dims: &[u64], bytes: &[u8]) -> ProtoWriter {
+        let mut t = ProtoWriter::new();
+        for d in dims {
+            t.varint(1, *d);
+        }
+        t.varint(2, 1).string(8, name).bytes(9, bytes);
+        t
+    }
+
+    fn share_plan(model: &[u8]) -> Vec<(String, Option<Shareable>)> {
+        let found = ferry_onnx::read_initializers(model).unwrap();
+        found.into_iter().map(|i| (i.name.clone(), shareable(&i))).collect()
+    }
+
+    #[test]
+    fn large_raw_and_external_weights_are_shared_small_and_mismatched_ones_not() {
+        let model = model_with(&[
+            raw_tensor("big", &[32, 32], &[7u8; 4096]),
+            raw_tensor("small", &[4], &[1u8; 16]),
+            raw_tensor("bad", &[32, 33], &[0u8; 4096]),
+            external_tensor("ext", DType::Float32, &[1024], "w.bin", 64, 4096),
+            external_tensor("ext_bad", DType::Float32, &[1024], "w.bin", 0, 4092),
+        ]);
+        let plan = share_plan(&model);
+        let big = Some(Shareable { dtype: DType::Float32, dims: vec![32, 32], len: 4096 });
+        let ext = Some(Shareable { dtype: DType::Float32, dims: vec![1024], len: 4096 });
+        assert_eq!(
+            plan,
+            vec![
+                ("big".into(), big),
+                ("small".into(), None),
+                ("bad".into(), None),
+                ("ext".into(), ext),
+                ("ext_bad".into(), None)
+            ]
+        );
+    }
 }
