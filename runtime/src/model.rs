@@ -203,12 +203,8 @@ impl Runtime {
         let bundle = Arc::new(bundle);
         let entry = manifest.entrypoint.clone();
         let model_bytes = bundle.file(&entry)?;
-        let dir = entry.rsplit_once('/').map(|(d, _)| d);
         let lookup = |location: &str| -> Result<Option<Arc<[u8]>>, RuntimeError> {
-            let path = match dir {
-                Some(d) => format!("{d}/{location}"),
-                None => location.to_owned(),
-            };
+            let path = ferry_spec::external_data_path(&entry, location);
             match bundle.file(&path) {
                 Ok(b) => Ok(Some(Arc::from(&*b))),
                 Err(ferry_bundle::BundleError::NoSuchFile(_)) => Ok(None),
@@ -222,10 +218,7 @@ impl Runtime {
             .onnx
             .external_data
             .iter()
-            .filter_map(|p| match dir {
-                Some(d) => p.strip_prefix(d).and_then(|rest| rest.strip_prefix('/')).map(str::to_owned),
-                None => Some(p.clone()),
-            })
+            .filter_map(|p| ferry_spec::external_data_location(&entry, p).map(str::to_owned))
             .collect();
         let external = external_files(&model_bytes, &pinned, &entry, &lookup)?;
         drop(model_bytes);

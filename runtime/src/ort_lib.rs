@@ -5,7 +5,6 @@
 //! before any other ort call, and maps every failure to [`RuntimeError::OrtLibrary`].
 
 use crate::RuntimeError;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -158,7 +157,7 @@ pub(crate) fn check_library(path: &Path, source: LibrarySource) -> Result<OrtLib
             })?;
             let bytes = ferry_spec::file::read(path, ferry_spec::file::NO_LIMIT)
                 .map_err(|e| lib_err(path, e.reason()))?;
-            let actual = hex::encode(Sha256::digest(&bytes));
+            let actual = ferry_bundle::digest::Sha256Digest::of(&bytes).hex();
             if actual != expected {
                 return Err(lib_err(
                     path,

@@ -23,7 +23,7 @@ pub use manifest::{
 };
 pub use path::{
     GENERATED_FILES, MAX_COMPONENT_BYTES, PathError, SIGNATURE_IGNORED_COMPONENTS, SIGNATURE_PATH,
-    check_file_view, check_relative_path, external_data_path,
+    check_file_view, check_relative_path, external_data_location, external_data_path,
 };
 pub use source::{
     ConfigSection, Dim, Feature, GoldenSet, ModelSection, Source, SourceError, TensorSpec, Tolerance,

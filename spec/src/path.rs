@@ -79,6 +79,21 @@ pub fn external_data_path(model: &str, location: &str) -> String {
     }
 }
 
+/// The inverse of [`external_data_path`]: the location the model names a bundle path by, or `None`
+/// when the path is not inside the model's directory.
+///
+/// ```
+/// assert_eq!(ferry_spec::external_data_location("onnx/model.onnx", "onnx/w.bin"), Some("w.bin"));
+/// assert_eq!(ferry_spec::external_data_location("model.onnx", "w.bin"), Some("w.bin"));
+/// assert_eq!(ferry_spec::external_data_location("onnx/model.onnx", "other/w.bin"), None);
+/// ```
+pub fn external_data_location<'a>(model: &str, path: &'a str) -> Option<&'a str> {
+    match model.rsplit_once('/') {
+        Some((dir, _)) => path.strip_prefix(dir).and_then(|rest| rest.strip_prefix('/')),
+        None => Some(path),
+    }
+}
+
 /// Checks that `path` is a safe, normalised relative path: `/`-separated, no leading `/`, no `.` or `..`
 /// or empty component, no component longer than [`MAX_COMPONENT_BYTES`], no backslash or control
 /// characters. Every path stored in a bundle, and every path an unpacker writes, passes this check.
