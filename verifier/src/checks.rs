@@ -309,7 +309,12 @@ impl<'a> Context<'a> {
             Outcome::passed(format!("pins fit {ort_what} and describe the bundled model{note}"))
         } else {
             Outcome::failed(
-                format!("{} pin{} do not fit{note}", evidence.len(), plural(evidence.len())),
+                format!(
+                    "{} pin{} {} not fit{note}",
+                    evidence.len(),
+                    plural(evidence.len()),
+                    if evidence.len() == 1 { "does" } else { "do" }
+                ),
                 evidence,
             )
         }
