@@ -10,4 +10,8 @@ fn main() {
     let lib = root.join(".ort").join("1.31.1").join("libonnxruntime.so");
     println!("cargo:rustc-env=FERRY_ORT_DEFAULT={}", lib.display());
     println!("cargo:rerun-if-changed=build.rs");
+    // The path above is absolute, and a target dir can be shared by several checkouts (worktrees, a moved
+    // tree): watching the library's directory by that absolute path makes a build from another checkout,
+    // where it differs or is missing, run this script again instead of keeping the other checkout's path.
+    println!("cargo:rerun-if-changed={}", root.join(".ort").display());
 }
