@@ -1,11 +1,13 @@
-//! The hand-written ONNX protobuf reader: `ferry_onnx::read_model` (a bundle's model), `read_tensor`
+//! The hand-written ONNX protobuf reader: `ferry_onnx::read_model` (a bundle's model),
+//! `read_initializers` (where the runtime finds weights to share: every raw range it returns must lie
+//! inside the buffer, since the runtime slices the model with it), `read_tensor`
 //! and `read_value` (ONNX test data: `TensorProto`, `SequenceProto`, `OptionalProto`) on the same
 //! bytes. A tensor that reads must survive the crate's own encoder: encoded (raw and typed) and read
 //! back, it is the same tensor.
 #![no_main]
 
 use ferry_onnx::encode::{self, TensorEncoding};
-use ferry_onnx::{ValueKind, read_model, read_tensor, read_value};
+use ferry_onnx::{InitializerData, ValueKind, read_initializers, read_model, read_tensor, read_value};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,6 +15,17 @@ fuzz_target!(|data: &[u8]| {
         let _ = info.pins();
         for v in info.inputs.iter().chain(&info.outputs) {
             let _ = format!("{v:?}");
+        }
+    }
+    if let Ok(inits) = read_initializers(data) {
+        for init in &inits {
+            if let InitializerData::Raw(range) = &init.data {
+                assert!(
+                    range.start <= range.end && range.end <= data.len(),
+                    "raw range {range:?} outside the model"
+                );
+            }
+            let _ = init.data_len();
         }
     }
     if let Ok(t) = read_tensor(data) {
