@@ -359,6 +359,13 @@ impl ModelBuilder {
         self
     }
 
+    /// Adds an initializer given as an encoded `TensorProto` (for the odd ones readers must handle:
+    /// negative dims, data in two fields, segments).
+    pub fn raw_initializer(mut self, t: ProtoWriter) -> Self {
+        self.initializers.push(t);
+        self
+    }
+
     /// Adds an initializer with inline `raw_data`.
     pub fn initializer(mut self, t: &TensorProtoData) -> Self {
         self.initializers.push(tensor_message(t, TensorEncoding::Raw));

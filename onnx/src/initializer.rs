@@ -184,13 +184,8 @@ mod tests {
     }
 
     fn model_with(tensors: &[ProtoWriter]) -> Vec<u8> {
-        let mut graph = ProtoWriter::new();
-        for t in tensors {
-            graph.message(5, t);
-        }
-        let mut model = ProtoWriter::new();
-        model.varint(1, 8).message(7, &graph);
-        model.into_bytes()
+        let model = tensors.iter().cloned().fold(ModelBuilder::new(13), ModelBuilder::raw_initializer);
+        model.build()
     }
 
     #[test]

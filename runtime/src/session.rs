@@ -409,16 +409,11 @@ pub(crate) fn run(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use ferry_onnx::encode::{ProtoWriter, external_tensor};
+    use ferry_onnx::encode::{ModelBuilder, ProtoWriter, external_tensor};
 
     fn model_with(tensors: &[ProtoWriter]) -> Vec<u8> {
-        let mut graph = ProtoWriter::new();
-        for t in tensors {
-            graph.message(5, t);
-        }
-        let mut model = ProtoWriter::new();
-        model.varint(1, 8).message(7, &graph);
-        model.into_bytes()
+        let model = tensors.iter().cloned().fold(ModelBuilder::new(13), ModelBuilder::raw_initializer);
+        model.build()
     }
 
     fn raw_tensor(name: &str, dims: &[u64], bytes: &[u8]) -> ProtoWriter {
