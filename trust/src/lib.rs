@@ -529,18 +529,16 @@ fn check_keys(
         match result {
             Ok(()) => {
                 found.verified_by = Some(i);
-                last_error = None;
-                break;
+                found.error = None;
+                return;
             }
-            Err(e) => {
-                if found.key_hint.as_deref() == Some(key.hint().as_str()) {
-                    signer_error.get_or_insert_with(|| e.clone());
-                }
-                last_error = Some(e);
+            Err(e) if signer_error.is_none() && found.key_hint.as_deref() == Some(key.hint().as_str()) => {
+                signer_error = Some(e);
             }
+            Err(e) => last_error = Some(e),
         }
     }
-    found.error = if found.verified_by.is_some() { None } else { signer_error.or(last_error) };
+    found.error = signer_error.or(last_error);
 }
 
 fn check_keyless(
