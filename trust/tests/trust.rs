@@ -7,19 +7,16 @@
 use ferry_bundle::{Bundle, Referrer};
 use ferry_sign::{SigningKey, VerifyingKey};
 use ferry_spec::policy::Trust;
+use ferry_testkit::{copy_dir, fixture, pack_to};
 use ferry_trust::{Anchors, Found, KEY_HINT_ANNOTATION, KIND_ANNOTATION, Kind, SIGSTORE_BUNDLE, TrustError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(rel)
-}
-
 /// `fixtures/credit-risk` packed into `dir` (format 2, no signatures).
 fn packed(dir: &Path) -> PathBuf {
     let out = dir.join("unsigned.ferry");
-    ferry_packager::pack(&fixture("credit-risk"), &out).unwrap();
+    pack_to(&fixture("credit-risk"), &out);
     out
 }
 
@@ -257,7 +254,7 @@ fn an_attestation_of_another_bundle_does_not_count() {
     std::fs::write(src.join("ferry.toml"), toml.replacen("version = \"1.0.0\"", "version = \"1.0.1\"", 1))
         .unwrap();
     let other = t.path().join("other.ferry");
-    ferry_packager::pack(&src, &other).unwrap();
+    pack_to(&src, &other);
     let other_attested = attested(&other, &a, t.path(), "other-attested");
     assert_ne!(
         Bundle::open(&other).unwrap().manifest_digest(),
@@ -278,19 +275,6 @@ fn an_attestation_of_another_bundle_does_not_count() {
     assert!(att.error.as_deref().unwrap_or_default().contains("another bundle"), "{att:?}");
     let (rule, _) = rule_failure(check(&moved, &trust(&["a"], None, true), t.path()));
     assert_eq!(rule, "trust.require_attestation");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -3,69 +3,20 @@
 //! (`scripts/fetch-onnxruntime` installs it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ferry_bundle::{Bundle, FileData, FileSource};
+use ferry_bundle::Bundle;
 use ferry_onnx::OnnxDim;
 use ferry_onnx::encode::ModelBuilder;
-use ferry_spec::{DType, Manifest};
+use ferry_spec::DType;
+use ferry_testkit::{copy_source, find, fixture, flip_byte_at, pack, rewrite, root};
 use ferry_verifier::{
     CheckId, Evidence, Format, Level, Outcome, Policy, Report, SignatureCheck, Status, VerifyError,
     VerifyOptions, render, verify,
 };
 use proptest::prelude::*;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tempfile::TempDir;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn fixture(name: &str) -> PathBuf {
-    root().join("fixtures").join(name)
-}
-
-/// Packs a source directory into a fresh temporary directory.
-fn pack(src: &Path) -> (TempDir, PathBuf) {
-    let dir = TempDir::new().unwrap();
-    let out = dir.path().join("model.ferry");
-    ferry_packager::pack(src, &out).unwrap();
-    (dir, out)
-}
-
-/// A copy of a fixture source that a test may edit.
-fn copy_source(name: &str) -> TempDir {
-    let dir = TempDir::new().unwrap();
-    copy_dir(&fixture(name), dir.path());
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-/// Rewrites a bundle with a hand-edited manifest and file set: what `ferry pack` would refuse to write.
-fn rewrite(bundle: &Path, out: &Path, edit: impl FnOnce(&mut Manifest, &mut BTreeMap<String, Vec<u8>>)) {
-    let b = Bundle::open(bundle).unwrap();
-    let mut files: BTreeMap<String, Vec<u8>> =
-        b.manifest().files.iter().map(|f| (f.path.clone(), b.file(&f.path).unwrap().into_owned())).collect();
-    let mut manifest = b.manifest().clone();
-    manifest.files.clear();
-    edit(&mut manifest, &mut files);
-    let sources =
-        files.into_iter().map(|(path, bytes)| FileSource { path, data: FileData::Memory(bytes) }).collect();
-    ferry_bundle::write_bundle(out, sources, manifest, &[]).unwrap();
-}
 
 fn run(bundle: &Path) -> Report {
     verify(bundle, &VerifyOptions::default()).unwrap()
@@ -88,16 +39,6 @@ fn evidence(r: &Report, id: CheckId) -> &[Evidence] {
 /// Every check's status, for a readable assertion message.
 fn statuses(r: &Report) -> String {
     r.checks.iter().map(|c| format!("{} {}: {}\n", c.id, c.status, c.message)).collect()
-}
-
-fn flip_byte_at(path: &Path, offset: usize) {
-    let mut bytes = std::fs::read(path).unwrap();
-    bytes[offset] ^= 0x01;
-    std::fs::write(path, bytes).unwrap();
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack.windows(needle.len()).position(|w| w == needle).expect("needle not found")
 }
 
 // --- the fixtures pass --------------------------------------------------------------------------------
