@@ -9,7 +9,9 @@
 //! same bytes.
 
 use ferry_spec::{FERRY_VERSION, FORMAT_VERSION, Manifest};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// The in-toto statement type.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
@@ -49,6 +51,307 @@ pub struct SourceSignature {
     pub signer: String,
     /// How many files it signs.
     pub resources: usize,
+}
+
+/// The `kind` annotation of the resolved dependency that names the source tree by its digest.
+pub const TREE_DIGEST_KIND: &str = "source tree digest";
+/// The `kind` annotation of a resolved dependency that is a source signature.
+pub const SOURCE_SIGNATURE_KIND: &str = "source signature";
+/// The CycloneDX component type of the model.
+pub const MODEL_COMPONENT_TYPE: &str = "machine-learning-model";
+/// The CycloneDX property holding the ONNX Runtime version range (a semver requirement, not a version).
+pub const VERSION_RANGE_PROPERTY: &str = "ferry:version_range";
+
+// The documents below are written by `pack` and read back by `ferry audit` through the same types, so
+// the two cannot drift apart. Reading is lenient where the documents allow it (unknown fields are
+// ignored, absent lists are empty), so a bundle packed by a later Ferry still audits; a field of the
+// wrong JSON type makes the whole document unreadable, which the audit reports.
+
+/// An in-toto v1 statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Statement<P> {
+    /// `https://in-toto.io/Statement/v1`.
+    #[serde(rename = "_type", default)]
+    pub statement_type: String,
+    /// What the statement is about.
+    #[serde(default)]
+    pub subject: Vec<ResourceDescriptor>,
+    /// The type of `predicate`.
+    #[serde(rename = "predicateType", default)]
+    pub predicate_type: String,
+    /// What is said about the subject.
+    pub predicate: P,
+}
+
+/// An in-toto resource descriptor: a file, a source tree or a repository, named by name or URI and
+/// identified by its digests (algorithm → value).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceDescriptor {
+    /// A name (a path in the bundle, `model:version` for the source tree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A URI (`git+https://…` for the source repository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// Digests by algorithm (`sha256`, `gitCommit`), values without a prefix.
+    #[serde(default)]
+    pub digest: BTreeMap<String, String>,
+    /// The media type of the resource, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// Ferry's annotations (`kind`, and for a source signature `signer` and `resources`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, Value>,
+}
+
+impl ResourceDescriptor {
+    fn named(name: &str, alg: &str, digest: &str) -> Self {
+        Self {
+            name: Some(name.to_owned()),
+            digest: BTreeMap::from([(alg.to_owned(), digest.to_owned())]),
+            ..Self::default()
+        }
+    }
+
+    fn annotated(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.annotations.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// The `kind` annotation, when it is a string.
+    pub fn kind(&self) -> Option<&str> {
+        self.annotations.get("kind").and_then(Value::as_str)
+    }
+}
+
+/// The SLSA v1 provenance predicate.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlsaProvenance {
+    /// How the bundle was built and from what.
+    #[serde(default)]
+    pub build_definition: BuildDefinition,
+    /// Who built it.
+    #[serde(default)]
+    pub run_details: RunDetails,
+}
+
+/// SLSA `buildDefinition`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildDefinition {
+    /// [`BUILD_TYPE`] for `ferry pack`.
+    #[serde(default)]
+    pub build_type: String,
+    /// What a user chose: the model's name and version.
+    #[serde(default)]
+    pub external_parameters: ExternalParameters,
+    /// What the packager chose: its version, the format version and the zstd level.
+    #[serde(default)]
+    pub internal_parameters: InternalParameters,
+    /// What the bundle was built from: the source tree, the source commit, source signatures.
+    #[serde(default)]
+    pub resolved_dependencies: Vec<ResourceDescriptor>,
+}
+
+/// The external parameters of a `ferry pack` build.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExternalParameters {
+    /// The model the source declares.
+    #[serde(default)]
+    pub model: ModelRef,
+}
+
+/// A model's name and version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelRef {
+    /// `[model] name`.
+    #[serde(default)]
+    pub name: String,
+    /// `[model] version`.
+    #[serde(default)]
+    pub version: String,
+}
+
+/// The internal parameters of a `ferry pack` build.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InternalParameters {
+    /// The packager's version.
+    #[serde(default)]
+    pub ferry_version: String,
+    /// The bundle format version written.
+    #[serde(default)]
+    pub format_version: u32,
+    /// The zstd level blobs were compressed with.
+    #[serde(default)]
+    pub zstd_level: i32,
+}
+
+/// SLSA `runDetails`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunDetails {
+    /// The builder.
+    #[serde(default)]
+    pub builder: Builder,
+    /// Build metadata: deliberately empty (no timestamps, no invocation id).
+    #[serde(default)]
+    pub metadata: BTreeMap<String, Value>,
+}
+
+/// SLSA `builder`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Builder {
+    /// [`builder_id`] for `ferry pack`.
+    #[serde(default)]
+    pub id: String,
+}
+
+/// A CycloneDX 1.5 bill of materials, the subset Ferry writes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bom {
+    /// `CycloneDX`.
+    #[serde(default)]
+    pub bom_format: String,
+    /// `1.5`.
+    #[serde(default)]
+    pub spec_version: String,
+    /// A URN derived from the source tree digest.
+    #[serde(default)]
+    pub serial_number: String,
+    /// The BOM's own version (1).
+    #[serde(default)]
+    pub version: u32,
+    /// The tool that wrote it and the component it describes (the bundle).
+    #[serde(default)]
+    pub metadata: BomMetadata,
+    /// The model, ONNX Runtime and Ferry.
+    #[serde(default)]
+    pub components: Vec<Component>,
+    /// What depends on what.
+    #[serde(default)]
+    pub dependencies: Vec<BomDependency>,
+}
+
+/// CycloneDX `metadata`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BomMetadata {
+    /// The tools that wrote the BOM.
+    #[serde(default)]
+    pub tools: Tools,
+    /// The component the BOM describes: the bundle's source files, by the source tree digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<Component>,
+}
+
+/// CycloneDX `metadata.tools` (the 1.5 object form).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tools {
+    /// The tools, as components.
+    #[serde(default)]
+    pub components: Vec<Component>,
+}
+
+/// A CycloneDX component.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Component {
+    /// `file`, `library`, `application`, [`MODEL_COMPONENT_TYPE`]…
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// The reference other parts of the BOM use.
+    #[serde(rename = "bom-ref", default, skip_serializing_if = "Option::is_none")]
+    pub bom_ref: Option<String>,
+    /// The component's name (a path for a file).
+    #[serde(default)]
+    pub name: String,
+    /// Its version, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// A description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Its hashes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hashes: Vec<Hash>,
+    /// Its licenses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub licenses: Vec<LicenseChoice>,
+    /// Name–value properties (ONNX pins, the ONNX Runtime version range).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<Property>,
+    /// Nested components (the model's files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<Component>,
+}
+
+impl Component {
+    fn new(kind: &str, name: &str) -> Self {
+        Self { kind: kind.to_owned(), name: name.to_owned(), ..Self::default() }
+    }
+
+    /// The value of property `name`, if the component has it.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties.iter().find(|p| p.name == name).map(|p| p.value.as_str())
+    }
+}
+
+/// A CycloneDX hash.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hash {
+    /// `SHA-256`.
+    #[serde(default)]
+    pub alg: String,
+    /// Lowercase hex.
+    #[serde(default)]
+    pub content: String,
+}
+
+/// A CycloneDX license choice (`{"license": {…}}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LicenseChoice {
+    /// The license.
+    #[serde(default)]
+    pub license: License,
+}
+
+/// A CycloneDX license, by SPDX id or by name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct License {
+    /// An SPDX license id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// A license name (what `[model] license` holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A CycloneDX name–value property.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Property {
+    /// Its name (`onnx:opset:ai.onnx`).
+    #[serde(default)]
+    pub name: String,
+    /// Its value.
+    #[serde(default)]
+    pub value: String,
+}
+
+impl Property {
+    fn new(name: &str, value: &str) -> Self {
+        Self { name: name.to_owned(), value: value.to_owned() }
+    }
+}
+
+/// A CycloneDX dependency: `reference` depends on `depends_on`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BomDependency {
+    /// The `bom-ref` of the dependent.
+    #[serde(rename = "ref", default)]
+    pub reference: String,
+    /// The `bom-ref`s it depends on.
+    #[serde(rename = "dependsOn", default)]
+    pub depends_on: Vec<String>,
 }
 
 /// The builder id recorded in provenance.
@@ -106,52 +409,59 @@ pub fn tree_digest(files: &[ferry_spec::FileEntry]) -> String {
 /// The SLSA v1 provenance statement of a bundle: subject = every bundled source file, resolved
 /// dependencies = the source tree (by its digest) and the source commit when known.
 pub fn provenance_statement(
-    manifest_digest: &str,
+    tree_digest: &str,
     manifest: &Manifest,
     source: Option<&SourceRepo>,
     source_signatures: &[SourceSignature],
-) -> Value {
-    let subject: Vec<Value> =
-        manifest.files.iter().map(|f| json!({"name": f.path, "digest": {"sha256": f.sha256}})).collect();
-    let mut deps = vec![json!({
-        "name": format!("{}:{}", manifest.model.name, manifest.model.version),
-        "digest": {"sha256": hex_of(manifest_digest)},
-        "annotations": {"kind": "source tree digest"},
-    })];
+) -> Statement<SlsaProvenance> {
+    let subject =
+        manifest.files.iter().map(|f| ResourceDescriptor::named(&f.path, "sha256", &f.sha256)).collect();
+    let mut deps = vec![
+        ResourceDescriptor::named(
+            &format!("{}:{}", manifest.model.name, manifest.model.version),
+            "sha256",
+            hex_of(tree_digest),
+        )
+        .annotated("kind", TREE_DIGEST_KIND),
+    ];
     if let Some(s) = source {
-        deps.push(json!({"uri": format!("git+{}", s.url), "digest": {"gitCommit": s.commit}}));
+        deps.push(ResourceDescriptor {
+            uri: Some(format!("git+{}", s.url)),
+            digest: BTreeMap::from([("gitCommit".to_owned(), s.commit.clone())]),
+            ..ResourceDescriptor::default()
+        });
     }
     for s in source_signatures {
-        deps.push(json!({
-            "name": s.file,
-            "digest": {"sha256": s.sha256},
-            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-            "annotations": {"kind": "source signature", "signer": s.signer, "resources": s.resources},
-        }));
+        let mut d = ResourceDescriptor::named(&s.file, "sha256", &s.sha256)
+            .annotated("kind", SOURCE_SIGNATURE_KIND)
+            .annotated("signer", s.signer.as_str())
+            .annotated("resources", s.resources);
+        d.media_type = Some("application/vnd.dev.sigstore.bundle.v0.3+json".to_owned());
+        deps.push(d);
     }
-    json!({
-        "_type": STATEMENT_TYPE,
-        "subject": subject,
-        "predicateType": SLSA_PROVENANCE,
-        "predicate": {
-            "buildDefinition": {
-                "buildType": BUILD_TYPE,
-                "externalParameters": {
-                    "model": {"name": manifest.model.name, "version": manifest.model.version},
+    Statement {
+        statement_type: STATEMENT_TYPE.to_owned(),
+        subject,
+        predicate_type: SLSA_PROVENANCE.to_owned(),
+        predicate: SlsaProvenance {
+            build_definition: BuildDefinition {
+                build_type: BUILD_TYPE.to_owned(),
+                external_parameters: ExternalParameters {
+                    model: ModelRef {
+                        name: manifest.model.name.clone(),
+                        version: manifest.model.version.clone(),
+                    },
                 },
-                "internalParameters": {
-                    "ferry_version": FERRY_VERSION,
-                    "format_version": FORMAT_VERSION,
-                    "zstd_level": ferry_bundle::ZSTD_LEVEL,
+                internal_parameters: InternalParameters {
+                    ferry_version: FERRY_VERSION.to_owned(),
+                    format_version: FORMAT_VERSION,
+                    zstd_level: ferry_bundle::ZSTD_LEVEL,
                 },
-                "resolvedDependencies": deps,
+                resolved_dependencies: deps,
             },
-            "runDetails": {
-                "builder": {"id": builder_id()},
-                "metadata": {},
-            },
+            run_details: RunDetails { builder: Builder { id: builder_id() }, metadata: BTreeMap::new() },
         },
-    })
+    }
 }
 
 /// A serial number derived from the bundle digest (an RFC 4122 name-based layout), so the SBOM needs no
@@ -166,97 +476,99 @@ fn serial_number(manifest_digest: &str) -> String {
     format!("urn:uuid:{}-{}-{}-{}-{}", &x[..8], &x[8..12], &x[12..16], &x[16..20], &x[20..])
 }
 
+fn sha256_hash(hex: &str) -> Hash {
+    Hash { alg: "SHA-256".to_owned(), content: hex.to_owned() }
+}
+
 /// The CycloneDX 1.5 SBOM of a bundle: the model (with every file's hash and its ONNX pins), the ONNX
 /// Runtime version range it may run on, and the Ferry version that packed it.
-pub fn sbom(manifest_digest: &str, manifest: &Manifest) -> Value {
+pub fn sbom(tree_digest: &str, manifest: &Manifest) -> Bom {
     let m = &manifest.model;
     let onnx = &manifest.pins.onnx;
-    let files: Vec<Value> = manifest
+    let files = manifest
         .files
         .iter()
-        .map(|f| {
-            json!({
-                "type": "file",
-                "bom-ref": format!("file:{}", f.path),
-                "name": f.path,
-                "hashes": [{"alg": "SHA-256", "content": f.sha256}],
-            })
+        .map(|f| Component {
+            bom_ref: Some(format!("file:{}", f.path)),
+            hashes: vec![sha256_hash(&f.sha256)],
+            ..Component::new("file", &f.path)
         })
         .collect();
     let mut props = vec![
-        json!({"name": "ferry:entrypoint", "value": manifest.entrypoint}),
-        json!({"name": "onnx:ir_version", "value": onnx.ir_version.to_string()}),
+        Property::new("ferry:entrypoint", &manifest.entrypoint),
+        Property::new("onnx:ir_version", &onnx.ir_version.to_string()),
     ];
     for (domain, version) in &onnx.opsets {
         let domain = if domain.is_empty() { "ai.onnx" } else { domain };
-        props.push(json!({"name": format!("onnx:opset:{domain}"), "value": version.to_string()}));
+        props.push(Property::new(&format!("onnx:opset:{domain}"), &version.to_string()));
     }
     if !onnx.producer_name.is_empty() {
-        props.push(json!({"name": "onnx:producer_name", "value": onnx.producer_name}));
+        props.push(Property::new("onnx:producer_name", &onnx.producer_name));
     }
     if !onnx.producer_version.is_empty() {
-        props.push(json!({"name": "onnx:producer_version", "value": onnx.producer_version}));
+        props.push(Property::new("onnx:producer_version", &onnx.producer_version));
     }
-    let entry_hash: Vec<Value> = manifest
-        .files
-        .iter()
-        .filter(|f| f.path == manifest.entrypoint)
-        .map(|f| json!({"alg": "SHA-256", "content": f.sha256}))
-        .collect();
-    let mut model = json!({
-        "type": "machine-learning-model",
-        "bom-ref": "model",
-        "name": m.name,
-        "version": m.version,
-        "hashes": entry_hash,
-        "properties": props,
-        "components": files,
-    });
-    if !m.description.is_empty() {
-        model["description"] = json!(m.description);
-    }
-    if !m.license.is_empty() {
-        model["licenses"] = json!([{"license": {"name": m.license}}]);
-    }
-    let ferry = json!({
-        "type": "application",
-        "bom-ref": "ferry",
-        "name": "ferry",
-        "version": manifest.pins.ferry_version,
-        "properties": [{"name": "ferry:format_version", "value": manifest.format_version.to_string()}],
-    });
-    json!({
-        "bomFormat": "CycloneDX",
-        "specVersion": "1.5",
-        "serialNumber": serial_number(manifest_digest),
-        "version": 1,
-        "metadata": {
-            "tools": {"components": [{"type": "application", "name": "ferry", "version": FERRY_VERSION}]},
-            "component": {
-                "type": "file",
-                "bom-ref": "bundle",
-                "name": format!("{}:{}", m.name, m.version),
-                "version": m.version,
-                "hashes": [{"alg": "SHA-256", "content": hex_of(manifest_digest)}],
-            },
+    let model = Component {
+        bom_ref: Some("model".to_owned()),
+        version: Some(m.version.clone()),
+        description: Some(m.description.clone()).filter(|d| !d.is_empty()),
+        hashes: manifest
+            .files
+            .iter()
+            .filter(|f| f.path == manifest.entrypoint)
+            .map(|f| sha256_hash(&f.sha256))
+            .collect(),
+        licenses: if m.license.is_empty() {
+            Vec::new()
+        } else {
+            vec![LicenseChoice { license: License { id: None, name: Some(m.license.clone()) } }]
         },
-        "components": [
-            model,
-            {
-                "type": "library",
-                "bom-ref": "onnxruntime",
-                "name": "onnxruntime",
-                "description": "ONNX Runtime, any version in the range (semver requirement)",
-                "properties": [{"name": "ferry:version_range", "value": manifest.pins.onnxruntime}],
+        properties: props,
+        components: files,
+        ..Component::new(MODEL_COMPONENT_TYPE, &m.name)
+    };
+    let onnxruntime = Component {
+        bom_ref: Some("onnxruntime".to_owned()),
+        description: Some("ONNX Runtime, any version in the range (semver requirement)".to_owned()),
+        properties: vec![Property::new(VERSION_RANGE_PROPERTY, &manifest.pins.onnxruntime)],
+        ..Component::new("library", "onnxruntime")
+    };
+    let ferry = Component {
+        bom_ref: Some("ferry".to_owned()),
+        version: Some(manifest.pins.ferry_version.clone()),
+        properties: vec![Property::new("ferry:format_version", &manifest.format_version.to_string())],
+        ..Component::new("application", "ferry")
+    };
+    let depends = |on: &str, deps: &[&str]| BomDependency {
+        reference: on.to_owned(),
+        depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
+    };
+    Bom {
+        bom_format: "CycloneDX".to_owned(),
+        spec_version: "1.5".to_owned(),
+        serial_number: serial_number(tree_digest),
+        version: 1,
+        metadata: BomMetadata {
+            tools: Tools {
+                components: vec![Component {
+                    version: Some(FERRY_VERSION.to_owned()),
+                    ..Component::new("application", "ferry")
+                }],
             },
-            ferry,
+            component: Some(Component {
+                bom_ref: Some("bundle".to_owned()),
+                version: Some(m.version.clone()),
+                hashes: vec![sha256_hash(hex_of(tree_digest))],
+                ..Component::new("file", &format!("{}:{}", m.name, m.version))
+            }),
+        },
+        components: vec![model, onnxruntime, ferry],
+        dependencies: vec![
+            depends("bundle", &["model", "onnxruntime"]),
+            depends("model", &[]),
+            depends("onnxruntime", &[]),
         ],
-        "dependencies": [
-            {"ref": "bundle", "dependsOn": ["model", "onnxruntime"]},
-            {"ref": "model", "dependsOn": []},
-            {"ref": "onnxruntime", "dependsOn": []},
-        ],
-    })
+    }
 }
 
 /// The generated files of a bundle: `(path, canonical JSON)` of the provenance and the SBOM, computed

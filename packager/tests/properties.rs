@@ -80,6 +80,16 @@ proptest! {
         for (p, data) in &s.files {
             prop_assert_eq!(&*bundle.file(p).unwrap(), data.as_slice());
         }
+        // The generated documents read back through the types `ferry audit` reads them with, and those
+        // types write them again byte for byte: reader and writer cannot drift apart.
+        use ferry_packager::provenance::{Bom, PROVENANCE_PATH, SBOM_PATH, SlsaProvenance, Statement};
+        let prov = bundle.file(PROVENANCE_PATH).unwrap();
+        let typed: Statement<SlsaProvenance> = serde_json::from_slice(&prov).unwrap();
+        prop_assert_eq!(ferry_spec::to_canonical_json(&typed).unwrap(), prov.to_vec());
+        let sbom = bundle.file(SBOM_PATH).unwrap();
+        let typed: Bom = serde_json::from_slice(&sbom).unwrap();
+        prop_assert_eq!(ferry_spec::to_canonical_json(&typed).unwrap(), sbom.to_vec());
+
         let view = t.path().join("view");
         bundle.unpack(&view, &[]).unwrap();
         let oc = t.path().join("c.ferry");

@@ -56,6 +56,8 @@
 
 #![deny(missing_docs)]
 
+pub mod audit;
+
 pub use ferry_bundle as bundle;
 pub use ferry_packager as packager;
 pub use ferry_runtime as runtime;

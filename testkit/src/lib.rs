@@ -4,6 +4,7 @@
 //! - [`pack`](mod@pack): packing a fixture source through the real packager;
 //! - [`bytes`]: finding and flipping bytes in a bundle;
 //! - [`tar`]: raw tar members, for archives the bundle writer would refuse to make;
+//! - [`snapshot`]: the one blessing helper for full-text snapshots of rendered output (`FERRY_BLESS=1`);
 //! - [`surgery`]: rebuilding a well-formed bundle around one deliberate defect (`reassemble`,
 //!   `reassemble_with`, `rewrite`).
 //!
@@ -17,6 +18,7 @@
 pub mod bytes;
 pub mod fs;
 pub mod pack;
+pub mod snapshot;
 pub mod surgery;
 pub mod tar;
 

@@ -2,7 +2,8 @@
 //! (`super::mixed_report`): a renderer that changes a byte fails here, with the first line that differs.
 //!
 //! The snapshots live in `verifier/tests/snapshots/`. To accept a deliberate change, rerun with
-//! `FERRY_BLESS=1 cargo test -p ferry-verifier --test verify snapshots` and review the diff of those files.
+//! `FERRY_BLESS=1 cargo test -p ferry-verifier --test verify snapshots` and review the diff of those files
+//! (the blessing helper is `ferry_testkit::snapshot`).
 
 use super::mixed_report;
 use ferry_verifier::{Evidence, Format, Num, Report, render};
@@ -66,40 +67,12 @@ fn round(v: f64) -> f64 {
     format!("{v:.2e}").parse().unwrap()
 }
 
-fn snapshot_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(name)
+fn snapshots() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots")
 }
 
-/// The blessing helper. With `FERRY_BLESS=1` it writes `actual` as the snapshot `name` and returns
-/// `None`; otherwise it compares `actual` with the committed snapshot and returns what differs: the
-/// first differing line (1-based) with both versions of it, and how to accept the change.
 fn check_snapshot(name: &str, actual: &str) -> Option<String> {
-    let path = snapshot_path(name);
-    if std::env::var_os("FERRY_BLESS").is_some_and(|v| v == "1") {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return None;
-    }
-    let expected = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) => {
-            return Some(format!("{}: {e}; rerun with FERRY_BLESS=1 to accept", path.display()));
-        }
-    };
-    if expected == actual {
-        return None;
-    }
-    // `split('\n')`, not `lines()`: a missing or extra final newline is a difference too.
-    let (old, new): (Vec<&str>, Vec<&str>) = (expected.split('\n').collect(), actual.split('\n').collect());
-    let at = (0..old.len().max(new.len())).find(|&i| old.get(i) != new.get(i)).unwrap_or(0);
-    let show = |line: Option<&&str>| line.map_or_else(|| "<end of file>".to_owned(), |l| format!("{l:?}"));
-    Some(format!(
-        "{} differs from the rendering, first at line {}:\n- snapshot: {}\n+ rendered: {}\nrerun with FERRY_BLESS=1 to accept",
-        path.display(),
-        at + 1,
-        show(old.get(at)),
-        show(new.get(at)),
-    ))
+    ferry_testkit::snapshot::check(&snapshots(), name, actual)
 }
 
 #[test]
@@ -126,10 +99,10 @@ fn every_rendering_matches_its_snapshot() {
 #[test]
 fn the_blessing_helper_names_the_first_differing_line() {
     let name = "human.txt";
-    if std::env::var_os("FERRY_BLESS").is_some() {
+    if ferry_testkit::snapshot::blessing() {
         return;
     }
-    let snapshot = std::fs::read_to_string(snapshot_path(name)).unwrap();
+    let snapshot = std::fs::read_to_string(snapshots().join(name)).unwrap();
     assert_eq!(check_snapshot(name, &snapshot), None);
     let mut lines: Vec<&str> = snapshot.split('\n').collect();
     lines[2] = "policy: changed";
