@@ -18,9 +18,6 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod checks;
-mod data;
-mod golden;
-mod rebuild;
 mod render;
 mod report;
 
@@ -208,9 +205,9 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, VerifyErro
     if !meta.is_file() {
         return Err(VerifyError::NotAFile { path: path.to_path_buf() });
     }
-    let data = options.data.as_deref().map(data::DataFile::load).transpose()?;
+    let data = options.data.as_deref().map(checks::data::DataFile::load).transpose()?;
     if let Some(src) = &options.rebuild {
-        rebuild::check_source(src)?;
+        checks::rebuild::check_source(src)?;
     }
     let bundle = match Bundle::open(path) {
         Ok(b) => Ok(b),

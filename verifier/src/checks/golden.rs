@@ -1,6 +1,8 @@
-//! `golden.outputs` and `perf.latency`: the checks that run the model through ferry-runtime.
+//! `golden.outputs` and `perf.latency`: the checks that run the model through ferry-runtime. They belong
+//! together because both open the model once, with the bundle's own default configuration, and feed it
+//! the golden inputs: one compares what it returns, the other times it.
 
-use crate::checks::{Context, plural, read_tensors, summarize_cases};
+use super::{Context, plural, read_tensors, summarize_cases};
 use crate::{Case, Evidence, LatencyTiming, Num, Outcome, Status};
 use ferry_bundle::Bundle;
 use ferry_contract::compare;
@@ -29,7 +31,7 @@ impl Context<'_> {
         }
     }
 
-    pub(crate) fn golden_outputs(&mut self) -> Outcome {
+    pub(super) fn golden_outputs(&mut self) -> Outcome {
         match self.need_content(CheckId::GoldenOutputs) {
             Ok(b) if b.manifest().golden.is_empty() => {
                 return Outcome::skipped("skipped: the bundle has no golden sets");
@@ -49,7 +51,7 @@ impl Context<'_> {
         summarize_cases(cases, "golden set", "reproduce their outputs")
     }
 
-    pub(crate) fn perf_latency(&mut self) -> Outcome {
+    pub(super) fn perf_latency(&mut self) -> Outcome {
         let Some(budget) = self.options.policy.perf.clone() else {
             return Outcome::skipped("skipped: the policy sets no latency budget ([perf])");
         };

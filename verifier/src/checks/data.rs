@@ -5,11 +5,14 @@
 //! features of the same name). Empty cells, `NaN`, `nan`, `NA`, `null` and JSON `null` (or a missing key
 //! in a JSON line) are missing values, which only nullable float features accept. Extra columns are
 //! ignored, so a sample with labels or IDs can be checked as it is.
+//!
+//! A file of its own, apart from the other `contract.*` checks in `contract.rs`: it is the one that holds
+//! the contract against data from outside the bundle, and it carries its own CSV and JSON lines readers.
 
-use crate::checks::plural;
+use super::{Context, plural};
 use crate::{Evidence, Num, Outcome, VerifyError};
 use ferry_contract::FeatureRule;
-use ferry_spec::policy::DataPolicy;
+use ferry_spec::policy::{CheckId, DataPolicy};
 use ferry_spec::{DType, Feature, Manifest};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -54,6 +57,19 @@ struct Tally {
     first: Option<(u64, String)>,
 }
 
+impl Context<'_> {
+    pub(super) fn contract_data(&mut self) -> Outcome {
+        let b = match self.need_bundle(CheckId::ContractData) {
+            Ok(b) => b,
+            Err(o) => return o,
+        };
+        match &self.data {
+            None => Outcome::skipped("skipped: no --data file given"),
+            Some(d) => d.check(b.manifest(), &self.options.policy.data),
+        }
+    }
+}
+
 impl DataFile {
     /// Reads the file; its kind comes from the extension (`.csv`, `.jsonl`, `.ndjson`).
     pub(crate) fn load(path: &Path) -> Result<DataFile, VerifyError> {
@@ -73,7 +89,7 @@ impl DataFile {
     }
 
     /// Checks every row against every feature constraint of the contract.
-    pub(crate) fn check(&self, m: &Manifest, policy: &DataPolicy) -> Outcome {
+    fn check(&self, m: &Manifest, policy: &DataPolicy) -> Outcome {
         let shown = self.path.display().to_string();
         let mut targets: Vec<Target<'_>> = Vec::new();
         for input in &m.inputs {

@@ -1,5 +1,7 @@
-//! `rebuild.identical`: pack the source again and compare.
+//! `rebuild.identical`: pack the source again and compare. A family of one: the only check that reads
+//! something besides the bundle (a source directory, `--rebuild`) and runs the packager.
 
+use super::plural;
 use crate::{Evidence, Outcome, VerifyError};
 use ferry_bundle::Bundle;
 use std::io::Read;
@@ -22,7 +24,7 @@ pub(crate) fn check_source(src: &Path) -> Result<(), VerifyError> {
 /// Packs `src` into a temporary file and compares it with the bundle at `path`. The bytes must be
 /// identical, except that a bundle signed after packing (referrers added) passes when its bundle manifest
 /// digest, which the signatures cover, is the rebuilt one's.
-pub(crate) fn check(path: &Path, bundle: Option<&Bundle>, src: Option<&Path>) -> Outcome {
+pub(super) fn check(path: &Path, bundle: Option<&Bundle>, src: Option<&Path>) -> Outcome {
     let Some(src) = src else { return Outcome::skipped("skipped: no --rebuild source given") };
     // A scratch directory in the system's temporary directory, never committed: removed when dropped,
     // and, if this process is killed, by the next atomic write there (`ferry_atomic`).
@@ -69,7 +71,7 @@ pub(crate) fn check(path: &Path, bundle: Option<&Bundle>, src: Option<&Path>) ->
             "packing `{}` again gives the same bundle manifest ({}); the bundle adds {n} referrer{} (signatures, attestations)",
             src.display(),
             packed.manifest_digest,
-            crate::checks::plural(n)
+            plural(n)
         ));
     }
     let mut evidence = vec![Evidence::Rebuild {

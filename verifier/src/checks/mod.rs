@@ -1,0 +1,255 @@
+//! The verification [`Context`], which runs the checks in [`CheckId::ALL`] order and holds what they share,
+//! and the small helpers every check family uses (evidence constructors, `plural`, `summarize_cases`,
+//! `read_tensors`). Each family of checks lives in its own file, as methods on [`Context`]:
+//!
+//! - `artifact.rs`: `artifact.format`, `artifact.layout`, `artifact.digest`, `artifact.pins`,
+//!   `artifact.signature`, `artifact.trust`;
+//! - `contract.rs`: `contract.model-io`, `contract.config-schema`, `contract.golden-inputs`;
+//! - `data.rs`: `contract.data`;
+//! - `golden.rs`: `golden.outputs`, `perf.latency`;
+//! - `rebuild.rs`: `rebuild.identical`.
+
+mod artifact;
+mod contract;
+pub(crate) mod data;
+mod golden;
+pub(crate) mod rebuild;
+
+use crate::{Case, Evidence, Outcome, Status, VerifyOptions};
+use data::DataFile;
+use ferry_bundle::{Bundle, BundleError};
+use ferry_onnx::ModelInfo;
+use ferry_runtime::{Model, Runtime};
+use ferry_spec::TensorSpec;
+use ferry_spec::policy::{CheckId, Level};
+use ferry_tensor::{Format, TensorMap};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// `sha256:<hex>` of `bytes`.
+pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
+    ferry_bundle::digest::Sha256Digest::of(bytes).to_string()
+}
+
+/// State shared by the checks of one verification, filled in as they run (in [`CheckId::ALL`] order).
+pub(crate) struct Context<'a> {
+    path: &'a Path,
+    options: &'a VerifyOptions,
+    bundle: Result<Bundle, BundleError>,
+    /// The check that reports why the bundle could not be opened.
+    open_owner: Option<CheckId>,
+    /// Files of the file view whose bytes do not match the manifest (set by `artifact.digest`).
+    tampered: Option<BTreeSet<String>>,
+    model_info: Option<Result<ModelInfo, String>>,
+    runtime: Option<Result<Runtime, String>>,
+    model: Option<Result<Model, String>>,
+    data: Option<DataFile>,
+}
+
+impl<'a> Context<'a> {
+    pub(crate) fn new(
+        path: &'a Path,
+        options: &'a VerifyOptions,
+        bundle: Result<Bundle, BundleError>,
+        data: Option<DataFile>,
+    ) -> Context<'a> {
+        let open_owner = bundle.as_ref().err().map(owner_of);
+        Context {
+            path,
+            options,
+            bundle,
+            open_owner,
+            tampered: None,
+            model_info: None,
+            runtime: None,
+            model: None,
+            data,
+        }
+    }
+
+    /// The opened bundle, if it could be opened.
+    pub(crate) fn bundle(&self) -> Option<&Bundle> {
+        self.bundle.as_ref().ok()
+    }
+
+    /// The policy's level, except that the check owning an open failure is always required: a policy may
+    /// waive a check, not make an unreadable bundle pass.
+    pub(crate) fn level(&self, id: CheckId) -> Level {
+        if self.open_owner == Some(id) { Level::Required } else { self.options.policy.level(id) }
+    }
+
+    pub(crate) fn run(&mut self, id: CheckId) -> Outcome {
+        match id {
+            CheckId::ArtifactFormat => self.artifact_format(),
+            CheckId::ArtifactLayout => self.artifact_layout(),
+            CheckId::ArtifactDigest => self.artifact_digest(),
+            CheckId::ArtifactPins => self.artifact_pins(),
+            CheckId::ArtifactSignature => self.artifact_signature(),
+            CheckId::ArtifactTrust => self.artifact_trust(),
+            CheckId::ContractModelIo => self.contract_model_io(),
+            CheckId::ContractConfigSchema => self.contract_config_schema(),
+            CheckId::ContractGoldenInputs => self.contract_golden_inputs(),
+            CheckId::ContractData => self.contract_data(),
+            CheckId::GoldenOutputs => self.golden_outputs(),
+            CheckId::PerfLatency => self.perf_latency(),
+            CheckId::RebuildIdentical => {
+                rebuild::check(self.path, self.bundle(), self.options.rebuild.as_deref())
+            }
+        }
+    }
+
+    /// The bundle, or the outcome of a check that needs it when it could not be opened.
+    fn need_bundle(&self, id: CheckId) -> Result<&Bundle, Outcome> {
+        match &self.bundle {
+            Ok(b) => Ok(b),
+            Err(e) if self.open_owner == Some(id) => {
+                Err(Outcome::failed(format!("the bundle could not be opened: {e}"), open_evidence(e)))
+            }
+            Err(_) => Err(Outcome::skipped(format!(
+                "skipped: the bundle could not be opened (see {})",
+                self.open_owner.map_or("artifact.layout", CheckId::as_str)
+            ))),
+        }
+    }
+
+    /// The bundle for a check that reads its content: refused while `artifact.digest` found tampered files.
+    fn need_content(&self, id: CheckId) -> Result<&Bundle, Outcome> {
+        let b = self.need_bundle(id)?;
+        match &self.tampered {
+            Some(t) if !t.is_empty() => Err(Outcome::skipped(format!(
+                "skipped: artifact.digest failed ({}), so the bundle's content cannot be trusted",
+                t.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+            ))),
+            _ => Ok(b),
+        }
+    }
+
+    fn entrypoint(&self) -> String {
+        self.bundle().map(|b| b.manifest().entrypoint.clone()).unwrap_or_default()
+    }
+
+    fn is_tampered(&self, file: &str) -> bool {
+        self.tampered.as_ref().is_some_and(|t| t.contains(file))
+    }
+
+    fn model_info(&mut self) -> Result<&ModelInfo, &String> {
+        if self.model_info.is_none() {
+            let info = match self.bundle() {
+                Some(b) => {
+                    let entry = &b.manifest().entrypoint;
+                    b.file(entry).map_err(|e| e.to_string()).and_then(|bytes| {
+                        ferry_onnx::read_model(&bytes).map_err(|e| format!("`{entry}`: {e}"))
+                    })
+                }
+                None => Err("the bundle could not be opened".to_owned()),
+            };
+            self.model_info = Some(info);
+        }
+        match &self.model_info {
+            Some(Ok(i)) => Ok(i),
+            Some(Err(e)) => Err(e),
+            None => Err(&NOT_READ),
+        }
+    }
+
+    /// ONNX Runtime, loaded on first use.
+    fn runtime(&mut self) -> Result<&Runtime, String> {
+        if self.runtime.is_none() {
+            let rt = Runtime::new(self.options.runtime.clone())
+                .map_err(|e| format!("ONNX Runtime could not be loaded: {e}"));
+            self.runtime = Some(rt);
+        }
+        match &self.runtime {
+            Some(Ok(rt)) => Ok(rt),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("ONNX Runtime could not be loaded".into()),
+        }
+    }
+}
+
+static NOT_READ: String = String::new();
+
+fn owner_of(e: &BundleError) -> CheckId {
+    match e {
+        BundleError::FormatVersion { .. } => CheckId::ArtifactFormat,
+        BundleError::Json { what, .. } if what == "the Ferry manifest" => CheckId::ArtifactFormat,
+        BundleError::FileView(_) => CheckId::ArtifactFormat,
+        // A compressed blob that is not exactly one frame of its declared size fails the check of
+        // compressed files against their uncompressed digest, whether found on open or when hashing.
+        BundleError::Digest { .. } | BundleError::Decompress { .. } | BundleError::TooLarge { .. } => {
+            CheckId::ArtifactDigest
+        }
+        _ => CheckId::ArtifactLayout,
+    }
+}
+
+fn open_evidence(e: &BundleError) -> Vec<Evidence> {
+    vec![match e {
+        BundleError::FormatVersion { found, supported } => {
+            Evidence::FormatVersion { found: u64::from(*found), supported: *supported }
+        }
+        BundleError::Json { member, what, message } if what == "the Ferry manifest" => {
+            schema_ev("manifest", "", "schema", format!("{member}: {message}"))
+        }
+        BundleError::FileView(e) => schema_ev("manifest", "/files", "path", e.to_string()),
+        BundleError::Json { member, what, message } => Evidence::Member {
+            member: member.clone(),
+            message: format!("not valid JSON for {what}: {message}"),
+        },
+        // Which metadata blob failed is in the check's message; the blob is named by its digest.
+        BundleError::Digest { expected, actual, .. } => Evidence::Digest {
+            file: None,
+            blob: expected.clone(),
+            expected: expected.clone(),
+            actual: actual.clone(),
+        },
+        BundleError::Missing(m) => Evidence::Member { member: m.clone(), message: "missing".into() },
+        BundleError::Unexpected(m) => {
+            Evidence::Member { member: m.clone(), message: "unexpected: no manifest refers to it".into() }
+        }
+        BundleError::Tar { offset, message } => {
+            Evidence::Member { member: format!("tar header at byte {offset}"), message: message.clone() }
+        }
+        BundleError::TrailingData { offset, marker } => Evidence::Member {
+            member: format!("byte {offset}"),
+            message: format!("non-zero data after the end-of-archive marker at byte {marker}"),
+        },
+        BundleError::Truncated { offset, what } => Evidence::Member {
+            member: format!("byte {offset}"),
+            message: format!("truncated: expected {what}"),
+        },
+        other => Evidence::Error { message: other.to_string() },
+    }]
+}
+
+fn schema_ev(document: &str, pointer: &str, rule: &str, message: String) -> Evidence {
+    Evidence::Schema { document: document.into(), pointer: pointer.into(), rule: rule.into(), message }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Reads a golden tensor file of the bundle, by the contract's one tensor-file rule
+/// ([`ferry_contract::files`]: a lone `.npy` stands for the single declared tensor), as the packager reads it.
+fn read_tensors(b: &Bundle, path: &str, specs: &[TensorSpec]) -> Result<TensorMap, String> {
+    let bytes = b.file(path).map_err(|e| e.to_string())?;
+    let format = Format::from_path(Path::new(path))
+        .ok_or_else(|| format!("`{path}`: not a tensor file (expected .npy, .npz, .safetensors or .json)"))?;
+    ferry_contract::files::read_tensor_bytes(&bytes, format, Path::new(path), specs)
+        .map_err(|e| e.to_string())
+}
+
+/// A check's outcome from its cases: failed if any case failed.
+fn summarize_cases(cases: Vec<Case>, what: &str, verb: &str) -> Outcome {
+    let failed: Vec<&str> =
+        cases.iter().filter(|c| c.status == Status::Failed).map(|c| c.name.as_str()).collect();
+    let n = cases.len();
+    let outcome = if failed.is_empty() {
+        Outcome::passed(format!("{n} {what}{} {verb}", plural(n)))
+    } else {
+        let names: Vec<String> = failed.iter().map(|f| format!("`{f}`")).collect();
+        Outcome::failed(format!("{} of {n} {what}s failed: {}", failed.len(), names.join(", ")), Vec::new())
+    };
+    outcome.with_cases(cases)
+}
