@@ -36,36 +36,13 @@ pub mod compare;
 mod error;
 pub mod feature;
 pub mod files;
+pub mod model_io;
 mod request;
 mod tensor_set;
 
 pub use compare::{Comparison, Mismatch, compare};
 pub use error::{ContractError, ContractErrorKind, OutputError, OutputErrorKind};
 pub use feature::{FeatureRule, broken_rules};
+pub use model_io::{IoDifference, dim_fits_model};
 pub use request::{Contract, DEFAULT_MAX_ELEMENTS};
 pub use tensor_set::{TensorSetError, check_tensor_set};
-
-use ferry_spec::Dim;
-
-/// Whether a declared dim agrees with the model's own for that axis, `model` being the model's fixed
-/// size (`None` when the model names it or leaves it unknown; a negative size, which some exporters
-/// write for "unknown", counts as unknown). A fixed dim must equal a fixed model dim; a symbolic dim
-/// cannot face a fixed one (the model would refuse every other size). `pack` and `verify` both apply
-/// this when they compare the contract with the model's inputs and outputs.
-///
-/// ```
-/// use ferry_spec::Dim;
-/// assert!(ferry_contract::dim_fits_model(&Dim::Fixed(14), Some(14)));
-/// assert!(!ferry_contract::dim_fits_model(&Dim::Fixed(14), Some(15)));
-/// assert!(!ferry_contract::dim_fits_model(&Dim::Symbolic("batch".into()), Some(1)));
-/// assert!(ferry_contract::dim_fits_model(&Dim::Symbolic("batch".into()), Some(-1)));
-/// assert!(ferry_contract::dim_fits_model(&Dim::Fixed(3), None));
-/// ```
-pub fn dim_fits_model(declared: &Dim, model: Option<i64>) -> bool {
-    match (declared, model) {
-        (_, None) => true,
-        (_, Some(m)) if m < 0 => true,
-        (Dim::Fixed(n), Some(m)) => i64::try_from(*n).is_ok_and(|n| n == m),
-        (Dim::Symbolic(_), Some(_)) => false,
-    }
-}

@@ -78,6 +78,17 @@ impl OnnxDim {
     }
 }
 
+/// A size as a number, a name as itself, an unknown dim as `?`.
+impl std::fmt::Display for OnnxDim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OnnxDim::Value(v) => write!(f, "{v}"),
+            OnnxDim::Param(p) => f.write_str(p),
+            OnnxDim::Unknown => f.write_str("?"),
+        }
+    }
+}
+
 /// The kind of a value, from `TypeProto`'s `value` oneof.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ValueKind {

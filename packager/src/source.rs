@@ -2,7 +2,7 @@
 
 use crate::PackError;
 use crate::source_file::{self, Refusal};
-use ferry_onnx::{ModelInfo, OnnxDim, ValueInfo, ValueKind};
+use ferry_onnx::{ModelInfo, ValueInfo};
 use ferry_spec::config::ConfigSchema;
 use ferry_spec::file::{NO_LIMIT, SMALL_FILE_LIMIT};
 use ferry_spec::{Source, TensorSpec, media};
@@ -203,93 +203,51 @@ fn check_contract(
     declared: &[TensorSpec],
     actual: &[ValueInfo],
 ) -> Result<(), PackError> {
-    let err = |key: String, message: String| PackError::Contract { file: file.to_owned(), key, message };
-    for (i, d) in declared.iter().enumerate() {
-        let key = format!("{side}[{i}]");
-        let Some(a) = actual.iter().find(|a| a.name == d.name) else {
+    use ferry_contract::IoDifference as D;
+    let Some(first) = ferry_contract::model_io::differences(declared, actual).into_iter().next() else {
+        return Ok(());
+    };
+    let one = &side[..side.len() - 1];
+    let (key, message) = match first {
+        D::Missing { index, name } => {
             let names: Vec<&str> = actual.iter().map(|a| a.name.as_str()).collect();
-            return Err(err(
-                format!("{key}.name"),
-                format!("the model has no {} named `{}`; it has {names:?}", &side[..side.len() - 1], d.name),
-            ));
-        };
-        if a.kind != ValueKind::Tensor {
-            return Err(err(
-                key,
-                format!("`{}` is a {} in the model; Ferry contracts describe tensors", d.name, a.kind.name()),
-            ));
+            (
+                format!("{side}[{index}].name"),
+                format!("the model has no {one} named `{name}`; it has {names:?}"),
+            )
         }
-        match a.elem_type {
-            Some(t) if t == d.dtype => {}
-            Some(t) => {
-                return Err(err(
-                    format!("{key}.dtype"),
-                    format!("`{}` is declared {} but the model says {t}", d.name, d.dtype),
-                ));
-            }
-            None => {
-                return Err(err(
-                    format!("{key}.dtype"),
-                    format!(
-                        "`{}` has ONNX element type {}, which Ferry does not support",
-                        d.name, a.raw_elem_type
-                    ),
-                ));
-            }
-        }
-        if let Some(shape) = &a.shape {
-            if shape.len() != d.shape.len() {
-                return Err(err(
-                    format!("{key}.shape"),
-                    format!(
-                        "`{}` is declared with rank {} {} but the model says rank {}",
-                        d.name,
-                        d.shape.len(),
-                        d.shape_string(),
-                        shape.len()
-                    ),
-                ));
-            }
-            for (j, (dd, md)) in d.shape.iter().zip(shape).enumerate() {
-                let fixed = match md {
-                    OnnxDim::Value(m) => Some(*m),
-                    OnnxDim::Param(_) | OnnxDim::Unknown => None,
-                };
-                let ok = ferry_contract::dim_fits_model(dd, fixed);
-                if !ok {
-                    return Err(err(
-                        format!("{key}.shape[{j}]"),
-                        format!(
-                            "`{}` dim {j} is declared `{dd}` but the model fixes it to {}",
-                            d.name,
-                            fmt_dim(md)
-                        ),
-                    ));
-                }
-            }
-        }
-    }
-    for a in actual {
-        if !declared.iter().any(|d| d.name == a.name) {
-            return Err(err(
-                side.to_owned(),
+        D::NotATensor { index, name, kind } => (
+            format!("{side}[{index}]"),
+            format!("`{name}` is a {kind} in the model; Ferry contracts describe tensors"),
+        ),
+        D::DType { index, name, declared, model: Ok(t) } => (
+            format!("{side}[{index}].dtype"),
+            format!("`{name}` is declared {declared} but the model says {t}"),
+        ),
+        D::DType { index, name, model: Err(code), .. } => (
+            format!("{side}[{index}].dtype"),
+            format!("`{name}` has ONNX element type {code}, which Ferry does not support"),
+        ),
+        D::Rank { index, name, declared, model } => {
+            let spec = declared.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            (
+                format!("{side}[{index}].shape"),
                 format!(
-                    "the model's {} `{}` is not declared in the contract",
-                    &side[..side.len() - 1],
-                    a.name
+                    "`{name}` is declared with rank {} [{spec}] but the model says rank {}",
+                    declared.len(),
+                    model.len()
                 ),
-            ));
+            )
         }
-    }
-    Ok(())
-}
-
-fn fmt_dim(d: &OnnxDim) -> String {
-    match d {
-        OnnxDim::Value(v) => v.to_string(),
-        OnnxDim::Param(p) => p.clone(),
-        OnnxDim::Unknown => "?".into(),
-    }
+        D::Dim { index, name, axis, declared, model } => (
+            format!("{side}[{index}].shape[{axis}]"),
+            format!("`{name}` dim {axis} is declared `{declared}` but the model fixes it to {model}"),
+        ),
+        D::Undeclared { name } => {
+            (side.to_owned(), format!("the model's {one} `{name}` is not declared in the contract"))
+        }
+    };
+    Err(PackError::Contract { file: file.to_owned(), key, message })
 }
 
 fn check_config(dir: &Path, toml_path: &Path, source: &Source) -> Result<(), PackError> {
@@ -346,4 +304,57 @@ fn check_golden(dir: &Path, toml_path: &Path, source: &Source) -> Result<(), Pac
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use ferry_onnx::{OnnxDim, ValueKind};
+    use ferry_spec::{DType, Dim};
+
+    fn refusal(declared: TensorSpec, model: ValueInfo) -> String {
+        match check_contract("ferry.toml", "inputs", &[declared], &[model]) {
+            Err(PackError::Contract { file, key, message }) => format!("{file}: {key}: {message}"),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pack_names_the_key_of_the_first_difference_with_the_model() {
+        let spec =
+            |shape: Vec<Dim>| TensorSpec { name: "x".into(), dtype: DType::Float32, shape, features: vec![] };
+        let value = |name: &str, kind, elem_type, shape| ValueInfo {
+            name: name.into(),
+            kind,
+            elem_type,
+            raw_elem_type: 16,
+            shape,
+        };
+        let f32 = Some(DType::Float32);
+        let fixed = |n| Some(vec![OnnxDim::Value(n)]);
+        let cases = [
+            (spec(vec![Dim::Fixed(2)]), value("y", ValueKind::Tensor, f32, fixed(2))),
+            (spec(vec![]), value("x", ValueKind::Map, None, None)),
+            (spec(vec![Dim::Fixed(2)]), value("x", ValueKind::Tensor, Some(DType::Int64), fixed(3))),
+            (spec(vec![]), value("x", ValueKind::Tensor, None, None)),
+            (spec(vec![Dim::Fixed(2), Dim::Fixed(1)]), value("x", ValueKind::Tensor, f32, fixed(2))),
+            (spec(vec![Dim::Symbolic("batch".into())]), value("x", ValueKind::Tensor, f32, fixed(1))),
+        ];
+        let got: Vec<String> = cases.into_iter().map(|(d, m)| refusal(d, m)).collect();
+        assert_eq!(
+            got,
+            [
+                "ferry.toml: inputs[0].name: the model has no input named `x`; it has [\"y\"]",
+                "ferry.toml: inputs[0]: `x` is a map in the model; Ferry contracts describe tensors",
+                "ferry.toml: inputs[0].dtype: `x` is declared float32 but the model says int64",
+                "ferry.toml: inputs[0].dtype: `x` has ONNX element type 16, which Ferry does not support",
+                "ferry.toml: inputs[0].shape: `x` is declared with rank 2 [2, 1] but the model says rank 1",
+                "ferry.toml: inputs[0].shape[0]: `x` dim 0 is declared `batch` but the model fixes it to 1",
+            ]
+        );
+        let extra = [value("x", ValueKind::Tensor, f32, None), value("z", ValueKind::Tensor, f32, None)];
+        let e = check_contract("ferry.toml", "inputs", &[spec(vec![])], &extra).unwrap_err();
+        assert!(e.to_string().contains("the model's input `z` is not declared in the contract"), "{e}");
+    }
 }

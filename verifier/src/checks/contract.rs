@@ -8,7 +8,7 @@ use super::{Context, plural, read_tensors, schema_ev, summarize_cases};
 use crate::{Case, Evidence, Outcome, Status};
 use ferry_bundle::Bundle;
 use ferry_contract::{Contract, ContractError};
-use ferry_onnx::{OnnxDim, ValueInfo, ValueKind};
+use ferry_onnx::{OnnxDim, ValueInfo};
 use ferry_spec::config::ConfigSchema;
 use ferry_spec::policy::CheckId;
 use ferry_spec::{GoldenSet, Manifest, TensorSpec};
@@ -146,73 +146,42 @@ impl Context<'_> {
     }
 }
 
-fn fmt_onnx_dim(d: &OnnxDim) -> String {
-    match d {
-        OnnxDim::Value(v) => v.to_string(),
-        OnnxDim::Param(p) => p.clone(),
-        OnnxDim::Unknown => "?".into(),
-    }
-}
-
 fn fmt_onnx_shape(shape: &[OnnxDim]) -> String {
-    format!("[{}]", shape.iter().map(fmt_onnx_dim).collect::<Vec<_>>().join(", "))
+    format!("[{}]", shape.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
 }
 
-/// Every difference between the declared tensors of one side and the model's, with the packager's rules:
-/// same names, kinds, dtypes and ranks; a declared fixed dim may narrow a symbolic or unknown one of the
-/// model, but may not contradict a fixed one.
+/// Every difference between the declared tensors of one side and the model's, by the contract's one
+/// rule ([`ferry_contract::model_io::differences`], which `pack` applies too), as evidence.
 fn compare_io(side: &str, declared: &[TensorSpec], actual: &[ValueInfo], out: &mut Vec<Evidence>) {
-    let ev = |tensor: &str, field: &str, declared: String, model: String| Evidence::Contract {
+    use ferry_contract::IoDifference as D;
+    let ev = |tensor: String, field: &str, declared: String, model: String| Evidence::Contract {
         side: side.into(),
-        tensor: tensor.into(),
+        tensor,
         field: field.into(),
         declared,
         model,
     };
-    for d in declared {
-        let Some(a) = actual.iter().find(|a| a.name == d.name) else {
-            out.push(ev(&d.name, "name", d.name.clone(), "-".into()));
-            continue;
-        };
-        if a.kind != ValueKind::Tensor {
-            out.push(ev(&d.name, "kind", "tensor".into(), a.kind.name().into()));
-            continue;
-        }
-        match a.elem_type {
-            Some(t) if t == d.dtype => {}
-            Some(t) => out.push(ev(&d.name, "dtype", d.dtype.to_string(), t.to_string())),
-            None => out.push(ev(
-                &d.name,
-                "dtype",
-                d.dtype.to_string(),
-                format!("ONNX element type {}", a.raw_elem_type),
-            )),
-        }
-        let Some(shape) = &a.shape else { continue };
-        if shape.len() != d.shape.len() {
-            out.push(ev(
-                &d.name,
-                "rank",
-                format!("{} {}", d.shape.len(), d.shape_string()),
-                format!("{} {}", shape.len(), fmt_onnx_shape(shape)),
-            ));
-            continue;
-        }
-        for (j, (dd, md)) in d.shape.iter().zip(shape).enumerate() {
-            let fixed = match md {
-                OnnxDim::Value(m) => Some(*m),
-                OnnxDim::Param(_) | OnnxDim::Unknown => None,
-            };
-            let ok = ferry_contract::dim_fits_model(dd, fixed);
-            if !ok {
-                out.push(ev(&d.name, &format!("shape[{j}]"), dd.to_string(), fmt_onnx_dim(md)));
+    for d in ferry_contract::model_io::differences(declared, actual) {
+        out.push(match d {
+            D::Missing { name, .. } => ev(name.clone(), "name", name, "-".into()),
+            D::NotATensor { name, kind, .. } => ev(name, "kind", "tensor".into(), kind.into()),
+            D::DType { name, declared, model, .. } => {
+                let model = match model {
+                    Ok(t) => t.to_string(),
+                    Err(code) => format!("ONNX element type {code}"),
+                };
+                ev(name, "dtype", declared.to_string(), model)
             }
-        }
-    }
-    for a in actual {
-        if !declared.iter().any(|d| d.name == a.name) {
-            out.push(ev(&a.name, "name", "-".into(), a.name.clone()));
-        }
+            D::Rank { name, declared, model, .. } => {
+                let spec = declared.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+                let declared = format!("{} [{spec}]", declared.len());
+                ev(name, "rank", declared, format!("{} {}", model.len(), fmt_onnx_shape(&model)))
+            }
+            D::Dim { name, axis, declared, model, .. } => {
+                ev(name, &format!("shape[{axis}]"), declared.to_string(), model.to_string())
+            }
+            D::Undeclared { name } => ev(name.clone(), "name", "-".into(), name),
+        });
     }
 }
 
