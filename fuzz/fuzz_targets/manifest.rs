@@ -4,7 +4,7 @@
 //! JSON writer (which must reproduce a manifest that parses to the same value).
 #![no_main]
 
-use ferry_spec::{Manifest, ModelSection, Source};
+use ferry_spec::Manifest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -29,20 +29,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = semver::VersionReq::parse(&m.pins.onnxruntime);
     let _ = semver::Version::parse(&m.pins.ferry_version);
     // The verifier's `artifact.format`: the manifest seen as the source it was packed from.
-    let source = Source {
-        model: ModelSection {
-            name: m.model.name.clone(),
-            version: m.model.version.clone(),
-            description: m.model.description.clone(),
-            license: m.model.license.clone(),
-            onnx: m.entrypoint.clone(),
-            extra_files: Vec::new(),
-        },
-        config: m.config.clone(),
-        inputs: m.inputs.clone(),
-        outputs: m.outputs.clone(),
-        golden: m.golden.clone(),
-    };
+    let source = m.source_view();
     let _ = source.validate();
     let canonical = ferry_spec::to_canonical_json(&m).expect("a parsed manifest serializes");
     let again: Manifest = serde_json::from_slice(&canonical).expect("canonical JSON of a manifest parses");

@@ -107,6 +107,26 @@ pub struct OnnxPins {
 }
 
 impl Manifest {
+    /// The manifest seen as the source it was packed from, so the source's rules (unique names, features
+    /// that fit their shapes, valid tolerances, safe paths: [`Source::validate`](crate::Source::validate))
+    /// can be checked on a bundle, as `verify`'s `artifact.format` does.
+    pub fn source_view(&self) -> crate::Source {
+        crate::Source {
+            model: crate::ModelSection {
+                name: self.model.name.clone(),
+                version: self.model.version.clone(),
+                description: self.model.description.clone(),
+                license: self.model.license.clone(),
+                onnx: self.entrypoint.clone(),
+                extra_files: Vec::new(),
+            },
+            config: self.config.clone(),
+            inputs: self.inputs.clone(),
+            outputs: self.outputs.clone(),
+            golden: self.golden.clone(),
+        }
+    }
+
     /// Looks up a file of the file view by path.
     pub fn file(&self, path: &str) -> Option<&FileEntry> {
         self.files.binary_search_by(|f| f.path.as_str().cmp(path)).ok().map(|i| &self.files[i])

@@ -8,7 +8,7 @@ use crate::{Evidence, Outcome};
 use ferry_onnx::ModelInfo;
 use ferry_spec::config::ConfigSchema;
 use ferry_spec::policy::{CheckId, Level};
-use ferry_spec::{Compression, FORMAT_VERSION, Manifest, ModelSection, Source, SourceError};
+use ferry_spec::{Compression, FORMAT_VERSION, Manifest, SourceError};
 use std::collections::BTreeSet;
 
 impl Context<'_> {
@@ -32,7 +32,7 @@ impl Context<'_> {
             },
             Err(e) => evidence.push(Evidence::Error { message: e.to_string() }),
         }
-        if let Err(SourceError::Invalid { key, message }) = source_view(m).validate() {
+        if let Err(SourceError::Invalid { key, message }) = m.source_view().validate() {
             evidence.push(schema_ev("manifest", &key_to_pointer(&key), "format", message));
         }
         evidence.extend(missing_references(m));
@@ -271,25 +271,6 @@ fn manifest_schema_violations(value: &serde_json::Value) -> Vec<Evidence> {
     match compiled.validate(value) {
         Ok(()) => Vec::new(),
         Err(v) => v.into_iter().map(|v| schema_ev("manifest", &v.pointer, &v.rule, v.message)).collect(),
-    }
-}
-
-/// The manifest seen as the source it was packed from, so the source's rules (unique names, features that
-/// fit their shapes, valid tolerances, safe paths) can be checked on it.
-fn source_view(m: &Manifest) -> Source {
-    Source {
-        model: ModelSection {
-            name: m.model.name.clone(),
-            version: m.model.version.clone(),
-            description: m.model.description.clone(),
-            license: m.model.license.clone(),
-            onnx: m.entrypoint.clone(),
-            extra_files: Vec::new(),
-        },
-        config: m.config.clone(),
-        inputs: m.inputs.clone(),
-        outputs: m.outputs.clone(),
-        golden: m.golden.clone(),
     }
 }
 
