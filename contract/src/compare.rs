@@ -8,7 +8,8 @@ use ferry_tensor::{Tensor, TensorData};
 pub struct Comparison {
     /// Whether every element is within tolerance and the dtypes and shapes agree.
     pub pass: bool,
-    /// Largest `|actual - expected|` over elements where both are finite (0 when there are none).
+    /// Largest `|actual - expected|` over elements where both are finite (0 when there are none). For
+    /// integers and booleans (as 0 and 1), over the elements that differ; always 0 for strings.
     pub max_abs: f64,
     /// Largest `|actual - expected| / |expected|` over the same elements; infinite when `expected` is 0 and
     /// `actual` is not.
@@ -59,8 +60,9 @@ pub fn compare(expected: &Tensor, actual: &Tensor, rtol: f64, atol: f64) -> Comp
     for (which, t) in [("expected", expected), ("actual", actual)] {
         if numel != Some(t.data.len()) {
             return structural(format!(
-                "the {which} tensor holds {} elements, not the {} its shape {:?} needs",
+                "the {which} tensor holds {} element{}, not the {} its shape {:?} needs",
                 t.data.len(),
+                crate::error::plural(t.data.len()),
                 numel.map_or_else(|| "overflowing number".to_owned(), |n| n.to_string()),
                 t.shape
             ));
@@ -120,25 +122,40 @@ fn unravel(shape: &[usize], mut flat: usize) -> Vec<usize> {
     index
 }
 
+/// Exact comparison. Integers (and booleans, as 0 and 1) still have a distance, recorded in `max_abs` and
+/// `max_rel` as for floats: an output that is 1 where 0 was expected is off by 1. Strings have none.
 fn exact(e: &TensorData, a: &TensorData, shape: &[usize], out: &mut Comparison) {
-    fn go<T: PartialEq + std::fmt::Debug>(e: &[T], a: &[T], shape: &[usize], out: &mut Comparison) {
+    fn go<T: PartialEq + std::fmt::Debug>(
+        e: &[T],
+        a: &[T],
+        shape: &[usize],
+        out: &mut Comparison,
+        value: impl Fn(&T) -> Option<i128>,
+    ) {
         for (i, (x, y)) in e.iter().zip(a).enumerate() {
             if x != y {
+                if let (Some(x), Some(y)) = (value(x), value(y)) {
+                    // Exact in i128 for every integer dtype, then rounded once.
+                    let diff = (y - x).unsigned_abs() as f64;
+                    out.max_abs = out.max_abs.max(diff);
+                    let rel = if x == 0 { f64::INFINITY } else { diff / x.unsigned_abs() as f64 };
+                    out.max_rel = out.max_rel.max(rel);
+                }
                 record(out, shape, i, format!("{x:?}"), format!("{y:?}"));
             }
         }
     }
     match (e, a) {
-        (TensorData::I8(x), TensorData::I8(y)) => go(x, y, shape, out),
-        (TensorData::I16(x), TensorData::I16(y)) => go(x, y, shape, out),
-        (TensorData::I32(x), TensorData::I32(y)) => go(x, y, shape, out),
-        (TensorData::I64(x), TensorData::I64(y)) => go(x, y, shape, out),
-        (TensorData::U8(x), TensorData::U8(y)) => go(x, y, shape, out),
-        (TensorData::U16(x), TensorData::U16(y)) => go(x, y, shape, out),
-        (TensorData::U32(x), TensorData::U32(y)) => go(x, y, shape, out),
-        (TensorData::U64(x), TensorData::U64(y)) => go(x, y, shape, out),
-        (TensorData::Bool(x), TensorData::Bool(y)) => go(x, y, shape, out),
-        (TensorData::String(x), TensorData::String(y)) => go(x, y, shape, out),
+        (TensorData::I8(x), TensorData::I8(y)) => go(x, y, shape, out, |v| Some(i128::from(*v))),
+        (TensorData::I16(x), TensorData::I16(y)) => go(x, y, shape, out, |v| Some(i128::from(*v))),
+        (TensorData::I32(x), TensorData::I32(y)) => go(x, y, shape, out, |v| Some(i128::from(*v))),
+        (TensorData::I64(x), TensorData::I64(y)) => go(x, y, shape, out, |v| Some(i128::from(*v))),
+        (TensorData::U8(x), TensorData::U8(y)) => go(x, y, shape, out, |v| Some(i128::from(*v))),
+        (TensorData::U16(x), TensorData::U16(y)) => go(x, y, shape, out, |v| Some(i128::from(*v))),
+        (TensorData::U32(x), TensorData::U32(y)) => go(x, y, shape, out, |v| Some(i128::from(*v))),
+        (TensorData::U64(x), TensorData::U64(y)) => go(x, y, shape, out, |v| Some(i128::from(*v))),
+        (TensorData::Bool(x), TensorData::Bool(y)) => go(x, y, shape, out, |v| Some(i128::from(*v))),
+        (TensorData::String(x), TensorData::String(y)) => go(x, y, shape, out, |_| None),
         // Dtypes were checked equal by the caller; anything else cannot happen but must not panic.
         _ => {
             out.mismatches += 1;
@@ -196,6 +213,50 @@ mod tests {
         assert!(!compare(&s("a"), &s("b"), 0.0, 0.0).pass);
         let bad = Tensor { shape: vec![3], data: TensorData::F32(vec![1.0]) };
         assert!(compare(&bad, &bad, 0.0, 0.0).structure.is_some());
+    }
+
+    /// An integer, boolean or string mismatch is an exact one, but an integer (or boolean, as 0 and 1) still
+    /// has a distance: 1 where 0 was expected is an error of 1, not 0.
+    #[test]
+    fn exact_mismatches_report_their_error() {
+        let i = |v: Vec<i64>| Tensor { shape: vec![v.len(), 1], data: TensorData::I64(v) };
+        let c = compare(&i(vec![0, 5]), &i(vec![1, 5]), 0.0, 0.0);
+        assert_eq!((c.pass, c.mismatches, c.max_abs, c.max_rel), (false, 1, 1.0, f64::INFINITY), "{c:?}");
+        assert_eq!(c.first_mismatch.unwrap().index, vec![0, 0]);
+        let c = compare(&i(vec![4, 5]), &i(vec![2, 5]), 0.0, 0.0);
+        assert_eq!((c.max_abs, c.max_rel), (2.0, 0.5), "{c:?}");
+        // Equal elements still count towards nothing; the extremes do not overflow.
+        let c = compare(&i(vec![i64::MIN, 7]), &i(vec![i64::MAX, 7]), 0.0, 0.0);
+        assert_eq!(c.max_abs, 2f64.powi(64), "{c:?}");
+        let u = |v: Vec<u64>| Tensor { shape: vec![v.len()], data: TensorData::U64(v) };
+        assert_eq!(compare(&u(vec![u64::MAX]), &u(vec![0]), 0.0, 0.0).max_abs, 2f64.powi(64));
+        let u8t = |v: Vec<u8>| Tensor { shape: vec![v.len()], data: TensorData::U8(v) };
+        assert_eq!(compare(&u8t(vec![200]), &u8t(vec![10]), 0.0, 0.0).max_abs, 190.0);
+        let b = |v: Vec<bool>| Tensor { shape: vec![v.len()], data: TensorData::Bool(v) };
+        let c = compare(&b(vec![false, true]), &b(vec![true, true]), 0.0, 0.0);
+        assert_eq!((c.mismatches, c.max_abs, c.max_rel), (1, 1.0, f64::INFINITY), "{c:?}");
+        // A passing comparison reports no error; strings have no distance to report.
+        assert_eq!(compare(&i(vec![3]), &i(vec![3]), 0.0, 0.0).max_abs, 0.0);
+        let s = |v: &str| Tensor { shape: vec![1], data: TensorData::String(vec![v.into()]) };
+        let c = compare(&s("a"), &s("b"), 0.0, 0.0);
+        assert_eq!((c.mismatches, c.max_abs), (1, 0.0));
+    }
+
+    #[test]
+    fn structural_messages_count_in_words() {
+        let one = Tensor { shape: vec![3], data: TensorData::F32(vec![1.0]) };
+        let good = f32t(vec![1.0, 2.0, 3.0]);
+        let c = compare(&one, &good, 0.0, 0.0);
+        assert_eq!(
+            c.structure.as_deref(),
+            Some("the expected tensor holds 1 element, not the 3 its shape [3] needs")
+        );
+        let two = Tensor { shape: vec![1], data: TensorData::F32(vec![1.0, 2.0]) };
+        let c = compare(&two, &two, 0.0, 0.0);
+        assert_eq!(
+            c.structure.as_deref(),
+            Some("the expected tensor holds 2 elements, not the 1 its shape [1] needs")
+        );
     }
 
     proptest! {

@@ -78,7 +78,8 @@ impl fmt::Display for ContractError {
                 write!(f, "dtype is {found}, the contract says {expected}")
             }
             ContractErrorKind::Rank { expected, found, declared } => {
-                write!(f, "has {found} axes, the contract declares {expected} ({declared})")
+                let axes = if *found == 1 { "axis" } else { "axes" };
+                write!(f, "has {found} {axes}, the contract declares {expected} ({declared})")
             }
             ContractErrorKind::Dim { axis, expected, found } => {
                 write!(f, "axis {axis} has size {found}, the contract fixes it at {expected}")
@@ -91,14 +92,14 @@ impl fmt::Display for ContractError {
             }
             ContractErrorKind::TooManyElements { shape, declared, limit } => write!(
                 f,
-                "shape {shape:?} holds {} elements, more than the {limit} this runtime accepts for the contract's {declared}",
-                product(shape)
+                "shape {shape:?} holds {}, more than the {limit} this runtime accepts for the contract's {declared}",
+                elements(shape)
             ),
             ContractErrorKind::TooManyBytes { bytes, limit } => {
                 write!(f, "declares {bytes} bytes of data, more than the {limit} this runtime accepts")
             }
             ContractErrorKind::DataLength { shape, len } => {
-                write!(f, "shape {shape:?} needs {} elements but the data holds {len}", product(shape))
+                write!(f, "shape {shape:?} needs {} but the data holds {len}", elements(shape))
             }
             ContractErrorKind::Null => f.write_str("value is NaN (missing) but the feature is not nullable"),
             ContractErrorKind::BelowMin { min } => write!(f, "value {value} is below the minimum {min}"),
@@ -111,11 +112,17 @@ impl fmt::Display for ContractError {
     }
 }
 
-fn product(shape: &[usize]) -> String {
-    shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .map_or_else(|| "overflowing".to_owned(), |n| n.to_string())
+/// How many elements a shape holds, counted in words: `1 element`, `6 elements`.
+fn elements(shape: &[usize]) -> String {
+    match shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
+        Some(n) => format!("{n} element{}", plural(n)),
+        None => "an overflowing number of elements".to_owned(),
+    }
+}
+
+/// The plural ending of a count's noun: `""` for 1, `"s"` otherwise (the crate's one such helper).
+pub(crate) fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// An output (returned by a model, or expected by a golden set) that breaks the contract's declared

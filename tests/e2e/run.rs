@@ -147,7 +147,7 @@ fn bad_requests_are_refused_with_the_input_feature_and_value() {
         &cr,
         "wrong rank",
         TensorMap::from([("features".into(), f32_tensor(vec![14], edge_row()))]),
-        &["input `features`", "has 1 axes"],
+        &["input `features`", "has 1 axis,"],
     );
     let mut young = edge_row();
     young[0] = 5.0;

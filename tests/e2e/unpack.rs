@@ -111,3 +111,26 @@ fn unpack_refuses_a_non_empty_target() {
     assert!(stderr(&o).contains("not empty"));
     assert_eq!(listing(&target), vec!["mine.txt"]);
 }
+
+/// Issue 12, item 5: `unpack` counts files in words ("1 file", "10 files").
+#[test]
+fn unpack_counts_its_files() {
+    let t = tempdir();
+    let bytes = bundle_bytes();
+    let one = reassemble(&bytes, |m, _| {
+        m.files.retain(|f| f.path == "model.onnx");
+        m.golden.clear();
+        m.config = None;
+    });
+    let all = format!(
+        "unpacked {} files into ",
+        ferry_bundle::Bundle::from_bytes(bytes.clone()).unwrap().manifest().files.len()
+    );
+    for (name, archive, said) in [("one", one, "unpacked 1 file into "), ("all", bytes, all.as_str())] {
+        let bundle = t.path().join(format!("{name}.ferry"));
+        std::fs::write(&bundle, archive).unwrap();
+        let o = run(&["unpack", bundle.to_str().unwrap(), t.path().join(name).to_str().unwrap()]);
+        assert_eq!(code(&o), 0, "{name}: {}", stderr(&o));
+        assert!(stdout(&o).starts_with(said), "{name}: {}", stdout(&o));
+    }
+}

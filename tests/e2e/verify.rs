@@ -195,3 +195,46 @@ fn rebuild_and_data_options_reach_their_checks() {
     assert_eq!(find("rebuild.identical")["status"], "passed");
     assert_eq!(find("contract.data")["status"], "failed");
 }
+
+/// Issue 12, item 5: `ferry run` and `ferry verify --data` name the same bad row alike. `run` names an
+/// element by its 0-based index, as numpy does (`[3, 0]`: row 3, feature 0); `verify --data` names the
+/// file's record by the same 0-based number, with the 1-based line it is on (`record 3 (line 5)`).
+#[test]
+fn run_and_verify_data_name_a_bad_row_alike() {
+    let d = bundles();
+    let names = "age,annual_income,debt_to_income,credit_utilization,num_open_accounts,num_delinquencies_2y,\
+                 months_since_last_delinquency,loan_amount,loan_term_months,employment_length_years,\
+                 home_ownership,has_mortgage,inquiries_6m,revolving_balance";
+    let good = [30.0, 50000.0, 0.3, 0.2, 5.0, 0.0, 12.0, 10000.0, 36.0, 4.0, 1.0, 0.0, 1.0, 2000.0];
+    let mut rows = vec![good; 5];
+    rows[3][0] = 17.0; // `age` below its minimum of 18
+    let csv: String = std::iter::once(names.to_owned())
+        .chain(rows.iter().map(|r| r.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")))
+        .map(|line| line + "\n")
+        .collect();
+    let data = d.path().join("sample.csv");
+    std::fs::write(&data, csv).unwrap();
+    let request = serde_json::json!({
+        "features": { "dtype": "float32", "shape": [5, 14], "data": rows.concat() }
+    });
+    let input = d.path().join("request.json");
+    std::fs::write(&input, request.to_string()).unwrap();
+
+    let o = ferry(&["run", &p(&d, "good.ferry"), "--input", input.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("feature `age` at [3, 0]: value 17"), "{}", stderr(&o));
+
+    let o = ferry(&["verify", &p(&d, "good.ferry"), "--data", data.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("feature `age` (column `age`): 1 of 5 rows (20.00%) breaks rule `min`; first at record 3 (line 5): 17"),
+        "{}",
+        stdout(&o)
+    );
+    let o = ferry(&["verify", &p(&d, "good.ferry"), "--data", data.to_str().unwrap(), "--format", "json"]);
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let data_check =
+        report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "contract.data").unwrap();
+    let e = &data_check["evidence"][0];
+    assert_eq!((&e["first_record"], &e["first_line"]), (&serde_json::json!(3), &serde_json::json!(5)), "{e}");
+}

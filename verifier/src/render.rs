@@ -6,6 +6,7 @@
 //! [`ferry_spec::display::escape`], so control characters and bidi overrides show as text instead of
 //! acting on a terminal or a CI log. JSON and SARIF are escaped by serde.
 
+use crate::checks::plural;
 use crate::{CheckResult, Report, Status, VerifyError};
 use ferry_spec::display::escape as esc;
 use ferry_spec::policy::CheckId;
@@ -139,13 +140,14 @@ fn human(r: &Report) -> String {
         for t in &c.timings.latency {
             let _ = writeln!(
                 s,
-                "          {}: p50 {:.3} ms, p99 {:.3} ms, min {:.3} ms, max {:.3} ms ({} calls)",
+                "          {}: p50 {:.3} ms, p99 {:.3} ms, min {:.3} ms, max {:.3} ms ({} call{})",
                 esc(&t.set),
                 t.p50_ms,
                 t.p99_ms,
                 t.min_ms,
                 t.max_ms,
-                t.iterations
+                t.iterations,
+                plural(t.iterations as usize)
             );
         }
     }
@@ -157,7 +159,7 @@ fn human(r: &Report) -> String {
         if r.passed { "PASSED" } else { "FAILED" },
         m.failed,
         m.warnings,
-        if m.warnings == 1 { "" } else { "s" },
+        plural(m.warnings as usize),
         m.passed,
         m.skipped,
         r.timings.total_ms / 1e3
@@ -438,10 +440,11 @@ fn github(r: &Report) -> String {
     let m = &r.summary;
     let _ = writeln!(
         s,
-        "::notice title={}::{} failed, {} warnings, {} passed, {} skipped",
+        "::notice title={}::{} failed, {} warning{}, {} passed, {} skipped",
         gh_property(&format!("ferry verify {}", if r.passed { "passed" } else { "failed" })),
         m.failed,
         m.warnings,
+        plural(m.warnings as usize),
         m.passed,
         m.skipped
     );
@@ -472,8 +475,12 @@ pub fn github_step_summary(r: &Report) -> String {
     let m = &r.summary;
     let _ = writeln!(
         s,
-        "{} failed, {} warnings, {} passed, {} skipped.\n",
-        m.failed, m.warnings, m.passed, m.skipped
+        "{} failed, {} warning{}, {} passed, {} skipped.\n",
+        m.failed,
+        m.warnings,
+        plural(m.warnings as usize),
+        m.passed,
+        m.skipped
     );
     let _ = writeln!(s, "| check | status | details |");
     let _ = writeln!(s, "|---|---|---|");

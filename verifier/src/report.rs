@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::fmt;
 
-/// The version of the report format; bumped on any incompatible change of these types.
-pub const REPORT_VERSION: u32 = 1;
+/// The version of the report format; bumped on any incompatible change of these types. Version 2: a
+/// `feature` evidence names its first breaking row by `first_record` (0-based, as `ferry run` indexes a
+/// batch) and `first_line` (1-based), where version 1 had `first_row` (1-based).
+pub const REPORT_VERSION: u32 = 2;
 
 /// The outcome of `ferry verify` on one bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -273,6 +275,9 @@ impl fmt::Display for Num {
             f.write_str("NaN")
         } else if v.is_infinite() {
             f.write_str(if v > 0.0 { "inf" } else { "-inf" })
+        } else if v.fract() == 0.0 && v.abs() < 1e15 {
+            // A whole number (an integer output's error, a tolerance of 0) as one: `1`, not `1e0`.
+            write!(f, "{v}")
         } else {
             // Four significant digits are plenty for a human reading an error; JSON keeps every digit.
             let short = format!("{v:.3e}").parse::<f64>().unwrap_or(v);
@@ -411,8 +416,11 @@ pub enum Evidence {
         total_rows: u64,
         /// `rows / total_rows`.
         share: Num,
-        /// The first breaking row (1-based, header excluded).
-        first_row: Option<u64>,
+        /// The first breaking row, as the 0-based index of its record (the header and blank lines are not
+        /// records): the index the row has in a batch tensor, as `ferry run` names it (`[3, 0]`).
+        first_record: Option<u64>,
+        /// The 1-based line of the data file that record starts on.
+        first_line: Option<u64>,
         /// The value found in that row, as text.
         value: Option<String>,
     },
@@ -499,31 +507,51 @@ impl Evidence {
                 }
                 let errors =
                     format!("max abs error {max_abs}, max rel error {max_rel} (rtol {rtol}, atol {atol})");
+                let s = crate::checks::plural(*elements as usize);
                 if *passed {
-                    return format!("{head}: {elements} elements within tolerance; {errors}");
+                    return format!("{head}: {elements} element{s} within tolerance; {errors}");
                 }
                 let at = match (first_mismatch, expected, actual) {
                     (Some(i), Some(e), Some(a)) => format!("; first at {i:?}: expected {e}, got {a}"),
                     _ => String::new(),
                 };
-                format!("{head}: {mismatches} of {elements} elements out of tolerance{at}; {errors}")
+                format!("{head}: {mismatches} of {elements} element{s} out of tolerance{at}; {errors}")
             }
-            Evidence::Feature { input, feature, column, rule, rows, total_rows, share, first_row, value } => {
+            Evidence::Feature {
+                input,
+                feature,
+                column,
+                rule,
+                rows,
+                total_rows,
+                share,
+                first_record,
+                first_line,
+                value,
+            } => {
                 let col = column.as_deref().map(|c| format!(" (column `{c}`)")).unwrap_or_default();
-                let first = match (first_row, value) {
-                    (Some(r), Some(v)) => format!("; first at row {r}: {v}"),
-                    (Some(r), None) => format!("; first at row {r}"),
-                    _ => String::new(),
+                let mut first = match first_record {
+                    Some(r) => format!("; first at record {r}"),
+                    None => String::new(),
                 };
+                if let (Some(_), Some(l)) = (first_record, first_line) {
+                    first.push_str(&format!(" (line {l})"));
+                }
+                if let (Some(_), Some(v)) = (first_record, value) {
+                    first.push_str(&format!(": {v}"));
+                }
                 let pct = share.0 * 100.0;
+                let s = crate::checks::plural(*total_rows as usize);
+                let verb = if *rows == 1 { "breaks" } else { "break" };
                 format!(
-                    "input `{input}`, feature `{feature}`{col}: {rows} of {total_rows} rows ({pct:.2}%) break rule `{rule}`{first}"
+                    "input `{input}`, feature `{feature}`{col}: {rows} of {total_rows} row{s} ({pct:.2}%) {verb} rule `{rule}`{first}"
                 )
             }
             Evidence::Latency { set, percentile, budget_ms, iterations } => {
                 format!(
-                    "golden set `{set}`: {percentile} over its budget of {} ms ({iterations} calls)",
-                    budget_ms.0
+                    "golden set `{set}`: {percentile} over its budget of {} ms ({iterations} call{})",
+                    budget_ms.0,
+                    crate::checks::plural(*iterations as usize)
                 )
             }
             Evidence::Rebuild { file, message, offset, .. } => match (file, offset) {
@@ -567,4 +595,93 @@ impl Report {
 pub fn report_schema() -> String {
     let schema = schemars::schema_for!(Report);
     serde_json::to_string_pretty(&schema).map(|s| s + "\n").unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_show_without_an_exponent() {
+        for (v, shown) in [
+            (1.0, "1"),
+            (0.0, "0"),
+            (190.0, "190"),
+            (-3.0, "-3"),
+            (0.01, "1e-2"),
+            (0.123456, "1.235e-1"),
+            (1.5, "1.5e0"),
+            (1e20, "1e20"),
+            (f64::INFINITY, "inf"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(Num(v).to_string(), shown, "{v}");
+        }
+    }
+
+    fn output(elements: u64, mismatches: u64) -> Evidence {
+        Evidence::Output {
+            set: "s".into(),
+            output: "y".into(),
+            passed: mismatches == 0,
+            rtol: Num(1e-4),
+            atol: Num(0.0),
+            elements,
+            mismatches,
+            max_abs: Num(0.0),
+            max_rel: Num(0.0),
+            first_mismatch: None,
+            expected: None,
+            actual: None,
+            problem: None,
+        }
+    }
+
+    fn feature(rows: u64, total_rows: u64, first: Option<(u64, u64)>) -> Evidence {
+        Evidence::Feature {
+            input: "x".into(),
+            feature: "a".into(),
+            column: Some("a".into()),
+            rule: "min".into(),
+            rows,
+            total_rows,
+            share: Num(rows as f64 / total_rows as f64),
+            first_record: first.map(|f| f.0),
+            first_line: first.map(|f| f.1),
+            value: first.map(|_| "-1".into()),
+        }
+    }
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        let errors = "max abs error 0, max rel error 0 (rtol 1e-4, atol 0)";
+        assert_eq!(
+            output(1, 0).describe(),
+            format!("golden set `s`, output `y`: 1 element within tolerance; {errors}")
+        );
+        assert_eq!(
+            output(3, 0).describe(),
+            format!("golden set `s`, output `y`: 3 elements within tolerance; {errors}")
+        );
+        assert_eq!(
+            output(1, 1).describe(),
+            format!("golden set `s`, output `y`: 1 of 1 element out of tolerance; {errors}")
+        );
+        assert_eq!(
+            feature(1, 1, Some((0, 2))).describe(),
+            "input `x`, feature `a` (column `a`): 1 of 1 row (100.00%) breaks rule `min`; first at record 0 (line 2): -1"
+        );
+        assert_eq!(
+            feature(2, 4, None).describe(),
+            "input `x`, feature `a` (column `a`): 2 of 4 rows (50.00%) break rule `min`"
+        );
+        let latency = |iterations| Evidence::Latency {
+            set: "s".into(),
+            percentile: "p50".into(),
+            budget_ms: Num(1.0),
+            iterations,
+        };
+        assert_eq!(latency(1).describe(), "golden set `s`: p50 over its budget of 1 ms (1 call)");
+        assert_eq!(latency(5).describe(), "golden set `s`: p50 over its budget of 1 ms (5 calls)");
+    }
 }

@@ -466,12 +466,22 @@ fn data_file_breaking_feature_constraints_fails_contract_data() {
             rows: 1,
             total_rows: 10,
             share: ferry_verifier::Num(0.1),
-            first_row: Some(9),
+            first_record: Some(8),
+            first_line: Some(10),
             value: Some("17".into()),
         }
     );
+    // The record is counted from 0, as `ferry run` counts the rows of a batch (`at [8, 0]`); the line
+    // from 1, as editors count them.
+    assert_eq!(
+        find("age", "min").describe(),
+        "input `features`, feature `age` (column `age`): 1 of 10 rows (10.00%) breaks rule `min`; first at record 8 (line 10): 17"
+    );
     assert!(matches!(find("loan_term_months", "allowed"), Evidence::Feature { rows: 1, .. }));
-    assert!(matches!(find("revolving_balance", "type"), Evidence::Feature { first_row: Some(10), .. }));
+    assert!(matches!(
+        find("revolving_balance", "type"),
+        Evidence::Feature { first_record: Some(9), first_line: Some(11), .. }
+    ));
     assert_eq!(ev.len(), 3, "{ev:?}");
 
     // A policy may tolerate a share of bad rows; the evidence stays in the report.
@@ -494,7 +504,8 @@ fn json_lines_data_and_missing_columns() {
     let r = verify(&bundle, &VerifyOptions { data: Some(data), ..VerifyOptions::default() }).unwrap();
     assert_eq!(status(&r, CheckId::ContractData), Status::Failed);
     let ev = evidence(&r, CheckId::ContractData);
-    assert!(ev.iter().any(|e| matches!(e, Evidence::Feature { feature, rule, rows: 1, first_row: Some(2), .. } if feature == "age" && rule == "null")), "{ev:?}");
+    // The second record is on the third line: blank lines are not records.
+    assert!(ev.iter().any(|e| matches!(e, Evidence::Feature { feature, rule, rows: 1, first_record: Some(1), first_line: Some(3), .. } if feature == "age" && rule == "null")), "{ev:?}");
     assert!(ev.iter().any(|e| matches!(e, Evidence::Feature { feature, rule, column: None, rows: 2, .. } if feature == "annual_income" && rule == "column")), "{ev:?}");
     assert!(
         !ev.iter().any(
@@ -638,6 +649,143 @@ fn nan_where_a_number_was_expected_fails_golden_outputs() {
         other => panic!("{other:?}"),
     }
     assert_eq!(r.exit_code, 1);
+}
+
+/// A bundle source around `y = Identity(x)`, int64 `[batch, 1]`, with one golden set `ints`: input
+/// `inputs`, expected `expected` (JSON arrays of one row each).
+fn int_identity_source(inputs: &str, expected: &str) -> TempDir {
+    let dir = TempDir::new().unwrap();
+    let shape = [OnnxDim::Param("batch".into()), OnnxDim::Value(1)];
+    let model = ModelBuilder::new(17)
+        .input("x", DType::Int64, &shape)
+        .output("y", DType::Int64, &shape)
+        .node("Identity", &["x"], &["y"])
+        .build();
+    std::fs::write(dir.path().join("model.onnx"), model).unwrap();
+    std::fs::create_dir_all(dir.path().join("golden")).unwrap();
+    let t = |key: &str, data: &str| {
+        format!("{{\"{key}\": {{\"dtype\": \"int64\", \"shape\": [1, 1], \"data\": {data}}}}}")
+    };
+    std::fs::write(dir.path().join("golden/ints.in.json"), t("x", inputs)).unwrap();
+    std::fs::write(dir.path().join("golden/ints.out.json"), t("y", expected)).unwrap();
+    std::fs::write(
+        dir.path().join("ferry.toml"),
+        "[model]\nname = \"ints\"\nversion = \"1.0.0\"\nonnx = \"model.onnx\"\n\n\
+         [[inputs]]\nname = \"x\"\ndtype = \"int64\"\nshape = [\"batch\", 1]\n\n\
+         [[outputs]]\nname = \"y\"\ndtype = \"int64\"\nshape = [\"batch\", 1]\n\n\
+         [[golden]]\nname = \"ints\"\ninputs = \"golden/ints.in.json\"\nexpected = \"golden/ints.out.json\"\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// Issue 12, item 5: an integer output that is 1 where 0 was expected has an absolute error of 1 (and an
+/// infinite relative one), in the evidence and in every rendering of it; it was reported as 0.
+#[test]
+fn an_integer_output_off_by_one_reports_an_error_of_one() {
+    let src = int_identity_source("[1]", "[0]");
+    let (_d, bundle) = pack(src.path());
+    let r = run(&bundle);
+    let c = r.check(CheckId::GoldenOutputs).unwrap();
+    assert_eq!(c.status, Status::Failed, "{}", statuses(&r));
+    let ev = &c.cases[0].evidence;
+    match &ev[..] {
+        [
+            Evidence::Output {
+                passed: false,
+                mismatches: 1,
+                max_abs,
+                max_rel,
+                first_mismatch,
+                expected,
+                actual,
+                ..
+            },
+        ] => {
+            assert_eq!((max_abs.0, max_rel.0), (1.0, f64::INFINITY));
+            assert_eq!(first_mismatch.as_deref(), Some(&[0, 0][..]));
+            assert_eq!((expected.as_deref(), actual.as_deref()), (Some("0"), Some("1")));
+        }
+        other => panic!("{other:?}"),
+    }
+    let line = "golden set `ints`, output `y`: 1 of 1 element out of tolerance; first at [0, 0]: expected 0, got 1; \
+                max abs error 1, max rel error inf (rtol 0, atol 0)";
+    assert_eq!(ev[0].describe(), line);
+    for f in [Format::Human, Format::Junit] {
+        let text = render(&r, f);
+        assert!(text.contains("max abs error 1, max rel error inf"), "{f:?}:\n{text}");
+    }
+    let json: Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+    let golden = json["checks"].as_array().unwrap().iter().find(|c| c["id"] == "golden.outputs").unwrap();
+    let e = &golden["cases"][0]["evidence"][0];
+    assert_eq!((&e["max_abs"], &e["max_rel"]), (&serde_json::json!(1.0), &serde_json::json!("inf")));
+    // Equal integers: no error.
+    let src = int_identity_source("[7]", "[7]");
+    let (_d, bundle) = pack(src.path());
+    let r = run(&bundle);
+    assert_eq!(status(&r, CheckId::GoldenOutputs), Status::Passed, "{}", statuses(&r));
+}
+
+/// Issue 12, item 5: one of anything is counted in the singular, with its verb ("1 golden set reproduces
+/// its outputs", "1 file matches its digest", "1 row respects …", "1 field").
+#[test]
+fn counts_of_one_are_singular() {
+    let message = |r: &Report, id: CheckId| r.check(id).unwrap().message.clone();
+    let src = sqrt_source(&[("one", "[4.0, 9.0]", "[2.0, 3.0]")]);
+    let (d, bundle) = pack(src.path());
+    let r = run(&bundle);
+    assert_eq!(message(&r, CheckId::GoldenOutputs), "1 golden set reproduces its outputs");
+    assert_eq!(message(&r, CheckId::ContractGoldenInputs), "1 golden set conforms to the contract");
+    let r = run_with(&bundle, "[perf]\np50_ms = 10000\niterations = 1\nwarmup = 0");
+    assert_eq!(message(&r, CheckId::PerfLatency), "1 golden set stays within p50 10000 ms");
+    let human = render(&r, Format::Human);
+    assert!(human.contains(" ms (1 call)\n"), "{human}");
+    let two = sqrt_source(&[("one", "[4.0, 9.0]", "[2.0, 3.0]"), ("two", "[1.0, 4.0]", "[1.0, 2.0]")]);
+    let (_d2, bundle2) = pack(two.path());
+    let r = run(&bundle2);
+    assert_eq!(message(&r, CheckId::GoldenOutputs), "2 golden sets reproduce their outputs");
+    assert_eq!(message(&r, CheckId::ContractGoldenInputs), "2 golden sets conform to the contract");
+    let r = run_with(&bundle2, "[perf]\np50_ms = 10000\niterations = 2\nwarmup = 0");
+    assert_eq!(message(&r, CheckId::PerfLatency), "2 golden sets stay within p50 10000 ms");
+    assert!(render(&r, Format::Human).contains(" ms (2 calls)\n"));
+    let n = Bundle::open(&bundle2).unwrap().manifest().files.len();
+    assert_eq!(message(&r, CheckId::ArtifactDigest), format!("{n} files match their digests"));
+    let bare = d.path().join("bare.ferry");
+    rewrite(&bundle, &bare, |m, files| {
+        m.golden.clear();
+        files.retain(|p, _| p == "model.onnx");
+    });
+    let r = run(&bare);
+    assert_eq!(message(&r, CheckId::ArtifactDigest), "1 file matches its digest", "{}", statuses(&r));
+
+    let data = |name: &str, text: &str, policy: &str| {
+        let path = d.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let options = VerifyOptions {
+            data: Some(path),
+            policy: Policy::from_toml_str(policy).unwrap(),
+            ..VerifyOptions::default()
+        };
+        let r = verify(&bundle, &options).unwrap();
+        let c = r.check(CheckId::ContractData).unwrap().clone();
+        (c.message, c.evidence.iter().map(Evidence::describe).collect::<Vec<_>>())
+    };
+    let (m, _) = data("one.csv", "a,b\n1,2\n", "");
+    assert_eq!(m, "1 row respects the constraints of 2 features");
+    let (m, _) = data("two.csv", "a,b\n1,2\n3,4\n", "");
+    assert_eq!(m, "2 rows respect the constraints of 2 features");
+    let (m, ev) = data("short.csv", "a,b\n1\n", "");
+    assert_eq!(ev, ["line 2: 1 field, but the header has 2"], "{m}");
+    let (m, ev) = data("text.csv", "a,b\nx,2\n", "");
+    assert!(m.starts_with("1 feature constraint broken in `") && m.ends_with("` (1 row)"), "{m}");
+    assert_eq!(
+        ev,
+        [
+            "input `x`, feature `a` (column `a`): 1 of 1 row (100.00%) breaks rule `type`; first at record 0 (line 2): \"x\""
+        ]
+    );
+    let (m, _) = data("text.csv", "a,b\nx,2\n", "[data]\nmax_violation_share = 1.0");
+    assert_eq!(m, "1 row checked; 1 constraint broken by at most 100% of rows, within the policy");
 }
 
 // --- perf ----------------------------------------------------------------------------------------------
@@ -845,10 +993,14 @@ fn github_annotations_and_step_summary() {
         "{out}"
     );
     assert!(lines.iter().any(|l| l.starts_with("::warning title=ferry verify%3A artifact.pins::")), "{out}");
-    assert!(lines.last().unwrap().starts_with("::notice title=ferry verify failed::1 failed"), "{out}");
+    assert_eq!(
+        lines.last().unwrap(),
+        &"::notice title=ferry verify failed::1 failed, 1 warning, 5 passed, 6 skipped"
+    );
     assert!(lines.iter().all(|l| l.starts_with("::")), "one command per line: {out}");
     let md = ferry_verifier::github_step_summary(&r);
     assert!(md.contains("| `golden.outputs` · edge | ❌ failed |"), "{md}");
+    assert!(md.contains("\n1 failed, 1 warning, 5 passed, 6 skipped.\n"), "{md}");
 }
 
 #[test]

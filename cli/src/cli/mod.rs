@@ -126,12 +126,13 @@ pub fn main() -> CliResult {
         Command::Pack { src, output } => {
             let packed = ferry_packager::pack(&src, &output).map_err(usage)?;
             println!(
-                "packed {} {} -> {} ({} bytes, {} files)\nbundle digest {}",
+                "packed {} {} -> {} ({} bytes, {} file{})\nbundle digest {}",
                 packed.manifest.model.name,
                 packed.manifest.model.version,
                 output.display(),
                 packed.size,
                 packed.manifest.files.len(),
+                plural(packed.manifest.files.len()),
                 packed.manifest_digest
             );
             Ok(ExitCode::SUCCESS)
@@ -149,7 +150,8 @@ pub fn main() -> CliResult {
             b.unpack(&dir, &extra)
                 .with_context(|| format!("unpacking {}", bundle.display()))
                 .map_err(usage)?;
-            println!("unpacked {} files into {}", b.manifest().files.len(), dir.display());
+            let n = b.manifest().files.len();
+            println!("unpacked {n} file{} into {}", plural(n), dir.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => run::run(args),
@@ -161,6 +163,11 @@ pub fn main() -> CliResult {
         Command::Audit(args) => audit::audit(&args),
         Command::Verify(args) => verify::run(args),
     }
+}
+
+/// The plural ending of a count's noun: `""` for 1, `"s"` otherwise (the crate's one such helper).
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// Opens a bundle for reading; a file that is not a well-formed bundle is unreadable input (exit 2).

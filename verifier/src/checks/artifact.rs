@@ -132,11 +132,22 @@ impl Context<'_> {
         }
         let n = b.manifest().files.len();
         let outcome = if evidence.is_empty() {
-            Outcome::passed(format!("{n} file{} match their digests", plural(n)))
+            let verb = if n == 1 { "matches its digest" } else { "match their digests" };
+            Outcome::passed(format!("{n} file{} {verb}", plural(n)))
         } else {
             let names: Vec<String> = tampered.iter().map(|f| format!("`{f}`")).collect();
             Outcome::failed(
-                format!("{} of {n} files do not match their digests: {}", tampered.len(), names.join(", ")),
+                format!(
+                    "{} of {n} file{} {}: {}",
+                    tampered.len(),
+                    plural(n),
+                    if tampered.len() == 1 {
+                        "does not match its digest"
+                    } else {
+                        "do not match their digests"
+                    },
+                    names.join(", ")
+                ),
                 evidence,
             )
         };

@@ -142,7 +142,7 @@ impl Context<'_> {
         }
         let contract = Contract::new(&m.inputs, &m.outputs);
         let cases: Vec<Case> = m.golden.iter().map(|g| golden_set_conformance(b, m, &contract, g)).collect();
-        summarize_cases(cases, "golden set", "conform to the contract")
+        summarize_cases(cases, "golden set", ["conforms to the contract", "conform to the contract"])
     }
 }
 

@@ -6,6 +6,10 @@
 //! in a JSON line) are missing values, which only nullable float features accept. Extra columns are
 //! ignored, so a sample with labels or IDs can be checked as it is.
 //!
+//! A row is named as `ferry run` names it: by its record's 0-based index (the header and blank lines are
+//! not records), the index the row has in a batch tensor (`record 3` is `[3, …]`), with the 1-based line
+//! of the file it starts on (`record 3 (line 5)`).
+//!
 //! A file of its own, apart from the other `contract.*` checks in `contract.rs`: it is the one that holds
 //! the contract against data from outside the bundle, and it carries its own CSV and JSON lines readers.
 
@@ -54,7 +58,8 @@ const RULES: [&str; 6] = ["column", "type", "null", "min", "max", "allowed"];
 #[derive(Debug, Default, Clone)]
 struct Tally {
     rows: u64,
-    first: Option<(u64, String)>,
+    /// The first breaking record: its 0-based index, its 1-based line and the value found.
+    first: Option<(u64, u64, String)>,
 }
 
 impl Context<'_> {
@@ -149,7 +154,7 @@ impl DataFile {
                 tally[0] = Tally { rows: total, first: None };
             }
         }
-        for (row_no, row) in rows.iter().enumerate() {
+        for (record, (line, row)) in rows.iter().enumerate() {
             for (i, (t, tally)) in targets.iter().zip(&mut tallies).enumerate() {
                 if tally[0].rows > 0 {
                     continue;
@@ -159,7 +164,7 @@ impl DataFile {
                     let slot = &mut tally[rule];
                     slot.rows += 1;
                     if slot.first.is_none() {
-                        slot.first = Some((row_no as u64 + 1, show_cell(&cell)));
+                        slot.first = Some((record as u64, *line as u64, show_cell(&cell)));
                     }
                 }
             }
@@ -184,20 +189,20 @@ impl DataFile {
                     rows: slot.rows,
                     total_rows: total,
                     share: Num(share),
-                    first_row: slot.first.as_ref().map(|(r, _)| *r),
-                    value: slot.first.as_ref().map(|(_, v)| v.clone()),
+                    first_record: slot.first.as_ref().map(|(r, _, _)| *r),
+                    first_line: slot.first.as_ref().map(|(_, l, _)| *l),
+                    value: slot.first.as_ref().map(|(_, _, v)| v.clone()),
                 });
             }
         }
         let n = targets.len();
+        let rows = format!("{total} row{}", plural(total as usize));
         if failing == 0 && evidence.is_empty() {
-            Outcome::passed(format!(
-                "{total} row{} respect all {n} feature constraints",
-                plural(total as usize)
-            ))
+            let verb = if total == 1 { "respects" } else { "respect" };
+            Outcome::passed(format!("{rows} {verb} the constraints of {n} feature{}", plural(n)))
         } else if failing == 0 {
             Outcome::passed(format!(
-                "{total} rows checked; {} constraint{} broken by at most {}% of rows, within the policy",
+                "{rows} checked; {} constraint{} broken by at most {}% of rows, within the policy",
                 evidence.len(),
                 plural(evidence.len()),
                 policy.max_violation_share * 100.0
@@ -205,7 +210,7 @@ impl DataFile {
             .with_evidence(evidence)
         } else {
             Outcome::failed(
-                format!("{failing} feature constraint{} broken in `{shown}` ({total} rows)", plural(failing)),
+                format!("{failing} feature constraint{} broken in `{shown}` ({rows})", plural(failing)),
                 evidence,
             )
         }
@@ -258,9 +263,10 @@ fn parse_text_cell(text: &str) -> Cell {
     }
 }
 
-type Rows = (HashMap<String, usize>, Vec<Vec<Cell>>);
+/// The header's column positions and, per record, the 1-based line it starts on and one cell per target.
+type Rows = (HashMap<String, usize>, Vec<(usize, Vec<Cell>)>);
 
-/// The header's column positions and, per row, one cell per target (in target order).
+/// The header's column positions and, per record, its line and one cell per target (in target order).
 fn csv_rows(text: &str, targets: &[Target<'_>]) -> Result<Rows, String> {
     let mut records = CsvRecords::new(text);
     let header = match records.next() {
@@ -279,14 +285,16 @@ fn csv_rows(text: &str, targets: &[Target<'_>]) -> Result<Rows, String> {
     for rec in records {
         let (line, fields) = rec?;
         if fields.len() != header.len() {
-            return Err(format!("line {line}: {} fields, but the header has {}", fields.len(), header.len()));
+            let n = fields.len();
+            return Err(format!("line {line}: {n} field{}, but the header has {}", plural(n), header.len()));
         }
-        rows.push(
+        rows.push((
+            line,
             positions
                 .iter()
                 .map(|p| p.and_then(|i| fields.get(i)).map_or(Cell::Missing, |s| parse_text_cell(s)))
                 .collect(),
-        );
+        ));
     }
     Ok((columns, rows))
 }
@@ -308,13 +316,13 @@ fn jsonl_rows(text: &str, targets: &[Target<'_>]) -> Result<Rows, String> {
             let next = columns.len();
             columns.entry(k.clone()).or_insert(next);
         }
-        objects.push(map);
+        objects.push((i + 1, map));
     }
     let names: Vec<Option<String>> = targets.iter().map(|t| column_of(t, &columns)).collect();
     let rows = objects
         .iter()
-        .map(|obj| {
-            names
+        .map(|(line, obj)| {
+            let cells = names
                 .iter()
                 .map(|n| match n.as_ref().and_then(|n| obj.get(n)) {
                     None | Some(serde_json::Value::Null) => Cell::Missing,
@@ -324,7 +332,8 @@ fn jsonl_rows(text: &str, targets: &[Target<'_>]) -> Result<Rows, String> {
                     Some(serde_json::Value::String(s)) => parse_text_cell(s),
                     Some(other) => Cell::Invalid(other.to_string()),
                 })
-                .collect()
+                .collect();
+            (*line, cells)
         })
         .collect();
     Ok((columns, rows))

@@ -48,7 +48,7 @@ impl Context<'_> {
         let policy = &self.options.policy;
         let m = b.manifest();
         let cases: Vec<Case> = m.golden.iter().map(|g| run_golden_set(b, m, model, policy, g)).collect();
-        summarize_cases(cases, "golden set", "reproduce their outputs")
+        summarize_cases(cases, "golden set", ["reproduces its outputs", "reproduce their outputs"])
     }
 
     pub(super) fn perf_latency(&mut self) -> Outcome {
@@ -79,13 +79,18 @@ impl Context<'_> {
             cases.push(case);
             latency.extend(timing);
         }
-        let verb = match (budget.p50_ms, budget.p99_ms) {
-            (Some(p50), Some(p99)) => format!("stay within p50 {p50} ms and p99 {p99} ms"),
-            (Some(p50), None) => format!("stay within p50 {p50} ms"),
-            (None, Some(p99)) => format!("stay within p99 {p99} ms"),
-            (None, None) => "were timed".to_owned(),
+        let within = match (budget.p50_ms, budget.p99_ms) {
+            (Some(p50), Some(p99)) => format!(" within p50 {p50} ms and p99 {p99} ms"),
+            (Some(p50), None) => format!(" within p50 {p50} ms"),
+            (None, Some(p99)) => format!(" within p99 {p99} ms"),
+            (None, None) => String::new(),
         };
-        let mut outcome = summarize_cases(cases, "golden set", &verb);
+        let verb = if within.is_empty() {
+            ["was timed".to_owned(), "were timed".to_owned()]
+        } else {
+            [format!("stays{within}"), format!("stay{within}")]
+        };
+        let mut outcome = summarize_cases(cases, "golden set", [&verb[0], &verb[1]]);
         outcome.latency = latency;
         outcome
     }
@@ -116,7 +121,10 @@ fn run_golden_set(b: &Bundle, m: &Manifest, model: &Model, policy: &Policy, g: &
     };
     let mut evidence = Vec::with_capacity(m.outputs.len());
     for spec in &m.outputs {
-        let (rtol, atol) = policy.tolerance(g, &spec.name, spec.dtype);
+        // Integers, booleans and strings compare exactly, whatever tolerance a policy sets: the evidence
+        // says so rather than show a tolerance that was not applied.
+        let (rtol, atol) =
+            if spec.dtype.is_float() { policy.tolerance(g, &spec.name, spec.dtype) } else { (0.0, 0.0) };
         evidence.push(output_evidence(g, &spec.name, rtol, atol, &expected, &actual));
     }
     let failed: Vec<&Evidence> =
@@ -132,7 +140,8 @@ fn run_golden_set(b: &Bundle, m: &Manifest, model: &Model, policy: &Policy, g: &
             let message = match (failed.len(), first) {
                 (1, Evidence::Output { output, problem: Some(p), .. }) => format!("output `{output}`: {p}"),
                 (1, Evidence::Output { output, mismatches, elements, .. }) => {
-                    format!("output `{output}`: {mismatches} of {elements} elements out of tolerance")
+                    let s = plural(*elements as usize);
+                    format!("output `{output}`: {mismatches} of {elements} element{s} out of tolerance")
                 }
                 (n, _) => format!("{n} outputs out of tolerance"),
             };

@@ -226,7 +226,9 @@ fn schema_ev(document: &str, pointer: &str, rule: &str, message: String) -> Evid
     Evidence::Schema { document: document.into(), pointer: pointer.into(), rule: rule.into(), message }
 }
 
-fn plural(n: usize) -> &'static str {
+/// The plural ending of a count's noun: `""` for 1, `"s"` otherwise. The crate's one such helper (the
+/// renderings use it too); a verb agreeing with the count is chosen beside it.
+pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
@@ -240,16 +242,46 @@ fn read_tensors(b: &Bundle, path: &str, specs: &[TensorSpec]) -> Result<TensorMa
         .map_err(|e| e.to_string())
 }
 
-/// A check's outcome from its cases: failed if any case failed.
-fn summarize_cases(cases: Vec<Case>, what: &str, verb: &str) -> Outcome {
+/// A check's outcome from its cases: failed if any case failed. `verb` is what passing cases do, for one
+/// case and for several (`["reproduces its outputs", "reproduce their outputs"]`).
+fn summarize_cases(cases: Vec<Case>, what: &str, verb: [&str; 2]) -> Outcome {
     let failed: Vec<&str> =
         cases.iter().filter(|c| c.status == Status::Failed).map(|c| c.name.as_str()).collect();
     let n = cases.len();
     let outcome = if failed.is_empty() {
+        let verb = if n == 1 { verb[0] } else { verb[1] };
         Outcome::passed(format!("{n} {what}{} {verb}", plural(n)))
     } else {
         let names: Vec<String> = failed.iter().map(|f| format!("`{f}`")).collect();
-        Outcome::failed(format!("{} of {n} {what}s failed: {}", failed.len(), names.join(", ")), Vec::new())
+        Outcome::failed(
+            format!("{} of {n} {what}{} failed: {}", failed.len(), plural(n), names.join(", ")),
+            Vec::new(),
+        )
     };
     outcome.with_cases(cases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(name: &str, status: Status) -> Case {
+        Case { name: name.into(), status, message: String::new(), evidence: Vec::new() }
+    }
+
+    #[test]
+    fn case_summaries_agree_with_their_count() {
+        let verb = ["reproduces its outputs", "reproduce their outputs"];
+        let summary = |cases: Vec<Case>| summarize_cases(cases, "golden set", verb).message;
+        assert_eq!(summary(vec![case("a", Status::Passed)]), "1 golden set reproduces its outputs");
+        assert_eq!(
+            summary(vec![case("a", Status::Passed), case("b", Status::Passed)]),
+            "2 golden sets reproduce their outputs"
+        );
+        assert_eq!(summary(vec![case("a", Status::Failed)]), "1 of 1 golden set failed: `a`");
+        assert_eq!(
+            summary(vec![case("a", Status::Passed), case("b", Status::Failed)]),
+            "1 of 2 golden sets failed: `b`"
+        );
+    }
 }
