@@ -18,6 +18,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ferry_bundle::Bundle;
+use ferry_testkit::Synthetic;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -46,8 +47,6 @@ fn s(p: &Path) -> &str {
 }
 
 fn main() {
-    let bytes: u64 = std::env::var("FERRY_BENCH_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1 << 30);
-    let rounds: usize = std::env::var("FERRY_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
     let interop = Command::new("python3")
         .args(["-c", "import model_signing"])
         .output()
@@ -59,12 +58,7 @@ fn main() {
         return;
     }
     let ferry = env!("CARGO_BIN_EXE_ferry");
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    ferry_packager::synthetic::source(&src, bytes).unwrap();
-    let bundle = dir.path().join("bench.ferry");
-    ferry_packager::pack(&src, &bundle).unwrap();
+    let Synthetic { bytes, rounds, src, bundle, dir } = Synthetic::packed();
     // The weights now live in the bundle and the unpacked view: drop the source copy to save disk.
     std::fs::remove_dir_all(&src).unwrap();
     let view = dir.path().join("view");

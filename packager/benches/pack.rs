@@ -5,17 +5,12 @@
 //! `ferry_packager::pack` so both see the same page-cache state, and prints medians and their ratio.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use ferry_testkit::Synthetic;
 use std::time::Instant;
 
 fn main() {
-    let bytes: u64 = std::env::var("FERRY_BENCH_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1 << 30);
-    let rounds: usize = std::env::var("FERRY_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    ferry_packager::synthetic::source(&src, bytes).unwrap();
+    let Synthetic { bytes, rounds, src, bundle: out, dir: _dir } = Synthetic::source();
     let weights = src.join("weights.bin");
-    let out = dir.path().join("bench.ferry");
 
     let hash = || ferry_packager::synthetic::sha256_file(&weights).unwrap();
     // Warm the page cache and the output path once.

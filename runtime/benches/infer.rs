@@ -12,14 +12,11 @@
 
 use ferry_runtime::{Model, OpenOptions, Runtime, RuntimeOptions};
 use ferry_tensor::{Tensor, TensorData, TensorMap};
+use ferry_testkit::{fixture, pack_to, tempdir};
 use ort::session::Session;
 use ort::value::TensorRef;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 struct Stats {
     median: Duration,
@@ -193,15 +190,15 @@ fn main() {
         "Runtime::new (load + sha256-check the ONNX Runtime library, once per process): {:.1} ms",
         t.elapsed().as_secs_f64() * 1e3
     );
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir();
     let opts = OpenOptions { env: Some(Vec::new()), ..OpenOptions::default() };
     println!("hot path, {iterations} interleaved calls each, 1 intra-op thread:");
     let mut bundles = Vec::new();
-    for fixture in ["credit-risk", "text-embedding"] {
-        let dir = repo().join("fixtures").join(fixture);
-        let out = tmp.path().join(format!("{fixture}.ferry"));
-        ferry_packager::pack(&dir, &out).unwrap();
-        bundles.push((fixture, dir, out));
+    for name in ["credit-risk", "text-embedding"] {
+        let dir = fixture(name);
+        let out = tmp.path().join(format!("{name}.ferry"));
+        pack_to(&dir, &out);
+        bundles.push((name, dir, out));
     }
     let cr = rt.open(&bundles[0].2, &opts).unwrap();
     sanity(&rt, &cr, &bundles[0].1, &credit_rows(1), iterations);

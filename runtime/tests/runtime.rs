@@ -10,14 +10,11 @@ use ferry_runtime::{
 };
 use ferry_spec::{DType, Manifest};
 use ferry_tensor::{Format, Tensor, TensorData, TensorMap};
+use ferry_testkit::{find, fixture, tempdir};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// The shared runtime; fails the test run with instructions when ONNX Runtime is not installed.
 fn runtime() -> &'static Runtime {
@@ -32,8 +29,8 @@ fn runtime() -> &'static Runtime {
 }
 
 /// Packs a fixture source with the real packager, after letting the test alter its manifest.
-fn pack_with(fixture: &str, out: &Path, tweak: impl FnOnce(&mut Manifest)) {
-    let loaded = ferry_packager::load(&repo().join("fixtures").join(fixture)).expect("fixture source loads");
+fn pack_with(name: &str, out: &Path, tweak: impl FnOnce(&mut Manifest)) {
+    let loaded = ferry_packager::load(&fixture(name)).expect("fixture source loads");
     let mut manifest = ferry_packager::manifest_for(&loaded);
     tweak(&mut manifest);
     let files = loaded
@@ -51,7 +48,7 @@ fn pack_with(fixture: &str, out: &Path, tweak: impl FnOnce(&mut Manifest)) {
 fn bundle(fixture: &'static str) -> PathBuf {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     static BUILT: std::sync::Mutex<BTreeMap<&'static str, PathBuf>> = std::sync::Mutex::new(BTreeMap::new());
-    let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+    let dir = DIR.get_or_init(tempdir);
     let mut built = BUILT.lock().unwrap();
     built
         .entry(fixture)
@@ -167,7 +164,7 @@ fn child_wrong_library() {
 
 #[test]
 fn wrong_library_is_a_typed_error() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let garbage = dir.path().join("libonnxruntime.so");
     std::fs::write(&garbage, b"\x7fELF but not really").unwrap();
     for path in [garbage.to_str().unwrap(), "/nonexistent/libonnxruntime.so"] {
@@ -258,9 +255,11 @@ fn manifest_config_and_threads_are_exposed() {
 
 // ---- refusing bundles ---------------------------------------------------------------------------------
 
+/// The bytes of the bundle at `path` with the first byte of `needle` flipped, in memory (the bundle is
+/// shared by every test of this process, so it is not flipped in place with `flip_byte_at`).
 fn flip_byte_in(path: &Path, needle: &[u8]) -> Vec<u8> {
     let mut bytes = std::fs::read(path).unwrap();
-    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("needle in bundle");
+    let at = find(&bytes, needle);
     bytes[at] ^= 0x01;
     bytes
 }
@@ -268,7 +267,7 @@ fn flip_byte_in(path: &Path, needle: &[u8]) -> Vec<u8> {
 #[test]
 fn flipped_weight_byte_is_refused() {
     // A byte inside the text-embedding external weights (stored uncompressed, so it is in the tar as is).
-    let data = std::fs::read(repo().join("fixtures/text-embedding/model.onnx.data")).unwrap();
+    let data = std::fs::read(fixture("text-embedding/model.onnx.data")).unwrap();
     let bytes = flip_byte_in(&bundle("text-embedding"), &data[1000..1032]);
     let err = runtime().open_bytes(bytes, &no_env()).unwrap_err();
     assert!(matches!(err, RuntimeError::Bundle(ferry_bundle::BundleError::Digest { .. })), "{err:?}");
@@ -277,7 +276,7 @@ fn flipped_weight_byte_is_refused() {
 
 #[test]
 fn flipped_graph_byte_is_refused() {
-    let onnx = std::fs::read(repo().join("fixtures/credit-risk/model.onnx")).unwrap();
+    let onnx = std::fs::read(fixture("credit-risk/model.onnx")).unwrap();
     let bytes = flip_byte_in(&bundle("credit-risk"), &onnx[100..132]);
     let err = runtime().open_bytes(bytes, &no_env()).unwrap_err();
     assert!(matches!(err, RuntimeError::Bundle(_)), "{err:?}");
@@ -294,7 +293,7 @@ fn truncated_bundles_are_refused() {
 
 #[test]
 fn pins_excluding_this_runtime_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     for (req, ok) in
         [(">=1.32.0, <1.33.0", false), ("<1.31.0", false), ("=1.31.1", true), ("not a req", false)]
     {
@@ -316,7 +315,7 @@ fn pins_excluding_this_runtime_are_refused() {
 
 #[test]
 fn format_version_is_checked() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let out = dir.path().join("v2.ferry");
     pack_with("credit-risk", &out, |m| m.format_version = ferry_spec::FORMAT_VERSION + 1);
     let err = runtime().open(&out, &no_env()).unwrap_err();
@@ -355,7 +354,7 @@ fn trust_policy_checks_run() {
 
 #[test]
 fn config_layers_and_validation() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let file = dir.path().join("host.json");
     std::fs::write(&file, r#"{"decision_threshold": 0.3, "currency": "GBP"}"#).unwrap();
     let opts = OpenOptions {

@@ -6,17 +6,11 @@
 //! config; the synthetic model has no golden sets) and prints medians and their ratio.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use ferry_testkit::Synthetic;
 use std::time::Instant;
 
 fn main() {
-    let bytes: u64 = std::env::var("FERRY_BENCH_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1 << 30);
-    let rounds: usize = std::env::var("FERRY_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    ferry_packager::synthetic::source(&src, bytes).unwrap();
-    let bundle = dir.path().join("bench.ferry");
-    ferry_packager::pack(&src, &bundle).unwrap();
+    let Synthetic { rounds, bundle, dir: _dir, .. } = Synthetic::packed();
 
     let hash = || ferry_packager::synthetic::sha256_file(&bundle).unwrap();
     let options = ferry_verifier::VerifyOptions::default();

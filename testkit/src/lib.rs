@@ -1,7 +1,9 @@
-//! Helpers shared by Ferry's integration tests, kept once instead of copied into each test binary:
+//! Helpers shared by Ferry's integration tests and benchmarks, kept once instead of copied into each
+//! test or bench binary:
 //!
 //! - [`fs`]: the repository root and fixtures, temporary directories, copying and listing trees;
 //! - [`pack`](mod@pack): packing a fixture source through the real packager;
+//! - [`bench`]: the benchmarks' synthetic source with large weights ([`Synthetic`]);
 //! - [`bytes`]: finding and flipping bytes in a bundle;
 //! - [`tar`]: raw tar members, for archives the bundle writer would refuse to make;
 //! - [`snapshot`]: the one blessing helper for full-text snapshots of rendered output (`FERRY_BLESS=1`);
@@ -15,6 +17,7 @@
 // `unwrap`, `expect` and `panic!` (denied by the workspace lints in library code) are allowed here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod bench;
 pub mod bytes;
 pub mod fs;
 pub mod pack;
@@ -22,6 +25,7 @@ pub mod snapshot;
 pub mod surgery;
 pub mod tar;
 
+pub use bench::Synthetic;
 pub use bytes::{find, flip_byte_at};
 pub use fs::{copy_dir, copy_source, fixture, listing, root, tempdir};
 pub use pack::{pack, pack_to};

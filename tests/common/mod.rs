@@ -1,10 +1,11 @@
 //! Helpers of the end-to-end tests that run the `ferry` binary. Everything else (fixture paths, temporary
-//! directories, copying trees, raw tar members, `reassemble`) is `ferry-testkit`'s, re-exported here so
-//! the tests keep importing `crate::common::*`.
+//! directories, copying trees, finding and flipping bytes, raw tar members, `reassemble`) is
+//! `ferry-testkit`'s, re-exported here so the tests keep importing `crate::common::*`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub use ferry_testkit::{
-    Member, copy_dir, fixture, listing, members_of, raw_tar, reassemble, reassemble_with, root, tempdir,
+    Member, copy_dir, find, fixture, flip_byte_at, listing, members_of, raw_tar, reassemble, reassemble_with,
+    root, tempdir,
 };
 use std::path::Path;
 use std::process::{Command, Output};

@@ -65,6 +65,11 @@ fn refused_on_open(what: &str, bytes: &[u8], needle: &str) {
     let t = tempdir();
     let bundle = t.path().join("bad.ferry");
     std::fs::write(&bundle, bytes).unwrap();
+    refused_to_run(what, &bundle, needle);
+}
+
+/// Runs the bundle at `bundle` and expects exit 1, an error containing `needle` and no output.
+fn refused_to_run(what: &str, bundle: &Path, needle: &str) {
     let o = run(&[
         "run",
         bundle.to_str().unwrap(),
@@ -82,13 +87,13 @@ fn tampered_truncated_and_mispinned_bundles_are_refused() {
     let t = tempdir();
     let good = std::fs::read(packed("credit-risk", t.path())).unwrap();
     let b = ferry_bundle::Bundle::from_bytes(good.clone()).unwrap();
+    let flipped = t.path().join("flipped.ferry");
     for path in ["model.onnx", "golden/smoke.inputs.npz", "config.json"] {
         let f = b.manifest().file(path).unwrap();
         let blob = b.blob(&f.blob).unwrap();
-        let pos = good.windows(blob.len()).position(|w| w == blob).unwrap() + blob.len() / 2;
-        let mut flipped = good.clone();
-        flipped[pos] ^= 0x20;
-        refused_on_open(&format!("flipped byte in {path}"), &flipped, &format!("`file `{path}`"));
+        std::fs::write(&flipped, &good).unwrap();
+        flip_byte_at(&flipped, find(&good, blob) + blob.len() / 2);
+        refused_to_run(&format!("flipped byte in {path}"), &flipped, &format!("`file `{path}`"));
     }
     refused_on_open("truncated", &good[..good.len() - 3000], "truncated");
     let mispinned = reassemble(&good, |m, _| m.pins.onnxruntime = ">=1.40.0, <1.41.0".into());
