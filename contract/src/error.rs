@@ -101,7 +101,12 @@ impl fmt::Display for ContractError {
             ContractErrorKind::DataLength { shape, len } => {
                 write!(f, "shape {shape:?} needs {} but the data holds {len}", elements(shape))
             }
-            ContractErrorKind::Null => f.write_str("value is NaN (missing) but the feature is not nullable"),
+            ContractErrorKind::Null if self.feature.is_some() => {
+                f.write_str("value is NaN (missing) but the feature is not nullable")
+            }
+            ContractErrorKind::Null => {
+                f.write_str("value is NaN (missing) but the input's values are not nullable")
+            }
             ContractErrorKind::BelowMin { min } => write!(f, "value {value} is below the minimum {min}"),
             ContractErrorKind::AboveMax { max } => write!(f, "value {value} is above the maximum {max}"),
             ContractErrorKind::NotAllowed { allowed } => {

@@ -72,7 +72,13 @@ mod tests {
     use ferry_tensor::{Tensor, TensorData};
 
     fn spec(name: &str) -> TensorSpec {
-        TensorSpec { name: name.into(), dtype: DType::Float32, shape: vec![Dim::Fixed(1)], features: vec![] }
+        TensorSpec {
+            name: name.into(),
+            dtype: DType::Float32,
+            shape: vec![Dim::Fixed(1)],
+            features: vec![],
+            values: None,
+        }
     }
 
     #[test]

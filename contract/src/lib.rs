@@ -21,7 +21,7 @@
 //! use ferry_spec::{DType, Dim, TensorSpec};
 //! use ferry_tensor::{Tensor, TensorData, TensorMap};
 //!
-//! let x = TensorSpec { name: "x".into(), dtype: DType::Float32, shape: vec![Dim::Fixed(2)], features: vec![] };
+//! let x = TensorSpec { name: "x".into(), dtype: DType::Float32, shape: vec![Dim::Fixed(2)], features: vec![], values: None };
 //! let contract = Contract::new(&[x], &[]);
 //! let request = TensorMap::from([("x".to_owned(), Tensor { shape: vec![3], data: TensorData::F32(vec![0.0; 3]) })]);
 //! let e = contract.check_request(&request).unwrap_err();

@@ -80,7 +80,7 @@ pub enum IoDifference {
 /// use ferry_spec::{DType, Dim, TensorSpec};
 ///
 /// let shape = vec![Dim::Symbolic("batch".into()), Dim::Fixed(4)];
-/// let declared = TensorSpec { name: "x".into(), dtype: DType::Float32, shape, features: vec![] };
+/// let declared = TensorSpec { name: "x".into(), dtype: DType::Float32, shape, features: vec![], values: None };
 /// let model = ValueInfo {
 ///     name: "x".into(),
 ///     kind: ValueKind::Tensor,
@@ -173,7 +173,7 @@ mod tests {
     use super::*;
 
     fn spec(name: &str, dtype: DType, shape: &[Dim]) -> TensorSpec {
-        TensorSpec { name: name.into(), dtype, shape: shape.to_vec(), features: vec![] }
+        TensorSpec { name: name.into(), dtype, shape: shape.to_vec(), features: vec![], values: None }
     }
 
     fn value(name: &str, kind: ValueKind, elem: Option<DType>, shape: Option<Vec<OnnxDim>>) -> ValueInfo {

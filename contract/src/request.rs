@@ -32,13 +32,55 @@ struct InputCheck {
     /// Whether the contract alone fixes the tensor's size: every dim fixed and elements of a fixed size.
     /// Other inputs are bounded by [`Contract::with_max_elements`].
     sized: bool,
-    /// Per-position checks along the last axis; empty when no feature constrains anything.
+    /// The value rules: the feature table, then the whole-tensor `values` rule; only those that
+    /// constrain something.
+    rules: Vec<RuleSet>,
+}
+
+/// Per-element value rules of one input: a feature table (rule `i` for position `i` of the last axis) or
+/// a whole-tensor rule (one rule for every element, a table of width 1).
+#[derive(Debug, Clone)]
+struct RuleSet {
+    /// Whether this is the whole-tensor rule (errors then name no feature, and index the whole tensor).
+    whole: bool,
+    /// One check per position of a row.
     features: Vec<FeatureCheck>,
     /// The same rules laid out for a branch-free, vectorizable pass over the data: the common case
     /// (everything valid) costs a few comparisons per element; an error is located by a second, slower pass.
     fast: Tiled<f64>,
     /// The rules as float32 for float32 inputs, which then compare without conversion (see [`to_f32_bounds`]).
     fast32: Tiled<f32>,
+}
+
+impl RuleSet {
+    /// The rules of `features`, or `None` when they constrain nothing for `dtype`.
+    fn new(features: &[Feature], dtype: DType, whole: bool) -> Option<RuleSet> {
+        let features: Vec<FeatureCheck> = features
+            .iter()
+            .map(|f| FeatureCheck {
+                feature: f.clone(),
+                min: f.min.unwrap_or(f64::NEG_INFINITY),
+                max: f.max.unwrap_or(f64::INFINITY),
+            })
+            .collect();
+        let numeric = dtype != DType::String && dtype != DType::Bool;
+        if features.is_empty() || !numeric || features.iter().all(|f| f.is_trivial(dtype)) {
+            return None;
+        }
+        let fast = FastBounds {
+            lo: features.iter().map(|f| f.min).collect(),
+            hi: features.iter().map(|f| f.max).collect(),
+            // NaN cannot occur in integer tensors; for floats an undeclared feature still refuses NaN.
+            null_ok: features.iter().map(|f| f.feature.nullable).collect(),
+            allowed: features
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| f.feature.allowed.clone().map(|a| (i, a)))
+                .collect(),
+        };
+        let (fast32, fast) = (Tiled::new(&to_f32_bounds(&fast)), Tiled::new(&fast));
+        Some(RuleSet { whole, features, fast, fast32 })
+    }
 }
 
 /// Allowed-value sets up to this size are checked in the vectorized pass; larger ones row by row.
@@ -245,33 +287,13 @@ impl Contract {
                     }
                 })
                 .collect();
-            let mut features: Vec<FeatureCheck> = spec
-                .features
-                .iter()
-                .map(|f| FeatureCheck {
-                    feature: f.clone(),
-                    min: f.min.unwrap_or(f64::NEG_INFINITY),
-                    max: f.max.unwrap_or(f64::INFINITY),
-                })
-                .collect();
             // Features only make sense when they name every position of a fixed last axis.
-            let last_fixed = matches!(spec.shape.last(), Some(Dim::Fixed(n)) if usize::try_from(*n).ok() == Some(features.len()));
-            let numeric = spec.dtype != DType::String && spec.dtype != DType::Bool;
-            if !last_fixed || !numeric || features.iter().all(|f| f.is_trivial(spec.dtype)) {
-                features.clear();
-            }
-            let fast = FastBounds {
-                lo: features.iter().map(|f| f.min).collect(),
-                hi: features.iter().map(|f| f.max).collect(),
-                // NaN cannot occur in integer tensors; for floats an undeclared feature still refuses NaN.
-                null_ok: features.iter().map(|f| f.feature.nullable).collect(),
-                allowed: features
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, f)| f.feature.allowed.clone().map(|a| (i, a)))
-                    .collect(),
-            };
-            let (fast32, fast) = (Tiled::new(&to_f32_bounds(&fast)), Tiled::new(&fast));
+            let last_fixed = matches!(spec.shape.last(), Some(Dim::Fixed(n)) if usize::try_from(*n).ok() == Some(spec.features.len()));
+            let table = if last_fixed { RuleSet::new(&spec.features, spec.dtype, false) } else { None };
+            let whole = spec
+                .values
+                .as_ref()
+                .and_then(|v| RuleSet::new(&[v.as_feature(&spec.name)], spec.dtype, true));
             let sized = spec.dtype.size().is_some() && dims.iter().all(|d| matches!(d, DimCheck::Fixed(_)));
             compiled.push(InputCheck {
                 name: spec.name.clone(),
@@ -279,9 +301,7 @@ impl Contract {
                 declared: spec.shape_string(),
                 dims,
                 sized,
-                features,
-                fast,
-                fast32,
+                rules: table.into_iter().chain(whole).collect(),
             });
         }
         let outputs = outputs
@@ -435,8 +455,10 @@ impl Contract {
         let other = |input: &str, axis: usize| all.get(input).and_then(|t| t.shape.get(axis)).copied();
         self.check_shape(check, &tensor.shape, None, &other, found)?;
         // Feature positions only mean something in a tensor that has the declared dtype and shape.
-        if !check.features.is_empty() && found.errors.len() == before {
-            check_features(check, tensor, found)?;
+        if found.errors.len() == before {
+            for rules in &check.rules {
+                check_values(check, rules, tensor, found)?;
+            }
         }
         Ok(())
     }
@@ -611,25 +633,25 @@ fn error(input: &str, kind: ContractErrorKind) -> ContractError {
     ContractError { input: input.to_owned(), feature: None, index: None, value: None, kind }
 }
 
-fn check_features(check: &InputCheck, tensor: &Tensor, found: &mut Found) -> Result<(), Stop> {
+fn check_values(check: &InputCheck, rules: &RuleSet, tensor: &Tensor, found: &mut Found) -> Result<(), Stop> {
     match &tensor.data {
-        TensorData::F16(v) => checked(check, tensor, v, |x| f64::from(x.to_f32()), found),
+        TensorData::F16(v) => checked(check, rules, tensor, v, |x| f64::from(x.to_f32()), found),
         TensorData::F32(v) => {
-            let ok = fast_pass(v, &check.fast32, |x| x);
-            scan(check, tensor, v, ok, f64::from, found)
+            let ok = fast_pass(v, &rules.fast32, |x| x);
+            scan(check, rules, tensor, v, ok, f64::from, found)
         }
-        TensorData::F64(v) => checked(check, tensor, v, |x| x, found),
-        TensorData::I8(v) => checked(check, tensor, v, f64::from, found),
-        TensorData::I16(v) => checked(check, tensor, v, f64::from, found),
-        TensorData::I32(v) => checked(check, tensor, v, f64::from, found),
+        TensorData::F64(v) => checked(check, rules, tensor, v, |x| x, found),
+        TensorData::I8(v) => checked(check, rules, tensor, v, f64::from, found),
+        TensorData::I16(v) => checked(check, rules, tensor, v, f64::from, found),
+        TensorData::I32(v) => checked(check, rules, tensor, v, f64::from, found),
         // Bounds are f64, so comparing in f64 is what the declaration means.
         #[allow(clippy::cast_precision_loss)]
-        TensorData::I64(v) => checked(check, tensor, v, |x| x as f64, found),
-        TensorData::U8(v) => checked(check, tensor, v, f64::from, found),
-        TensorData::U16(v) => checked(check, tensor, v, f64::from, found),
-        TensorData::U32(v) => checked(check, tensor, v, f64::from, found),
+        TensorData::I64(v) => checked(check, rules, tensor, v, |x| x as f64, found),
+        TensorData::U8(v) => checked(check, rules, tensor, v, f64::from, found),
+        TensorData::U16(v) => checked(check, rules, tensor, v, f64::from, found),
+        TensorData::U32(v) => checked(check, rules, tensor, v, f64::from, found),
         #[allow(clippy::cast_precision_loss)]
-        TensorData::U64(v) => checked(check, tensor, v, |x| x as f64, found),
+        TensorData::U64(v) => checked(check, rules, tensor, v, |x| x as f64, found),
         TensorData::Bool(_) | TensorData::String(_) => Ok(()),
     }
 }
@@ -638,13 +660,14 @@ fn check_features(check: &InputCheck, tensor: &Tensor, found: &mut Found) -> Res
 #[inline]
 fn checked<T: Copy + std::fmt::Debug>(
     check: &InputCheck,
+    rules: &RuleSet,
     tensor: &Tensor,
     data: &[T],
     to_f64: impl Fn(T) -> f64 + Copy,
     found: &mut Found,
 ) -> Result<(), Stop> {
-    let ok = fast_pass(data, &check.fast, to_f64);
-    scan(check, tensor, data, ok, to_f64, found)
+    let ok = fast_pass(data, &rules.fast, to_f64);
+    scan(check, rules, tensor, data, ok, to_f64, found)
 }
 
 /// Whether every element satisfies its feature's rules: no early exit and no branches, so that the
@@ -706,19 +729,20 @@ fn tile_pass<T: Copy, B: Bound>(x: &[T], t: &Tiled<B>, conv: impl Fn(T) -> B) ->
 #[inline]
 fn scan<T: Copy + std::fmt::Debug>(
     check: &InputCheck,
+    rules: &RuleSet,
     tensor: &Tensor,
     data: &[T],
     ok: bool,
     to_f64: impl Fn(T) -> f64,
     found: &mut Found,
 ) -> Result<(), Stop> {
-    let width = check.features.len();
+    let width = rules.features.len();
     if width == 0 || ok {
         return Ok(());
     }
     let mut reported = vec![false; width];
     for (row, values) in data.chunks_exact(width).enumerate() {
-        for (col, ((&v, f), seen)) in values.iter().zip(&check.features).zip(&mut reported).enumerate() {
+        for (col, ((&v, f), seen)) in values.iter().zip(&rules.features).zip(&mut reported).enumerate() {
             let x = to_f64(v);
             // One comparison pair per element on the happy path; NaN fails it too.
             if *seen || (x >= f.min && x <= f.max && f.feature.allowed.is_none()) {
@@ -730,7 +754,7 @@ fn scan<T: Copy + std::fmt::Debug>(
                 continue;
             };
             *seen = true;
-            found.report(feature_error(check, tensor, row, col, format!("{v:?}"), kind))?;
+            found.report(value_error(check, rules, tensor, row, col, format!("{v:?}"), kind))?;
         }
     }
     Ok(())
@@ -766,21 +790,34 @@ fn unravel(shape: &[usize], row: usize, col: usize) -> Vec<usize> {
     index
 }
 
-fn feature_error(
+fn value_error(
     check: &InputCheck,
+    rules: &RuleSet,
     tensor: &Tensor,
     row: usize,
     col: usize,
     value: String,
     kind: ContractErrorKind,
 ) -> ContractError {
-    ContractError {
-        input: check.name.clone(),
-        feature: check.features.get(col).map(|f| f.feature.name.clone()),
-        index: Some(unravel(&tensor.shape, row, col)),
-        value: Some(value),
-        kind,
+    let (feature, index) = if rules.whole {
+        (None, unravel_flat(&tensor.shape, row))
+    } else {
+        (rules.features.get(col).map(|f| f.feature.name.clone()), unravel(&tensor.shape, row, col))
+    };
+    ContractError { input: check.name.clone(), feature, index: Some(index), value: Some(value), kind }
+}
+
+/// The full index of the `flat`-th element in row-major order.
+fn unravel_flat(shape: &[usize], flat: usize) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    let mut rest = flat;
+    for (slot, &dim) in index.iter_mut().zip(shape).rev() {
+        if dim > 0 {
+            *slot = rest % dim;
+            rest /= dim;
+        }
     }
+    index
 }
 
 #[cfg(test)]
@@ -809,12 +846,14 @@ mod tests {
                 feature("months", Some(0.0), Some(600.0), None, true),
                 feature("term", None, None, Some(vec![36.0, 60.0]), false),
             ],
+            values: None,
         }];
         let outputs = vec![TensorSpec {
             name: "probability".into(),
             dtype: DType::Float32,
             shape: vec![Dim::Symbolic("batch".into()), Dim::Fixed(1)],
             features: vec![],
+            values: None,
         }];
         Contract::new(&inputs, &outputs)
     }
@@ -825,6 +864,7 @@ mod tests {
             dtype: DType::Int64,
             shape: vec![Dim::Symbolic("batch".into()), Dim::Symbolic("seq".into())],
             features: vec![],
+            values: None,
         };
         Contract::new(&[spec("input_ids"), spec("attention_mask")], &[])
     }
@@ -881,6 +921,7 @@ mod tests {
             dtype: DType::Uint8,
             shape: vec![Dim::Fixed(64), Dim::Fixed(64)],
             features: vec![],
+            values: None,
         };
         let c = Contract::new(&[spec], &[]).with_max_elements(10);
         c.check_declared("image", DType::Uint8, &[64, 64], Some(4096)).unwrap();
@@ -919,6 +960,82 @@ mod tests {
         let err =
             c.check_request(&one("features", f32s(vec![1, 3], vec![f32::INFINITY, 1.0, 36.0]))).unwrap_err();
         assert_eq!(err.kind, ContractErrorKind::AboveMax { max: 100.0 });
+    }
+
+    /// Token ids bounded to `[0, 999]` by a whole-tensor rule, beside a mask with no rule.
+    fn token_ids(values: ferry_spec::ValueRules) -> Contract {
+        let spec = |name: &str, values| TensorSpec {
+            name: name.into(),
+            dtype: DType::Int64,
+            shape: vec![Dim::Symbolic("batch".into()), Dim::Symbolic("seq".into())],
+            features: vec![],
+            values,
+        };
+        Contract::new(&[spec("input_ids", Some(values)), spec("attention_mask", None)], &[])
+    }
+
+    fn ids(shape: Vec<usize>, ids: Vec<i64>) -> TensorMap {
+        let n = ids.len();
+        TensorMap::from([
+            ("input_ids".to_owned(), Tensor { shape: shape.clone(), data: TensorData::I64(ids) }),
+            ("attention_mask".to_owned(), Tensor { shape, data: TensorData::I64(vec![-7; n]) }),
+        ])
+    }
+
+    #[test]
+    fn whole_tensor_rules_name_the_input_index_and_value() {
+        let c = token_ids(ferry_spec::ValueRules { min: Some(0.0), max: Some(999.0), ..Default::default() });
+        c.check_request(&ids(vec![2, 3], vec![0, 5, 999, 1, 2, 3])).unwrap();
+        let err = c.check_request(&ids(vec![2, 3], vec![0, 5, 999, 1, -1, 3])).unwrap_err();
+        assert_eq!((err.input.as_str(), err.feature.as_deref()), ("input_ids", None));
+        assert_eq!((err.index.clone(), err.value.as_deref()), (Some(vec![1, 1]), Some("-1")));
+        assert_eq!(err.kind, ContractErrorKind::BelowMin { min: 0.0 });
+        assert_eq!(err.to_string(), "input `input_ids` at [1, 1]: value -1 is below the minimum 0");
+        let err = c.check_request(&ids(vec![1, 4], vec![1, 2, 3, 1000])).unwrap_err();
+        assert_eq!(err.to_string(), "input `input_ids` at [0, 3]: value 1000 is above the maximum 999");
+        // Every violation, for reports: the first of each rule set.
+        assert_eq!(c.check_all(&ids(vec![1, 3], vec![1000, -1, 5])).len(), 1);
+        // Indexed in the whole tensor, row-major.
+        let err = c.check_request(&ids(vec![3, 2], vec![0, 0, 0, 0, 0, 5000])).unwrap_err();
+        assert_eq!(err.index, Some(vec![2, 1]));
+
+        let set = token_ids(ferry_spec::ValueRules { allowed: Some(vec![0.0, 1.0]), ..Default::default() });
+        let err = set.check_request(&ids(vec![1, 3], vec![0, 1, 2])).unwrap_err();
+        assert!(matches!(err.kind, ContractErrorKind::NotAllowed { .. }), "{err}");
+        let many = (0..10).map(f64::from).collect();
+        let set = token_ids(ferry_spec::ValueRules { allowed: Some(many), ..Default::default() });
+        set.check_request(&ids(vec![1, 3], vec![0, 9, 4])).unwrap();
+        assert_eq!(set.check_request(&ids(vec![1, 3], vec![0, 10, 4])).unwrap_err().index, Some(vec![0, 1]));
+    }
+
+    #[test]
+    fn whole_tensor_rules_on_floats_refuse_nan_unless_nullable_and_add_to_features() {
+        let spec = |values: ferry_spec::ValueRules| TensorSpec {
+            name: "x".into(),
+            dtype: DType::Float32,
+            shape: vec![Dim::Symbolic("batch".into()), Dim::Fixed(2)],
+            features: vec![feature("a", None, Some(10.0), None, true), feature("b", None, None, None, true)],
+            values: Some(values),
+        };
+        let c = Contract::new(&[spec(ferry_spec::ValueRules { min: Some(0.0), ..Default::default() })], &[]);
+        let x = |v: Vec<f32>| one("x", f32s(vec![v.len() / 2, 2], v));
+        c.check_request(&x(vec![1.0, 2.0, 10.0, 50.0])).unwrap();
+        // The feature table allows NaN; the whole-tensor rule does not.
+        let err = c.check_request(&x(vec![1.0, f32::NAN])).unwrap_err();
+        assert_eq!((err.kind.clone(), err.feature.clone()), (ContractErrorKind::Null, None));
+        assert_eq!(
+            err.to_string(),
+            "input `x` at [0, 1]: value is NaN (missing) but the input's values are not nullable"
+        );
+        // Both rule sets apply: the feature's maximum and the whole tensor's minimum.
+        let err = c.check_request(&x(vec![11.0, 0.0])).unwrap_err();
+        assert_eq!(err.feature.as_deref(), Some("a"));
+        assert_eq!(c.check_all(&x(vec![11.0, -1.0])).len(), 2);
+        let nullable = Contract::new(
+            &[spec(ferry_spec::ValueRules { min: Some(0.0), nullable: true, ..Default::default() })],
+            &[],
+        );
+        nullable.check_request(&x(vec![1.0, f32::NAN])).unwrap();
     }
 
     #[test]
@@ -1095,9 +1212,10 @@ mod tests {
                 dtype: DType::Float32,
                 shape: vec![Dim::Symbolic("n".into()), Dim::Fixed(1)],
                 features: vec![feature("f", lo, hi, allowed, nullable)],
+                values: None,
             };
             let c = Contract::new(&[spec], &[]);
-            if let Some(check) = c.inputs.first().filter(|i| !i.features.is_empty()) {
+            if let Some(check) = c.inputs.first().and_then(|i| i.rules.first()) {
                 for v in values {
                     let by32 = fast_pass(&[v], &check.fast32, |x| x);
                     let by64 = fast_pass(&[v], &check.fast, f64::from);
@@ -1121,12 +1239,13 @@ mod tests {
                 dtype: DType::Float32,
                 shape: vec![Dim::Symbolic("n".into()), Dim::Fixed(width as u64)],
                 features: feats.iter().enumerate().map(|(i, (lo, hi, allowed, nullable))| feature(&format!("f{i}"), *lo, *hi, allowed.clone(), *nullable)).collect(),
+                values: None,
             };
             let c = Contract::new(&[spec], &[]);
             let data: Vec<f32> = (0..rows * width).map(|i| seed[(i * 7 + i / 3) % seed.len()]).collect();
             let t = f32s(vec![rows, width], data.clone());
-            if let Some(check) = c.inputs.first().filter(|i| !i.features.is_empty()) {
-                let located = scan(check, &t, &data, false, f64::from, &mut Found::first()).is_ok();
+            if let (Some(input), Some(check)) = (c.inputs.first(), c.inputs.first().and_then(|i| i.rules.first())) {
+                let located = scan(input, check, &t, &data, false, f64::from, &mut Found::first()).is_ok();
                 prop_assert_eq!(fast_pass(&data, &check.fast32, |x| x), located);
                 let wide: Vec<f64> = data.iter().map(|&x| f64::from(x)).collect();
                 prop_assert_eq!(fast_pass(&wide, &check.fast, |x| x), located);

@@ -65,6 +65,7 @@ mod tests {
             dtype: DType::Float32,
             shape: vec![Dim::Symbolic("n".into()), Dim::Fixed(2)],
             features: vec![],
+            values: None,
         };
         let t = |shape: Vec<usize>| Tensor { shape, data: TensorData::F32(vec![0.0; 4]) };
         let one = |name: &str, t: Tensor| TensorMap::from([(name.to_owned(), t)]);

@@ -322,8 +322,13 @@ mod tests {
 
     #[test]
     fn pack_names_the_key_of_the_first_difference_with_the_model() {
-        let spec =
-            |shape: Vec<Dim>| TensorSpec { name: "x".into(), dtype: DType::Float32, shape, features: vec![] };
+        let spec = |shape: Vec<Dim>| TensorSpec {
+            name: "x".into(),
+            dtype: DType::Float32,
+            shape,
+            features: vec![],
+            values: None,
+        };
         let value = |name: &str, kind, elem_type, shape| ValueInfo {
             name: name.into(),
             kind,

@@ -486,11 +486,29 @@ fn missing_and_unknown_inputs_are_refused() {
 }
 
 #[test]
-fn out_of_vocabulary_ids_fail_in_onnx_runtime_without_panicking() {
+fn out_of_vocabulary_ids_are_refused_by_the_contract_and_fail_in_onnx_runtime_without_it() {
     let ids = Tensor { shape: vec![1, 2], data: TensorData::I64(vec![5, 5000]) };
     let mask = Tensor { shape: vec![1, 2], data: TensorData::I64(vec![1, 1]) };
     let m = TensorMap::from([("input_ids".into(), ids), ("attention_mask".into(), mask)]);
-    let err = text_embedding().infer(&m).unwrap_err();
+    // The fixture bounds its ids to the vocabulary: refused at the door, naming the element.
+    match text_embedding().infer(&m) {
+        Err(RuntimeError::Contract(e)) => {
+            assert_eq!((e.input.as_str(), e.index.clone()), ("input_ids", Some(vec![0, 1])), "{e}");
+        }
+        other => panic!("expected a contract error, got {other:?}"),
+    }
+    // Without the bound, ONNX Runtime's own Gather error comes back as an error, never a panic.
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    ferry_testkit::copy_dir(&fixture("text-embedding"), &src);
+    let toml = std::fs::read_to_string(src.join("ferry.toml")).unwrap();
+    let unbounded: String =
+        toml.lines().filter(|l| !l.starts_with("values")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(src.join("ferry.toml"), unbounded).unwrap();
+    let b = t.path().join("unbounded.ferry");
+    ferry_packager::pack(&src, &b).unwrap();
+    let rt = Runtime::new(RuntimeOptions::default()).unwrap();
+    let err = rt.open(&b, &no_env()).unwrap().infer(&m).unwrap_err();
     assert!(matches!(err, RuntimeError::Inference { .. }), "{err:?}");
 }
 
@@ -648,6 +666,7 @@ fn child_weights() {
         dtype: DType::Float32,
         shape: vec![Dim::Symbolic("batch".into()), Dim::Fixed(d)],
         features: vec![],
+        values: None,
     };
     let rt = Runtime::new(RuntimeOptions { max_sessions: Some(8), ..Default::default() }).unwrap();
     let model = rt

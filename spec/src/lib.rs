@@ -27,6 +27,7 @@ pub use path::{
 };
 pub use source::{
     ConfigSection, Dim, Feature, GoldenSet, ModelSection, Source, SourceError, TensorSpec, Tolerance,
+    ValueRules,
 };
 
 /// The bundle format version this crate writes. Bumped on any incompatible change.

@@ -111,6 +111,10 @@ pub struct TensorSpec {
     /// For tabular inputs: one entry per position along the last axis, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<Feature>,
+    /// Rules every element of an input must satisfy, whatever its rank (token ids in `[0, vocab)`);
+    /// checked at the door like feature rules, and together with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<ValueRules>,
 }
 
 impl TensorSpec {
@@ -118,6 +122,39 @@ impl TensorSpec {
     pub fn shape_string(&self) -> String {
         let dims: Vec<String> = self.shape.iter().map(ToString::to_string).collect();
         format!("[{}]", dims.join(", "))
+    }
+}
+
+/// Constraints on every element of an input tensor (`values = { min = 0, max = 999 }`): the rules of a
+/// [`Feature`], applied to the whole tensor instead of one position along its last axis. As for a
+/// feature, declaring them on a floating-point input refuses NaN unless `nullable = true`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValueRules {
+    /// Inclusive lower bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Inclusive upper bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Every element must equal one of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<f64>>,
+    /// Whether NaN ("missing") is accepted. Floating-point inputs only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nullable: bool,
+}
+
+impl ValueRules {
+    /// The same rules as a feature named `name`, so that one rule ([`Feature`]'s) serves both.
+    pub fn as_feature(&self, name: &str) -> Feature {
+        Feature {
+            name: name.to_owned(),
+            min: self.min,
+            max: self.max,
+            allowed: self.allowed.clone(),
+            nullable: self.nullable,
+        }
     }
 }
 
@@ -278,6 +315,7 @@ impl Source {
                     ));
                 }
                 validate_features(&key, t)?;
+                validate_values(&key, side, t)?;
             }
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -345,6 +383,54 @@ fn check_path(key: &str, path: &str) -> Result<(), SourceError> {
     Ok(())
 }
 
+fn validate_values(key: &str, side: &str, t: &TensorSpec) -> Result<(), SourceError> {
+    let Some(v) = &t.values else { return Ok(()) };
+    let vkey = format!("{key}.values");
+    if side != "inputs" {
+        return Err(invalid(vkey, format!("`{}`: values rules constrain inputs, not outputs", t.name)));
+    }
+    if t.dtype == DType::String || t.dtype == DType::Bool {
+        return Err(invalid(
+            vkey,
+            format!("`{}`: values rules need a numeric dtype, not {}", t.name, t.dtype),
+        ));
+    }
+    validate_rules(&vkey, &v.as_feature(&t.name), t)
+}
+
+/// The rules of one feature, or of a whole tensor's values (`key` names where they are declared).
+fn validate_rules(key: &str, f: &Feature, t: &TensorSpec) -> Result<(), SourceError> {
+    if let (Some(lo), Some(hi)) = (f.min, f.max)
+        && lo > hi
+    {
+        return Err(invalid(format!("{key}.min"), format!("`{}`: min {lo} is above max {hi}", f.name)));
+    }
+    if f.nullable && !t.dtype.is_float() {
+        return Err(invalid(
+            format!("{key}.nullable"),
+            format!(
+                "`{}`: only floating-point values can be null (NaN); `{}` is {}",
+                f.name, t.name, t.dtype
+            ),
+        ));
+    }
+    for v in [f.min, f.max].into_iter().flatten().chain(f.allowed.iter().flatten().copied()) {
+        if v.is_nan() {
+            return Err(invalid(
+                key.to_owned(),
+                format!("`{}`: NaN is not a bound; use nullable = true", f.name),
+            ));
+        }
+    }
+    if f.allowed.as_ref().is_some_and(Vec::is_empty) {
+        return Err(invalid(
+            format!("{key}.allowed"),
+            format!("`{}`: an empty allowed list refuses every value", f.name),
+        ));
+    }
+    Ok(())
+}
+
 fn validate_features(key: &str, t: &TensorSpec) -> Result<(), SourceError> {
     if t.features.is_empty() {
         return Ok(());
@@ -354,7 +440,12 @@ fn validate_features(key: &str, t: &TensorSpec) -> Result<(), SourceError> {
         Some(Dim::Fixed(n)) => {
             return Err(invalid(
                 format!("{key}.features"),
-                format!("{} features listed but the last dim of `{}` is {n}", t.features.len(), t.name),
+                format!(
+                    "{} feature{} listed but the last dim of `{}` is {n}",
+                    t.features.len(),
+                    if t.features.len() == 1 { "" } else { "s" },
+                    t.name
+                ),
             ));
         }
         _ => {
@@ -371,29 +462,7 @@ fn validate_features(key: &str, t: &TensorSpec) -> Result<(), SourceError> {
         ));
     }
     for (j, f) in t.features.iter().enumerate() {
-        let fkey = format!("{key}.features[{j}]");
-        if let (Some(lo), Some(hi)) = (f.min, f.max)
-            && lo > hi
-        {
-            return Err(invalid(format!("{fkey}.min"), format!("`{}`: min {lo} is above max {hi}", f.name)));
-        }
-        if f.nullable && !t.dtype.is_float() {
-            return Err(invalid(
-                format!("{fkey}.nullable"),
-                format!(
-                    "`{}`: only floating-point features can be null (NaN); `{}` is {}",
-                    f.name, t.name, t.dtype
-                ),
-            ));
-        }
-        for v in [f.min, f.max].into_iter().flatten().chain(f.allowed.iter().flatten().copied()) {
-            if v.is_nan() {
-                return Err(invalid(
-                    fkey.clone(),
-                    format!("`{}`: NaN is not a bound; use nullable = true", f.name),
-                ));
-            }
-        }
+        validate_rules(&format!("{key}.features[{j}]"), f, t)?;
     }
     Ok(())
 }
