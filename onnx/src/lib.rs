@@ -17,6 +17,7 @@
 mod error;
 mod initializer;
 mod model;
+mod nodes;
 mod tensor;
 mod wire;
 
@@ -25,4 +26,5 @@ pub mod encode;
 pub use error::OnnxError;
 pub use initializer::{Initializer, InitializerData, read_initializers};
 pub use model::{ModelInfo, OnnxDim, ValueInfo, ValueKind, read_model};
+pub use nodes::{IndexBound, Node, index_bounds, read_nodes};
 pub use tensor::{TensorProtoData, TensorValues, Value, read_tensor, read_value};

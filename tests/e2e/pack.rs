@@ -323,3 +323,111 @@ fn pack_and_verify_agree_on_effective_defaults() {
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("schema defaults merged with the defaults file"), "{}", stderr(&o));
 }
+
+/// Runs `bundle` on `inputs` and returns (exit code, stderr).
+fn run_on(bundle: &Path, inputs: &ferry_tensor::TensorMap) -> (i32, String) {
+    let input = bundle.with_extension("request.safetensors");
+    ferry_tensor::write_file(&input, inputs).unwrap();
+    let o = run(&["run", bundle.to_str().unwrap(), "--input", input.to_str().unwrap()]);
+    (code(&o), stderr(&o))
+}
+
+fn token_request(ids: Vec<i64>) -> ferry_tensor::TensorMap {
+    use ferry_tensor::{Tensor, TensorData};
+    let shape = vec![1, ids.len()];
+    let mask = vec![1; ids.len()];
+    ferry_tensor::TensorMap::from([
+        ("input_ids".to_owned(), Tensor::new(shape.clone(), TensorData::I64(ids)).unwrap()),
+        ("attention_mask".to_owned(), Tensor::new(shape, TensorData::I64(mask)).unwrap()),
+    ])
+}
+
+/// The embedder bounds its token ids to its vocabulary (`values = { min = 0, max = 999 }`): an id of −1
+/// (which Gather would silently read from the end of the table) and an id of 1000 (ONNX Runtime's raw
+/// Gather error) are refused at the door, exit 1, naming the input, the element and the value.
+#[test]
+fn token_ids_outside_the_vocabulary_are_refused_naming_input_index_and_value() {
+    let t = tempdir();
+    let b = t.path().join("te.ferry");
+    pack(&fixture("text-embedding"), &b);
+    let (rc, err) = run_on(&b, &token_request(vec![5, 17, 999]));
+    assert_eq!(rc, 0, "{err}");
+    for (ids, needle) in [
+        (vec![5, -1, 3], "input `input_ids` at [0, 1]: value -1 is below the minimum 0"),
+        (vec![5, 17, 3, 1000], "input `input_ids` at [0, 3]: value 1000 is above the maximum 999"),
+    ] {
+        let (rc, err) = run_on(&b, &token_request(ids));
+        assert_eq!(rc, 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+    let mut bad_mask = token_request(vec![1, 2]);
+    bad_mask.insert(
+        "attention_mask".into(),
+        ferry_tensor::Tensor::new(vec![1, 2], ferry_tensor::TensorData::I64(vec![1, 2])).unwrap(),
+    );
+    let (rc, err) = run_on(&b, &bad_mask);
+    assert_eq!(rc, 1, "{err}");
+    assert!(
+        err.contains("input `attention_mask` at [0, 1]: value 2 is not one of the allowed values [0, 1]"),
+        "{err}"
+    );
+}
+
+/// `init` scaffolds what the model makes obvious, and the scaffold is live: the embedder's ids get the
+/// embedding table's bound, a tabular float input gets one feature table per column (so NaN is refused
+/// until a column is marked nullable), an unnamed batch axis is one `batch` dim, and `[model]` takes
+/// `--name`, `--version` and `--license`.
+#[test]
+fn init_scaffolds_bounds_features_and_model_metadata() {
+    let t = tempdir();
+    let src = t.path().join("embedder");
+    let o = run(&[
+        "init",
+        fixture("text-embedding").join("model.onnx").to_str().unwrap(),
+        src.to_str().unwrap(),
+        "--version",
+        "2.1.0",
+        "--license",
+        "Apache-2.0",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("golden sets"), "{}", stdout(&o));
+    let toml = std::fs::read_to_string(src.join("ferry.toml")).unwrap();
+    let source = ferry_spec::Source::from_toml_str(&toml).unwrap();
+    assert_eq!(
+        (source.model.name.as_str(), source.model.version.as_str(), source.model.license.as_str()),
+        ("embedder", "2.1.0", "Apache-2.0")
+    );
+    let ids = &source.inputs[0];
+    assert_eq!(ids.values.as_ref().map(|v| (v.min, v.max)), Some((Some(0.0), Some(999.0))), "{toml}");
+    assert_eq!(source.inputs[1].values, None, "the mask also feeds arithmetic: no index bound\n{toml}");
+    let b = t.path().join("embedder.ferry");
+    pack(&src, &b);
+    let (rc, err) = run_on(&b, &token_request(vec![1000]));
+    assert_eq!(rc, 1, "{err}");
+    assert!(err.contains("value 1000 is above the maximum 999"), "{err}");
+
+    let src = t.path().join("scorecard");
+    let o =
+        run(&["init", fixture("credit-risk").join("model.onnx").to_str().unwrap(), src.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let source =
+        ferry_spec::Source::from_toml_str(&std::fs::read_to_string(src.join("ferry.toml")).unwrap()).unwrap();
+    assert_eq!(source.inputs[0].features.len(), 14);
+    assert_eq!(source.inputs[0].shape[0], ferry_spec::Dim::Symbolic("batch".into()));
+    let b = t.path().join("scorecard.ferry");
+    pack(&src, &b);
+    let mut row = vec![1.0f32; 14];
+    let request = |row: Vec<f32>| {
+        ferry_tensor::TensorMap::from([(
+            "features".to_owned(),
+            ferry_tensor::Tensor::new(vec![1, 14], ferry_tensor::TensorData::F32(row)).unwrap(),
+        )])
+    };
+    let (rc, err) = run_on(&b, &request(row.clone()));
+    assert_eq!(rc, 0, "{err}");
+    row[3] = f32::NAN;
+    let (rc, err) = run_on(&b, &request(row));
+    assert_eq!(rc, 1, "{err}");
+    assert!(err.contains("feature `col_3` at [0, 3]") && err.contains("NaN"), "{err}");
+}

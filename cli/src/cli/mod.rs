@@ -43,6 +43,15 @@ enum Command {
         model: PathBuf,
         /// The source directory to create (must not exist or be empty).
         dir: PathBuf,
+        /// `[model] name` (default: the directory's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// `[model] version` (default 0.1.0).
+        #[arg(long)]
+        version: Option<String>,
+        /// `[model] license`, an SPDX expression such as Apache-2.0.
+        #[arg(long)]
+        license: Option<String>,
     },
     /// Build a deterministic bundle from a source directory with a ferry.toml.
     Pack {
@@ -114,12 +123,14 @@ pub fn main() -> CliResult {
         }
     };
     match cli.command {
-        Command::Init { model, dir } => {
-            ferry_packager::init(&model, &dir).map_err(usage)?;
+        Command::Init { model, dir, name, version, license } => {
+            let options = ferry_packager::InitOptions { name, version, license };
+            ferry_packager::init_with(&model, &dir, &options).map_err(usage)?;
+            let (d, toml) = (dir.display(), dir.join("ferry.toml"));
+            println!("wrote bundle source {d}");
             println!(
-                "wrote bundle source {} (next: ferry pack {} -o model.ferry)",
-                dir.display(),
-                dir.display()
+                "next: review the contract and add golden sets in {}, then: ferry pack {d} -o model.ferry",
+                toml.display()
             );
             Ok(ExitCode::SUCCESS)
         }
