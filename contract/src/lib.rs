@@ -9,6 +9,7 @@
 //!   (what `pack` requires of golden files).
 //! - [`feature::broken_rules`]: the rules of one feature on one value (tensor elements and sample data).
 //! - [`compare`]: the golden comparison rule.
+//! - [`sample`]: sample data files (CSV records, cells), for `verify --data` and `init --sample`.
 //! - [`files`]: the one rule for reading a tensor file against a contract (a lone `.npy` is the only
 //!   declared tensor).
 //!
@@ -38,6 +39,7 @@ pub mod feature;
 pub mod files;
 pub mod model_io;
 mod request;
+pub mod sample;
 mod tensor_set;
 
 pub use compare::{Comparison, Mismatch, compare};

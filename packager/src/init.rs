@@ -2,7 +2,10 @@
 
 use crate::PackError;
 use crate::source::ONNX_LIMIT;
+use ferry_contract::sample::{Cell, CsvRecords, parse_cell};
 use ferry_onnx::{OnnxDim, ValueInfo, ValueKind};
+use ferry_spec::{DType, Feature};
+use ferry_tensor::{Tensor, TensorData, TensorMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +22,23 @@ pub struct InitOptions {
     pub version: Option<String>,
     /// `[model] license` (an SPDX expression); default empty, with a comment asking for one.
     pub license: Option<String>,
+    /// A CSV sample of the model's tabular input (a header row naming the columns, one row per record):
+    /// profiled into feature tables, and its first rows made into a golden set.
+    pub sample: Option<PathBuf>,
+    /// How many of the sample's first rows make the golden set (default 5).
+    pub golden_rows: Option<usize>,
 }
+
+/// Computes a model's outputs for golden inputs, given the scaffolded source packed into a bundle (its
+/// path): how `init --sample` gets expected outputs without the packager linking a runtime. The `ferry`
+/// library passes one backed by ONNX Runtime.
+pub type Reference<'a> = &'a dyn Fn(&Path, &TensorMap) -> Result<TensorMap, String>;
+
+/// The largest sample `init` reads.
+const SAMPLE_LIMIT: u64 = 256 << 20;
+/// A column with at most this many distinct whole numbers (and at least four rows per value) is
+/// categorical: its feature gets `allowed` instead of a range.
+const MAX_CATEGORIES: usize = 10;
 
 /// The largest last axis `init` scaffolds one feature table per position for: wider float inputs
 /// (images, embeddings) are not tables of named features.
@@ -27,7 +46,7 @@ const MAX_SCAFFOLDED_FEATURES: u64 = 256;
 
 /// [`init_with`] with the default [`InitOptions`].
 pub fn init(model: &Path, dir: &Path) -> Result<(), PackError> {
-    init_with(model, dir, &InitOptions::default())
+    init_with(model, dir, &InitOptions::default(), None)
 }
 
 /// Writes a bundle source for `model` into `dir` (which must not exist or be empty): the model and its
@@ -39,7 +58,18 @@ pub fn init(model: &Path, dir: &Path) -> Result<(), PackError> {
 /// `batch` dim of every tensor; a float input `[batch, n]` (n ≤ 256) gets one feature table per column
 /// (no bounds yet, so NaN is refused until a column is marked `nullable`); an integer input that only
 /// indexes an embedding table (`Gather`) gets `values = { min = 0, max = rows - 1 }`.
-pub fn init_with(model: &Path, dir: &Path, options: &InitOptions) -> Result<(), PackError> {
+///
+/// With a [`InitOptions::sample`], the tabular input's feature tables come from the sample (names from
+/// its header, observed ranges, nullability where a value is missing, small categorical sets), and, when
+/// `reference` is given, its first rows become the golden set `sample`, with outputs computed by
+/// `reference`. The file says so: such expected outputs prove the bundle keeps reproducing this model,
+/// not that the model is right.
+pub fn init_with(
+    model: &Path,
+    dir: &Path,
+    options: &InitOptions,
+    reference: Option<Reference<'_>>,
+) -> Result<(), PackError> {
     let bytes = ferry_spec::file::read(model, ONNX_LIMIT).map_err(file_err)?;
     let model_name =
         model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model.onnx".into());
@@ -66,6 +96,10 @@ pub fn init_with(model: &Path, dir: &Path, options: &InitOptions) -> Result<(), 
             message: format!("external data `{loc}`: {e}"),
         })?;
     }
+    let profile = match &options.sample {
+        Some(path) => Some(profile_sample(path, &info.inputs, options.golden_rows.unwrap_or(5))?),
+        None => None,
+    };
     let mut text = String::new();
     let default_name = || {
         let from = |p: Option<&std::ffi::OsStr>| {
@@ -99,7 +133,8 @@ pub fn init_with(model: &Path, dir: &Path, options: &InitOptions) -> Result<(), 
     for (side, values) in [("inputs", &info.inputs), ("outputs", &info.outputs)] {
         for v in values {
             let bound = if side == "inputs" { bounds.get(&v.name) } else { None };
-            write_spec(&mut text, side, v, bound)
+            let profiled = profile.as_ref().filter(|p| side == "inputs" && p.input == v.name);
+            write_spec(&mut text, side, v, bound, profiled.map(|p| p.features.as_slice()))
                 .map_err(|m| PackError::Onnx { file: model.display().to_string(), message: m })?;
         }
     }
@@ -135,6 +170,11 @@ pub fn init_with(model: &Path, dir: &Path, options: &InitOptions) -> Result<(), 
     write("config.schema.json", b"{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"type\": \"object\",\n  \"properties\": {}\n}\n")?;
     write("config.json", b"{}\n")?;
     write(ferry_spec::media::SOURCE_FILE, text.as_bytes())?;
+    if let (Some(p), Some(reference)) = (&profile, reference)
+        && !p.golden.is_empty()
+    {
+        golden_from_sample(tmp.path(), &mut text, p, reference, options)?;
+    }
     // An empty `dir` is replaced atomically; one that filled up meanwhile is an error.
     tmp.commit().map_err(|e| PackError::io(dir, e))
 }
@@ -144,6 +184,7 @@ fn write_spec(
     side: &str,
     v: &ValueInfo,
     bound: Option<&ferry_onnx::IndexBound>,
+    profiled: Option<&[Feature]>,
 ) -> Result<(), String> {
     if v.kind != ValueKind::Tensor {
         return Err(format!("`{}` is a {}; Ferry contracts describe tensors", v.name, v.kind.name()));
@@ -190,7 +231,17 @@ fn write_spec(
         }
         _ => 0,
     };
-    if columns > 0 {
+    if let Some(features) = profiled {
+        let _ = writeln!(
+            text,
+            "# Profiled by `ferry init --sample` from the sample's columns: observed ranges, nullable where a value\n\
+             # was missing, allowed values for small categorical columns. Widen them to what the model accepts.\nfeatures = ["
+        );
+        for f in features {
+            let _ = writeln!(text, "  {},", feature_toml(f));
+        }
+        let _ = writeln!(text, "]");
+    } else if columns > 0 {
         let _ = writeln!(
             text,
             "# One table per column: rename them, add min/max/allowed, and mark the columns that may be\n\
@@ -221,4 +272,233 @@ fn sanitize(s: &str) -> String {
 fn toml_str(s: &str) -> String {
     // A TOML basic string has JSON's escapes.
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// One feature as an inline TOML table.
+fn feature_toml(f: &Feature) -> String {
+    let mut parts = vec![format!("name = {}", toml_str(&f.name))];
+    let num = |v: f64| if v.fract() == 0.0 && v.abs() < 1e15 { format!("{v:.1}") } else { format!("{v:?}") };
+    if let Some(allowed) = &f.allowed {
+        parts.push(format!("allowed = [{}]", allowed.iter().map(|v| num(*v)).collect::<Vec<_>>().join(", ")));
+    } else {
+        parts.extend(f.min.map(|v| format!("min = {}", num(v))));
+        parts.extend(f.max.map(|v| format!("max = {}", num(v))));
+    }
+    if f.nullable {
+        parts.push("nullable = true".into());
+    }
+    format!("{{ {} }}", parts.join(", "))
+}
+
+/// What a sample says about the model's tabular input.
+#[derive(Debug)]
+struct Profile {
+    /// The input the sample's columns feed.
+    input: String,
+    dtype: DType,
+    sample: PathBuf,
+    features: Vec<Feature>,
+    /// The first rows, row-major, for the golden set.
+    golden: Vec<f64>,
+    golden_rows: usize,
+}
+
+fn sample_err(path: &Path, message: String) -> PackError {
+    PackError::Source { path: path.to_path_buf(), message }
+}
+
+/// Profiles a CSV sample: the input it feeds is the one input of shape `[batch, n]` with `n` the
+/// number of columns (numeric dtype); each column becomes a feature of that name.
+fn profile_sample(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Result<Profile, PackError> {
+    let text = ferry_spec::file::read_to_string(path, SAMPLE_LIMIT).map_err(file_err)?;
+    let mut records = CsvRecords::new(&text);
+    let header = match records.next() {
+        Some(Ok((_, h))) => h,
+        Some(Err(e)) => return Err(sample_err(path, e)),
+        None => {
+            return Err(sample_err(
+                path,
+                "the sample is empty; it needs a header row naming the columns".into(),
+            ));
+        }
+    };
+    let n = header.len();
+    let tabular: Vec<(&ValueInfo, DType)> = inputs
+        .iter()
+        .filter_map(|v| {
+            let dtype = v.elem_type?;
+            let numeric = dtype != DType::String && dtype != DType::Bool;
+            let fits = matches!(v.shape.as_deref(), Some([_, OnnxDim::Value(c)]) if usize::try_from(*c).ok() == Some(n));
+            (numeric && fits).then_some((v, dtype))
+        })
+        .collect();
+    let (input, dtype) = match tabular.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(sample_err(
+                path,
+                format!(
+                    "the sample has {n} column{}, but no input of the model has shape [batch, {n}] with a numeric dtype",
+                    if n == 1 { "" } else { "s" }
+                ),
+            ));
+        }
+        _ => {
+            let names: Vec<&str> = tabular.iter().map(|(v, _)| v.name.as_str()).collect();
+            return Err(sample_err(
+                path,
+                format!(
+                    "the sample's {n} columns fit several inputs ({}); give a model with one",
+                    names.join(", ")
+                ),
+            ));
+        }
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for name in &header {
+        let name = name.trim();
+        if name.is_empty() || !seen.insert(name) {
+            return Err(sample_err(path, format!("line 1: column name `{name}` is empty or appears twice")));
+        }
+    }
+    let mut columns: Vec<Vec<Option<f64>>> = vec![Vec::new(); n];
+    let mut golden = Vec::new();
+    let mut rows = 0usize;
+    for rec in records {
+        let (line, fields) = rec.map_err(|e| sample_err(path, e))?;
+        if fields.len() != n {
+            return Err(sample_err(
+                path,
+                format!("line {line}: {} fields, but the header has {n}", fields.len()),
+            ));
+        }
+        for ((cell, column), name) in fields.iter().zip(&mut columns).zip(&header) {
+            let value = match parse_cell(cell) {
+                Cell::Missing if dtype.is_float() => None,
+                Cell::Missing => {
+                    return Err(sample_err(
+                        path,
+                        format!(
+                            "line {line}, column `{}`: a missing value, but `{}` is {dtype}",
+                            name.trim(),
+                            input.name
+                        ),
+                    ));
+                }
+                Cell::Number(v) if !dtype.is_float() && v.fract() != 0.0 => {
+                    return Err(sample_err(
+                        path,
+                        format!(
+                            "line {line}, column `{}`: {v} is not a whole number, but `{}` is {dtype}",
+                            name.trim(),
+                            input.name
+                        ),
+                    ));
+                }
+                Cell::Number(v) => Some(v),
+                Cell::Invalid(t) => {
+                    return Err(sample_err(
+                        path,
+                        format!("line {line}, column `{}`: `{t}` is not a number", name.trim()),
+                    ));
+                }
+            };
+            column.push(value);
+            if rows < golden_rows {
+                golden.push(value.unwrap_or(f64::NAN));
+            }
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err(sample_err(path, "the sample has a header but no rows".into()));
+    }
+    let features = header
+        .iter()
+        .zip(&columns)
+        .map(|(name, values)| {
+            let present: Vec<f64> = values.iter().flatten().copied().collect();
+            let nullable = present.len() < values.len();
+            let mut distinct = present.clone();
+            distinct.sort_by(f64::total_cmp);
+            distinct.dedup();
+            let whole = distinct.iter().all(|v| v.fract() == 0.0);
+            let categorical = whole
+                && !distinct.is_empty()
+                && distinct.len() <= MAX_CATEGORIES
+                && present.len() >= 4 * distinct.len();
+            Feature {
+                name: name.trim().to_owned(),
+                min: (!categorical).then(|| distinct.first().copied()).flatten(),
+                max: (!categorical).then(|| distinct.last().copied()).flatten(),
+                allowed: categorical.then_some(distinct),
+                nullable,
+            }
+        })
+        .collect();
+    Ok(Profile {
+        input: input.name.clone(),
+        dtype,
+        sample: path.to_path_buf(),
+        features,
+        golden_rows: rows.min(golden_rows),
+        golden,
+    })
+}
+
+/// Writes the golden set `sample` (inputs: the sample's first rows; expected: what `reference`
+/// computes for them) into the scaffolded source at `src`, and its table into `ferry.toml`.
+fn golden_from_sample(
+    src: &Path,
+    text: &mut String,
+    p: &Profile,
+    reference: Reference<'_>,
+    options: &InitOptions,
+) -> Result<(), PackError> {
+    let width = p.features.len();
+    let data = match p.dtype {
+        #[allow(clippy::cast_possible_truncation)]
+        DType::Float32 => TensorData::F32(p.golden.iter().map(|v| *v as f32).collect()),
+        DType::Float64 => TensorData::F64(p.golden.clone()),
+        #[allow(clippy::cast_possible_truncation)]
+        DType::Int64 => TensorData::I64(p.golden.iter().map(|v| *v as i64).collect()),
+        #[allow(clippy::cast_possible_truncation)]
+        DType::Int32 => TensorData::I32(p.golden.iter().map(|v| *v as i32).collect()),
+        other => {
+            return Err(sample_err(
+                &p.sample,
+                format!(
+                    "a golden set from a sample needs a float32, float64, int32 or int64 input, not {other}"
+                ),
+            ));
+        }
+    };
+    let inputs_tensor =
+        Tensor::new(vec![p.golden_rows, width], data).map_err(|e| sample_err(&p.sample, e.to_string()))?;
+    let inputs = TensorMap::from([(p.input.clone(), inputs_tensor)]);
+    let tmp = tempfile::tempdir().map_err(|e| PackError::io(std::env::temp_dir(), e))?;
+    let bundle = tmp.path().join("init.ferry");
+    crate::pack(src, &bundle)?;
+    let outputs = reference(&bundle, &inputs)
+        .map_err(|e| sample_err(&p.sample, format!("computing the golden outputs of its first rows: {e}")))?;
+    let golden = src.join("golden");
+    std::fs::create_dir_all(&golden).map_err(|e| PackError::io(&golden, e))?;
+    let write = |name: &str, t: &TensorMap| {
+        let path = golden.join(name);
+        ferry_tensor::write_file(&path, t).map_err(|e| sample_err(&path, e.to_string()))
+    };
+    write("sample.inputs.npz", &inputs)?;
+    write("sample.expected.npz", &outputs)?;
+    let sample_name = p.sample.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let rows = options.golden_rows.unwrap_or(5).min(p.golden_rows);
+    let _ = writeln!(
+        text,
+        "\n# Made by `ferry init --sample` from the first {rows} row{} of {sample_name}. The expected outputs were\n\
+         # computed by Ferry itself (ONNX Runtime): they prove this bundle keeps reproducing the model, not that\n\
+         # the model is right. Replace them with outputs from an independent reference (the framework the model\n\
+         # was trained in) where you have one.\n[[golden]]\nname = \"sample\"\ninputs = \"golden/sample.inputs.npz\"\nexpected = \"golden/sample.expected.npz\"",
+        if rows == 1 { "" } else { "s" }
+    );
+    let path = src.join(ferry_spec::media::SOURCE_FILE);
+    std::fs::write(&path, text.as_bytes()).map_err(|e| PackError::io(&path, e))
 }

@@ -19,7 +19,7 @@ pub mod synthetic;
 
 pub use error::PackError;
 pub use ferry_bundle::Written as Packed;
-pub use init::{InitOptions, init, init_with};
+pub use init::{InitOptions, Reference, init, init_with};
 pub use source::{LoadedSource, load};
 
 use ferry_bundle::{FileData, FileSource, Opener};

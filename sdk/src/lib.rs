@@ -70,6 +70,18 @@ pub use ferry_verifier as verifier;
 use std::path::Path;
 use std::sync::Arc;
 
+/// Scaffolds a bundle source for `model` in `dir` ([`packager::init_with`], which `ferry init` runs):
+/// with a sample ([`packager::InitOptions::sample`]), the golden set made from its first rows gets its
+/// expected outputs from ONNX Runtime, through a bundle of the scaffolded source.
+pub fn init(model: &Path, dir: &Path, options: &packager::InitOptions) -> Result<(), packager::PackError> {
+    let reference = |bundle: &Path, inputs: &tensor::TensorMap| -> Result<tensor::TensorMap, String> {
+        let rt = runtime::Runtime::new(runtime::RuntimeOptions::default()).map_err(|e| e.to_string())?;
+        let model = rt.open(bundle, &runtime::OpenOptions::default()).map_err(|e| e.to_string())?;
+        model.infer(inputs).map_err(|e| e.to_string())
+    };
+    packager::init_with(model, dir, options, Some(&reference))
+}
+
 /// Why a policy's `[trust]` table could not be turned into a runtime check.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyLoadError {

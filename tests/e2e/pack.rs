@@ -431,3 +431,151 @@ fn init_scaffolds_bounds_features_and_model_metadata() {
     assert_eq!(rc, 1, "{err}");
     assert!(err.contains("feature `col_3` at [0, 3]") && err.contains("NaN"), "{err}");
 }
+
+/// A CSV sample of the credit-risk features: 200 rows, deterministic, `months_since_last_delinquency`
+/// missing in every third row, `loan_term_months` 36 or 60.
+fn credit_sample() -> String {
+    let names = [
+        "age",
+        "annual_income",
+        "debt_to_income",
+        "credit_utilization",
+        "num_open_accounts",
+        "num_delinquencies_2y",
+        "months_since_last_delinquency",
+        "loan_amount",
+        "loan_term_months",
+        "employment_length_years",
+        "home_ownership",
+        "has_mortgage",
+        "inquiries_6m",
+        "revolving_balance",
+    ];
+    let mut csv = names.join(",") + "\n";
+    for i in 0..200u32 {
+        let months = if i % 3 == 0 { String::new() } else { (i % 97).to_string() };
+        let row = [
+            (18 + i % 60).to_string(),
+            format!("{}.5", 20_000 + i * 731),
+            format!("0.{:03}", i * 7 % 1000),
+            format!("0.{:03}", i * 13 % 1000),
+            (i % 15).to_string(),
+            (i % 3).to_string(),
+            months,
+            (1000 + i * 97).to_string(),
+            if i % 2 == 0 { "36" } else { "60" }.to_owned(),
+            (i % 30).to_string(),
+            (i % 3).to_string(),
+            (i % 2).to_string(),
+            (i % 4).to_string(),
+            format!("{}.25", i * 211),
+        ];
+        csv += &(row.join(",") + "\n");
+    }
+    csv
+}
+
+/// `init --sample`: feature tables from the sample's columns (names, observed ranges, nullability, small
+/// categorical sets) that `run` then enforces, and a golden set from its first rows that `verify` passes.
+#[test]
+fn init_with_a_sample_profiles_features_and_makes_a_golden_set() {
+    let t = tempdir();
+    let sample = t.path().join("applicants.csv");
+    std::fs::write(&sample, credit_sample()).unwrap();
+    let src = t.path().join("scorecard");
+    let model = fixture("credit-risk").join("model.onnx");
+    let o =
+        run(&["init", model.to_str().unwrap(), src.to_str().unwrap(), "--sample", sample.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let toml = std::fs::read_to_string(src.join("ferry.toml")).unwrap();
+    assert!(toml.contains("computed by Ferry itself"), "{toml}");
+    let source = ferry_spec::Source::from_toml_str(&toml).unwrap();
+    let features = &source.inputs[0].features;
+    assert_eq!(features.len(), 14);
+    assert_eq!(
+        (features[0].name.as_str(), features[0].min, features[0].max),
+        ("age", Some(18.0), Some(77.0))
+    );
+    assert!(features[6].nullable && !features[0].nullable, "{toml}");
+    assert_eq!(features[8].allowed, Some(vec![36.0, 60.0]), "{toml}");
+    assert_eq!(source.golden.len(), 1);
+    let b = t.path().join("scorecard.ferry");
+    pack(&src, &b);
+    let o = run(&["verify", b.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("sample"), "{}", stdout(&o));
+
+    let row: Vec<f32> =
+        vec![30.0, 50000.5, 0.3, 0.2, 3.0, 1.0, 12.0, 5000.0, 36.0, 4.0, 1.0, 0.0, 2.0, 1000.25];
+    let request = |edit: &dyn Fn(&mut Vec<f32>)| {
+        let mut r = row.clone();
+        edit(&mut r);
+        ferry_tensor::TensorMap::from([(
+            "features".to_owned(),
+            ferry_tensor::Tensor::new(vec![1, 14], ferry_tensor::TensorData::F32(r)).unwrap(),
+        )])
+    };
+    let (rc, err) = run_on(&b, &request(&|_| {}));
+    assert_eq!(rc, 0, "{err}");
+    for (what, edit, needle) in [
+        (
+            "NaN",
+            &(|r: &mut Vec<f32>| r[0] = f32::NAN) as &dyn Fn(&mut Vec<f32>),
+            "feature `age` at [0, 0]: value is NaN",
+        ),
+        (
+            "out of range",
+            &|r: &mut Vec<f32>| r[0] = 90.0,
+            "feature `age` at [0, 0]: value 90.0 is above the maximum 77",
+        ),
+        (
+            "unknown category",
+            &|r: &mut Vec<f32>| r[8] = 48.0,
+            "feature `loan_term_months` at [0, 8]: value 48.0 is not one of the allowed values",
+        ),
+    ] {
+        let (rc, err) = run_on(&b, &request(edit));
+        assert_eq!(rc, 1, "{what}: {err}");
+        assert!(err.contains(needle), "{what}: {err}");
+    }
+    // A missing value where the sample had some is accepted.
+    let (rc, err) = run_on(&b, &request(&|r| r[6] = f32::NAN));
+    assert_eq!(rc, 0, "{err}");
+}
+
+/// Hostile samples are refused with exit 2, naming the file and the line or column, and leave nothing.
+#[test]
+fn init_refuses_bad_samples_naming_file_and_line() {
+    let good = credit_sample();
+    let header = good.lines().next().unwrap().to_owned();
+    let row = good.lines().nth(1).unwrap().to_owned();
+    for (what, text, needle) in [
+        ("empty", String::new(), "empty"),
+        ("header only", format!("{header}\n"), "no rows"),
+        ("ragged", format!("{header}\n{row}\n1,2\n"), "line 3: 2 fields"),
+        (
+            "not a number",
+            format!("{header}\n{}\n", row.replacen("18", "eighteen", 1)),
+            "`eighteen` is not a number",
+        ),
+        ("wrong width", "a,b\n1,2\n".to_owned(), "no input of the model has shape [batch, 2]"),
+        ("twice", format!("{}\n{row}\n", header.replacen("annual_income", "age", 1)), "appears twice"),
+        ("open quote", format!("{header}\n\"{row}\n"), "never closed"),
+    ] {
+        let t = tempdir();
+        let sample = t.path().join("s.csv");
+        std::fs::write(&sample, &text).unwrap();
+        let src = t.path().join("src");
+        let model = fixture("credit-risk").join("model.onnx");
+        let o = run(&[
+            "init",
+            model.to_str().unwrap(),
+            src.to_str().unwrap(),
+            "--sample",
+            sample.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&o), 2, "{what}: {}", stderr(&o));
+        assert!(stderr(&o).contains("s.csv") && stderr(&o).contains(needle), "{what}: {}", stderr(&o));
+        assert_eq!(listing(t.path()), vec!["s.csv"], "{what}: left something behind");
+    }
+}

@@ -52,6 +52,13 @@ enum Command {
         /// `[model] license`, an SPDX expression such as Apache-2.0.
         #[arg(long)]
         license: Option<String>,
+        /// A CSV sample of the tabular input (header row = column names): feature tables from its
+        /// columns, and a golden set from its first rows (outputs computed by ONNX Runtime).
+        #[arg(long)]
+        sample: Option<PathBuf>,
+        /// How many of the sample's first rows make the golden set.
+        #[arg(long, default_value_t = 5, requires = "sample")]
+        golden_rows: usize,
     },
     /// Build a deterministic bundle from a source directory with a ferry.toml.
     Pack {
@@ -123,9 +130,15 @@ pub fn main() -> CliResult {
         }
     };
     match cli.command {
-        Command::Init { model, dir, name, version, license } => {
-            let options = ferry_packager::InitOptions { name, version, license };
-            ferry_packager::init_with(&model, &dir, &options).map_err(usage)?;
+        Command::Init { model, dir, name, version, license, sample, golden_rows } => {
+            let options = ferry_packager::InitOptions {
+                name,
+                version,
+                license,
+                sample,
+                golden_rows: Some(golden_rows),
+            };
+            ferry::init(&model, &dir, &options).map_err(usage)?;
             let (d, toml) = (dir.display(), dir.join("ferry.toml"));
             println!("wrote bundle source {d}");
             println!(
