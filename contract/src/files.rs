@@ -1,10 +1,16 @@
 //! The one rule for reading a tensor file against a contract: the format comes from the extension; an
 //! `.npz`, `.safetensors` or `.json` names its tensors itself, while an `.npy` holds one unnamed tensor,
-//! named after the file's stem, except that when exactly one tensor is declared it stands for that one.
-//! Bare JSON arrays take the declared dtypes.
+//! named after the file's stem, except that when exactly one tensor is declared it stands for that one (a
+//! lone `.npy` for several declared tensors is refused, saying how to write them as one `.npz`). Bare JSON
+//! arrays take the declared dtypes.
+//!
+//! A golden set's two sides may share one JSON *golden file*, `{"inputs": {...}, "outputs": {...}}`
+//! (`[[golden]] file = ...`): each side is read from its own object ([`read_golden_bytes`]). Such a file
+//! named as one side (`inputs = ...` or `expected = ...`) is refused, saying to name it with `file`; a
+//! request file ([`read_tensor_file`]) may be one, of which it is the inputs.
 
-use ferry_spec::{DType, TensorSpec};
-use ferry_tensor::{Declared, Format, Refusal, TensorError, TensorMap};
+use ferry_spec::{DType, GoldenFile, GoldenSide, TensorSpec};
+use ferry_tensor::{Declared, Format, Part, Refusal, TensorError, TensorMap};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -32,33 +38,81 @@ fn name_lone_tensor(tensors: &mut TensorMap, specs: &[TensorSpec], format: Forma
     }
 }
 
+/// A lone `.npy` cannot carry several declared tensors: refused before it is read, saying how to write
+/// them as one `.npz` ([`TensorError::NpyForSeveral`]).
+fn check_npy_count(specs: &[TensorSpec], format: Format, path: &Path) -> Result<(), TensorError> {
+    if format == Format::Npy && specs.len() > 1 {
+        return Err(TensorError::NpyForSeveral {
+            declared: specs.iter().map(|s| s.name.clone()).collect(),
+            file: path.display().to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// Reads the tensors in `bytes` (of a file at `path`, read as `format`) for the declared `specs`, by the
-/// rule above. Errors are [`ferry_tensor::read_bytes`]'s (not yet naming the file).
+/// rule above: the whole file is the declared tensors, so a golden file of both sides is refused
+/// ([`TensorError::BothSides`], saying to name it with `file`). Errors are [`ferry_tensor::read_bytes`]'s
+/// (not yet naming the file).
 pub fn read_tensor_bytes(
     bytes: &[u8],
     format: Format,
     path: &Path,
     specs: &[TensorSpec],
 ) -> Result<TensorMap, TensorError> {
+    check_npy_count(specs, format, path)?;
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut tensors = ferry_tensor::read_bytes(bytes, format, &stem, &dtype_hints(specs))?;
+    let mut tensors =
+        ferry_tensor::read_bytes(bytes, format, &stem, &dtype_hints(specs)).map_err(|e| match e {
+            TensorError::BothSides { .. } => TensorError::BothSides {
+                hint: format!(
+                    ": name it once, as `file = \"{}\"` in its [[golden]] table, in place of `inputs` and \
+                 `expected`",
+                    path.display()
+                ),
+            },
+            other => other,
+        })?;
     name_lone_tensor(&mut tensors, specs, format);
     Ok(tensors)
 }
 
-/// Reads a tensor file (through [`ferry_spec::file`]: a FIFO or a device is refused, not read) for the
-/// declared `specs`, by the rule above. `check` sees each tensor's header before its data is decoded or
-/// inflated, with the declared name the rule gives the tensor (first argument); [`Declared::name`] is
-/// the name the file gives it (an `.npy`'s stem).
+/// Reads one side of a golden set from the bytes of its file ([`ferry_spec::GoldenSet::side`]) for that
+/// side's declared `specs`: its object of a golden file (`file`), or the whole `inputs` or `expected` file
+/// ([`read_tensor_bytes`]). Errors are not yet named by the file; an unknown extension is
+/// [`TensorError::UnknownFormat`].
+pub fn read_golden_bytes(
+    bytes: &[u8],
+    file: GoldenFile<'_>,
+    specs: &[TensorSpec],
+) -> Result<TensorMap, TensorError> {
+    let path = Path::new(file.path);
+    let format =
+        Format::from_path(path).ok_or_else(|| TensorError::UnknownFormat { path: path.to_owned() })?;
+    if !file.combined {
+        return read_tensor_bytes(bytes, format, path, specs);
+    }
+    let part = Part::Side(file.side);
+    ferry_tensor::read_part_checked(bytes, format, "", &dtype_hints(specs), part, &mut |_| Ok(()))
+}
+
+/// Reads a request file (through [`ferry_spec::file`]: a FIFO or a device is refused, not read) for the
+/// declared `specs`, by the rule above; a golden file of both sides gives its inputs. `check` sees each
+/// tensor's header before its data is decoded or inflated, with the declared name the rule gives the
+/// tensor (first argument); [`Declared::name`] is the name the file gives it (an `.npy`'s stem).
 pub fn read_tensor_file(
     path: &Path,
     specs: &[TensorSpec],
     check: &mut dyn FnMut(&str, &Declared<'_>) -> Result<(), Refusal>,
 ) -> Result<TensorMap, TensorError> {
     let format = Format::from_path(path);
+    if let Some(format) = format {
+        check_npy_count(specs, format, path).map_err(|e| e.in_file(path))?;
+    }
     let lone = format.and_then(|f| lone_tensor_name(specs, f));
     let mut check = |d: &Declared<'_>| check(lone.unwrap_or(d.name), d);
-    let mut tensors = ferry_tensor::read_file_checked(path, &dtype_hints(specs), &mut check)?;
+    let part = Part::SideOrWhole(GoldenSide::Inputs);
+    let mut tensors = ferry_tensor::read_file_part(path, &dtype_hints(specs), part, &mut check)?;
     if let Some(format) = format {
         name_lone_tensor(&mut tensors, specs, format);
     }
@@ -88,11 +142,101 @@ mod tests {
         let one = read_tensor_bytes(&bytes, Format::Npy, Path::new("dir/golden.in.npy"), &[spec("features")])
             .unwrap();
         assert_eq!(one.keys().collect::<Vec<_>>(), ["features"]);
-        let two =
-            read_tensor_bytes(&bytes, Format::Npy, Path::new("dir/golden.npy"), &[spec("a"), spec("b")])
-                .unwrap();
-        assert_eq!(two.keys().collect::<Vec<_>>(), ["golden"]);
         assert_eq!(lone_tensor_name(&[spec("a")], Format::Npz), None);
         assert_eq!(lone_tensor_name(&[spec("a")], Format::Npy), Some("a"));
+    }
+
+    fn golden_file(path: &str, side: GoldenSide, combined: bool) -> GoldenFile<'_> {
+        let key = match (combined, side) {
+            (true, _) => "file",
+            (false, GoldenSide::Inputs) => "inputs",
+            (false, GoldenSide::Outputs) => "expected",
+        };
+        GoldenFile { path, key, side, combined }
+    }
+
+    const GOLDEN: &str = r#"{"inputs": {"ids": [[1, 2]], "x": [0.5]}, "outputs": {"y": [[0.25]]}}"#;
+
+    fn int_spec(name: &str) -> TensorSpec {
+        TensorSpec { dtype: DType::Int64, ..spec(name) }
+    }
+
+    #[test]
+    fn a_lone_npy_for_several_declared_tensors_says_how_to_write_one_npz() {
+        let t = Tensor { shape: vec![1], data: TensorData::F32(vec![1.0]) };
+        let bytes = ferry_tensor::write_bytes(&TensorMap::from([("x".to_owned(), t)]), Format::Npy).unwrap();
+        let path = Path::new("golden/smoke.inputs.npy");
+        let e = read_tensor_bytes(&bytes, Format::Npy, path, &[spec("age"), spec("income")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "an .npy file holds one tensor, but 2 are declared (age, income): put them in one .npz, \
+             .safetensors or .json file, e.g. `numpy.savez(\"golden/smoke.inputs.npz\", age=..., income=...)` \
+             in Python, or `ferry golden -o golden/smoke.inputs.npz FILE1.npy=age FILE2.npy=income`"
+        );
+        // Names that are not Python identifiers are spelled as a dictionary; long lists are cut.
+        let names = ["input.1", "b", "c", "d"].map(spec);
+        let e = read_tensor_bytes(&bytes, Format::Npy, Path::new("r.npy"), &names).unwrap_err().to_string();
+        assert!(e.contains(r#"numpy.savez("r.npz", **{"input.1": ..., "b": ..., "c": ..., ...})"#), "{e}");
+        assert!(e.contains("FILE3.npy=c ...`"), "{e}");
+        // Through a golden set's file and through a request file alike.
+        let g = golden_file("golden/a.npy", GoldenSide::Outputs, false);
+        let e = read_golden_bytes(&bytes, g, &[spec("p"), spec("q")]).unwrap_err();
+        assert!(matches!(e, TensorError::NpyForSeveral { .. }), "{e}");
+        let dir = std::env::temp_dir().join(format!("ferry-contract-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("request.npy");
+        std::fs::write(&file, &bytes).unwrap();
+        let e = read_tensor_file(&file, &[spec("a"), spec("b")], &mut |_, _| Ok(())).unwrap_err();
+        assert_eq!(e.path(), Some(file.as_path()));
+        assert!(e.to_string().contains("`ferry golden -o "), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_golden_file_named_as_one_side_says_to_name_it_with_file() {
+        for side in GoldenSide::BOTH {
+            let g = golden_file("golden/smoke.json", side, false);
+            let e = read_golden_bytes(GOLDEN.as_bytes(), g, &[spec("x")]).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "is laid out as a golden file of both sides ({\"inputs\": {...}, \"outputs\": {...}}), not as \
+                 one set of tensors: name it once, as `file = \"golden/smoke.json\"` in its [[golden]] table, in \
+                 place of `inputs` and `expected`"
+            );
+        }
+        // A `file` that is not a golden file, or not JSON, says so.
+        let plain = br#"{"x": [1]}"#;
+        let e = read_golden_bytes(plain, golden_file("g.json", GoldenSide::Inputs, true), &[spec("x")]);
+        assert!(matches!(e, Err(TensorError::GoldenLayout { .. })), "{e:?}");
+        let e = read_golden_bytes(plain, golden_file("g.npz", GoldenSide::Inputs, true), &[spec("x")]);
+        assert!(matches!(e, Err(TensorError::GoldenLayout { .. })), "{e:?}");
+        let e = read_golden_bytes(plain, golden_file("g.csv", GoldenSide::Inputs, false), &[spec("x")]);
+        assert!(matches!(e, Err(TensorError::UnknownFormat { .. })), "{e:?}");
+    }
+
+    #[test]
+    fn each_side_of_a_golden_file_reads_with_its_own_dtypes() {
+        let inputs = [int_spec("ids"), spec("x")];
+        let g = golden_file("golden/smoke.json", GoldenSide::Inputs, true);
+        let i = read_golden_bytes(GOLDEN.as_bytes(), g, &inputs).unwrap();
+        assert_eq!(i["ids"].data, TensorData::I64(vec![1, 2]));
+        assert_eq!(i["x"].data, TensorData::F32(vec![0.5]));
+        let g = golden_file("golden/smoke.json", GoldenSide::Outputs, true);
+        let o = read_golden_bytes(GOLDEN.as_bytes(), g, &[spec("y")]).unwrap();
+        assert_eq!(o.keys().collect::<Vec<_>>(), ["y"]);
+        // A request file may be a golden file: its inputs are the request.
+        let dir = std::env::temp_dir().join(format!("ferry-contract-golden-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("smoke.json");
+        std::fs::write(&file, GOLDEN).unwrap();
+        let mut seen = Vec::new();
+        let r = read_tensor_file(&file, &inputs, &mut |name, d| {
+            seen.push((name.to_owned(), d.dtype));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(r, i);
+        assert_eq!(seen, [("ids".to_owned(), DType::Int64), ("x".to_owned(), DType::Float32)]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -24,8 +24,9 @@ fuzz_target!(|data: &[u8]| {
     for (set_name, g) in &policy.tolerance.golden {
         let set = GoldenSet {
             name: set_name.clone(),
-            inputs: String::new(),
-            expected: String::new(),
+            file: None,
+            inputs: None,
+            expected: None,
             rtol: None,
             atol: None,
             outputs: Default::default(),

@@ -5,7 +5,7 @@ use crate::source_file::{self, Refusal};
 use ferry_onnx::{ModelInfo, ValueInfo};
 use ferry_spec::config::ConfigSchema;
 use ferry_spec::file::{NO_LIMIT, SMALL_FILE_LIMIT};
-use ferry_spec::{Source, TensorSpec, media};
+use ferry_spec::{GoldenSide, Source, TensorSpec, media};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -72,8 +72,9 @@ pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
         }
     }
     for (i, g) in source.golden.iter().enumerate() {
-        named.push((format!("golden[{i}].inputs"), g.inputs.clone()));
-        named.push((format!("golden[{i}].expected"), g.expected.clone()));
+        for (key, file) in g.files() {
+            named.push((format!("golden[{i}].{key}"), file.to_owned()));
+        }
     }
     for (key, rel) in &named {
         let disk = existing_file(dir, &toml_path, key, rel)?;
@@ -283,27 +284,55 @@ fn read_json(dir: &Path, toml_path: &Path, key: &str, rel: &str) -> Result<serde
         .map_err(|e| PackError::Config { file: rel.to_owned(), message: format!("not valid JSON: {e}") })
 }
 
-/// Golden files must parse and carry exactly the declared tensors with the declared dtypes and ranks.
+/// Golden files must parse and carry exactly the declared tensors with the declared dtypes and ranks: each
+/// side from its own file, or from its object of a golden file (`file`).
 fn check_golden(dir: &Path, toml_path: &Path, source: &Source) -> Result<(), PackError> {
     for (i, g) in source.golden.iter().enumerate() {
-        for (field, rel, specs) in
-            [("inputs", &g.inputs, &source.inputs), ("expected", &g.expected, &source.outputs)]
-        {
-            let key = format!("golden[{i}].{field}");
-            let err = |message: String| PackError::Golden { file: rel.clone(), key: key.clone(), message };
+        for side in GoldenSide::BOTH {
+            let file = g.side(side);
+            let (specs, other) = match side {
+                GoldenSide::Inputs => (&source.inputs, &source.outputs),
+                GoldenSide::Outputs => (&source.outputs, &source.inputs),
+            };
+            let rel = file.path;
+            let key = format!("golden[{i}].{}", file.key);
+            let err = |message: String| PackError::Golden { file: rel.to_owned(), key: key.clone(), message };
             let disk = dir.join(rel);
-            let format = ferry_tensor::Format::from_path(&disk).ok_or_else(|| {
-                err(ferry_tensor::TensorError::UnknownFormat { path: disk.clone() }.to_string())
-            })?;
+            if ferry_tensor::Format::from_path(&disk).is_none() {
+                return Err(err(ferry_tensor::TensorError::UnknownFormat { path: disk }.to_string()));
+            }
             let bytes =
                 source_file::read(dir, rel, NO_LIMIT).map_err(|r| refused(r, toml_path, Some(&key), rel))?;
-            let tensors = ferry_contract::files::read_tensor_bytes(&bytes, format, &disk, specs)
+            let tensors = ferry_contract::files::read_golden_bytes(&bytes, file, specs)
                 .map_err(|e| err(e.in_file(&disk).to_string()))?;
             drop(bytes);
-            ferry_contract::check_tensor_set(specs, &tensors).map_err(|e| err(e.to_string()))?;
+            ferry_contract::check_tensor_set(specs, &tensors).map_err(|e| {
+                let within = if file.combined { format!("in `{side}`: ") } else { String::new() };
+                err(format!("{within}{e}{}", other_side_hint(&e, other, file)))
+            })?;
         }
     }
     Ok(())
+}
+
+/// Where a tensor that one side of a golden set does not declare belongs, when the other side declares
+/// it (an input among the expected outputs, or the reverse).
+fn other_side_hint(
+    e: &ferry_contract::TensorSetError,
+    other: &[TensorSpec],
+    file: ferry_spec::GoldenFile<'_>,
+) -> String {
+    let ferry_contract::TensorSetError::Unknown { tensor } = e else { return String::new() };
+    if !other.iter().any(|s| &s.name == tensor) {
+        return String::new();
+    }
+    let (what, place) = match (file.side, file.combined) {
+        (GoldenSide::Outputs, true) => ("an input", "under `inputs`"),
+        (GoldenSide::Inputs, true) => ("an output", "under `outputs`"),
+        (GoldenSide::Outputs, false) => ("an input", "in the `inputs` file"),
+        (GoldenSide::Inputs, false) => ("an output", "in the `expected` file"),
+    };
+    format!(" as an {}: it is {what}, so it belongs {place}", file.side.key().trim_end_matches('s'))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use ferry_runtime::{
     BundleCheck, ContractErrorKind, Device, LibrarySource, Model, OpenOptions, Runtime, RuntimeError,
     RuntimeOptions, TrustPolicy,
 };
-use ferry_spec::{DType, Manifest};
+use ferry_spec::{DType, GoldenSide, Manifest};
 use ferry_tensor::{Format, Tensor, TensorData, TensorMap};
 use ferry_testkit::{find, fixture, tempdir};
 use proptest::prelude::*;
@@ -94,8 +94,8 @@ fn read_tensors(model: &Model, path: &str) -> TensorMap {
 fn check_goldens(model: &Model) -> usize {
     let mut checked = 0;
     for set in &model.manifest().golden {
-        let inputs = read_tensors(model, &set.inputs);
-        let expected = read_tensors(model, &set.expected);
+        let inputs = read_tensors(model, set.side(GoldenSide::Inputs).path);
+        let expected = read_tensors(model, set.side(GoldenSide::Outputs).path);
         let actual = model.infer(&inputs).unwrap_or_else(|e| panic!("golden `{}`: {e}", set.name));
         for (name, want) in &expected {
             let got = &actual[name];

@@ -26,8 +26,8 @@ pub use path::{
     check_file_view, check_relative_path, external_data_location, external_data_path,
 };
 pub use source::{
-    ConfigSection, Dim, Feature, GoldenSet, ModelSection, Source, SourceError, TensorSpec, Tolerance,
-    ValueRules,
+    ConfigSection, Dim, Feature, GoldenFile, GoldenSet, GoldenSide, ModelSection, Source, SourceError,
+    TensorSpec, Tolerance, ValueRules,
 };
 
 /// The bundle format version this crate writes. Bumped on any incompatible change.

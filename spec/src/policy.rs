@@ -531,8 +531,9 @@ mod tests {
     fn set() -> GoldenSet {
         GoldenSet {
             name: "smoke".into(),
-            inputs: "i.json".into(),
-            expected: "e.json".into(),
+            file: None,
+            inputs: Some("i.json".into()),
+            expected: Some("e.json".into()),
             rtol: Some(1e-4),
             atol: None,
             outputs: BTreeMap::from([("y".to_owned(), Tolerance { rtol: None, atol: Some(1e-6) })]),

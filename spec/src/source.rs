@@ -216,16 +216,27 @@ impl Tolerance {
     }
 }
 
-/// A golden set: named input tensors and the outputs the model must produce for them.
+/// A golden set: named input tensors and the outputs the model must produce for them, in one combined
+/// JSON file (`file`) or in two tensor files (`inputs` and `expected`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    { "required": ["file"], "not": { "anyOf": [{ "required": ["inputs"] }, { "required": ["expected"] }] } },
+    { "required": ["inputs", "expected"], "not": { "required": ["file"] } }
+]))]
 pub struct GoldenSet {
     /// Name of the set, unique in the bundle.
     pub name: String,
-    /// Tensor file with the inputs (`.npz`, `.npy`, `.safetensors` or `.json`).
-    pub inputs: String,
-    /// Tensor file with the expected outputs.
-    pub expected: String,
+    /// A golden file holding both sides, `{"inputs": {NAME: TENSOR, ...}, "outputs": {NAME: TENSOR,
+    /// ...}}` (`.json`; each side in the JSON tensor format). Instead of `inputs` and `expected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Tensor file with the inputs (`.npz`, `.npy`, `.safetensors` or `.json`); with `expected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<String>,
+    /// Tensor file with the expected outputs; with `inputs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
     /// Relative tolerance for every output of this set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtol: Option<f64>,
@@ -237,11 +248,77 @@ pub struct GoldenSet {
     pub outputs: BTreeMap<String, Tolerance>,
 }
 
+/// One side of a golden set: the inputs, or the outputs the model must reproduce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GoldenSide {
+    /// The inputs.
+    Inputs,
+    /// The expected outputs.
+    Outputs,
+}
+
+impl GoldenSide {
+    /// Both sides, inputs first.
+    pub const BOTH: [GoldenSide; 2] = [GoldenSide::Inputs, GoldenSide::Outputs];
+
+    /// The side's key in a combined golden file: `inputs` or `outputs`.
+    pub fn key(self) -> &'static str {
+        match self {
+            GoldenSide::Inputs => "inputs",
+            GoldenSide::Outputs => "outputs",
+        }
+    }
+}
+
+impl fmt::Display for GoldenSide {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// Where one side of a golden set is stored ([`GoldenSet::side`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GoldenFile<'a> {
+    /// The file's path (in the source directory, or the bundle's file view).
+    pub path: &'a str,
+    /// The `[[golden]]` key that names the file: `file`, `inputs` or `expected`.
+    pub key: &'static str,
+    /// The side of the set this is.
+    pub side: GoldenSide,
+    /// Whether the file is a combined golden file (`file`), holding both sides; otherwise the whole file
+    /// is this side.
+    pub combined: bool,
+}
+
 impl GoldenSet {
     /// The tolerance for one output: per-output override, then the set's, then the dtype default.
     pub fn tolerance(&self, output: &str, dtype: DType) -> (f64, f64) {
         let set = Tolerance { rtol: self.rtol, atol: self.atol };
         self.outputs.get(output).copied().unwrap_or_default().or(set).resolve(dtype)
+    }
+
+    /// Where the set's `side` is: its combined `file`, or its `inputs` or `expected` file. A set that
+    /// names neither (refused by [`Source::validate`]) gives an empty path, which no reader finds.
+    pub fn side(&self, side: GoldenSide) -> GoldenFile<'_> {
+        if let Some(file) = &self.file {
+            return GoldenFile { path: file, key: "file", side, combined: true };
+        }
+        let (key, path) = match side {
+            GoldenSide::Inputs => ("inputs", &self.inputs),
+            GoldenSide::Outputs => ("expected", &self.expected),
+        };
+        GoldenFile { path: path.as_deref().unwrap_or_default(), key, side, combined: false }
+    }
+
+    /// The files the set names, each once, with the key naming it: `file`, or `inputs` then `expected`.
+    pub fn files(&self) -> Vec<(&'static str, &str)> {
+        let mut out = Vec::with_capacity(2);
+        for (key, f) in [("file", &self.file), ("inputs", &self.inputs), ("expected", &self.expected)] {
+            if let Some(f) = f {
+                out.push((key, f.as_str()));
+            }
+        }
+        out
     }
 }
 
@@ -327,8 +404,7 @@ impl Source {
                     format!("golden set `{}` is declared twice", g.name),
                 ));
             }
-            check_path(&format!("{key}.inputs"), &g.inputs)?;
-            check_path(&format!("{key}.expected"), &g.expected)?;
+            validate_golden_files(&key, g)?;
             for out in g.outputs.keys() {
                 if !self.outputs.iter().any(|o| &o.name == out) {
                     return Err(invalid(
@@ -360,8 +436,7 @@ impl Source {
             files.extend(c.defaults.iter().cloned());
         }
         for g in &self.golden {
-            files.push(g.inputs.clone());
-            files.push(g.expected.clone());
+            files.extend(g.files().into_iter().map(|(_, f)| f.to_owned()));
         }
         files.sort();
         files.dedup();
@@ -381,6 +456,50 @@ fn check_path(key: &str, path: &str) -> Result<(), SourceError> {
         return Err(invalid(key, "`ferry.toml` is the source description, not a model file"));
     }
     Ok(())
+}
+
+/// A golden set names its tensors one of two ways: `file` (one combined JSON file) or `inputs` and
+/// `expected` (one file each), never both and never half of one.
+fn validate_golden_files(key: &str, g: &GoldenSet) -> Result<(), SourceError> {
+    let both = "name the set's tensors once: `file` (one JSON file with `inputs` and `outputs`) or \
+                `inputs` and `expected` (one file each)";
+    match (&g.file, &g.inputs, &g.expected) {
+        (Some(file), None, None) => {
+            check_path(&format!("{key}.file"), file)?;
+            let json = std::path::Path::new(file)
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+            if !json {
+                return Err(invalid(
+                    format!("{key}.file"),
+                    format!(
+                        "`{file}`: a golden file holding both sides is JSON, {{\"inputs\": {{...}}, \
+                         \"outputs\": {{...}}}}; name an .npz, .npy or .safetensors file of each side \
+                         with `inputs` and `expected` instead"
+                    ),
+                ));
+            }
+            Ok(())
+        }
+        (Some(_), _, _) => Err(invalid(
+            format!("{key}.file"),
+            format!(
+                "`file` holds both sides of the set, so `inputs` and `expected` cannot be given too; {both}"
+            ),
+        )),
+        (None, Some(inputs), Some(expected)) => {
+            check_path(&format!("{key}.inputs"), inputs)?;
+            check_path(&format!("{key}.expected"), expected)
+        }
+        (None, Some(_), None) => {
+            Err(invalid(format!("{key}.expected"), format!("missing: `inputs` needs `expected`; {both}")))
+        }
+        (None, None, Some(_)) => {
+            Err(invalid(format!("{key}.inputs"), format!("missing: `expected` needs `inputs`; {both}")))
+        }
+        (None, None, None) => Err(invalid(format!("{key}.file"), format!("missing: {both}"))),
+    }
 }
 
 fn validate_values(key: &str, side: &str, t: &TensorSpec) -> Result<(), SourceError> {
@@ -465,4 +584,80 @@ fn validate_features(key: &str, t: &TensorSpec) -> Result<(), SourceError> {
         validate_rules(&format!("{key}.features[{j}]"), f, t)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    const HEAD: &str = "[model]\nname = \"m\"\nversion = \"1.0.0\"\nonnx = \"m.onnx\"\n\
+                        [[inputs]]\nname = \"x\"\ndtype = \"float32\"\nshape = [1]\n\
+                        [[outputs]]\nname = \"y\"\ndtype = \"float32\"\nshape = [1]\n";
+
+    fn golden(table: &str) -> Result<Source, String> {
+        Source::from_toml_str(&format!("{HEAD}[[golden]]\nname = \"smoke\"\n{table}"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_golden_set_names_its_files_one_way() {
+        let both = golden("file = \"g.json\"\ninputs = \"i.npz\"\nexpected = \"e.npz\"\n").unwrap_err();
+        assert!(both.starts_with("key `golden[0].file`: `file` holds both sides"), "{both}");
+        let half = golden("file = \"g.json\"\nexpected = \"e.npz\"\n").unwrap_err();
+        assert!(half.starts_with("key `golden[0].file`"), "{half}");
+        let neither = golden("rtol = 1e-3\n").unwrap_err();
+        assert!(
+            neither.contains("golden[0].file") && neither.contains("`inputs` and `expected`"),
+            "{neither}"
+        );
+        let no_expected = golden("inputs = \"i.npz\"\n").unwrap_err();
+        assert!(no_expected.starts_with("key `golden[0].expected`: missing"), "{no_expected}");
+        let no_inputs = golden("expected = \"e.npz\"\n").unwrap_err();
+        assert!(no_inputs.starts_with("key `golden[0].inputs`: missing"), "{no_inputs}");
+        let npz = golden("file = \"g.npz\"\n").unwrap_err();
+        assert!(npz.contains("is JSON") && npz.contains("with `inputs` and `expected`"), "{npz}");
+        let unsafe_path = golden("file = \"../g.json\"\n").unwrap_err();
+        assert!(unsafe_path.starts_with("key `golden[0].file`"), "{unsafe_path}");
+        let typo = golden("files = \"g.json\"\n").unwrap_err();
+        assert!(typo.contains("unknown field `files`"), "{typo}");
+        let reserved = golden("file = \".ferry/g.json\"\n").unwrap_err();
+        assert!(reserved.contains("reserved"), "{reserved}");
+    }
+
+    #[test]
+    fn a_combined_golden_file_is_both_sides() {
+        let s = golden("file = \"golden/smoke.JSON\"\n").unwrap();
+        let g = &s.golden[0];
+        let i = g.side(GoldenSide::Inputs);
+        let o = g.side(GoldenSide::Outputs);
+        assert_eq!(
+            (i.path, i.key, i.combined, i.side),
+            ("golden/smoke.JSON", "file", true, GoldenSide::Inputs)
+        );
+        assert_eq!((o.path, o.key, o.side), ("golden/smoke.JSON", "file", GoldenSide::Outputs));
+        assert_eq!(g.files(), [("file", "golden/smoke.JSON")]);
+        assert_eq!(s.named_files(), ["golden/smoke.JSON", "m.onnx"]);
+        // Two sets may share one file.
+        let two = Source::from_toml_str(&format!(
+            "{HEAD}[[golden]]\nname = \"a\"\nfile = \"g.json\"\n[[golden]]\nname = \"b\"\nfile = \"g.json\"\n"
+        ))
+        .unwrap();
+        assert_eq!(two.named_files(), ["g.json", "m.onnx"]);
+    }
+
+    /// A set written the old way serializes exactly as before `file` existed, so manifests of bundles
+    /// packed before it keep their bytes.
+    #[test]
+    fn the_pair_spelling_serializes_as_before() {
+        let s = golden("inputs = \"i.npz\"\nexpected = \"e.npz\"\n").unwrap();
+        let g = &s.golden[0];
+        assert_eq!(
+            String::from_utf8(crate::to_canonical_json(g).unwrap()).unwrap(),
+            r#"{"expected":"e.npz","inputs":"i.npz","name":"smoke"}"#
+        );
+        let e = g.side(GoldenSide::Outputs);
+        assert_eq!((e.path, e.key, e.combined), ("e.npz", "expected", false));
+        assert_eq!(g.files(), [("inputs", "i.npz"), ("expected", "e.npz")]);
+    }
 }

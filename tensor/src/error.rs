@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use ferry_spec::DType;
+use ferry_spec::{DType, GoldenSide};
 
 use crate::Format;
 
@@ -26,6 +26,14 @@ pub enum TensorError {
     InMember {
         /// The member's name in the archive.
         member: String,
+        /// What went wrong in it.
+        error: Box<TensorError>,
+    },
+    /// An error inside one side of a golden file (`{"inputs": {...}, "outputs": {...}}`).
+    #[error("in `{side}`: {error}")]
+    InSide {
+        /// The side.
+        side: GoldenSide,
         /// What went wrong in it.
         error: Box<TensorError>,
     },
@@ -210,7 +218,7 @@ pub enum TensorError {
         format: Format,
     },
     /// An `.npy` file holds exactly one tensor.
-    #[error("an .npy file holds exactly one tensor, got {count}")]
+    #[error("an .npy file holds exactly one tensor, got {count} (.npz, .safetensors and .json hold several)")]
     NpyTensorCount {
         /// How many tensors were given.
         count: usize,
@@ -227,6 +235,50 @@ pub enum TensorError {
         /// What is wrong.
         reason: String,
     },
+    /// A JSON file laid out as a golden file of both sides (`{"inputs": {...}, "outputs": {...}}`) where
+    /// one set of tensors was expected. `hint` (empty, or starting with `: `) says what to write instead.
+    #[error(
+        "is laid out as a golden file of both sides ({{\"inputs\": {{...}}, \"outputs\": {{...}}}}), not as one \
+         set of tensors{hint}"
+    )]
+    BothSides {
+        /// What to write instead, for the caller's context.
+        hint: String,
+    },
+    /// A file read as a golden file of both sides is not laid out as one.
+    #[error(
+        "not a golden file ({{\"inputs\": {{NAME: TENSOR, ...}}, \"outputs\": {{NAME: TENSOR, ...}}}}): {reason}"
+    )]
+    GoldenLayout {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A lone `.npy` where several tensors are declared: it holds one tensor, so it cannot carry them.
+    #[error("{}", npy_for_several(declared, file))]
+    NpyForSeveral {
+        /// The declared tensors, in order.
+        declared: Vec<String>,
+        /// The file's name, for the suggested `.npz`.
+        file: String,
+    },
+    /// One name given to two tensors of different files.
+    #[error("tensor `{name}` comes from both {} and {}; rename one (`FILE=NAME`)", first.display(), second.display())]
+    DuplicateAcross {
+        /// The name.
+        name: String,
+        /// The file it came from first.
+        first: PathBuf,
+        /// The file it came from again.
+        second: PathBuf,
+    },
+    /// A new name for a file's only tensor, given for a file of several.
+    #[error("`=NAME` names a file's only tensor, but this file holds {}: {}", found.len(), found.join(", "))]
+    RenameNeedsOne {
+        /// The name asked for.
+        name: String,
+        /// The tensors the file holds.
+        found: Vec<String>,
+    },
     /// A nested JSON array that is not rectangular.
     #[error("ragged nested array: element {} {reason}", index_path(at))]
     Ragged {
@@ -235,6 +287,36 @@ pub enum TensorError {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+/// What to write instead of one `.npy` for several declared tensors: one `.npz` with a member per tensor,
+/// spelled in NumPy and with `ferry golden`.
+fn npy_for_several(declared: &[String], file: &str) -> String {
+    let path = Path::new(file);
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let npz = path.with_file_name(format!("{stem}.npz")).display().to_string();
+    let shown = &declared[..declared.len().min(3)];
+    let more = if declared.len() > 3 { ", ..." } else { "" };
+    let identifiers = shown.iter().all(|n| {
+        n.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
+    let numpy = if identifiers {
+        shown.iter().map(|n| format!("{n}=...")).collect::<Vec<_>>().join(", ") + more
+    } else {
+        let items: Vec<String> = shown.iter().map(|n| format!("{n:?}: ...")).collect();
+        format!("**{{{}{more}}}", items.join(", "))
+    };
+    let ferry: Vec<String> =
+        shown.iter().enumerate().map(|(i, n)| format!("FILE{}.npy={n}", i + 1)).collect();
+    format!(
+        "an .npy file holds one tensor, but {} are declared ({}): put them in one .npz, .safetensors or .json \
+         file, e.g. `numpy.savez(\"{npz}\", {numpy})` in Python, or `ferry golden -o {npz} {}{}`",
+        declared.len(),
+        declared.join(", "),
+        ferry.join(" "),
+        if more.is_empty() { "" } else { " ..." },
+    )
 }
 
 fn index_path(at: &[usize]) -> String {
@@ -250,6 +332,7 @@ impl TensorError {
         match self {
             TensorError::InFile { error, .. }
             | TensorError::InMember { error, .. }
+            | TensorError::InSide { error, .. }
             | TensorError::InTensor { error, .. } => error.root(),
             other => other,
         }
@@ -262,7 +345,10 @@ impl TensorError {
             | TensorError::Read { path, .. }
             | TensorError::Write { path, .. }
             | TensorError::UnknownFormat { path } => Some(path),
-            TensorError::InMember { error, .. } | TensorError::InTensor { error, .. } => error.path(),
+            TensorError::InMember { error, .. }
+            | TensorError::InSide { error, .. }
+            | TensorError::InTensor { error, .. } => error.path(),
+            TensorError::DuplicateAcross { second, .. } => Some(second),
             _ => None,
         }
     }
@@ -271,8 +357,10 @@ impl TensorError {
     pub fn tensor(&self) -> Option<&str> {
         match self {
             TensorError::InTensor { tensor, .. } => Some(tensor),
-            TensorError::InFile { error, .. } | TensorError::InMember { error, .. } => error.tensor(),
-            TensorError::DuplicateName { name } => Some(name),
+            TensorError::InFile { error, .. }
+            | TensorError::InMember { error, .. }
+            | TensorError::InSide { error, .. } => error.tensor(),
+            TensorError::DuplicateName { name } | TensorError::DuplicateAcross { name, .. } => Some(name),
             _ => None,
         }
     }
@@ -284,6 +372,10 @@ impl TensorError {
 
     pub(crate) fn in_member(self, member: &str) -> TensorError {
         TensorError::InMember { member: member.to_owned(), error: Box::new(self) }
+    }
+
+    pub(crate) fn in_side(self, side: GoldenSide) -> TensorError {
+        TensorError::InSide { side, error: Box::new(self) }
     }
 
     pub(crate) fn in_tensor(self, tensor: &str) -> TensorError {

@@ -9,7 +9,9 @@ use half::f16;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::{Declared, HeaderCheck, Tensor, TensorData, TensorError, TensorMap, check_header, numel};
+use crate::{
+    Declared, GoldenSide, HeaderCheck, Part, Tensor, TensorData, TensorError, TensorMap, check_header, numel,
+};
 
 /// A JSON object's members in document order, duplicates kept: `serde_json::Map` silently keeps the last
 /// of two equal keys, which would let a file say two things about one tensor.
@@ -35,16 +37,39 @@ impl<'de> Deserialize<'de> for Entries {
     }
 }
 
-/// `check` sees each tensor's dtype and shape before its elements are converted.
+/// `check` sees each tensor's dtype and shape before its elements are converted. A golden file of both
+/// sides ([`looks_golden`]) is refused ([`TensorError::BothSides`]) unless `part` asks for one side of it.
 pub(crate) fn read(
     bytes: &[u8],
     hints: &BTreeMap<String, DType>,
+    part: Part,
     check: &mut HeaderCheck<'_>,
 ) -> Result<TensorMap, TensorError> {
-    // Editors on Windows like to start UTF-8 files with a byte-order mark.
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = strip_bom(bytes);
+    if let Part::Side(side) = part {
+        return read_side(bytes, side, hints, check);
+    }
     let Entries(entries) =
         serde_json::from_slice(bytes).map_err(|e| TensorError::Json { reason: e.to_string() })?;
+    if looks_golden(&entries) {
+        return match part {
+            Part::SideOrWhole(side) => read_side(bytes, side, hints, check),
+            _ => Err(TensorError::BothSides { hint: String::new() }),
+        };
+    }
+    read_entries(entries, hints, check)
+}
+
+/// Editors on Windows like to start UTF-8 files with a byte-order mark.
+fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+fn read_entries(
+    entries: Vec<(String, Value)>,
+    hints: &BTreeMap<String, DType>,
+    check: &mut HeaderCheck<'_>,
+) -> Result<TensorMap, TensorError> {
     let mut out = TensorMap::new();
     for (name, value) in entries {
         if out.contains_key(&name) {
@@ -55,6 +80,91 @@ pub(crate) fn read(
         out.insert(name, tensor);
     }
     Ok(out)
+}
+
+/// Whether a JSON object's members are laid out as a golden file of both sides: only the keys `inputs`
+/// and `outputs`, each an object of tensors (objects or arrays) that is not itself a tensor's explicit
+/// form. A file of plain tensors named `inputs` or `outputs` (explicit or nested arrays) is not.
+fn looks_golden(entries: &[(String, Value)]) -> bool {
+    let is_side = |v: &Value| match v {
+        Value::Object(m) => {
+            let explicit_tensor =
+                !m.is_empty() && m.keys().all(|k| matches!(k.as_str(), "dtype" | "shape" | "data"));
+            !explicit_tensor && m.values().all(|t| t.is_object() || t.is_array())
+        }
+        _ => false,
+    };
+    !entries.is_empty()
+        && entries.iter().all(|(k, v)| matches!(k.as_str(), "inputs" | "outputs") && is_side(v))
+}
+
+/// Whether `bytes` are JSON laid out as a golden file of both sides ([`looks_golden`]).
+pub(crate) fn is_golden(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<Entries>(strip_bom(bytes)).is_ok_and(|Entries(e)| looks_golden(&e))
+}
+
+/// The members of a golden file: each side's members in document order, duplicates kept; other
+/// top-level keys by name, their values skipped.
+struct GoldenDoc {
+    sides: Vec<(GoldenSide, Vec<(String, Value)>)>,
+    other: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for GoldenDoc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = GoldenDoc;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object with the keys `inputs` and `outputs`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<GoldenDoc, A::Error> {
+                let mut doc = GoldenDoc { sides: Vec::new(), other: Vec::new() };
+                while let Some(key) = map.next_key::<String>()? {
+                    match GoldenSide::BOTH.into_iter().find(|s| s.key() == key) {
+                        Some(side) => {
+                            let Entries(entries) = map.next_value()?;
+                            doc.sides.push((side, entries));
+                        }
+                        None => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            doc.other.push(key);
+                        }
+                    }
+                }
+                Ok(doc)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// One side of a golden file: exactly the keys `inputs` and `outputs`, each once, each an object of
+/// tensors in this format. Errors inside a side name it ([`TensorError::InSide`]).
+fn read_side(
+    bytes: &[u8],
+    side: GoldenSide,
+    hints: &BTreeMap<String, DType>,
+    check: &mut HeaderCheck<'_>,
+) -> Result<TensorMap, TensorError> {
+    let layout = |reason: String| TensorError::GoldenLayout { reason };
+    let doc: GoldenDoc = serde_json::from_slice(strip_bom(bytes))
+        .map_err(|e| layout(format!("{e} (each side is an object mapping tensor names to tensors)")))?;
+    if let Some(key) = doc.other.first() {
+        return Err(layout(format!(
+            "unexpected key `{key}` at the top level: the tensors go inside `inputs` and `outputs` (a file \
+             of one side's tensors is named with `inputs` or `expected`, not `file`)"
+        )));
+    }
+    for s in GoldenSide::BOTH {
+        match doc.sides.iter().filter(|(k, _)| *k == s).count() {
+            0 => return Err(layout(format!("missing `{s}`"))),
+            1 => {}
+            _ => return Err(layout(format!("`{s}` appears twice"))),
+        }
+    }
+    let entries = doc.sides.into_iter().find(|(k, _)| *k == side).map(|(_, e)| e).unwrap_or_default();
+    read_entries(entries, hints, check).map_err(|e| e.in_side(side))
 }
 
 fn structure(reason: impl Into<String>) -> TensorError {
@@ -430,27 +540,50 @@ fn push_data(out: &mut String, data: &TensorData) {
 
 /// The explicit object form, one tensor per line, names sorted.
 pub(crate) fn write(tensors: &TensorMap) -> Vec<u8> {
-    if tensors.is_empty() {
-        return b"{}\n".to_vec();
-    }
+    let mut out = String::new();
+    push_tensors(&mut out, tensors, "");
+    out.push('\n');
+    out.into_bytes()
+}
+
+/// A golden file of both sides: `{"inputs": {...}, "outputs": {...}}`, each side as [`write`] writes
+/// tensors, indented one level further.
+pub(crate) fn write_golden(inputs: &TensorMap, outputs: &TensorMap) -> Vec<u8> {
     let mut out = String::from("{\n");
+    for (side, tensors) in [(GoldenSide::Inputs, inputs), (GoldenSide::Outputs, outputs)] {
+        let _ = write!(out, "  \"{side}\": ");
+        push_tensors(&mut out, tensors, "  ");
+        out.push_str(if side == GoldenSide::Inputs { ",\n" } else { "\n" });
+    }
+    out.push_str("}\n");
+    out.into_bytes()
+}
+
+/// An object of tensors, one per line at `indent` plus two spaces, names sorted; `{}` when empty.
+fn push_tensors(out: &mut String, tensors: &TensorMap, indent: &str) {
+    if tensors.is_empty() {
+        out.push_str("{}");
+        return;
+    }
+    out.push_str("{\n");
     for (i, (name, t)) in tensors.iter().enumerate() {
+        out.push_str(indent);
         out.push_str("  ");
-        push_string(&mut out, name);
+        push_string(out, name);
         let _ = write!(out, ": {{\"dtype\": \"{}\", \"shape\": [", t.dtype());
-        push_joined(&mut out, &t.shape, |o, d| {
+        push_joined(out, &t.shape, |o, d| {
             let _ = write!(o, "{d}");
         });
         out.push_str("], \"data\": [");
-        push_data(&mut out, &t.data);
+        push_data(out, &t.data);
         out.push_str("]}");
         if i + 1 < tensors.len() {
             out.push(',');
         }
         out.push('\n');
     }
-    out.push_str("}\n");
-    out.into_bytes()
+    out.push_str(indent);
+    out.push('}');
 }
 
 #[cfg(test)]

@@ -5,6 +5,11 @@
 //! hostile files (zip bombs, overlapping offsets, absurd shapes) give a [`TensorError`] that names the file,
 //! the tensor and the byte offset or element, never a panic or an unbounded allocation. Every writer is
 //! deterministic: the same [`TensorMap`] gives the same bytes.
+//!
+//! A golden set's two sides may share one JSON file, a *golden file*: `{"inputs": {NAME: TENSOR, ...},
+//! "outputs": {NAME: TENSOR, ...}}`, each side in the `.json` tensor format ([`Part`],
+//! [`golden_json_bytes`], [`write_golden_file`]). [`gather`] merges the tensors of several files into one
+//! map, for writing a multi-tensor file.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -20,7 +25,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use error::TensorError;
-pub use ferry_spec::DType;
+pub use ferry_spec::{DType, GoldenSide};
 pub use npz::MAX_NPZ_TOTAL_BYTES;
 
 /// A dense, row-major (C order) tensor.
@@ -240,6 +245,21 @@ pub(crate) fn check_header(check: &mut HeaderCheck<'_>, declared: &Declared<'_>)
     })
 }
 
+/// Which tensors of a file a reader wants: all of them, or one side of a golden file
+/// (`{"inputs": {...}, "outputs": {...}}`, JSON only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The whole file is one set of tensors. A JSON file laid out as a golden file of both sides is
+    /// refused ([`TensorError::BothSides`]), not read as two tensors named `inputs` and `outputs`.
+    Whole,
+    /// One side of a golden file; a file of another layout or format is refused
+    /// ([`TensorError::GoldenLayout`]).
+    Side(GoldenSide),
+    /// One side of a golden file when the file is laid out as one, else the whole file (a request file
+    /// may be a golden file, of which it is the inputs).
+    SideOrWhole(GoldenSide),
+}
+
 /// Reads a tensor file, choosing the format by extension. A `.npy` file's single tensor is named by the
 /// file stem. `hints` give the dtype of bare JSON arrays by tensor name; other formats carry their dtypes.
 /// The file must be a regular file ([`ferry_spec::file`]): a FIFO or a device is refused, not read.
@@ -253,17 +273,32 @@ pub fn read_file_checked(
     hints: &BTreeMap<String, DType>,
     check: &mut HeaderCheck<'_>,
 ) -> Result<TensorMap, TensorError> {
+    read_file_part(path, hints, Part::Whole, check)
+}
+
+/// [`read_file_checked`], reading the `part` of the file a caller wants.
+pub fn read_file_part(
+    path: &Path,
+    hints: &BTreeMap<String, DType>,
+    part: Part,
+    check: &mut HeaderCheck<'_>,
+) -> Result<TensorMap, TensorError> {
     let format =
         Format::from_path(path).ok_or_else(|| TensorError::UnknownFormat { path: path.to_owned() })?;
-    let bytes = ferry_spec::file::read(path, ferry_spec::file::NO_LIMIT).map_err(|e| TensorError::Read {
+    let bytes = read_file_bytes(path)?;
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    read_part_checked(&bytes, format, &stem, hints, part, check).map_err(|e| e.in_file(path))
+}
+
+/// A file's bytes, through [`ferry_spec::file`] (a FIFO or a device is refused, not read).
+fn read_file_bytes(path: &Path) -> Result<Vec<u8>, TensorError> {
+    ferry_spec::file::read(path, ferry_spec::file::NO_LIMIT).map_err(|e| TensorError::Read {
         path: path.to_owned(),
         error: match e {
             ferry_spec::file::FileError::Io { source, .. } => source,
             other => std::io::Error::other(other.reason()),
         },
-    })?;
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    read_bytes_checked(&bytes, format, &stem, hints, check).map_err(|e| e.in_file(path))
+    })
 }
 
 /// Reads tensors from bytes in `format`. `name_for_npy` names the single tensor of an `.npy`; `hints` give
@@ -285,6 +320,24 @@ pub fn read_bytes_checked(
     hints: &BTreeMap<String, DType>,
     check: &mut HeaderCheck<'_>,
 ) -> Result<TensorMap, TensorError> {
+    read_part_checked(bytes, format, name_for_npy, hints, Part::Whole, check)
+}
+
+/// [`read_bytes_checked`], reading the `part` of the file a caller wants: one side of a golden file is
+/// JSON only.
+pub fn read_part_checked(
+    bytes: &[u8],
+    format: Format,
+    name_for_npy: &str,
+    hints: &BTreeMap<String, DType>,
+    part: Part,
+    check: &mut HeaderCheck<'_>,
+) -> Result<TensorMap, TensorError> {
+    if let (Part::Side(_), Format::Npy | Format::Npz | Format::Safetensors) = (part, format) {
+        return Err(TensorError::GoldenLayout {
+            reason: format!("a golden file of both sides is .json, not .{format}"),
+        });
+    }
     match format {
         Format::Npy => {
             let tensor = npy::read(bytes, name_for_npy, check)?;
@@ -292,8 +345,14 @@ pub fn read_bytes_checked(
         }
         Format::Npz => npz::read(bytes, check),
         Format::Safetensors => safetensors::read(bytes, check),
-        Format::Json => json::read(bytes, hints, check),
+        Format::Json => json::read(bytes, hints, part, check),
     }
+}
+
+/// Whether `bytes` are JSON laid out as a golden file of both sides, `{"inputs": {...}, "outputs":
+/// {...}}` (only those keys, each an object of tensors), rather than as one set of tensors.
+pub fn is_golden_json(bytes: &[u8]) -> bool {
+    json::is_golden(bytes)
 }
 
 /// Encodes tensors in `format`, deterministically. An `.npy` takes exactly one tensor (its name is not
@@ -337,6 +396,90 @@ pub fn write_file(path: &Path, tensors: &TensorMap) -> Result<(), TensorError> {
         Format::from_path(path).ok_or_else(|| TensorError::UnknownFormat { path: path.to_owned() })?;
     let bytes = write_bytes(tensors, format).map_err(|e| e.in_file(path))?;
     write_atomic(path, &bytes)
+}
+
+/// Encodes a golden file of both sides, deterministically: `{"inputs": {...}, "outputs": {...}}`, each
+/// side as the `.json` format writes tensors (explicit form, names sorted, NaN as `null`).
+pub fn golden_json_bytes(inputs: &TensorMap, outputs: &TensorMap) -> Result<Vec<u8>, TensorError> {
+    for (side, tensors) in [(GoldenSide::Inputs, inputs), (GoldenSide::Outputs, outputs)] {
+        check_shapes(tensors).map_err(|e| e.in_side(side))?;
+    }
+    Ok(json::write_golden(inputs, outputs))
+}
+
+/// Writes a golden file of both sides ([`golden_json_bytes`]) atomically, as [`write_file`] does; the
+/// path must end in `.json`.
+pub fn write_golden_file(path: &Path, inputs: &TensorMap, outputs: &TensorMap) -> Result<(), TensorError> {
+    if Format::from_path(path) != Some(Format::Json) {
+        return Err(TensorError::GoldenLayout {
+            reason: "a golden file of both sides is JSON: name it `*.json` (or write one .npz, .safetensors \
+                     or .json file per side)"
+                .to_owned(),
+        }
+        .in_file(path));
+    }
+    let bytes = golden_json_bytes(inputs, outputs).map_err(|e| e.in_file(path))?;
+    write_atomic(path, &bytes)
+}
+
+/// A tensor file to [`gather`] tensors from.
+#[derive(Debug, Clone, Copy)]
+pub struct TensorSource<'a> {
+    /// The file (format from its extension).
+    pub path: &'a Path,
+    /// The name for the file's only tensor; `None` keeps the names the file gives its tensors (an
+    /// `.npy`'s is its file stem).
+    pub rename: Option<&'a str>,
+}
+
+/// Reads each source and merges their tensors into one map, ready to write as one multi-tensor file:
+/// each tensor by the name its file gives it (an `.npy`'s is the file's stem), or by the source's
+/// `rename`, which names a file's only tensor. A name given twice is refused, naming both files. Bare
+/// JSON arrays get the dtype their elements suggest (float32 for numbers), as [`read_file`] without hints.
+pub fn gather(sources: &[TensorSource<'_>]) -> Result<TensorMap, TensorError> {
+    let mut out = TensorMap::new();
+    let mut from: BTreeMap<String, &Path> = BTreeMap::new();
+    for source in sources {
+        let path = source.path;
+        let tensors = read_file(path, &BTreeMap::new()).map_err(|e| match e {
+            TensorError::InFile { error, .. } if matches!(*error, TensorError::BothSides { .. }) => {
+                TensorError::BothSides {
+                    hint: ": give the files each side was made from (or name this file with `file =` in a \
+                           [[golden]] table)"
+                        .to_owned(),
+                }
+                .in_file(path)
+            }
+            other => other,
+        })?;
+        let tensors = match source.rename {
+            None => tensors,
+            Some(name) => {
+                let mut it = tensors.into_iter();
+                match (it.next(), it.next()) {
+                    (Some((_, t)), None) => TensorMap::from([(name.to_owned(), t)]),
+                    (first, second) => {
+                        let found = first.into_iter().chain(second).chain(it).map(|(n, _)| n).collect();
+                        return Err(
+                            TensorError::RenameNeedsOne { name: name.to_owned(), found }.in_file(path)
+                        );
+                    }
+                }
+            }
+        };
+        for (name, tensor) in tensors {
+            if let Some(first) = from.get(&name) {
+                return Err(TensorError::DuplicateAcross {
+                    name,
+                    first: first.to_path_buf(),
+                    second: path.to_owned(),
+                });
+            }
+            from.insert(name.clone(), path);
+            out.insert(name, tensor);
+        }
+    }
+    Ok(out)
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TensorError> {

@@ -406,7 +406,13 @@ fn failed_writes_leave_nothing() {
     let err = write_file(&path, &sample_map()).unwrap_err();
     assert!(matches!(err.root(), TensorError::NpyTensorCount { count: 5 }), "{err}");
     assert_eq!(err.path(), Some(path.as_path()));
-    assert_eq!(err.to_string(), format!("{}: an .npy file holds exactly one tensor, got 5", path.display()));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: an .npy file holds exactly one tensor, got 5 (.npz, .safetensors and .json hold several)",
+            path.display()
+        )
+    );
     let strings = map(vec![("s", t(vec![1], TensorData::String(vec!["x".into()])))]);
     let st = dir.path().join("s.safetensors");
     let err = write_file(&st, &strings).unwrap_err();
@@ -554,7 +560,10 @@ fn npy_malformed_framing() {
 #[test]
 fn npy_refuses_to_write_what_it_cannot_store() {
     let err = write_bytes(&TensorMap::new(), Format::Npy).unwrap_err();
-    assert_eq!(err.to_string(), "an .npy file holds exactly one tensor, got 0");
+    assert_eq!(
+        err.to_string(),
+        "an .npy file holds exactly one tensor, got 0 (.npz, .safetensors and .json hold several)"
+    );
     let nul = map(vec![("s", t(vec![1], TensorData::String(vec!["a\0".into()])))]);
     let err = write_bytes(&nul, Format::Npy).unwrap_err();
     assert!(

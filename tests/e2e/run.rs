@@ -27,14 +27,17 @@ fn run_reproduces_every_golden_set() {
                     "run",
                     bundle.to_str().unwrap(),
                     "--input",
-                    fixture(name).join(&g.inputs).to_str().unwrap(),
+                    fixture(name).join(g.side(ferry_spec::GoldenSide::Inputs).path).to_str().unwrap(),
                     "--output",
                     out.to_str().unwrap(),
                 ]);
                 assert_eq!(code(&o), 0, "{name}/{}: {}", g.name, stderr(&o));
                 let actual = ferry_tensor::read_file(&out, &BTreeMap::new()).unwrap();
-                let expected =
-                    ferry_tensor::read_file(&fixture(name).join(&g.expected), &BTreeMap::new()).unwrap();
+                let expected = ferry_tensor::read_file(
+                    &fixture(name).join(g.side(ferry_spec::GoldenSide::Outputs).path),
+                    &BTreeMap::new(),
+                )
+                .unwrap();
                 assert_eq!(actual.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
                 for (k, e) in &expected {
                     let (rtol, atol) = g.tolerance(k, e.dtype());

@@ -3,6 +3,7 @@
 //! and its control characters must not reach the terminal.
 
 use ferry_bundle::Bundle;
+use ferry_spec::GoldenSide;
 use ferry_spec::display::Escaped as E;
 use serde_json::json;
 use std::fmt::Write as _;
@@ -86,7 +87,12 @@ pub fn print(b: &Bundle, as_json: bool) -> anyhow::Result<()> {
     if !m.golden.is_empty() {
         let _ = writeln!(o, "\ngolden sets");
         for g in &m.golden {
-            let _ = writeln!(o, "  {:<16} {} -> {}", E(&g.name), E(&g.inputs), E(&g.expected));
+            let (i, e) = (g.side(GoldenSide::Inputs), g.side(GoldenSide::Outputs));
+            if i.combined {
+                let _ = writeln!(o, "  {:<16} {} (inputs -> outputs)", E(&g.name), E(i.path));
+            } else {
+                let _ = writeln!(o, "  {:<16} {} -> {}", E(&g.name), E(i.path), E(e.path));
+            }
         }
     }
     let _ = writeln!(o, "\nfiles");

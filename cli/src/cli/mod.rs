@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod audit;
+mod golden;
 mod inspect;
 mod run;
 mod sign;
@@ -84,6 +85,9 @@ enum Command {
     /// Run a bundle on a tensor file: digests, pins and trust checked on open, the request against the
     /// data contract.
     Run(run::RunArgs),
+    /// Write one multi-tensor file (.npz, .safetensors, .json) from tensor files, or with --inputs and
+    /// --outputs a golden file of both sides (.json) for `[[golden]] file = ...`.
+    Golden(golden::GoldenArgs),
     /// Write a new ECDSA P-256 key pair (PEM; the private key encrypted when FERRY_KEY_PASSWORD is set).
     Keygen {
         #[arg(long)]
@@ -179,6 +183,7 @@ pub fn main() -> CliResult {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => run::run(args),
+        Command::Golden(args) => golden::run(&args),
         Command::Keygen { private, public } => sign::keygen(&private, &public),
         Command::Sign { bundle, signer, output } => sign::sign(&bundle, &signer, output.as_deref()),
         Command::Attest { bundle, signer, report, output } => {

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 pub struct RunArgs {
     /// The bundle to run.
     bundle: PathBuf,
-    /// Input tensors: .json, .npy, .npz or .safetensors.
+    /// Input tensors: .json, .npy, .npz or .safetensors (a golden file of both sides gives its inputs).
     #[arg(long)]
     input: PathBuf,
     /// Where to write the outputs (format from the extension); JSON on stdout when absent.

@@ -317,8 +317,9 @@ fn missing_references(m: &Manifest) -> Vec<Evidence> {
         }
     }
     for (i, g) in m.golden.iter().enumerate() {
-        named.push((format!("/golden/{i}/inputs"), &g.inputs));
-        named.push((format!("/golden/{i}/expected"), &g.expected));
+        for (key, file) in g.files() {
+            named.push((format!("/golden/{i}/{key}"), file));
+        }
     }
     named
         .into_iter()

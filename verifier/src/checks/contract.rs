@@ -11,7 +11,7 @@ use ferry_contract::{Contract, ContractError};
 use ferry_onnx::{OnnxDim, ValueInfo};
 use ferry_spec::config::ConfigSchema;
 use ferry_spec::policy::CheckId;
-use ferry_spec::{GoldenSet, Manifest, TensorSpec};
+use ferry_spec::{GoldenSet, GoldenSide, Manifest, TensorSpec};
 
 impl Context<'_> {
     pub(super) fn contract_model_io(&mut self) -> Outcome {
@@ -211,19 +211,21 @@ fn contract_ev(g: &GoldenSet, file: &str, e: &ContractError) -> Evidence {
 
 fn golden_set_conformance(b: &Bundle, m: &Manifest, contract: &Contract, g: &GoldenSet) -> Case {
     let mut evidence = Vec::new();
-    match read_tensors(b, &g.inputs, &m.inputs) {
-        Err(e) => evidence.push(golden_ev(g, &g.inputs, None, e)),
+    let (input_file, expected_file) = (g.side(GoldenSide::Inputs), g.side(GoldenSide::Outputs));
+    match read_tensors(b, input_file, &m.inputs) {
+        Err(e) => evidence.push(golden_ev(g, input_file.path, None, e)),
         Ok(inputs) => {
             for e in contract.check_all(&inputs) {
-                evidence.push(contract_ev(g, &g.inputs, &e));
+                evidence.push(contract_ev(g, input_file.path, &e));
             }
-            match read_tensors(b, &g.expected, &m.outputs) {
-                Err(e) => evidence.push(golden_ev(g, &g.expected, None, e)),
+            match read_tensors(b, expected_file, &m.outputs) {
+                Err(e) => evidence.push(golden_ev(g, expected_file.path, None, e)),
                 Ok(expected) => {
                     // Every declared output with its dtype, rank, fixed dims and the sizes the inputs give
                     // its symbolic dims; nothing undeclared.
                     for e in contract.check_outputs(&expected, &inputs) {
-                        evidence.push(golden_ev(g, &g.expected, Some(&e.output), e.kind.to_string()));
+                        let message = e.kind.to_string();
+                        evidence.push(golden_ev(g, expected_file.path, Some(&e.output), message));
                     }
                 }
             }
@@ -231,7 +233,8 @@ fn golden_set_conformance(b: &Bundle, m: &Manifest, contract: &Contract, g: &Gol
     }
     let status = if evidence.is_empty() { Status::Passed } else { Status::Failed };
     let message = match evidence.first() {
-        None => format!("`{}` and `{}` conform to the contract", g.inputs, g.expected),
+        None if input_file.combined => format!("`{}` conforms to the contract", input_file.path),
+        None => format!("`{}` and `{}` conform to the contract", input_file.path, expected_file.path),
         Some(e) => e.describe(),
     };
     Case { name: g.name.clone(), status, message, evidence }

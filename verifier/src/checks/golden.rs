@@ -8,7 +8,7 @@ use ferry_bundle::Bundle;
 use ferry_contract::compare;
 use ferry_runtime::{Model, OpenOptions};
 use ferry_spec::policy::{CheckId, PerfBudget, Policy};
-use ferry_spec::{GoldenSet, Manifest};
+use ferry_spec::{GoldenSet, GoldenSide, Manifest};
 use ferry_tensor::TensorMap;
 use std::time::Instant;
 
@@ -103,16 +103,21 @@ fn run_golden_set(b: &Bundle, m: &Manifest, model: &Model, policy: &Policy, g: &
         message,
         evidence,
     };
-    let inputs = match read_tensors(b, &g.inputs, &m.inputs) {
+    let (input_file, expected_file) = (g.side(GoldenSide::Inputs), g.side(GoldenSide::Outputs));
+    let inputs = match read_tensors(b, input_file, &m.inputs) {
         Ok(t) => t,
         Err(e) => {
-            return fail(format!("`{}` cannot be read", g.inputs), vec![Evidence::Error { message: e }]);
+            return fail(
+                format!("`{}` cannot be read", input_file.path),
+                vec![Evidence::Error { message: e }],
+            );
         }
     };
-    let expected = match read_tensors(b, &g.expected, &m.outputs) {
+    let expected = match read_tensors(b, expected_file, &m.outputs) {
         Ok(t) => t,
         Err(e) => {
-            return fail(format!("`{}` cannot be read", g.expected), vec![Evidence::Error { message: e }]);
+            let path = expected_file.path;
+            return fail(format!("`{path}` cannot be read"), vec![Evidence::Error { message: e }]);
         }
     };
     let actual = match model.infer(&inputs) {
@@ -174,7 +179,9 @@ fn output_evidence(
         problem,
     };
     let Some(e) = expected.get(name) else {
-        return base(0, Some(format!("`{}` has no tensor `{name}`", g.expected)));
+        let file = g.side(GoldenSide::Outputs);
+        let within = if file.combined { " in `outputs`" } else { "" };
+        return base(0, Some(format!("`{}` has no tensor `{name}`{within}", file.path)));
     };
     let Some(a) = actual.get(name) else {
         return base(e.len() as u64, Some("the model did not produce this output".into()));
@@ -238,9 +245,10 @@ fn time_golden_set(
         message: message.clone(),
         evidence: vec![Evidence::Error { message }],
     };
-    let inputs = match read_tensors(b, &g.inputs, &m.inputs) {
+    let file = g.side(GoldenSide::Inputs);
+    let inputs = match read_tensors(b, file, &m.inputs) {
         Ok(t) => t,
-        Err(e) => return (fail(format!("`{}` cannot be read: {e}", g.inputs)), None),
+        Err(e) => return (fail(format!("`{}` cannot be read: {e}", file.path)), None),
     };
     for _ in 0..budget.warmup {
         if let Err(e) = model.infer(&inputs) {

@@ -20,8 +20,8 @@ use data::DataFile;
 use ferry_bundle::{Bundle, BundleError};
 use ferry_onnx::ModelInfo;
 use ferry_runtime::{Model, Runtime};
-use ferry_spec::TensorSpec;
 use ferry_spec::policy::{CheckId, Level};
+use ferry_spec::{GoldenFile, TensorSpec};
 use ferry_tensor::{Format, TensorMap};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -232,14 +232,16 @@ pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// Reads a golden tensor file of the bundle, by the contract's one tensor-file rule
-/// ([`ferry_contract::files`]: a lone `.npy` stands for the single declared tensor), as the packager reads it.
-fn read_tensors(b: &Bundle, path: &str, specs: &[TensorSpec]) -> Result<TensorMap, String> {
+/// Reads one side of a golden set from the bundle, by the contract's one tensor-file rule
+/// ([`ferry_contract::files`]: a lone `.npy` stands for the single declared tensor; a golden file of both
+/// sides gives the side's object), as the packager reads it.
+fn read_tensors(b: &Bundle, file: GoldenFile<'_>, specs: &[TensorSpec]) -> Result<TensorMap, String> {
+    let path = file.path;
     let bytes = b.file(path).map_err(|e| e.to_string())?;
-    let format = Format::from_path(Path::new(path))
-        .ok_or_else(|| format!("`{path}`: not a tensor file (expected .npy, .npz, .safetensors or .json)"))?;
-    ferry_contract::files::read_tensor_bytes(&bytes, format, Path::new(path), specs)
-        .map_err(|e| e.to_string())
+    if Format::from_path(Path::new(path)).is_none() {
+        return Err(format!("`{path}`: not a tensor file (expected .npy, .npz, .safetensors or .json)"));
+    }
+    ferry_contract::files::read_golden_bytes(&bytes, file, specs).map_err(|e| e.to_string())
 }
 
 /// A check's outcome from its cases: failed if any case failed. `verb` is what passing cases do, for one
