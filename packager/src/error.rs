@@ -20,6 +20,9 @@ pub enum PackError {
     UnsafeFile { path: PathBuf, key: Option<String>, reason: String },
     #[error("{file}: not a readable ONNX model: {message}")]
     Onnx { file: String, message: String },
+    /// A readable model with an input or output a Ferry contract cannot describe yet.
+    #[error("{file}: {message}")]
+    Unsupported { file: String, message: String },
     #[error("{file}: contract mismatch at `{key}`: {message}")]
     Contract { file: String, key: String, message: String },
     #[error("{file}: {message}")]

@@ -135,7 +135,7 @@ pub fn init_with(
             let bound = if side == "inputs" { bounds.get(&v.name) } else { None };
             let profiled = profile.as_ref().filter(|p| side == "inputs" && p.input == v.name);
             write_spec(&mut text, side, v, bound, profiled.map(|p| p.features.as_slice()))
-                .map_err(|m| PackError::Onnx { file: model.display().to_string(), message: m })?;
+                .map_err(|m| PackError::Unsupported { file: model.display().to_string(), message: m })?;
         }
     }
     let _ = writeln!(
@@ -143,7 +143,8 @@ pub fn init_with(
         "# Golden sets: inputs and the outputs the model must reproduce (.npz, .npy, .safetensors or .json),\n\
          # computed by an independent reference (the framework the model was trained in), so that `ferry\n\
          # verify` proves this bundle reproduces them.\n\
-         # [[golden]]\n# name = \"smoke\"\n# inputs = \"golden/smoke.inputs.npz\"\n# expected = \"golden/smoke.expected.npz\"\n# rtol = 1e-4\n# atol = 1e-5"
+         # [[golden]]\n# name = \"smoke\"\n# inputs = \"golden/smoke.inputs.npz\"\n# expected = \"golden/smoke.expected.npz\"\n\
+         # (or both sides in one JSON file: file = \"golden/smoke.json\"; `ferry golden` writes either)\n# rtol = 1e-4\n# atol = 1e-5"
     );
 
     let parent = match dir.parent() {
@@ -187,7 +188,17 @@ fn write_spec(
     profiled: Option<&[Feature]>,
 ) -> Result<(), String> {
     if v.kind != ValueKind::Tensor {
-        return Err(format!("`{}` is a {}; Ferry contracts describe tensors", v.name, v.kind.name()));
+        // skl2onnx's classifiers end in ZipMap (a sequence of maps) unless told otherwise.
+        let hint = if v.kind == ValueKind::Sequence {
+            "; for an skl2onnx classifier, convert with options={id(model): {'zipmap': False}} to get a probability tensor"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "{side} `{}` is a {}; Ferry contracts describe tensors{hint}",
+            v.name,
+            v.kind.name()
+        ));
     }
     let dtype = v.elem_type.ok_or_else(|| {
         format!("`{}` has ONNX element type {}, which Ferry does not support", v.name, v.raw_elem_type)
@@ -501,4 +512,27 @@ fn golden_from_sample(
     );
     let path = src.join(ferry_spec::media::SOURCE_FILE);
     std::fs::write(&path, text.as_bytes()).map_err(|e| PackError::io(&path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zipmap_output_is_named_with_how_to_convert_without_it() {
+        let zipmap = ValueInfo {
+            name: "output_probability".into(),
+            kind: ValueKind::Sequence,
+            elem_type: None,
+            raw_elem_type: 0,
+            shape: None,
+        };
+        let Err(message) = write_spec(&mut String::new(), "outputs", &zipmap, None, None) else {
+            panic!("a sequence output must be refused");
+        };
+        assert!(message.starts_with("outputs `output_probability` is a sequence"), "{message}");
+        assert!(message.contains("'zipmap': False"), "{message}");
+        let e = PackError::Unsupported { file: "m.onnx".into(), message };
+        assert!(!e.to_string().contains("not a readable ONNX model"), "{e}");
+    }
 }
