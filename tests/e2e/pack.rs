@@ -435,22 +435,11 @@ fn init_scaffolds_bounds_features_and_model_metadata() {
 /// A CSV sample of the credit-risk features: 200 rows, deterministic, `months_since_last_delinquency`
 /// missing in every third row, `loan_term_months` 36 or 60.
 fn credit_sample() -> String {
-    let names = [
-        "age",
-        "annual_income",
-        "debt_to_income",
-        "credit_utilization",
-        "num_open_accounts",
-        "num_delinquencies_2y",
-        "months_since_last_delinquency",
-        "loan_amount",
-        "loan_term_months",
-        "employment_length_years",
-        "home_ownership",
-        "has_mortgage",
-        "inquiries_6m",
-        "revolving_balance",
-    ];
+    // The column names are the fixture's own feature names.
+    let toml = std::fs::read_to_string(fixture("credit-risk").join("ferry.toml")).unwrap();
+    let source = ferry_spec::Source::from_toml_str(&toml).unwrap();
+    let names: Vec<&str> = source.inputs[0].features.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names.len(), 14);
     let mut csv = names.join(",") + "\n";
     for i in 0..200u32 {
         let months = if i % 3 == 0 { String::new() } else { (i % 97).to_string() };
