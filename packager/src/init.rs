@@ -6,6 +6,7 @@ use ferry_contract::sample::{Cell, CsvRecords, parse_cell};
 use ferry_onnx::{OnnxDim, ValueInfo, ValueKind};
 use ferry_spec::{DType, Feature};
 use ferry_tensor::{Tensor, TensorData, TensorMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -22,8 +23,9 @@ pub struct InitOptions {
     pub version: Option<String>,
     /// `[model] license` (an SPDX expression); default empty, with a comment asking for one.
     pub license: Option<String>,
-    /// A CSV sample of the model's tabular input (a header row naming the columns, one row per record):
-    /// profiled into feature tables, and its first rows made into a golden set.
+    /// A sample: a CSV of the model's tabular input (a header row naming the columns, one row per
+    /// record), or a tensor file (`.npz`, `.safetensors`, `.json`) holding a batch of every input by name.
+    /// Profiled into feature tables; its first rows made into a golden set.
     pub sample: Option<PathBuf>,
     /// How many of the sample's first rows make the golden set (default 5).
     pub golden_rows: Option<usize>,
@@ -133,8 +135,9 @@ pub fn init_with(
     for (side, values) in [("inputs", &info.inputs), ("outputs", &info.outputs)] {
         for v in values {
             let bound = if side == "inputs" { bounds.get(&v.name) } else { None };
-            let profiled = profile.as_ref().filter(|p| side == "inputs" && p.input == v.name);
-            write_spec(&mut text, side, v, bound, profiled.map(|p| p.features.as_slice()))
+            let profiled =
+                profile.as_ref().filter(|_| side == "inputs").and_then(|p| p.features.get(&v.name));
+            write_spec(&mut text, side, v, bound, profiled.map(Vec::as_slice))
                 .map_err(|m| PackError::Unsupported { file: model.display().to_string(), message: m })?;
         }
     }
@@ -174,7 +177,7 @@ pub fn init_with(
     if let (Some(p), Some(reference)) = (&profile, reference)
         && !p.golden.is_empty()
     {
-        golden_from_sample(tmp.path(), &mut text, p, reference, options)?;
+        golden_from_sample(tmp.path(), &mut text, p, reference)?;
     }
     // An empty `dir` is replaced atomically; one that filled up meanwhile is an error.
     tmp.commit().map_err(|e| PackError::io(dir, e))
@@ -301,16 +304,15 @@ fn feature_toml(f: &Feature) -> String {
     format!("{{ {} }}", parts.join(", "))
 }
 
-/// What a sample says about the model's tabular input.
+/// What a sample says about the model's inputs.
 #[derive(Debug)]
 struct Profile {
-    /// The input the sample's columns feed.
-    input: String,
-    dtype: DType,
     sample: PathBuf,
-    features: Vec<Feature>,
-    /// The first rows, row-major, for the golden set.
-    golden: Vec<f64>,
+    /// Feature tables, by input.
+    features: BTreeMap<String, Vec<Feature>>,
+    /// The sample's first rows of every input, for the golden set; empty when the sample does not
+    /// feed every input (a CSV for a model with more than its tabular input).
+    golden: TensorMap,
     golden_rows: usize,
 }
 
@@ -318,9 +320,147 @@ fn sample_err(path: &Path, message: String) -> PackError {
     PackError::Source { path: path.to_path_buf(), message }
 }
 
+/// Profiles a sample: a CSV of the tabular input ([`profile_csv`]), or a tensor file (`.npz`,
+/// `.safetensors`, `.json`) holding a batch of every input, by name ([`profile_tensors`]).
+fn profile_sample(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Result<Profile, PackError> {
+    match ferry_tensor::Format::from_path(path) {
+        Some(ferry_tensor::Format::Npy) => Err(sample_err(
+            path,
+            "a lone .npy names no input; give a .csv, or an .npz, .safetensors or .json holding each input by name"
+                .into(),
+        )),
+        Some(_) => profile_tensors(path, inputs, golden_rows),
+        None => profile_csv(path, inputs, golden_rows),
+    }
+}
+
+/// The feature a column of observed values (`None` = missing) suggests: its observed range, nullable if a
+/// value was missing, and allowed values instead of a range for a small categorical column.
+fn column_feature(name: &str, values: &[Option<f64>]) -> Feature {
+    let present: Vec<f64> = values.iter().flatten().copied().collect();
+    let nullable = present.len() < values.len();
+    let mut distinct = present.clone();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    let whole = distinct.iter().all(|v| v.fract() == 0.0);
+    let categorical = whole
+        && !distinct.is_empty()
+        && distinct.len() <= MAX_CATEGORIES
+        && present.len() >= 4 * distinct.len();
+    Feature {
+        name: name.to_owned(),
+        min: (!categorical).then(|| distinct.first().copied()).flatten(),
+        max: (!categorical).then(|| distinct.last().copied()).flatten(),
+        allowed: categorical.then_some(distinct),
+        nullable,
+    }
+}
+
+/// Whether `v` is a tabular input of `n` columns: numeric, of shape `[batch, n]`.
+fn tabular(v: &ValueInfo, n: Option<usize>) -> Option<(DType, usize)> {
+    let dtype = v.elem_type?;
+    let Some([_, OnnxDim::Value(c)]) = v.shape.as_deref() else { return None };
+    let c = usize::try_from(*c).ok().filter(|c| n.is_none_or(|n| n == *c))?;
+    (dtype != DType::String && dtype != DType::Bool && c > 0).then_some((dtype, c))
+}
+
+/// Profiles a tensor sample: each input of the model, by name, with its batch on axis 0. A tabular
+/// input (`[batch, n]`, n ≤ 256) gets a feature table per column (`col_i`, as a sample file names no
+/// columns); every input's first rows make the golden set.
+fn profile_tensors(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Result<Profile, PackError> {
+    let hints: BTreeMap<String, DType> =
+        inputs.iter().filter_map(|v| Some((v.name.clone(), v.elem_type?))).collect();
+    let limit = u64::try_from(ferry_contract::DEFAULT_MAX_ELEMENTS).unwrap_or(u64::MAX);
+    let mut bounded = |d: &ferry_tensor::Declared<'_>| -> Result<(), ferry_tensor::Refusal> {
+        let n = d.shape.iter().try_fold(1u64, |a, &x| a.checked_mul(x as u64));
+        match n {
+            Some(n) if n <= limit => Ok(()),
+            _ => Err(format!("`{}` holds more than {limit} elements", d.name).into()),
+        }
+    };
+    let tensors = ferry_tensor::read_file_checked(path, &hints, &mut bounded)
+        .map_err(|e| sample_err(path, e.to_string()))?;
+    let mut features = BTreeMap::new();
+    let mut golden = TensorMap::new();
+    let mut rows = usize::MAX;
+    for v in inputs {
+        let Some(t) = tensors.get(&v.name) else {
+            let names: Vec<&str> = tensors.keys().map(String::as_str).collect();
+            return Err(sample_err(
+                path,
+                format!("holds no tensor `{}` (it has {names:?}); name each input", v.name),
+            ));
+        };
+        let Some(&batch) = t.shape.first() else {
+            return Err(sample_err(
+                path,
+                format!("`{}` is a scalar; a sample holds a batch on axis 0", v.name),
+            ));
+        };
+        rows = rows.min(batch);
+        if let Some((_, n)) =
+            tabular(v, None).filter(|(d, n)| d.is_float() && *n as u64 <= MAX_SCAFFOLDED_FEATURES)
+            && t.shape.len() == 2
+            && t.shape[1] == n
+        {
+            let table = (0..n)
+                .map(|c| {
+                    let column: Vec<Option<f64>> =
+                        (0..batch).map(|r| t.as_f64(r * n + c).filter(|x| !x.is_nan())).collect();
+                    column_feature(&format!("col_{c}"), &column)
+                })
+                .collect();
+            features.insert(v.name.clone(), table);
+        }
+    }
+    if rows == 0 {
+        return Err(sample_err(path, "the sample's batch is empty".into()));
+    }
+    let take = rows.min(golden_rows);
+    for v in inputs {
+        if let Some(t) = tensors.get(&v.name) {
+            golden.insert(v.name.clone(), first_rows(t, take).map_err(|e| sample_err(path, e))?);
+        }
+    }
+    Ok(Profile { sample: path.to_path_buf(), features, golden, golden_rows: take })
+}
+
+/// The first `n` elements of `v`.
+fn head<T: Clone>(v: &[T], n: usize) -> Result<Vec<T>, String> {
+    v.get(..n)
+        .map(<[T]>::to_vec)
+        .ok_or_else(|| format!("holds {} elements, fewer than its shape says", v.len()))
+}
+
+/// The first `rows` entries of `t` along axis 0.
+fn first_rows(t: &Tensor, rows: usize) -> Result<Tensor, String> {
+    let per_row: usize = t.shape.iter().skip(1).product();
+    let n = rows * per_row;
+    let data = match &t.data {
+        TensorData::F16(v) => TensorData::F16(head(v, n)?),
+        TensorData::F32(v) => TensorData::F32(head(v, n)?),
+        TensorData::F64(v) => TensorData::F64(head(v, n)?),
+        TensorData::I8(v) => TensorData::I8(head(v, n)?),
+        TensorData::I16(v) => TensorData::I16(head(v, n)?),
+        TensorData::I32(v) => TensorData::I32(head(v, n)?),
+        TensorData::I64(v) => TensorData::I64(head(v, n)?),
+        TensorData::U8(v) => TensorData::U8(head(v, n)?),
+        TensorData::U16(v) => TensorData::U16(head(v, n)?),
+        TensorData::U32(v) => TensorData::U32(head(v, n)?),
+        TensorData::U64(v) => TensorData::U64(head(v, n)?),
+        TensorData::Bool(v) => TensorData::Bool(head(v, n)?),
+        TensorData::String(v) => TensorData::String(head(v, n)?),
+    };
+    let mut shape = t.shape.clone();
+    if let Some(first) = shape.first_mut() {
+        *first = rows;
+    }
+    Tensor::new(shape, data).map_err(|e| e.to_string())
+}
+
 /// Profiles a CSV sample: the input it feeds is the one input of shape `[batch, n]` with `n` the
 /// number of columns (numeric dtype); each column becomes a feature of that name.
-fn profile_sample(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Result<Profile, PackError> {
+fn profile_csv(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Result<Profile, PackError> {
     let text = ferry_spec::file::read_to_string(path, SAMPLE_LIMIT).map_err(file_err)?;
     let mut records = CsvRecords::new(&text);
     let header = match records.next() {
@@ -334,15 +474,8 @@ fn profile_sample(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Resu
         }
     };
     let n = header.len();
-    let tabular: Vec<(&ValueInfo, DType)> = inputs
-        .iter()
-        .filter_map(|v| {
-            let dtype = v.elem_type?;
-            let numeric = dtype != DType::String && dtype != DType::Bool;
-            let fits = matches!(v.shape.as_deref(), Some([_, OnnxDim::Value(c)]) if usize::try_from(*c).ok() == Some(n));
-            (numeric && fits).then_some((v, dtype))
-        })
-        .collect();
+    let tabular: Vec<(&ValueInfo, DType)> =
+        inputs.iter().filter_map(|v| tabular(v, Some(n)).map(|(d, _)| (v, d))).collect();
     let (input, dtype) = match tabular.as_slice() {
         [one] => *one,
         [] => {
@@ -424,36 +557,33 @@ fn profile_sample(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Resu
     if rows == 0 {
         return Err(sample_err(path, "the sample has a header but no rows".into()));
     }
-    let features = header
-        .iter()
-        .zip(&columns)
-        .map(|(name, values)| {
-            let present: Vec<f64> = values.iter().flatten().copied().collect();
-            let nullable = present.len() < values.len();
-            let mut distinct = present.clone();
-            distinct.sort_by(f64::total_cmp);
-            distinct.dedup();
-            let whole = distinct.iter().all(|v| v.fract() == 0.0);
-            let categorical = whole
-                && !distinct.is_empty()
-                && distinct.len() <= MAX_CATEGORIES
-                && present.len() >= 4 * distinct.len();
-            Feature {
-                name: name.trim().to_owned(),
-                min: (!categorical).then(|| distinct.first().copied()).flatten(),
-                max: (!categorical).then(|| distinct.last().copied()).flatten(),
-                allowed: categorical.then_some(distinct),
-                nullable,
-            }
-        })
-        .collect();
+    let features: Vec<Feature> =
+        header.iter().zip(&columns).map(|(name, values)| column_feature(name.trim(), values)).collect();
+    let take = rows.min(golden_rows);
+    let data = match dtype {
+        #[allow(clippy::cast_possible_truncation)]
+        DType::Float32 => TensorData::F32(golden.iter().map(|v| *v as f32).collect()),
+        DType::Float64 => TensorData::F64(golden),
+        #[allow(clippy::cast_possible_truncation)]
+        DType::Int64 => TensorData::I64(golden.iter().map(|v| *v as i64).collect()),
+        #[allow(clippy::cast_possible_truncation)]
+        DType::Int32 => TensorData::I32(golden.iter().map(|v| *v as i32).collect()),
+        other => {
+            return Err(sample_err(
+                path,
+                format!("a CSV sample feeds a float32, float64, int32 or int64 input, not {other}"),
+            ));
+        }
+    };
+    let tensor = Tensor::new(vec![take, n], data).map_err(|e| sample_err(path, e.to_string()))?;
+    // A golden set needs every input; a CSV feeds only the tabular one.
+    let golden =
+        if inputs.len() == 1 { TensorMap::from([(input.name.clone(), tensor)]) } else { TensorMap::new() };
     Ok(Profile {
-        input: input.name.clone(),
-        dtype,
         sample: path.to_path_buf(),
-        features,
-        golden_rows: rows.min(golden_rows),
+        features: BTreeMap::from([(input.name.clone(), features)]),
         golden,
+        golden_rows: take,
     })
 }
 
@@ -464,33 +594,12 @@ fn golden_from_sample(
     text: &mut String,
     p: &Profile,
     reference: Reference<'_>,
-    options: &InitOptions,
 ) -> Result<(), PackError> {
-    let width = p.features.len();
-    let data = match p.dtype {
-        #[allow(clippy::cast_possible_truncation)]
-        DType::Float32 => TensorData::F32(p.golden.iter().map(|v| *v as f32).collect()),
-        DType::Float64 => TensorData::F64(p.golden.clone()),
-        #[allow(clippy::cast_possible_truncation)]
-        DType::Int64 => TensorData::I64(p.golden.iter().map(|v| *v as i64).collect()),
-        #[allow(clippy::cast_possible_truncation)]
-        DType::Int32 => TensorData::I32(p.golden.iter().map(|v| *v as i32).collect()),
-        other => {
-            return Err(sample_err(
-                &p.sample,
-                format!(
-                    "a golden set from a sample needs a float32, float64, int32 or int64 input, not {other}"
-                ),
-            ));
-        }
-    };
-    let inputs_tensor =
-        Tensor::new(vec![p.golden_rows, width], data).map_err(|e| sample_err(&p.sample, e.to_string()))?;
-    let inputs = TensorMap::from([(p.input.clone(), inputs_tensor)]);
+    let inputs = &p.golden;
     let tmp = tempfile::tempdir().map_err(|e| PackError::io(std::env::temp_dir(), e))?;
     let bundle = tmp.path().join("init.ferry");
     crate::pack(src, &bundle)?;
-    let outputs = reference(&bundle, &inputs)
+    let outputs = reference(&bundle, inputs)
         .map_err(|e| sample_err(&p.sample, format!("computing the golden outputs of its first rows: {e}")))?;
     let golden = src.join("golden");
     std::fs::create_dir_all(&golden).map_err(|e| PackError::io(&golden, e))?;
@@ -498,10 +607,10 @@ fn golden_from_sample(
         let path = golden.join(name);
         ferry_tensor::write_file(&path, t).map_err(|e| sample_err(&path, e.to_string()))
     };
-    write("sample.inputs.npz", &inputs)?;
+    write("sample.inputs.npz", inputs)?;
     write("sample.expected.npz", &outputs)?;
     let sample_name = p.sample.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let rows = options.golden_rows.unwrap_or(5).min(p.golden_rows);
+    let rows = p.golden_rows;
     let _ = writeln!(
         text,
         "\n# Made by `ferry init --sample` from the first {rows} row{} of {sample_name}. The expected outputs were\n\

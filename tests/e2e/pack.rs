@@ -568,3 +568,61 @@ fn init_refuses_bad_samples_naming_file_and_line() {
         assert_eq!(listing(t.path()), vec!["s.csv"], "{what}: left something behind");
     }
 }
+
+/// `init --sample` with a tensor file holding a batch of every input by name: a multi-input model (the
+/// embedder) gets a golden set from the first rows, which `verify` passes; a sample that misses an input,
+/// or a lone `.npy`, is refused naming what to give instead.
+#[test]
+fn init_with_a_tensor_sample_makes_a_golden_set_for_every_input() {
+    use ferry_tensor::{Tensor, TensorData, TensorMap};
+    let t = tempdir();
+    let ids: Vec<i64> = (0..48).map(|i| (i * 37 % 999) + 1).collect();
+    let sample = t.path().join("batch.npz");
+    let both = TensorMap::from([
+        ("input_ids".to_owned(), Tensor::new(vec![6, 8], TensorData::I64(ids.clone())).unwrap()),
+        ("attention_mask".to_owned(), Tensor::new(vec![6, 8], TensorData::I64(vec![1; 48])).unwrap()),
+    ]);
+    ferry_tensor::write_file(&sample, &both).unwrap();
+    let model = fixture("text-embedding").join("model.onnx");
+    let src = t.path().join("embedder");
+    let o = run(&[
+        "init",
+        model.to_str().unwrap(),
+        src.to_str().unwrap(),
+        "--sample",
+        sample.to_str().unwrap(),
+        "--golden-rows",
+        "3",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let toml = std::fs::read_to_string(src.join("ferry.toml")).unwrap();
+    assert!(toml.contains("first 3 rows of batch.npz"), "{toml}");
+    let golden = ferry_tensor::read_file(&src.join("golden/sample.inputs.npz"), &Default::default()).unwrap();
+    assert_eq!(golden["input_ids"].shape, vec![3, 8]);
+    let b = t.path().join("embedder.ferry");
+    pack(&src, &b);
+    let o = run(&["verify", b.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+
+    let only_ids = t.path().join("ids.npz");
+    let ids_only =
+        TensorMap::from([("input_ids".to_owned(), Tensor::new(vec![6, 8], TensorData::I64(ids)).unwrap())]);
+    ferry_tensor::write_file(&only_ids, &ids_only).unwrap();
+    let lone = t.path().join("ids.npy");
+    ferry_tensor::write_file(&lone, &ids_only).unwrap();
+    for (sample, needle) in
+        [(&only_ids, "holds no tensor `attention_mask`"), (&lone, "a lone .npy names no input")]
+    {
+        let dir = t.path().join("refused");
+        let o = run(&[
+            "init",
+            model.to_str().unwrap(),
+            dir.to_str().unwrap(),
+            "--sample",
+            sample.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{}", stderr(&o));
+        assert!(!dir.exists());
+    }
+}
