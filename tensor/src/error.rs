@@ -71,7 +71,7 @@ pub enum TensorError {
         path: PathBuf,
     },
     /// The number of elements does not match the shape.
-    #[error("shape {shape:?} holds {expected} elements but the data has {len}")]
+    #[error("shape {shape:?} holds {expected} element{} but the data has {len}", if *expected == 1 { "" } else { "s" })]
     ShapeMismatch {
         /// The declared shape.
         shape: Vec<usize>,

@@ -252,7 +252,8 @@ fn walk<'a>(
     match (v, shape.get(at.len())) {
         (Value::Array(a), Some(&n)) => {
             if a.len() != n {
-                return Err(ragged(at, format!("has {} elements, expected {n}", a.len())));
+                let s = if a.len() == 1 { "" } else { "s" };
+                return Err(ragged(at, format!("has {} element{s}, expected {n}", a.len())));
             }
             for (i, x) in a.iter().enumerate() {
                 at.push(i);

@@ -436,7 +436,7 @@ fn file_errors_name_the_path() {
     assert_eq!(err.tensor(), Some("y"));
     assert_eq!(
         err.to_string(),
-        format!("{}: tensor `y`: ragged nested array: element [1] has 1 elements, expected 2", bad.display())
+        format!("{}: tensor `y`: ragged nested array: element [1] has 1 element, expected 2", bad.display())
     );
 }
 
@@ -808,7 +808,7 @@ fn json_malformed() {
     let cases: &[(&str, &str)] = &[
         (
             r#"{"x": [[1, 2], [3]]}"#,
-            "tensor `x`: ragged nested array: element [1] has 1 elements, expected 2",
+            "tensor `x`: ragged nested array: element [1] has 1 element, expected 2",
         ),
         (
             r#"{"x": [[1, 2], 3]}"#,
@@ -894,4 +894,16 @@ fn json_floats_print_shortest_and_round_trip() {
     assert!(text.contains("[0.1, 65500.0]"), "{text}");
     assert!(text.contains("[0.1, 2.2250738585072014e-308]"), "{text}");
     assert_same_map(&m, &read(text.as_bytes(), Format::Json).unwrap(), true);
+}
+
+#[test]
+fn counts_of_one_are_singular() {
+    let e = ferry_tensor::TensorError::ShapeMismatch { shape: vec![1], expected: 1, len: 2 };
+    assert_eq!(e.to_string(), "shape [1] holds 1 element but the data has 2");
+    let hints = std::collections::BTreeMap::new();
+    let e =
+        ferry_tensor::read_bytes(br#"{"x": [[1.0, 2.0], [3.0]]}"#, ferry_tensor::Format::Json, "x", &hints)
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("has 1 element, expected 2"), "{e}");
 }

@@ -93,7 +93,7 @@ fn errors_inside_a_side_name_the_side_and_tensor() {
     let e = part(ragged.as_bytes(), OUTPUTS).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "in `outputs`: tensor `y`: ragged nested array: element [1] has 1 elements, expected 2"
+        "in `outputs`: tensor `y`: ragged nested array: element [1] has 1 element, expected 2"
     );
     let bad_dtype = r#"{"inputs": {"x": {"dtype": "complex64", "shape": [1], "data": [1]}}, "outputs": {}}"#;
     let e = part(bad_dtype.as_bytes(), INPUTS).unwrap_err();
