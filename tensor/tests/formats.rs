@@ -806,10 +806,7 @@ fn json_explicit_form() {
 #[test]
 fn json_malformed() {
     let cases: &[(&str, &str)] = &[
-        (
-            r#"{"x": [[1, 2], [3]]}"#,
-            "tensor `x`: ragged nested array: element [1] has 1 element, expected 2",
-        ),
+        (r#"{"x": [[1, 2], [3]]}"#, "tensor `x`: ragged nested array: element [1] has 1 element, expected 2"),
         (
             r#"{"x": [[1, 2], 3]}"#,
             "tensor `x`: ragged nested array: element [1] is a scalar, expected an array of 2",
