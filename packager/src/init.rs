@@ -334,26 +334,81 @@ fn profile_sample(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Resu
     }
 }
 
-/// The feature a column of observed values (`None` = missing) suggests: its observed range, nullable if a
-/// value was missing, and allowed values instead of a range for a small categorical column.
-fn column_feature(name: &str, values: &[Option<f64>]) -> Feature {
-    let present: Vec<f64> = values.iter().flatten().copied().collect();
-    let nullable = present.len() < values.len();
-    let mut distinct = present.clone();
-    distinct.sort_by(f64::total_cmp);
-    distinct.dedup();
-    let whole = distinct.iter().all(|v| v.fract() == 0.0);
-    let categorical = whole
-        && !distinct.is_empty()
-        && distinct.len() <= MAX_CATEGORIES
-        && present.len() >= 4 * distinct.len();
-    Feature {
-        name: name.to_owned(),
-        min: (!categorical).then(|| distinct.first().copied()).flatten(),
-        max: (!categorical).then(|| distinct.last().copied()).flatten(),
-        allowed: categorical.then_some(distinct),
-        nullable,
+/// What a column of sample values says, kept as running statistics so that memory grows with the number
+/// of columns, not of cells.
+#[derive(Debug, Default)]
+struct ColumnStats {
+    min: Option<f64>,
+    max: Option<f64>,
+    present: usize,
+    missing: bool,
+    /// The distinct values while they are few and whole; `None` once the column is not categorical.
+    distinct: Option<std::collections::BTreeSet<i64>>,
+}
+
+impl ColumnStats {
+    fn new() -> ColumnStats {
+        ColumnStats { distinct: Some(std::collections::BTreeSet::new()), ..ColumnStats::default() }
     }
+
+    /// One value; `None` is a missing one.
+    fn add(&mut self, value: Option<f64>) {
+        let Some(v) = value else {
+            self.missing = true;
+            return;
+        };
+        self.present += 1;
+        self.min = Some(self.min.map_or(v, |m| m.min(v)));
+        self.max = Some(self.max.map_or(v, |m| m.max(v)));
+        let Some(set) = &mut self.distinct else { return };
+        // Whole numbers well inside i64 are exact as i64; anything else ends the categorical set.
+        if v.fract() != 0.0 || v.abs() >= 9.0e15 {
+            self.distinct = None;
+            return;
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        set.insert(v as i64);
+        if set.len() > MAX_CATEGORIES {
+            self.distinct = None;
+        }
+    }
+
+    /// The feature the column suggests: its observed range, nullable if a value was missing, and allowed
+    /// values instead of a range for a small categorical column (at most [`MAX_CATEGORIES`] whole
+    /// numbers, seen four times each on average).
+    fn feature(&self, name: &str) -> Feature {
+        #[allow(clippy::cast_precision_loss)]
+        let categorical = self
+            .distinct
+            .as_ref()
+            .filter(|d| !d.is_empty() && self.present >= 4 * d.len())
+            .map(|d| d.iter().map(|v| *v as f64).collect::<Vec<f64>>());
+        let ranged = categorical.is_none();
+        Feature {
+            name: name.to_owned(),
+            min: self.min.filter(|_| ranged),
+            max: self.max.filter(|_| ranged),
+            allowed: categorical,
+            nullable: self.missing,
+        }
+    }
+}
+
+/// Why `v` cannot be a value of `dtype`: not finite, or beyond the type's range (a float32 that would
+/// round to infinity, an integer beyond the type's bounds).
+fn out_of_range(v: f64, dtype: DType) -> Option<&'static str> {
+    if !v.is_finite() {
+        return Some("is not a finite number");
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    let fits = match dtype {
+        DType::Float32 => (v as f32).is_finite(),
+        DType::Int32 => (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&v),
+        // i64::MAX is not a float; 2^63 is the first value beyond it.
+        DType::Int64 => (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v),
+        _ => true,
+    };
+    (!fits).then_some("is out of range")
 }
 
 /// Whether `v` is a tabular input of `n` columns: numeric, of shape `[batch, n]`.
@@ -371,12 +426,23 @@ fn profile_tensors(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Res
     let hints: BTreeMap<String, DType> =
         inputs.iter().filter_map(|v| Some((v.name.clone(), v.elem_type?))).collect();
     let limit = u64::try_from(ferry_contract::DEFAULT_MAX_ELEMENTS).unwrap_or(u64::MAX);
+    // Checked on each header, before its data is inflated: only the model's inputs, and at most `limit`
+    // elements in all, so a small compressed file cannot make init allocate gigabytes.
+    let mut total = 0u64;
     let mut bounded = |d: &ferry_tensor::Declared<'_>| -> Result<(), ferry_tensor::Refusal> {
-        let n = d.shape.iter().try_fold(1u64, |a, &x| a.checked_mul(x as u64));
-        match n {
-            Some(n) if n <= limit => Ok(()),
-            _ => Err(format!("`{}` holds more than {limit} elements", d.name).into()),
+        if !hints.contains_key(d.name) {
+            return Err(format!(
+                "`{}` is not an input of the model; a sample holds only inputs, by name",
+                d.name
+            )
+            .into());
         }
+        let n = d.shape.iter().try_fold(1u64, |a, &x| a.checked_mul(u64::try_from(x).ok()?));
+        total = n.and_then(|n| total.checked_add(n)).unwrap_or(u64::MAX);
+        if total > limit {
+            return Err(format!("the sample holds more than {limit} elements in all").into());
+        }
+        Ok(())
     };
     let tensors = ferry_tensor::read_file_checked(path, &hints, &mut bounded)
         .map_err(|e| sample_err(path, e.to_string()))?;
@@ -405,11 +471,23 @@ fn profile_tensors(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Res
         {
             let table = (0..n)
                 .map(|c| {
-                    let column: Vec<Option<f64>> =
-                        (0..batch).map(|r| t.as_f64(r * n + c).filter(|x| !x.is_nan())).collect();
-                    column_feature(&format!("col_{c}"), &column)
+                    let mut stats = ColumnStats::new();
+                    for r in 0..batch {
+                        let x = t.as_f64(r * n + c).filter(|x| !x.is_nan());
+                        if x.is_some_and(f64::is_infinite) {
+                            return Err(sample_err(
+                                path,
+                                format!(
+                                    "`{}` at [{r}, {c}]: an infinite value is not a sample value",
+                                    v.name
+                                ),
+                            ));
+                        }
+                        stats.add(x);
+                    }
+                    Ok(stats.feature(&format!("col_{c}")))
                 })
-                .collect();
+                .collect::<Result<Vec<_>, PackError>>()?;
             features.insert(v.name.clone(), table);
         }
     }
@@ -505,7 +583,7 @@ fn profile_csv(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Result<
             return Err(sample_err(path, format!("line 1: column name `{name}` is empty or appears twice")));
         }
     }
-    let mut columns: Vec<Vec<Option<f64>>> = vec![Vec::new(); n];
+    let mut columns: Vec<ColumnStats> = (0..n).map(|_| ColumnStats::new()).collect();
     let mut golden = Vec::new();
     let mut rows = 0usize;
     for rec in records {
@@ -539,6 +617,13 @@ fn profile_csv(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Result<
                         ),
                     ));
                 }
+                Cell::Number(v) if out_of_range(v, dtype).is_some() => {
+                    let why = out_of_range(v, dtype).unwrap_or_default();
+                    return Err(sample_err(
+                        path,
+                        format!("line {line}, column `{}`: `{}` {why} for {dtype}", name.trim(), cell.trim()),
+                    ));
+                }
                 Cell::Number(v) => Some(v),
                 Cell::Invalid(t) => {
                     return Err(sample_err(
@@ -547,7 +632,7 @@ fn profile_csv(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Result<
                     ));
                 }
             };
-            column.push(value);
+            column.add(value);
             if rows < golden_rows {
                 golden.push(value.unwrap_or(f64::NAN));
             }
@@ -558,7 +643,7 @@ fn profile_csv(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Result<
         return Err(sample_err(path, "the sample has a header but no rows".into()));
     }
     let features: Vec<Feature> =
-        header.iter().zip(&columns).map(|(name, values)| column_feature(name.trim(), values)).collect();
+        header.iter().zip(&columns).map(|(name, stats)| stats.feature(name.trim())).collect();
     let take = rows.min(golden_rows);
     let data = match dtype {
         #[allow(clippy::cast_possible_truncation)]
@@ -643,5 +728,49 @@ mod tests {
         assert!(message.contains("'zipmap': False"), "{message}");
         let e = PackError::Unsupported { file: "m.onnx".into(), message };
         assert!(!e.to_string().contains("not a readable ONNX model"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod stats_tests {
+    use super::*;
+
+    #[test]
+    fn values_beyond_the_input_dtype_are_named() {
+        assert_eq!(out_of_range(1e39, DType::Float32), Some("is out of range"));
+        assert_eq!(out_of_range(3.0e38, DType::Float32), None);
+        assert_eq!(out_of_range(1e10, DType::Int32), Some("is out of range"));
+        assert_eq!(out_of_range(2_147_483_647.0, DType::Int32), None);
+        assert_eq!(out_of_range(9.223_372_036_854_776e18, DType::Int64), Some("is out of range"));
+        assert_eq!(out_of_range(f64::INFINITY, DType::Float64), Some("is not a finite number"));
+        assert_eq!(out_of_range(1e300, DType::Float64), None);
+    }
+
+    #[test]
+    fn column_statistics_keep_no_cells() {
+        let mut ranged = ColumnStats::new();
+        for v in [3.5, -1.0, 2.0] {
+            ranged.add(Some(v));
+        }
+        ranged.add(None);
+        let f = ranged.feature("x");
+        assert_eq!((f.min, f.max, f.allowed, f.nullable), (Some(-1.0), Some(3.5), None, true));
+        // Few whole values, each seen often: categorical.
+        let mut terms = ColumnStats::new();
+        for i in 0..40 {
+            terms.add(Some(if i % 2 == 0 { 36.0 } else { 60.0 }));
+        }
+        assert_eq!(terms.feature("t").allowed, Some(vec![36.0, 60.0]));
+        // Eleven distinct values, or too few rows per value: ranged.
+        let mut many = ColumnStats::new();
+        for i in 0..110 {
+            many.add(Some(f64::from(i % 11)));
+        }
+        assert_eq!((many.feature("m").allowed, many.feature("m").max), (None, Some(10.0)));
+        let mut short = ColumnStats::new();
+        for v in [0.0, 1.0, 2.0] {
+            short.add(Some(v));
+        }
+        assert_eq!(short.feature("s").allowed, None);
     }
 }

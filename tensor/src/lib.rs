@@ -432,6 +432,9 @@ pub struct TensorSource<'a> {
     pub rename: Option<&'a str>,
 }
 
+/// The most elements [`gather`] reads, over all its sources (64 Mi: 256 MiB of float32).
+pub const MAX_GATHER_ELEMENTS: u64 = 1 << 26;
+
 /// Reads each source and merges their tensors into one map, ready to write as one multi-tensor file:
 /// each tensor by the name its file gives it (an `.npy`'s is the file's stem), or by the source's
 /// `rename`, which names a file's only tensor. A name given twice is refused, naming both files. Bare
@@ -439,9 +442,23 @@ pub struct TensorSource<'a> {
 pub fn gather(sources: &[TensorSource<'_>]) -> Result<TensorMap, TensorError> {
     let mut out = TensorMap::new();
     let mut from: BTreeMap<String, &Path> = BTreeMap::new();
+    // Every header is checked before its data is read or inflated: a small compressed file cannot make
+    // the merge allocate more than [`MAX_GATHER_ELEMENTS`] elements in all.
+    let mut total = 0u64;
+    let mut budget = |d: &Declared<'_>| -> Result<(), Refusal> {
+        let n = d.shape.iter().try_fold(1u64, |a, &x| a.checked_mul(u64::try_from(x).ok()?));
+        total = n.and_then(|n| total.checked_add(n)).unwrap_or(u64::MAX);
+        if total > MAX_GATHER_ELEMENTS {
+            return Err(format!(
+                "more than {MAX_GATHER_ELEMENTS} elements in all; a golden file is a few examples"
+            )
+            .into());
+        }
+        Ok(())
+    };
     for source in sources {
         let path = source.path;
-        let tensors = read_file(path, &BTreeMap::new()).map_err(|e| match e {
+        let tensors = read_file_checked(path, &BTreeMap::new(), &mut budget).map_err(|e| match e {
             TensorError::InFile { error, .. } if matches!(*error, TensorError::BothSides { .. }) => {
                 TensorError::BothSides {
                     hint: ": give the files each side was made from (or name this file with `file =` in a \

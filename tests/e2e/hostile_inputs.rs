@@ -446,3 +446,63 @@ fn thread_counts_above_the_cap_are_refused() {
     let o = run_bounded(&["run", b, "--input", &smoke_input(), "--threads", &cap.to_string()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
+
+/// `init --sample` and `ferry golden` read tensor files a user hands them: a ~1 MB `.npz` declaring
+/// 280 million float32 elements is refused from its header (exit 2, naming the file), before anything is
+/// inflated, and leaves nothing behind; `init` also refuses a sample tensor that is not a model input.
+#[test]
+fn init_and_golden_refuse_a_sample_bomb_from_its_header() {
+    let t = tempdir();
+    let bomb = t.path().join("bomb.npz");
+    npz_bomb(&bomb, &[20_000_000, 14]);
+    let model = fixture("credit-risk").join("model.onnx");
+    let src = t.path().join("src");
+    let (rss, o) = peak_rss_kib(&[
+        "init",
+        model.to_str().unwrap(),
+        src.to_str().unwrap(),
+        "--sample",
+        bomb.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("bomb.npz") && stderr(&o).contains("more than 67108864 elements in all"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!src.exists());
+    let out = t.path().join("g.npz");
+    let (golden_rss, o) = peak_rss_kib(&["golden", "-o", out.to_str().unwrap(), bomb.to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("bomb.npz") && stderr(&o).contains("more than 67108864 elements in all"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+    for kib in [rss, golden_rss].into_iter().flatten() {
+        assert!(kib < 256 << 10, "peaked at {kib} KiB");
+    }
+
+    let stray = t.path().join("stray.npz");
+    let tensors = ferry_tensor::TensorMap::from([
+        (
+            "features".to_owned(),
+            ferry_tensor::Tensor::new(vec![1, 14], ferry_tensor::TensorData::F32(vec![1.0; 14])).unwrap(),
+        ),
+        (
+            "label".to_owned(),
+            ferry_tensor::Tensor::new(vec![1], ferry_tensor::TensorData::F32(vec![0.0])).unwrap(),
+        ),
+    ]);
+    ferry_tensor::write_file(&stray, &tensors).unwrap();
+    let o = run_bounded(&[
+        "init",
+        model.to_str().unwrap(),
+        src.to_str().unwrap(),
+        "--sample",
+        stray.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("`label` is not an input of the model"), "{}", stderr(&o));
+}

@@ -550,6 +550,12 @@ fn init_refuses_bad_samples_naming_file_and_line() {
         ("wrong width", "a,b\n1,2\n".to_owned(), "no input of the model has shape [batch, 2]"),
         ("twice", format!("{}\n{row}\n", header.replacen("annual_income", "age", 1)), "appears twice"),
         ("open quote", format!("{header}\n\"{row}\n"), "never closed"),
+        (
+            "beyond float32",
+            format!("{header}\n{}\n", row.replacen("18", "1e39", 1)),
+            "line 2, column `age`: `1e39` is out of range for float32",
+        ),
+        ("infinite", format!("{header}\n{}\n", row.replacen("18", "inf", 1)), "`inf` is not a finite number"),
     ] {
         let t = tempdir();
         let sample = t.path().join("s.csv");

@@ -248,3 +248,28 @@ fn config_overrides_are_validated_with_pointer_and_rule() {
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("/currency"), "{}", stderr(&o));
 }
+
+/// A reader that closes the pipe early (`ferry run … | head -c 10`) is an I/O error with exit 2, not a
+/// panic (exit 101).
+#[test]
+fn a_closed_stdout_is_an_error_not_a_panic() {
+    let t = tempdir();
+    let b = packed("text-embedding", t.path());
+    let input = fixture("text-embedding").join("golden/smoke.inputs.safetensors");
+    for args in [
+        vec!["run", b.to_str().unwrap(), "--input", input.to_str().unwrap()],
+        vec!["audit", b.to_str().unwrap(), "--json"],
+        vec!["inspect", b.to_str().unwrap(), "--json"],
+    ] {
+        let mut child = ferry()
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert!(matches!(code(&o), 0 | 2), "{args:?}: exit {}: {}", code(&o), stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    }
+}

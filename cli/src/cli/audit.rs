@@ -40,9 +40,9 @@ pub fn audit(args: &AuditArgs) -> CliResult {
     let report = ferry::audit::audit(&b, &anchors, &labels);
     if args.json {
         let text = serde_json::to_string_pretty(&report).map_err(usage)?;
-        println!("{text}");
+        super::print_stdout(&format!("{text}\n"))?;
     } else {
-        print!("{report}");
+        super::print_stdout(&report.to_string())?;
     }
     Ok(ExitCode::SUCCESS)
 }

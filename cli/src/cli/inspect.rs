@@ -17,7 +17,7 @@ pub fn print(b: &Bundle, as_json: bool) -> anyhow::Result<()> {
             .map(|r| json!({"digest": r.digest, "artifact_type": r.artifact_type, "media_type": r.media_type, "annotations": r.annotations}))
             .collect();
         let v = json!({"manifest_digest": b.manifest_digest(), "size": b.size(), "manifest": m, "referrers": referrers});
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        super::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&v)?)).map_err(|f| f.error)?;
         return Ok(());
     }
     let mut o = String::new();
@@ -112,6 +112,6 @@ pub fn print(b: &Bundle, as_json: bool) -> anyhow::Result<()> {
         let kind = r.annotations.get(ferry_trust::KIND_ANNOTATION).map(String::as_str).unwrap_or("referrer");
         let _ = writeln!(o, "  {} {} {}", E(kind), E(&r.artifact_type), E(&r.digest));
     }
-    print!("{o}");
+    super::print_stdout(&o).map_err(|f| f.error)?;
     Ok(())
 }

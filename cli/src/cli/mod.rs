@@ -29,6 +29,15 @@ pub fn refused(error: impl Into<anyhow::Error>) -> Failure {
 
 pub type CliResult = Result<ExitCode, Failure>;
 
+/// Prints to stdout; a closed pipe or full disk is an I/O error (exit 2), not a panic as `print!` gives.
+pub(crate) fn print_stdout(text: &str) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| usage(anyhow::anyhow!("cannot write to stdout: {e}")))
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "ferry", version, about = "Deterministic, signed, portable model bundles")]
 struct Cli {

@@ -105,7 +105,7 @@ pub fn run(a: RunArgs) -> CliResult {
         }
         None => {
             let bytes = ferry_tensor::write_bytes(&outputs, ferry_tensor::Format::Json).map_err(usage)?;
-            println!("{}", String::from_utf8_lossy(&bytes));
+            super::print_stdout(&format!("{}\n", String::from_utf8_lossy(&bytes)))?;
         }
     }
     Ok(ExitCode::SUCCESS)

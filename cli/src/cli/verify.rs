@@ -4,7 +4,7 @@
 //! refused, including a bundle too damaged to open), 2 bad usage or unreadable input (missing bundle,
 //! invalid policy, unreadable `--data`, unwritable `--report`).
 
-use super::{CliResult, refused, usage};
+use super::{CliResult, print_stdout, refused, usage};
 use anyhow::anyhow;
 use ferry_verifier::{Format, VerifyOptions, github_step_summary, load_policy, render, verify, write_atomic};
 use std::io::Write as _;
@@ -113,12 +113,4 @@ pub fn run(args: VerifyArgs) -> CliResult {
             if n == 1 { "" } else { "s" }
         )))
     }
-}
-
-/// Prints to stdout; a closed pipe or full disk is an I/O error (exit 2), not a panic as `print!` gives.
-fn print_stdout(text: &str) -> Result<(), super::Failure> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| usage(anyhow!("cannot write to stdout: {e}")))
 }
