@@ -56,7 +56,7 @@ pub fn compare(expected: &Tensor, actual: &Tensor, rtol: f64, atol: f64) -> Comp
     if ed != ad && !both_float {
         return structural(format!("dtype is {ad}, expected {ed}"));
     }
-    let numel = expected.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let numel = ferry_tensor::numel(&expected.shape);
     for (which, t) in [("expected", expected), ("actual", actual)] {
         if numel != Some(t.data.len()) {
             return structural(format!(

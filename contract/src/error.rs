@@ -119,7 +119,7 @@ impl fmt::Display for ContractError {
 
 /// How many elements a shape holds, counted in words: `1 element`, `6 elements`.
 fn elements(shape: &[usize]) -> String {
-    match shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
+    match ferry_tensor::numel(shape) {
         Some(n) => format!("{n} element{}", plural(n)),
         None => "an overflowing number of elements".to_owned(),
     }

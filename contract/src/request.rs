@@ -445,7 +445,7 @@ impl Contract {
                 ContractErrorKind::DType { expected: check.dtype, found: dtype },
             ))?;
         }
-        let expected_len = tensor.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let expected_len = ferry_tensor::numel(&tensor.shape);
         if expected_len != Some(tensor.data.len()) {
             found.report(error(
                 &check.name,
@@ -519,8 +519,7 @@ impl Contract {
             }
         }
         if !check.sized {
-            let too_many =
-                shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > self.max_elements);
+            let too_many = ferry_tensor::numel(shape).is_none_or(|n| n > self.max_elements);
             if too_many {
                 found.report(error(
                     &check.name,

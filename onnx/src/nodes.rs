@@ -87,12 +87,12 @@ pub fn index_bounds(bytes: &[u8]) -> Result<BTreeMap<String, IndexBound>, OnnxEr
     let tables: BTreeMap<String, Vec<i64>> =
         read_initializers(bytes)?.into_iter().map(|i| (i.name, i.dims)).collect();
     let mut bounds: BTreeMap<String, IndexBound> = BTreeMap::new();
-    let mut other_use: Vec<&str> = Vec::new();
+    let mut other_use: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
     for n in &nodes {
         let gather = n.op_type == "Gather" && n.domain.is_empty();
         for (slot, input) in n.inputs.iter().enumerate() {
             if !(gather && slot == 1) {
-                other_use.push(input);
+                other_use.insert(input);
             }
         }
         let (true, [data, indices, ..]) = (gather, n.inputs.as_slice()) else { continue };
@@ -112,7 +112,7 @@ pub fn index_bounds(bytes: &[u8]) -> Result<BTreeMap<String, IndexBound>, OnnxEr
             }
         }
     }
-    bounds.retain(|name, _| !other_use.contains(&name.as_str()));
+    bounds.retain(|name, _| !other_use.contains(name.as_str()));
     Ok(bounds)
 }
 

@@ -44,7 +44,7 @@ const MAX_CATEGORIES: usize = 10;
 
 /// The largest last axis `init` scaffolds one feature table per position for: wider float inputs
 /// (images, embeddings) are not tables of named features.
-const MAX_SCAFFOLDED_FEATURES: u64 = 256;
+const MAX_SCAFFOLDED_FEATURES: usize = 256;
 
 /// [`init_with`] with the default [`InitOptions`].
 pub fn init(model: &Path, dir: &Path) -> Result<(), PackError> {
@@ -237,14 +237,7 @@ fn write_spec(
             b.size - 1
         );
     }
-    let columns = match shape.as_slice() {
-        [_, OnnxDim::Value(n)]
-            if side == "inputs" && dtype.is_float() && (1..=MAX_SCAFFOLDED_FEATURES as i64).contains(n) =>
-        {
-            *n
-        }
-        _ => 0,
-    };
+    let columns = if side == "inputs" { scaffolded_columns(v).unwrap_or(0) } else { 0 };
     if let Some(features) = profiled {
         let _ = writeln!(
             text,
@@ -411,6 +404,12 @@ fn out_of_range(v: f64, dtype: DType) -> Option<&'static str> {
     (!fits).then_some("is out of range")
 }
 
+/// The columns of an input `init` gives one feature table each: a float input `[batch, n]`, n ≤
+/// [`MAX_SCAFFOLDED_FEATURES`] (wider ones are images or embeddings, not named features).
+fn scaffolded_columns(v: &ValueInfo) -> Option<usize> {
+    tabular(v, None).filter(|(d, n)| d.is_float() && *n <= MAX_SCAFFOLDED_FEATURES).map(|(_, n)| n)
+}
+
 /// Whether `v` is a tabular input of `n` columns: numeric, of shape `[batch, n]`.
 fn tabular(v: &ValueInfo, n: Option<usize>) -> Option<(DType, usize)> {
     let dtype = v.elem_type?;
@@ -425,10 +424,9 @@ fn tabular(v: &ValueInfo, n: Option<usize>) -> Option<(DType, usize)> {
 fn profile_tensors(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Result<Profile, PackError> {
     let hints: BTreeMap<String, DType> =
         inputs.iter().filter_map(|v| Some((v.name.clone(), v.elem_type?))).collect();
-    let limit = u64::try_from(ferry_contract::DEFAULT_MAX_ELEMENTS).unwrap_or(u64::MAX);
-    // Checked on each header, before its data is inflated: only the model's inputs, and at most `limit`
-    // elements in all, so a small compressed file cannot make init allocate gigabytes.
-    let mut total = 0u64;
+    // Checked on each header, before its data is inflated: only the model's inputs, and the runtime's
+    // element limit in all, so a small compressed file cannot make init allocate gigabytes.
+    let mut budget = ferry_tensor::element_budget(ferry_contract::DEFAULT_MAX_ELEMENTS);
     let mut bounded = |d: &ferry_tensor::Declared<'_>| -> Result<(), ferry_tensor::Refusal> {
         if !hints.contains_key(d.name) {
             return Err(format!(
@@ -437,12 +435,7 @@ fn profile_tensors(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Res
             )
             .into());
         }
-        let n = d.shape.iter().try_fold(1u64, |a, &x| a.checked_mul(u64::try_from(x).ok()?));
-        total = n.and_then(|n| total.checked_add(n)).unwrap_or(u64::MAX);
-        if total > limit {
-            return Err(format!("the sample holds more than {limit} elements in all").into());
-        }
-        Ok(())
+        budget(d)
     };
     let tensors = ferry_tensor::read_file_checked(path, &hints, &mut bounded)
         .map_err(|e| sample_err(path, e.to_string()))?;
@@ -464,8 +457,7 @@ fn profile_tensors(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Res
             ));
         };
         rows = rows.min(batch);
-        if let Some((_, n)) =
-            tabular(v, None).filter(|(d, n)| d.is_float() && *n as u64 <= MAX_SCAFFOLDED_FEATURES)
+        if let Some(n) = scaffolded_columns(v)
             && t.shape.len() == 2
             && t.shape[1] == n
         {
@@ -497,43 +489,12 @@ fn profile_tensors(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Res
     let take = rows.min(golden_rows);
     for v in inputs {
         if let Some(t) = tensors.get(&v.name) {
-            golden.insert(v.name.clone(), first_rows(t, take).map_err(|e| sample_err(path, e))?);
+            let head =
+                t.first_rows(take).ok_or_else(|| sample_err(path, format!("`{}` is not a batch", v.name)))?;
+            golden.insert(v.name.clone(), head);
         }
     }
     Ok(Profile { sample: path.to_path_buf(), features, golden, golden_rows: take })
-}
-
-/// The first `n` elements of `v`.
-fn head<T: Clone>(v: &[T], n: usize) -> Result<Vec<T>, String> {
-    v.get(..n)
-        .map(<[T]>::to_vec)
-        .ok_or_else(|| format!("holds {} elements, fewer than its shape says", v.len()))
-}
-
-/// The first `rows` entries of `t` along axis 0.
-fn first_rows(t: &Tensor, rows: usize) -> Result<Tensor, String> {
-    let per_row: usize = t.shape.iter().skip(1).product();
-    let n = rows * per_row;
-    let data = match &t.data {
-        TensorData::F16(v) => TensorData::F16(head(v, n)?),
-        TensorData::F32(v) => TensorData::F32(head(v, n)?),
-        TensorData::F64(v) => TensorData::F64(head(v, n)?),
-        TensorData::I8(v) => TensorData::I8(head(v, n)?),
-        TensorData::I16(v) => TensorData::I16(head(v, n)?),
-        TensorData::I32(v) => TensorData::I32(head(v, n)?),
-        TensorData::I64(v) => TensorData::I64(head(v, n)?),
-        TensorData::U8(v) => TensorData::U8(head(v, n)?),
-        TensorData::U16(v) => TensorData::U16(head(v, n)?),
-        TensorData::U32(v) => TensorData::U32(head(v, n)?),
-        TensorData::U64(v) => TensorData::U64(head(v, n)?),
-        TensorData::Bool(v) => TensorData::Bool(head(v, n)?),
-        TensorData::String(v) => TensorData::String(head(v, n)?),
-    };
-    let mut shape = t.shape.clone();
-    if let Some(first) = shape.first_mut() {
-        *first = rows;
-    }
-    Tensor::new(shape, data).map_err(|e| e.to_string())
 }
 
 /// Profiles a CSV sample: the input it feeds is the one input of shape `[batch, n]` with `n` the

@@ -91,6 +91,28 @@ impl TensorData {
         }
     }
 
+    /// The first `n` elements.
+    fn head(&self, n: usize) -> Option<TensorData> {
+        fn head<T: Clone>(v: &[T], n: usize) -> Option<Vec<T>> {
+            v.get(..n).map(<[T]>::to_vec)
+        }
+        Some(match self {
+            TensorData::F16(v) => TensorData::F16(head(v, n)?),
+            TensorData::F32(v) => TensorData::F32(head(v, n)?),
+            TensorData::F64(v) => TensorData::F64(head(v, n)?),
+            TensorData::I8(v) => TensorData::I8(head(v, n)?),
+            TensorData::I16(v) => TensorData::I16(head(v, n)?),
+            TensorData::I32(v) => TensorData::I32(head(v, n)?),
+            TensorData::I64(v) => TensorData::I64(head(v, n)?),
+            TensorData::U8(v) => TensorData::U8(head(v, n)?),
+            TensorData::U16(v) => TensorData::U16(head(v, n)?),
+            TensorData::U32(v) => TensorData::U32(head(v, n)?),
+            TensorData::U64(v) => TensorData::U64(head(v, n)?),
+            TensorData::Bool(v) => TensorData::Bool(head(v, n)?),
+            TensorData::String(v) => TensorData::String(head(v, n)?),
+        })
+    }
+
     /// The number of elements.
     pub fn len(&self) -> usize {
         match self {
@@ -124,6 +146,22 @@ impl Tensor {
             return Err(TensorError::ShapeMismatch { shape, expected, len: data.len() });
         }
         Ok(Tensor { shape, data })
+    }
+
+    /// The first `rows` entries along axis 0 (all of them when there are fewer); `None` for a scalar, or
+    /// a tensor whose data does not hold its shape.
+    ///
+    /// ```
+    /// use ferry_tensor::{Tensor, TensorData};
+    /// let t = Tensor::new(vec![3, 2], TensorData::I64(vec![1, 2, 3, 4, 5, 6])).unwrap();
+    /// assert_eq!(t.first_rows(2).unwrap().data, TensorData::I64(vec![1, 2, 3, 4]));
+    /// ```
+    pub fn first_rows(&self, rows: usize) -> Option<Tensor> {
+        let (&batch, rest) = self.shape.split_first()?;
+        let rows = rows.min(batch);
+        let data = self.data.head(rows.checked_mul(numel(rest)?)?)?;
+        let shape = std::iter::once(rows).chain(rest.iter().copied()).collect();
+        Some(Tensor { shape, data })
     }
 
     /// The element type.
@@ -164,9 +202,22 @@ impl Tensor {
     }
 }
 
-/// The product of a shape, `None` on overflow.
-pub(crate) fn numel(shape: &[usize]) -> Option<usize> {
+/// The product of a shape (the number of elements), `None` on overflow.
+pub fn numel(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// A [`HeaderCheck`] that refuses the tensor that takes the elements declared so far, over every file it
+/// is given, beyond `limit`: so that a small compressed file cannot make a reader allocate gigabytes.
+pub fn element_budget(limit: usize) -> impl FnMut(&Declared<'_>) -> Result<(), Refusal> {
+    let mut total = 0usize;
+    move |d| {
+        total = numel(d.shape).and_then(|n| total.checked_add(n)).unwrap_or(usize::MAX);
+        if total > limit {
+            return Err(format!("more than {limit} elements in all").into());
+        }
+        Ok(())
+    }
 }
 
 /// A tensor file format.
@@ -433,7 +484,7 @@ pub struct TensorSource<'a> {
 }
 
 /// The most elements [`gather`] reads, over all its sources (64 Mi: 256 MiB of float32).
-pub const MAX_GATHER_ELEMENTS: u64 = 1 << 26;
+pub const MAX_GATHER_ELEMENTS: usize = 1 << 26;
 
 /// Reads each source and merges their tensors into one map, ready to write as one multi-tensor file:
 /// each tensor by the name its file gives it (an `.npy`'s is the file's stem), or by the source's
@@ -444,18 +495,7 @@ pub fn gather(sources: &[TensorSource<'_>]) -> Result<TensorMap, TensorError> {
     let mut from: BTreeMap<String, &Path> = BTreeMap::new();
     // Every header is checked before its data is read or inflated: a small compressed file cannot make
     // the merge allocate more than [`MAX_GATHER_ELEMENTS`] elements in all.
-    let mut total = 0u64;
-    let mut budget = |d: &Declared<'_>| -> Result<(), Refusal> {
-        let n = d.shape.iter().try_fold(1u64, |a, &x| a.checked_mul(u64::try_from(x).ok()?));
-        total = n.and_then(|n| total.checked_add(n)).unwrap_or(u64::MAX);
-        if total > MAX_GATHER_ELEMENTS {
-            return Err(format!(
-                "more than {MAX_GATHER_ELEMENTS} elements in all; a golden file is a few examples"
-            )
-            .into());
-        }
-        Ok(())
-    };
+    let mut budget = element_budget(MAX_GATHER_ELEMENTS);
     for source in sources {
         let path = source.path;
         let tensors = read_file_checked(path, &BTreeMap::new(), &mut budget).map_err(|e| match e {
