@@ -405,6 +405,15 @@ fn signal(child: &Child, name: &str) {
     assert!(o.status.success(), "kill -s {name}: {}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// Whether this process ignores SIGINT, which its children then inherit: a shell starts a background job
+/// without job control that way, and such a `ferry` rightly keeps running through SIGINT.
+#[cfg(target_os = "linux")]
+fn sigint_ignored() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mask = status.lines().find_map(|l| l.strip_prefix("SigIgn:")).map(str::trim).unwrap_or("0");
+    u64::from_str_radix(mask, 16).is_ok_and(|m| m & (1 << (2 - 1)) != 0)
+}
+
 /// Waits (bounded) until `ready` says the child is midway through its write, then sends `sig`. Returns
 /// false when the child finished first.
 #[cfg(target_os = "linux")]
@@ -451,6 +460,12 @@ fn interrupted_writes_leave_nothing_behind() {
     };
     let target = out.join("model.ferry");
     for sig in ["KILL", "TERM", "INT"] {
+        if sig == "INT" && sigint_ignored() {
+            eprintln!(
+                "SIGINT not tried: this test runs with SIGINT ignored (a background job), as ferry would"
+            );
+            continue;
+        }
         let child = ferry()
             .args(["pack", src.to_str().unwrap(), "-o", target.to_str().unwrap()])
             .stdout(std::process::Stdio::piped())
