@@ -156,6 +156,8 @@ fn exact(e: &TensorData, a: &TensorData, shape: &[usize], out: &mut Comparison) 
         (TensorData::U64(x), TensorData::U64(y)) => go(x, y, shape, out, |v| Some(i128::from(*v))),
         (TensorData::Bool(x), TensorData::Bool(y)) => go(x, y, shape, out, |v| Some(i128::from(*v))),
         (TensorData::String(x), TensorData::String(y)) => go(x, y, shape, out, |_| None),
+        (TensorData::I4(x), TensorData::I4(y)) => go(x, y, shape, out, |v| Some(i128::from(*v))),
+        (TensorData::U4(x), TensorData::U4(y)) => go(x, y, shape, out, |v| Some(i128::from(*v))),
         // Dtypes were checked equal by the caller; anything else cannot happen but must not panic.
         _ => {
             out.mismatches += 1;

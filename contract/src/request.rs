@@ -294,7 +294,7 @@ impl Contract {
                 .values
                 .as_ref()
                 .and_then(|v| RuleSet::new(&[v.as_feature(&spec.name)], spec.dtype, true));
-            let sized = spec.dtype.size().is_some() && dims.iter().all(|d| matches!(d, DimCheck::Fixed(_)));
+            let sized = spec.dtype.bits().is_some() && dims.iter().all(|d| matches!(d, DimCheck::Fixed(_)));
             compiled.push(InputCheck {
                 name: spec.name.clone(),
                 dtype: spec.dtype,
@@ -652,6 +652,13 @@ fn check_values(check: &InputCheck, rules: &RuleSet, tensor: &Tensor, found: &mu
         #[allow(clippy::cast_precision_loss)]
         TensorData::U64(v) => checked(check, rules, tensor, v, |x| x as f64, found),
         TensorData::Bool(_) | TensorData::String(_) => Ok(()),
+        TensorData::BF16(v) => checked(check, rules, tensor, v, |x| x.to_f64(), found),
+        TensorData::F8E4M3FN(v) => checked(check, rules, tensor, v, |x| x.to_f64(), found),
+        TensorData::F8E4M3FNUZ(v) => checked(check, rules, tensor, v, |x| x.to_f64(), found),
+        TensorData::F8E5M2(v) => checked(check, rules, tensor, v, |x| x.to_f64(), found),
+        TensorData::F8E5M2FNUZ(v) => checked(check, rules, tensor, v, |x| x.to_f64(), found),
+        TensorData::I4(v) => checked(check, rules, tensor, v, f64::from, found),
+        TensorData::U4(v) => checked(check, rules, tensor, v, f64::from, found),
     }
 }
 

@@ -169,7 +169,20 @@ fn raw_bytes(data: &TensorValues) -> Vec<u8> {
         TensorValues::U64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         TensorValues::Bool(v) => v.iter().map(|b| u8::from(*b)).collect(),
         TensorValues::String(_) => Vec::new(),
+        TensorValues::BF16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        TensorValues::F8E4M3FN(v)
+        | TensorValues::F8E4M3FNUZ(v)
+        | TensorValues::F8E5M2(v)
+        | TensorValues::F8E5M2FNUZ(v) => v.clone(),
+        TensorValues::I4(v) => pack_nibbles(v.iter().map(|x| x.to_le_bytes()[0])),
+        TensorValues::U4(v) => pack_nibbles(v.iter().copied()),
     }
+}
+
+/// int4/uint4 two per byte, first element in the low nibble, as ONNX stores them.
+fn pack_nibbles(values: impl Iterator<Item = u8>) -> Vec<u8> {
+    let values: Vec<u8> = values.map(|x| x & 0x0f).collect();
+    values.chunks(2).map(|c| c[0] | c.get(1).map_or(0, |hi| hi << 4)).collect()
 }
 
 fn write_typed(m: &mut ProtoWriter, data: &TensorValues) {
@@ -188,6 +201,14 @@ fn write_typed(m: &mut ProtoWriter, data: &TensorValues) {
         TensorValues::U32(v) => m.packed_varints(11, v.iter().map(|x| u64::from(*x))),
         TensorValues::U64(v) => m.packed_varints(11, v.iter().copied()),
         TensorValues::String(_) => m,
+        TensorValues::BF16(v) => m.packed_varints(5, v.iter().map(|x| u64::from(*x))),
+        TensorValues::F8E4M3FN(v)
+        | TensorValues::F8E4M3FNUZ(v)
+        | TensorValues::F8E5M2(v)
+        | TensorValues::F8E5M2FNUZ(v) => m.packed_varints(5, v.iter().map(|x| u64::from(*x))),
+        TensorValues::I4(_) | TensorValues::U4(_) => {
+            m.packed_varints(5, raw_bytes(data).into_iter().map(u64::from))
+        }
     };
 }
 

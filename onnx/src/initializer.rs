@@ -53,11 +53,12 @@ pub enum InitializerData {
 }
 
 impl Initializer {
-    /// The bytes the data takes as raw little-endian elements, from `dtype` and `dims`: `None` for
+    /// The bytes the data takes as raw little-endian elements (int4/uint4 two per byte), from `dtype` and
+    /// `dims`: `None` for
     /// strings, unsupported data types, negative dims or a size that does not fit 64 bits.
     pub fn data_len(&self) -> Option<u64> {
-        let elem = u64::try_from(self.dtype?.size()?).ok()?;
-        self.dims.iter().try_fold(elem, |n, &d| n.checked_mul(u64::try_from(d).ok()?))
+        let numel = self.dims.iter().try_fold(1u64, |n, &d| n.checked_mul(u64::try_from(d).ok()?))?;
+        u64::try_from(self.dtype?.byte_len(usize::try_from(numel).ok()?)?).ok()
     }
 }
 

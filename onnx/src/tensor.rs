@@ -48,6 +48,20 @@ pub enum TensorValues {
     Bool(Vec<bool>),
     /// string, as the raw bytes ONNX stores (UTF-8 by convention, not checked).
     String(Vec<Vec<u8>>),
+    /// bfloat16, as raw bits.
+    BF16(Vec<u16>),
+    /// float8 E4M3FN, as raw bits.
+    F8E4M3FN(Vec<u8>),
+    /// float8 E4M3FNUZ, as raw bits.
+    F8E4M3FNUZ(Vec<u8>),
+    /// float8 E5M2, as raw bits.
+    F8E5M2(Vec<u8>),
+    /// float8 E5M2FNUZ, as raw bits.
+    F8E5M2FNUZ(Vec<u8>),
+    /// int4, one value (-8..=7) per entry, unpacked from ONNX's two per byte.
+    I4(Vec<i8>),
+    /// uint4, one value (0..=15) per entry, unpacked from ONNX's two per byte.
+    U4(Vec<u8>),
 }
 
 impl TensorValues {
@@ -66,6 +80,13 @@ impl TensorValues {
             TensorValues::U64(v) => v.len(),
             TensorValues::Bool(v) => v.len(),
             TensorValues::String(v) => v.len(),
+            TensorValues::BF16(v) => v.len(),
+            TensorValues::F8E4M3FN(v)
+            | TensorValues::F8E4M3FNUZ(v)
+            | TensorValues::F8E5M2(v)
+            | TensorValues::F8E5M2FNUZ(v)
+            | TensorValues::U4(v) => v.len(),
+            TensorValues::I4(v) => v.len(),
         }
     }
 
@@ -90,6 +111,13 @@ impl TensorValues {
             TensorValues::U64(_) => DType::Uint64,
             TensorValues::Bool(_) => DType::Bool,
             TensorValues::String(_) => DType::String,
+            TensorValues::BF16(_) => DType::BFloat16,
+            TensorValues::F8E4M3FN(_) => DType::Float8E4M3FN,
+            TensorValues::F8E4M3FNUZ(_) => DType::Float8E4M3FNUZ,
+            TensorValues::F8E5M2(_) => DType::Float8E5M2,
+            TensorValues::F8E5M2FNUZ(_) => DType::Float8E5M2FNUZ,
+            TensorValues::I4(_) => DType::Int4,
+            TensorValues::U4(_) => DType::Uint4,
         }
     }
 }
@@ -298,7 +326,14 @@ fn typed_field(dtype: DType) -> u32 {
         | DType::Int32
         | DType::Uint8
         | DType::Uint16
-        | DType::Bool => T_INT32_DATA,
+        | DType::Bool
+        | DType::BFloat16
+        | DType::Float8E4M3FN
+        | DType::Float8E4M3FNUZ
+        | DType::Float8E5M2
+        | DType::Float8E5M2FNUZ
+        | DType::Int4
+        | DType::Uint4 => T_INT32_DATA,
     }
 }
 
@@ -382,7 +417,7 @@ fn decode_tensor(span: Span<'_>, depth: u32) -> Result<TensorProtoData, OnnxErro
                     expected: "string_data",
                 });
             }
-            decode_raw(&tensor, dtype, raw.bytes)?
+            decode_raw(&tensor, dtype, raw.bytes, expected)?
         }
         None => {
             let wanted = typed_field(dtype);
@@ -394,7 +429,7 @@ fn decode_tensor(span: Span<'_>, depth: u32) -> Result<TensorProtoData, OnnxErro
                     expected: field_name(wanted),
                 });
             }
-            decode_typed(&tensor, dtype, &typed)?
+            decode_typed(&tensor, dtype, &typed, expected)?
         }
     };
     let actual = data.len() as u64;
@@ -417,9 +452,33 @@ fn element_count(tensor: &str, dims: &[i64]) -> Result<u64, OnnxError> {
     Ok(n)
 }
 
-fn decode_raw(tensor: &str, dtype: DType, raw: &[u8]) -> Result<TensorValues, OnnxError> {
-    // String tensors never reach here; every other dtype has a size.
-    let size = dtype.size().unwrap_or(1);
+/// int4/uint4 as ONNX packs them, two per byte, first element in the low nibble: the `expected` count
+/// decides whether the last byte holds one or two. `None` when `packed` is not `expected.div_ceil(2)`
+/// bytes long.
+fn unpack_nibbles(packed: &[u8], expected: u64, signed: bool) -> Option<TensorValues> {
+    if packed.len() as u64 != expected.div_ceil(2) {
+        return None;
+    }
+    let n = usize::try_from(expected).ok()?;
+    let nibbles = packed.iter().flat_map(|&b| [b & 0x0f, b >> 4]).take(n);
+    Some(if signed {
+        TensorValues::I4(nibbles.map(|x| i8::from_le_bytes([x << 4]) >> 4).collect())
+    } else {
+        TensorValues::U4(nibbles.collect())
+    })
+}
+
+fn decode_raw(tensor: &str, dtype: DType, raw: &[u8], expected: u64) -> Result<TensorValues, OnnxError> {
+    if let DType::Int4 | DType::Uint4 = dtype {
+        return unpack_nibbles(raw, expected, dtype == DType::Int4).ok_or(OnnxError::RawDataLength {
+            tensor: tensor.to_owned(),
+            len: raw.len(),
+            size: 1,
+            dtype,
+        });
+    }
+    // String tensors never reach here; every other dtype is a whole number of bytes.
+    let size = dtype.bits().map_or(1, |b| b / 8);
     if !raw.len().is_multiple_of(size) {
         return Err(OnnxError::RawDataLength { tensor: tensor.to_owned(), len: raw.len(), size, dtype });
     }
@@ -447,10 +506,22 @@ fn decode_raw(tensor: &str, dtype: DType, raw: &[u8]) -> Result<TensorValues, On
         // ONNX requires 0 or 1; anything nonzero reads as true, as NumPy's cast does.
         DType::Bool => TensorValues::Bool(raw.iter().map(|b| *b != 0).collect()),
         DType::String => TensorValues::String(Vec::new()),
+        DType::BFloat16 => TensorValues::BF16(le(raw, u16::from_le_bytes)),
+        DType::Float8E4M3FN => TensorValues::F8E4M3FN(raw.to_vec()),
+        DType::Float8E4M3FNUZ => TensorValues::F8E4M3FNUZ(raw.to_vec()),
+        DType::Float8E5M2 => TensorValues::F8E5M2(raw.to_vec()),
+        DType::Float8E5M2FNUZ => TensorValues::F8E5M2FNUZ(raw.to_vec()),
+        // Handled above.
+        DType::Int4 | DType::Uint4 => TensorValues::U4(Vec::new()),
     })
 }
 
-fn decode_typed(tensor: &str, dtype: DType, fields: &[Field<'_>]) -> Result<TensorValues, OnnxError> {
+fn decode_typed(
+    tensor: &str,
+    dtype: DType,
+    fields: &[Field<'_>],
+    expected: u64,
+) -> Result<TensorValues, OnnxError> {
     let out_of_range =
         |index: usize, value: i128| OnnxError::OutOfRange { tensor: tensor.to_owned(), index, value, dtype };
     match dtype {
@@ -498,6 +569,29 @@ fn decode_typed(tensor: &str, dtype: DType, fields: &[Field<'_>]) -> Result<Tens
             u8::try_from(x as i32).map_err(|_| out_of_range(i, i128::from(x as i32)))
         })?)),
         DType::Bool => Ok(TensorValues::Bool(varints(fields, |_, x| Ok(x as i32 != 0))?)),
+        // int32_data holds bfloat16 and float8 as their bits, and int4/uint4 packed two per entry's low
+        // byte (ONNX's TensorProto comments).
+        DType::BFloat16 => Ok(TensorValues::BF16(varints(fields, |i, x| {
+            u16::try_from(x as i32).map_err(|_| out_of_range(i, i128::from(x as i32)))
+        })?)),
+        DType::Float8E4M3FN | DType::Float8E4M3FNUZ | DType::Float8E5M2 | DType::Float8E5M2FNUZ => {
+            let bits = varints(fields, |i, x| {
+                u8::try_from(x as i32).map_err(|_| out_of_range(i, i128::from(x as i32)))
+            })?;
+            Ok(match dtype {
+                DType::Float8E4M3FN => TensorValues::F8E4M3FN(bits),
+                DType::Float8E4M3FNUZ => TensorValues::F8E4M3FNUZ(bits),
+                DType::Float8E5M2 => TensorValues::F8E5M2(bits),
+                _ => TensorValues::F8E5M2FNUZ(bits),
+            })
+        }
+        DType::Int4 | DType::Uint4 => {
+            let packed = varints(fields, |i, x| {
+                u8::try_from(x as i32).map_err(|_| out_of_range(i, i128::from(x as i32)))
+            })?;
+            // A count that does not fit is reported by the caller's element-count check.
+            Ok(unpack_nibbles(&packed, expected, dtype == DType::Int4).unwrap_or(TensorValues::U4(packed)))
+        }
     }
 }
 

@@ -47,7 +47,7 @@ fn kinds_subgraphs_and_external_data() {
     assert_eq!((seq.kind, seq.elem_type, seq.shape.clone()), (ValueKind::Sequence, None, None));
     assert_eq!(by_name["opt"].kind, ValueKind::Optional);
     let bf = by_name["bf"];
-    assert_eq!((bf.kind, bf.elem_type, bf.raw_elem_type), (ValueKind::Tensor, None, 16));
+    assert_eq!((bf.kind, bf.elem_type, bf.raw_elem_type), (ValueKind::Tensor, Some(DType::BFloat16), 16));
     assert_eq!(bf.shape, Some(vec![OnnxDim::Value(1), OnnxDim::Unknown]));
     assert_eq!(by_name["untyped"].kind, ValueKind::Unspecified);
 
@@ -71,6 +71,14 @@ fn expect(name: &str) -> (Vec<i64>, TensorValues) {
         "uint64" => (vec![2], TensorValues::U64(vec![0, u64::MAX])),
         "bool" => (vec![3], TensorValues::Bool(vec![true, false, true])),
         "string" => (vec![3], TensorValues::String(vec![b"a".to_vec(), vec![], "hé".as_bytes().to_vec()])),
+        // The bits of generate.py's ml_dtypes arrays; int4/uint4 unpacked from ONNX's two per byte.
+        "bfloat16" => (vec![3], TensorValues::BF16(vec![0x3f80, 0xc020, 0x7f62])),
+        "float8e4m3fn" => (vec![3], TensorValues::F8E4M3FN(vec![0x30, 0xfe, 0x01])),
+        "float8e4m3fnuz" => (vec![3], TensorValues::F8E4M3FNUZ(vec![0x7f, 0xc0, 0x01])),
+        "float8e5m2" => (vec![3], TensorValues::F8E5M2(vec![0x7b, 0xbc, 0x01])),
+        "float8e5m2fnuz" => (vec![3], TensorValues::F8E5M2FNUZ(vec![0x7f, 0xc0, 0x01])),
+        "int4" => (vec![3], TensorValues::I4(vec![-8, 7, -1])),
+        "uint4" => (vec![3], TensorValues::U4(vec![0, 15, 9])),
         _ => unreachable!(),
     }
 }
@@ -103,9 +111,16 @@ fn scalar_empty_and_unsupported_tensors() {
     assert_eq!((t.dims.clone(), t.data), (vec![], TensorValues::I64(vec![7])));
     let t = read_tensor(&data("tensor_empty.pb")).unwrap();
     assert_eq!((t.dims.clone(), t.data), (vec![0, 3], TensorValues::F32(vec![])));
-    let err = read_tensor(&data("tensor_bfloat16.pb")).unwrap_err();
-    assert_eq!(err, OnnxError::UnsupportedDataType { tensor: "bf".into(), code: 16, type_name: "BFLOAT16" });
-    assert_eq!(err.to_string(), "tensor `bf`: unsupported data type 16 (BFLOAT16)");
+    // bfloat16 (written by onnx.helper.make_tensor) is read as its bits: 1.0 is 0x3f80.
+    let t = read_tensor(&data("tensor_bfloat16.pb")).unwrap();
+    assert_eq!((t.dtype, t.data), (DType::BFloat16, TensorValues::BF16(vec![0x3f80])));
+    // Complex numbers are not supported: the same file with data type 14.
+    let mut complex = data("tensor_bfloat16.pb");
+    let at = complex.windows(2).position(|w| w == [0x10, 16]).unwrap();
+    complex[at + 1] = 14;
+    let err = read_tensor(&complex).unwrap_err();
+    assert_eq!(err, OnnxError::UnsupportedDataType { tensor: "bf".into(), code: 14, type_name: "COMPLEX64" });
+    assert_eq!(err.to_string(), "tensor `bf`: unsupported data type 14 (COMPLEX64)");
 }
 
 #[test]

@@ -146,6 +146,13 @@ fn sample(dtype: DType) -> TensorProtoData {
         DType::Uint64 => TensorValues::U64(vec![0, 1, 1 << 63, u64::MAX]),
         DType::Bool => TensorValues::Bool(vec![true, false, false, true]),
         DType::String => TensorValues::String(vec![vec![], b"x".to_vec(), vec![0xff], b"longer".to_vec()]),
+        DType::BFloat16 => TensorValues::BF16(vec![0x3f80, 0x7fc0, 0x8000, 0x0001]),
+        DType::Float8E4M3FN => TensorValues::F8E4M3FN(vec![0x38, 0x7f, 0x80, 0x01]),
+        DType::Float8E4M3FNUZ => TensorValues::F8E4M3FNUZ(vec![0x40, 0x80, 0x7f, 0x01]),
+        DType::Float8E5M2 => TensorValues::F8E5M2(vec![0x3c, 0x7c, 0xfe, 0x01]),
+        DType::Float8E5M2FNUZ => TensorValues::F8E5M2FNUZ(vec![0x40, 0x80, 0xff, 0x01]),
+        DType::Int4 => TensorValues::I4(vec![-8, -1, 0, 7]),
+        DType::Uint4 => TensorValues::U4(vec![0, 1, 8, 15]),
     };
     TensorProtoData { name: format!("t_{dtype}"), dtype, dims: vec![2, 2], data }
 }
@@ -160,6 +167,28 @@ fn encoder_round_trips_every_dtype_and_encoding() {
             assert_eq!(read_value(&bytes, ValueKind::Tensor).unwrap(), Value::Tensor(t.clone()));
         }
     }
+}
+
+/// ONNX packs int4 two per byte, the first element in the low nibble; an odd count leaves the last high
+/// nibble unused, and `raw_data` must be exactly `ceil(n / 2)` bytes.
+#[test]
+fn int4_raw_data_is_packed_low_nibble_first() {
+    let mut t = header("q", DType::Int4, &[3]);
+    t.bytes(9, &[0xf1, 0x08]);
+    assert_eq!(read_tensor(t.as_bytes()).unwrap().data, TensorValues::I4(vec![1, -1, -8]));
+    let odd = TensorProtoData {
+        name: "u".into(),
+        dtype: DType::Uint4,
+        dims: vec![3],
+        data: TensorValues::U4(vec![15, 0, 9]),
+    };
+    for enc in [TensorEncoding::Raw, TensorEncoding::Typed] {
+        assert_eq!(read_tensor(&encode::tensor(&odd, enc)).unwrap(), odd, "{enc:?}");
+    }
+    let mut t = header("q", DType::Uint4, &[3]);
+    t.bytes(9, &[0xf1, 0x08, 0x00]);
+    let err = read_tensor(t.as_bytes()).unwrap_err();
+    assert!(matches!(err, OnnxError::RawDataLength { len: 3, .. }), "{err}");
 }
 
 #[test]

@@ -226,7 +226,7 @@ fn write_spec(
         toml_str(&v.name),
         dims.join(", ")
     );
-    if let Some(b) = bound.filter(|b| b.size > 0 && !dtype.is_float() && dtype.size().is_some()) {
+    if let Some(b) = bound.filter(|b| b.size > 0 && !dtype.is_float() && dtype.bits().is_some()) {
         let node = if b.node.is_empty() { String::new() } else { format!(" `{}`", b.node) };
         let _ = writeln!(
             text,

@@ -21,6 +21,7 @@ mod config;
 mod error;
 mod model;
 pub mod ort_lib;
+mod raw_value;
 mod session;
 
 pub use config::ENV_PREFIX;

@@ -182,6 +182,14 @@ fn decode(dtype: DType, dims: &[usize], bytes: &[u8]) -> Option<DynValue> {
             owned(d, bytes, |[b]: [u8; 1]| b == 1)
         }
         DType::String => None,
+        DType::BFloat16 => owned(d, bytes, |b| half::bf16::from_bits(u16::from_le_bytes(b))),
+        // No safe ort constructor: left in the graph, where ONNX Runtime loads them itself.
+        DType::Float8E4M3FN
+        | DType::Float8E4M3FNUZ
+        | DType::Float8E5M2
+        | DType::Float8E5M2FNUZ
+        | DType::Int4
+        | DType::Uint4 => None,
     }
 }
 
@@ -341,6 +349,17 @@ pub(crate) fn input_value<'a>(t: &'a Tensor) -> Result<SessionInputValue<'a>, Ru
         TensorData::String(v) => {
             Ok(ort::value::Tensor::from_string_array((shape, v.as_slice())).map_err(inference_err)?.into())
         }
+        TensorData::BF16(v) => view(shape, v),
+        // float8 and int4/uint4: copied into a raw ONNX Runtime buffer (`raw_value`).
+        TensorData::F8E4M3FN(_)
+        | TensorData::F8E4M3FNUZ(_)
+        | TensorData::F8E5M2(_)
+        | TensorData::F8E5M2FNUZ(_)
+        | TensorData::I4(_)
+        | TensorData::U4(_) => match crate::raw_value::input(t).map_err(inference_err)? {
+            Some(value) => Ok(value.into()),
+            None => Err(inference_err(format!("no ONNX Runtime value for {}", t.dtype()))),
+        },
     }
 }
 
@@ -374,6 +393,14 @@ pub(crate) fn output_tensor(name: &str, value: &DynValue) -> Result<Tensor, Runt
         TensorElementType::Uint32 => take(value, TensorData::U32),
         TensorElementType::Uint64 => take(value, TensorData::U64),
         TensorElementType::Bool => take(value, TensorData::Bool),
+        TensorElementType::Bfloat16 => take(value, TensorData::BF16),
+        other @ (TensorElementType::Float8E4M3FN
+        | TensorElementType::Float8E4M3FNUZ
+        | TensorElementType::Float8E5M2
+        | TensorElementType::Float8E5M2FNUZ
+        | TensorElementType::Int4
+        | TensorElementType::Uint4) => crate::raw_value::output(value, other)
+            .unwrap_or_else(|| Err(format!("element type {other} is not supported by Ferry"))),
         TensorElementType::String => value
             .try_extract_strings()
             .map_err(|e| e.to_string())

@@ -19,11 +19,34 @@ pub enum DType {
     Uint64,
     Bool,
     String,
+    // (Plain comments on these variants: doc comments would split the JSON Schema's enum.)
+    // bfloat16: float32's sign and 8-bit exponent with a 7-bit mantissa.
+    BFloat16,
+    // float8 E4M3FN: 4-bit exponent (bias 7), 3-bit mantissa; NaN is `S.1111.111` (0x7f, 0xff), no
+    // infinity; largest finite 448.
+    #[serde(rename = "float8e4m3fn")]
+    Float8E4M3FN,
+    // float8 E4M3FNUZ: 4-bit exponent (bias 8), 3-bit mantissa; one NaN (0x80), no infinity, no
+    // negative zero; largest finite 240.
+    #[serde(rename = "float8e4m3fnuz")]
+    Float8E4M3FNUZ,
+    // float8 E5M2: IEEE-like, 5-bit exponent (bias 15), 2-bit mantissa, with infinities and NaNs;
+    // largest finite 57344.
+    #[serde(rename = "float8e5m2")]
+    Float8E5M2,
+    // float8 E5M2FNUZ: 5-bit exponent (bias 16), 2-bit mantissa; one NaN (0x80), no infinity, no
+    // negative zero; largest finite 57344.
+    #[serde(rename = "float8e5m2fnuz")]
+    Float8E5M2FNUZ,
+    // Signed 4-bit integers, -8..=7 (ONNX packs two per byte).
+    Int4,
+    // Unsigned 4-bit integers, 0..=15 (ONNX packs two per byte).
+    Uint4,
 }
 
 impl DType {
     /// Every dtype, in declaration order.
-    pub const ALL: [DType; 13] = [
+    pub const ALL: [DType; 20] = [
         DType::Float16,
         DType::Float32,
         DType::Float64,
@@ -37,6 +60,13 @@ impl DType {
         DType::Uint64,
         DType::Bool,
         DType::String,
+        DType::BFloat16,
+        DType::Float8E4M3FN,
+        DType::Float8E4M3FNUZ,
+        DType::Float8E5M2,
+        DType::Float8E5M2FNUZ,
+        DType::Int4,
+        DType::Uint4,
     ];
 
     /// The name used in `ferry.toml` and manifests.
@@ -55,6 +85,13 @@ impl DType {
             DType::Uint64 => "uint64",
             DType::Bool => "bool",
             DType::String => "string",
+            DType::BFloat16 => "bfloat16",
+            DType::Float8E4M3FN => "float8e4m3fn",
+            DType::Float8E4M3FNUZ => "float8e4m3fnuz",
+            DType::Float8E5M2 => "float8e5m2",
+            DType::Float8E5M2FNUZ => "float8e5m2fnuz",
+            DType::Int4 => "int4",
+            DType::Uint4 => "uint4",
         }
     }
 
@@ -63,20 +100,50 @@ impl DType {
         DType::ALL.into_iter().find(|d| d.name() == name)
     }
 
-    /// Size of one element in bytes; `None` for strings.
-    pub fn size(self) -> Option<usize> {
+    /// Bits one element takes in ONNX's dense layout: 4 for int4/uint4 (two per byte), else a whole
+    /// number of bytes; `None` for strings, which have no fixed size.
+    pub fn bits(self) -> Option<usize> {
         Some(match self {
-            DType::Int8 | DType::Uint8 | DType::Bool => 1,
-            DType::Float16 | DType::Int16 | DType::Uint16 => 2,
-            DType::Float32 | DType::Int32 | DType::Uint32 => 4,
-            DType::Float64 | DType::Int64 | DType::Uint64 => 8,
+            DType::Int4 | DType::Uint4 => 4,
+            DType::Int8
+            | DType::Uint8
+            | DType::Bool
+            | DType::Float8E4M3FN
+            | DType::Float8E4M3FNUZ
+            | DType::Float8E5M2
+            | DType::Float8E5M2FNUZ => 8,
+            DType::Float16 | DType::BFloat16 | DType::Int16 | DType::Uint16 => 16,
+            DType::Float32 | DType::Int32 | DType::Uint32 => 32,
+            DType::Float64 | DType::Int64 | DType::Uint64 => 64,
             DType::String => return None,
         })
     }
 
-    /// Whether the dtype is a floating-point type (the only kind that can carry NaN as "null").
+    /// Bytes that `numel` elements take in ONNX's dense layout (ONNX Runtime buffers, `raw_data`):
+    /// int4/uint4 packed two per byte, the last byte half used when `numel` is odd. `None` for strings
+    /// or when the count overflows. A tensor file may store elements differently (`.npy` keeps one
+    /// int4 per byte): each format says so.
+    pub fn byte_len(self, numel: usize) -> Option<usize> {
+        match self.bits()? {
+            4 => Some(numel.div_ceil(2)),
+            bits => numel.checked_mul(bits / 8),
+        }
+    }
+
+    /// Whether the dtype is a floating-point type (the only kind that can carry NaN as "null"): every
+    /// float8 variant has a NaN, though only float8e5m2 has infinities.
     pub fn is_float(self) -> bool {
-        matches!(self, DType::Float16 | DType::Float32 | DType::Float64)
+        matches!(
+            self,
+            DType::Float16
+                | DType::Float32
+                | DType::Float64
+                | DType::BFloat16
+                | DType::Float8E4M3FN
+                | DType::Float8E4M3FNUZ
+                | DType::Float8E5M2
+                | DType::Float8E5M2FNUZ
+        )
     }
 
     /// The ONNX `TensorProto.DataType` code.
@@ -95,6 +162,13 @@ impl DType {
             DType::Float64 => 11,
             DType::Uint32 => 12,
             DType::Uint64 => 13,
+            DType::BFloat16 => 16,
+            DType::Float8E4M3FN => 17,
+            DType::Float8E4M3FNUZ => 18,
+            DType::Float8E5M2 => 19,
+            DType::Float8E5M2FNUZ => 20,
+            DType::Uint4 => 21,
+            DType::Int4 => 22,
         }
     }
 
@@ -123,5 +197,31 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", d.name()));
         }
         assert_eq!(DType::from_onnx_code(0), None);
+        // Complex types (14, 15) stay unsupported; FLOAT4E2M1 is 23.
+        assert_eq!(DType::from_onnx_code(14), None);
+        assert_eq!(DType::from_onnx_code(23), None);
+    }
+
+    #[test]
+    fn byte_lengths_pack_int4_two_per_byte() {
+        assert_eq!(DType::Int4.byte_len(0), Some(0));
+        assert_eq!(DType::Int4.byte_len(1), Some(1));
+        assert_eq!(DType::Uint4.byte_len(3), Some(2));
+        assert_eq!(DType::Uint4.byte_len(usize::MAX), Some(usize::MAX / 2 + 1));
+        assert_eq!(DType::BFloat16.byte_len(3), Some(6));
+        assert_eq!(DType::Float8E5M2.byte_len(3), Some(3));
+        assert_eq!(DType::Float64.byte_len(usize::MAX), None);
+        assert_eq!(DType::String.byte_len(1), None);
+    }
+
+    #[test]
+    fn new_names_are_the_documented_ones() {
+        let names: Vec<&str> = DType::ALL[13..].iter().map(|d| d.name()).collect();
+        assert_eq!(
+            names,
+            ["bfloat16", "float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz", "int4", "uint4"]
+        );
+        assert!(DType::ALL[13..18].iter().all(|d| d.is_float()));
+        assert!(!DType::Int4.is_float() && !DType::Uint4.is_float());
     }
 }

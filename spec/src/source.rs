@@ -195,9 +195,9 @@ impl Tolerance {
     pub const DEFAULT_RTOL: f64 = 1e-4;
     /// Default absolute tolerance for float32/float64 outputs.
     pub const DEFAULT_ATOL: f64 = 1e-5;
-    /// Default relative tolerance for float16 outputs.
+    /// Default relative tolerance for float16 and bfloat16 outputs.
     pub const DEFAULT_RTOL_F16: f64 = 1e-2;
-    /// Default absolute tolerance for float16 outputs.
+    /// Default absolute tolerance for float16 and bfloat16 outputs.
     pub const DEFAULT_ATOL_F16: f64 = 1e-3;
 
     /// The first set value of each field wins: `self`, then `fallback`.
@@ -205,13 +205,24 @@ impl Tolerance {
         Tolerance { rtol: self.rtol.or(fallback.rtol), atol: self.atol.or(fallback.atol) }
     }
 
-    /// Resolves to `(rtol, atol)` with the documented per-dtype defaults.
+    /// The default `(rtol, atol)` of a dtype (spec/FORMAT.md §3.4): float16 and bfloat16 `1e-2`/`1e-3`;
+    /// each float8 one unit in the last place, `rtol = 2^-mantissa bits`, and its smallest subnormal as
+    /// `atol` (E4M3FN 2^-3/2^-9, E4M3FNUZ 2^-3/2^-10, E5M2 2^-2/2^-16, E5M2FNUZ 2^-2/2^-17); the rest
+    /// `1e-4`/`1e-5` (integers, booleans and strings compare exactly whatever the tolerance).
+    pub fn default_for(dtype: DType) -> (f64, f64) {
+        match dtype {
+            DType::Float16 | DType::BFloat16 => (Self::DEFAULT_RTOL_F16, Self::DEFAULT_ATOL_F16),
+            DType::Float8E4M3FN => (0.125, 0.001_953_125),
+            DType::Float8E4M3FNUZ => (0.125, 0.000_976_562_5),
+            DType::Float8E5M2 => (0.25, 1.0 / 65536.0),
+            DType::Float8E5M2FNUZ => (0.25, 1.0 / 131_072.0),
+            _ => (Self::DEFAULT_RTOL, Self::DEFAULT_ATOL),
+        }
+    }
+
+    /// Resolves to `(rtol, atol)` with the documented per-dtype defaults ([`Tolerance::default_for`]).
     pub fn resolve(self, dtype: DType) -> (f64, f64) {
-        let (r, a) = if dtype == DType::Float16 {
-            (Self::DEFAULT_RTOL_F16, Self::DEFAULT_ATOL_F16)
-        } else {
-            (Self::DEFAULT_RTOL, Self::DEFAULT_ATOL)
-        };
+        let (r, a) = Self::default_for(dtype);
         (self.rtol.unwrap_or(r), self.atol.unwrap_or(a))
     }
 }

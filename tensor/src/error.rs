@@ -202,7 +202,7 @@ pub enum TensorError {
         dtype: String,
     },
     /// The format cannot represent this dtype.
-    #[error("{format} cannot hold {dtype} tensors")]
+    #[error("{format} cannot hold {dtype} tensors{}", instead(*format, *dtype))]
     UnsupportedForFormat {
         /// The target format.
         format: Format,
@@ -279,6 +279,18 @@ pub enum TensorError {
         /// The tensors the file holds.
         found: Vec<String>,
     },
+    /// An `.npy` descr that does not say which dtype it holds: NumPy saves `ml_dtypes` arrays (bfloat16,
+    /// float8, int4, uint4) as raw bytes (`<V2`, `<V1`; float8e5m2 as `<f1`), so the dtype must come from
+    /// the contract.
+    #[error("npy header at byte {offset}: descr '{descr}' {}", untyped(descr, *declared))]
+    UntypedDescr {
+        /// Byte offset of the descr's value.
+        offset: u64,
+        /// The `descr` as written.
+        descr: String,
+        /// The dtype the caller declared for the tensor, if any.
+        declared: Option<DType>,
+    },
     /// A nested JSON array that is not rectangular.
     #[error("ragged nested array: element {} {reason}", index_path(at))]
     Ragged {
@@ -317,6 +329,31 @@ fn npy_for_several(declared: &[String], file: &str) -> String {
         ferry.join(" "),
         if more.is_empty() { "" } else { " ..." },
     )
+}
+
+/// The formats that can hold what `format` cannot.
+fn instead(format: Format, dtype: DType) -> String {
+    let others = match (format, dtype) {
+        (_, DType::String) | (Format::Safetensors, _) => ".npz, .npy or .json",
+        _ => ".json",
+    };
+    format!(" (write {others} instead)")
+}
+
+fn untyped(descr: &str, declared: Option<DType>) -> String {
+    let saved = "is how NumPy saves ml_dtypes arrays without saying which type";
+    let fits = match descr.get(1..) {
+        Some("V2") => "bfloat16",
+        Some("f1") => "float8e5m2 (or another float8)",
+        _ => "float8e4m3fn, float8e4m3fnuz, float8e5m2fnuz, int4 or uint4",
+    };
+    match declared {
+        None => format!(
+            "{saved} ({fits}): declare the tensor's dtype in the contract, or give the tensor as .safetensors or \
+             .json, which name it"
+        ),
+        Some(d) => format!("{saved} ({fits}), but the tensor is declared {d}"),
+    }
 }
 
 fn index_path(at: &[usize]) -> String {

@@ -10,7 +10,8 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::{
-    Declared, GoldenSide, HeaderCheck, Part, Tensor, TensorData, TensorError, TensorMap, check_header, numel,
+    Declared, Float8E4M3FN, Float8E4M3FNUZ, Float8E5M2, Float8E5M2FNUZ, GoldenSide, HeaderCheck, Part,
+    Tensor, TensorData, TensorError, TensorMap, check_header, numel,
 };
 
 /// A JSON object's members in document order, duplicates kept: `serde_json::Map` silently keeps the last
@@ -391,6 +392,26 @@ fn convert(leaves: &[&Value], dtype: DType) -> Result<TensorData, TensorError> {
                 })
                 .collect::<Result<_, _>>()?,
         ),
+        DType::BFloat16 => TensorData::BF16(
+            leaves
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let x = float_value(i, v, dtype)?;
+                    let y = crate::float8::bf16_from_f64(x);
+                    if y.is_infinite() && x.is_finite() {
+                        return Err(element(i, format!("{x:?} is out of range for bfloat16")));
+                    }
+                    Ok(y)
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        DType::Float8E4M3FN => TensorData::F8E4M3FN(float8s(leaves, dtype, Float8E4M3FN::from_f64)?),
+        DType::Float8E4M3FNUZ => TensorData::F8E4M3FNUZ(float8s(leaves, dtype, Float8E4M3FNUZ::from_f64)?),
+        DType::Float8E5M2 => TensorData::F8E5M2(float8s(leaves, dtype, Float8E5M2::from_f64)?),
+        DType::Float8E5M2FNUZ => TensorData::F8E5M2FNUZ(float8s(leaves, dtype, Float8E5M2FNUZ::from_f64)?),
+        DType::Int4 => TensorData::I4(nibbles(leaves, dtype, &crate::int4::I4_RANGE)?),
+        DType::Uint4 => TensorData::U4(nibbles(leaves, dtype, &crate::int4::U4_RANGE)?),
         DType::Int8 => TensorData::I8(ints!(leaves, dtype, i8)),
         DType::Int16 => TensorData::I16(ints!(leaves, dtype, i16)),
         DType::Int32 => TensorData::I32(ints!(leaves, dtype, i32)),
@@ -425,6 +446,71 @@ fn convert(leaves: &[&Value], dtype: DType) -> Result<TensorData, TensorError> {
                 .collect::<Result<_, _>>()?,
         ),
     })
+}
+
+/// A float8 element is read as an `f64` and rounded to the nearest code (ties to even): NaN (`null`) is
+/// the type's NaN; a finite value that rounds past the largest finite one, or an infinity the type does
+/// not have (all but float8e5m2), is refused rather than turned into NaN or infinity.
+fn float8s<T: Copy + Into<Float8Value>>(
+    leaves: &[&Value],
+    dtype: DType,
+    from_f64: fn(f64) -> T,
+) -> Result<Vec<T>, TensorError> {
+    leaves
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let x = float_value(i, v, dtype)?;
+            let y = from_f64(x);
+            let Float8Value { value, max } = y.into();
+            if x.is_infinite() && !value.is_infinite() {
+                return Err(element(
+                    i,
+                    format!("{dtype} has no infinity (its largest finite value is {max})"),
+                ));
+            }
+            if x.is_finite() && !value.is_finite() {
+                return Err(element(i, format!("{x:?} is out of range for {dtype} (largest finite {max})")));
+            }
+            Ok(y)
+        })
+        .collect()
+}
+
+/// A float8 element's value and its type's largest finite value, for [`float8s`]' checks.
+pub(crate) struct Float8Value {
+    value: f32,
+    max: f32,
+}
+
+macro_rules! float8_value {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Float8Value {
+            fn from(x: $t) -> Float8Value {
+                Float8Value { value: x.to_f32(), max: <$t>::MAX.to_f32() }
+            }
+        }
+    )*};
+}
+float8_value!(Float8E4M3FN, Float8E4M3FNUZ, Float8E5M2, Float8E5M2FNUZ);
+
+/// int4/uint4 elements: integers in `range`.
+fn nibbles<T: Copy + TryFrom<i128> + PartialOrd>(
+    leaves: &[&Value],
+    dtype: DType,
+    range: &std::ops::RangeInclusive<T>,
+) -> Result<Vec<T>, TensorError> {
+    leaves
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let x = int_value(i, v, dtype)?;
+            T::try_from(x)
+                .ok()
+                .filter(|y| range.contains(y))
+                .ok_or_else(|| element(i, format!("{x} is out of range for {dtype}")))
+        })
+        .collect()
 }
 
 /// Appends `s` as a JSON string literal.
@@ -479,12 +565,16 @@ fn fmt_f64(x: f64) -> String {
 /// The shortest decimal that reads back to exactly `x`: `{:?}` of the widened value would print f32
 /// digits (0.1 as 0.099975586).
 fn fmt_f16(x: f16) -> String {
-    let v = x.to_f64();
+    fmt_narrow(x.to_f64(), |y| f16::from_f64(y).to_bits() == x.to_bits())
+}
+
+/// [`fmt_f16`] for any type narrower than f32 whose value is `v`: `same(y)` says whether `y` reads back
+/// as the same element (bfloat16 and float8 read a JSON number through f64, as float16 does).
+fn fmt_narrow(v: f64, same: impl Fn(f64) -> bool) -> String {
     if !v.is_finite() {
         return non_finite(v).to_owned();
     }
-    let reads_back =
-        |s: &str| s.parse::<f64>().map(|y| f16::from_f64(y).to_bits() == x.to_bits()).unwrap_or(false);
+    let reads_back = |s: &str| s.parse::<f64>().map(&same).unwrap_or(false);
     for precision in 0..5 {
         let sci = format!("{v:.precision$e}");
         if reads_back(&sci) {
@@ -506,7 +596,27 @@ fn push_joined<T>(out: &mut String, items: &[T], f: impl Fn(&mut String, &T)) {
 }
 
 fn push_data(out: &mut String, data: &TensorData) {
+    // Every float8 value is a short dyadic fraction: written exactly (0.1015625, not 0.1, which would also
+    // read back), so what a person or another tool reads is the value itself.
+    macro_rules! float8 {
+        ($v:expr) => {
+            push_joined(out, $v, |o, x| o.push_str(&fmt_f64(x.to_f64())))
+        };
+    }
     match data {
+        TensorData::BF16(v) => push_joined(out, v, |o, x| {
+            o.push_str(&fmt_narrow(x.to_f64(), |y| crate::float8::bf16_from_f64(y).to_bits() == x.to_bits()))
+        }),
+        TensorData::F8E4M3FN(v) => float8!(v),
+        TensorData::F8E4M3FNUZ(v) => float8!(v),
+        TensorData::F8E5M2(v) => float8!(v),
+        TensorData::F8E5M2FNUZ(v) => float8!(v),
+        TensorData::I4(v) => push_joined(out, v, |o, x| {
+            let _ = write!(o, "{x}");
+        }),
+        TensorData::U4(v) => push_joined(out, v, |o, x| {
+            let _ = write!(o, "{x}");
+        }),
         TensorData::F16(v) => push_joined(out, v, |o, x| o.push_str(&fmt_f16(*x))),
         TensorData::F32(v) => push_joined(out, v, |o, x| o.push_str(&fmt_f32(*x))),
         TensorData::F64(v) => push_joined(out, v, |o, x| o.push_str(&fmt_f64(*x))),

@@ -14,6 +14,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod error;
+pub mod float8;
+pub mod int4;
 mod json;
 mod npy;
 mod npz;
@@ -26,6 +28,7 @@ use std::path::Path;
 
 pub use error::TensorError;
 pub use ferry_spec::{DType, GoldenSide};
+pub use float8::{Float8E4M3FN, Float8E4M3FNUZ, Float8E5M2, Float8E5M2FNUZ};
 pub use npz::MAX_NPZ_TOTAL_BYTES;
 
 /// A dense, row-major (C order) tensor.
@@ -66,6 +69,21 @@ pub enum TensorData {
     Bool(Vec<bool>),
     /// UTF-8 strings (npy stores them as fixed-width UTF-32, safetensors not at all).
     String(Vec<String>),
+    /// bfloat16.
+    BF16(Vec<half::bf16>),
+    /// float8 E4M3FN, as its bits ([`float8`]).
+    F8E4M3FN(Vec<Float8E4M3FN>),
+    /// float8 E4M3FNUZ, as its bits.
+    F8E4M3FNUZ(Vec<Float8E4M3FNUZ>),
+    /// float8 E5M2, as its bits.
+    F8E5M2(Vec<Float8E5M2>),
+    /// float8 E5M2FNUZ, as its bits.
+    F8E5M2FNUZ(Vec<Float8E5M2FNUZ>),
+    /// Signed 4-bit integers, one per entry, each in -8..=7 (readers refuse anything else; writers
+    /// check, since the field is public). Packing two per byte is ONNX Runtime's business ([`int4`]).
+    I4(Vec<i8>),
+    /// Unsigned 4-bit integers, one per entry, each in 0..=15.
+    U4(Vec<u8>),
 }
 
 /// Tensors by name, sorted so that writers are deterministic.
@@ -88,6 +106,13 @@ impl TensorData {
             TensorData::U64(_) => DType::Uint64,
             TensorData::Bool(_) => DType::Bool,
             TensorData::String(_) => DType::String,
+            TensorData::BF16(_) => DType::BFloat16,
+            TensorData::F8E4M3FN(_) => DType::Float8E4M3FN,
+            TensorData::F8E4M3FNUZ(_) => DType::Float8E4M3FNUZ,
+            TensorData::F8E5M2(_) => DType::Float8E5M2,
+            TensorData::F8E5M2FNUZ(_) => DType::Float8E5M2FNUZ,
+            TensorData::I4(_) => DType::Int4,
+            TensorData::U4(_) => DType::Uint4,
         }
     }
 
@@ -110,6 +135,13 @@ impl TensorData {
             TensorData::U64(v) => TensorData::U64(head(v, n)?),
             TensorData::Bool(v) => TensorData::Bool(head(v, n)?),
             TensorData::String(v) => TensorData::String(head(v, n)?),
+            TensorData::BF16(v) => TensorData::BF16(head(v, n)?),
+            TensorData::F8E4M3FN(v) => TensorData::F8E4M3FN(head(v, n)?),
+            TensorData::F8E4M3FNUZ(v) => TensorData::F8E4M3FNUZ(head(v, n)?),
+            TensorData::F8E5M2(v) => TensorData::F8E5M2(head(v, n)?),
+            TensorData::F8E5M2FNUZ(v) => TensorData::F8E5M2FNUZ(head(v, n)?),
+            TensorData::I4(v) => TensorData::I4(head(v, n)?),
+            TensorData::U4(v) => TensorData::U4(head(v, n)?),
         })
     }
 
@@ -129,6 +161,38 @@ impl TensorData {
             TensorData::U64(v) => v.len(),
             TensorData::Bool(v) => v.len(),
             TensorData::String(v) => v.len(),
+            TensorData::BF16(v) => v.len(),
+            TensorData::F8E4M3FN(v) => v.len(),
+            TensorData::F8E4M3FNUZ(v) => v.len(),
+            TensorData::F8E5M2(v) => v.len(),
+            TensorData::F8E5M2FNUZ(v) => v.len(),
+            TensorData::I4(v) => v.len(),
+            TensorData::U4(v) => v.len(),
+        }
+    }
+
+    /// The first int4/uint4 entry outside its range (-8..=7, 0..=15), as an [`TensorError::Element`]:
+    /// the fields are public, so a caller can build one that no file may hold.
+    pub fn check_range(&self) -> Result<(), TensorError> {
+        let bad = match self {
+            TensorData::I4(v) => v
+                .iter()
+                .enumerate()
+                .find(|(_, x)| !int4::I4_RANGE.contains(x))
+                .map(|(i, &x)| (i, i64::from(x))),
+            TensorData::U4(v) => v
+                .iter()
+                .enumerate()
+                .find(|(_, x)| !int4::U4_RANGE.contains(x))
+                .map(|(i, &x)| (i, i64::from(x))),
+            _ => None,
+        };
+        match bad {
+            Some((index, value)) => Err(TensorError::Element {
+                index,
+                reason: format!("{value} is out of range for {}", self.dtype()),
+            }),
+            None => Ok(()),
         }
     }
 
@@ -198,6 +262,13 @@ impl Tensor {
             TensorData::U64(v) => v.get(i).map(|&x| x as f64),
             TensorData::Bool(v) => v.get(i).map(|&b| if b { 1.0 } else { 0.0 }),
             TensorData::String(_) => None,
+            TensorData::BF16(v) => v.get(i).map(|x| x.to_f64()),
+            TensorData::F8E4M3FN(v) => v.get(i).map(|x| x.to_f64()),
+            TensorData::F8E4M3FNUZ(v) => v.get(i).map(|x| x.to_f64()),
+            TensorData::F8E5M2(v) => v.get(i).map(|x| x.to_f64()),
+            TensorData::F8E5M2FNUZ(v) => v.get(i).map(|x| x.to_f64()),
+            TensorData::I4(v) => v.get(i).map(|&x| f64::from(x)),
+            TensorData::U4(v) => v.get(i).map(|&x| f64::from(x)),
         }
     }
 }
@@ -312,7 +383,9 @@ pub enum Part {
 }
 
 /// Reads a tensor file, choosing the format by extension. A `.npy` file's single tensor is named by the
-/// file stem. `hints` give the dtype of bare JSON arrays by tensor name; other formats carry their dtypes.
+/// file stem. `hints` give the dtype of bare JSON arrays by tensor name, and of `.npy`/`.npz` tensors
+/// whose descr does not name it (NumPy saves bfloat16, float8, int4 and uint4 as raw bytes; a lone
+/// `.npy` takes the hint of its stem, or the only hint given); other formats carry their dtypes.
 /// The file must be a regular file ([`ferry_spec::file`]): a FIFO or a device is refused, not read.
 pub fn read_file(path: &Path, hints: &BTreeMap<String, DType>) -> Result<TensorMap, TensorError> {
     read_file_checked(path, hints, &mut |_| Ok(()))
@@ -391,10 +464,16 @@ pub fn read_part_checked(
     }
     match format {
         Format::Npy => {
-            let tensor = npy::read(bytes, name_for_npy, check)?;
+            // A lone `.npy` stands for the one tensor a caller declares, whatever the file's stem.
+            let only = match (hints.len(), hints.values().next()) {
+                (1, Some(&d)) => Some(d),
+                _ => None,
+            };
+            let declared = hints.get(name_for_npy).copied().or(only);
+            let tensor = npy::read(bytes, name_for_npy, declared, check)?;
             Ok(TensorMap::from([(name_for_npy.to_owned(), tensor)]))
         }
-        Format::Npz => npz::read(bytes, check),
+        Format::Npz => npz::read(bytes, hints, check),
         Format::Safetensors => safetensors::read(bytes, check),
         Format::Json => json::read(bytes, hints, part, check),
     }
@@ -424,8 +503,8 @@ pub fn write_bytes(tensors: &TensorMap, format: Format) -> Result<Vec<u8>, Tenso
     }
 }
 
-/// The fields of [`Tensor`] are public, so a caller can build one whose data disagrees with its shape;
-/// writing it would produce a file no reader accepts.
+/// The fields of [`Tensor`] are public, so a caller can build one whose data disagrees with its shape, or
+/// an int4 entry out of range; writing it would produce a file no reader accepts.
 fn check_shapes(tensors: &TensorMap) -> Result<(), TensorError> {
     for (name, t) in tensors {
         let expected = numel(&t.shape)
@@ -434,6 +513,7 @@ fn check_shapes(tensors: &TensorMap) -> Result<(), TensorError> {
             return Err(TensorError::ShapeMismatch { shape: t.shape.clone(), expected, len: t.data.len() }
                 .in_tensor(name));
         }
+        t.data.check_range().map_err(|e| e.in_tensor(name))?;
     }
     Ok(())
 }

@@ -32,7 +32,7 @@ pub(crate) enum Kind {
 impl Kind {
     fn itemsize(self) -> Option<usize> {
         match self {
-            Kind::Fixed(d) => d.size(),
+            Kind::Fixed(d) => raw::stored_size(d),
             Kind::Unicode(n) => n.checked_mul(4),
         }
     }
@@ -119,7 +119,9 @@ pub(crate) fn preamble(b: &[u8]) -> Result<Preamble, TensorError> {
 }
 
 /// Parses preamble and header from the start of `b`, which must hold at least the whole header.
-pub(crate) fn parse_header(b: &[u8]) -> Result<Header, TensorError> {
+/// `declared` is the dtype the caller expects, if it knows: the only way to read the raw-byte descrs
+/// NumPy writes for `ml_dtypes` arrays ([`TensorError::UntypedDescr`]).
+pub(crate) fn parse_header(b: &[u8], declared: Option<DType>) -> Result<Header, TensorError> {
     let pre = preamble(b)?;
     let header_end = pre.header_start + pre.header_len;
     let text = b.get(pre.header_start..header_end).ok_or(TensorError::Truncated {
@@ -150,20 +152,31 @@ pub(crate) fn parse_header(b: &[u8]) -> Result<Header, TensorError> {
         });
     }
     let shape = fields.shape.ok_or_else(|| at_header("the header dict has no 'shape'".into()))?;
-    let (kind, endian) = parse_descr(&descr).map_err(|why| TensorError::UnsupportedDescr {
-        offset: descr_offset as u64,
-        descr: descr.clone(),
-        why,
-    })?;
+    let (kind, endian) = match parse_descr(&descr) {
+        Ok(found) => found,
+        Err(Refused::Why(why)) => {
+            return Err(TensorError::UnsupportedDescr { offset: descr_offset as u64, descr, why });
+        }
+        Err(Refused::Untyped(fits)) => match declared.filter(|d| fits(*d)) {
+            Some(d) => (Kind::Fixed(d), endian_of(&descr)),
+            None => return Err(TensorError::UntypedDescr { offset: descr_offset as u64, descr, declared }),
+        },
+    };
     let data_len = numel(&shape)
         .and_then(|n| n.checked_mul(kind.itemsize()?))
         .ok_or_else(|| at_header(format!("shape {shape:?} of '{descr}' overflows the address space")))?;
     Ok(Header { kind, endian, shape, data_offset: header_end, data_len })
 }
 
-/// Reads a whole `.npy` file whose tensor is `name`; `check` sees its header before the data is decoded.
-pub(crate) fn read(b: &[u8], name: &str, check: &mut HeaderCheck<'_>) -> Result<Tensor, TensorError> {
-    let h = parse_header(b)?;
+/// Reads a whole `.npy` file whose tensor is `name`, of the `declared` dtype if the caller knows it;
+/// `check` sees its header before the data is decoded.
+pub(crate) fn read(
+    b: &[u8],
+    name: &str,
+    declared: Option<DType>,
+    check: &mut HeaderCheck<'_>,
+) -> Result<Tensor, TensorError> {
+    let h = parse_header(b, declared)?;
     check_header(check, &h.declared(name)).map_err(|e| e.in_tensor(name))?;
     let data = b.get(h.data_offset..).unwrap_or_default();
     let end = h.data_offset as u64 + h.data_len as u64;
@@ -210,34 +223,69 @@ fn decode_unicode(data: &[u8], chars: usize, endian: Endian) -> Result<Vec<Strin
         .collect()
 }
 
-/// Maps a descr such as `<f4` to an element kind and byte order; `Err` says why it is refused.
-fn parse_descr(descr: &str) -> Result<(Kind, Endian), &'static str> {
-    let (endian, rest) = match descr.as_bytes().first() {
-        Some(b'<') => (Endian::Little, &descr[1..]),
-        Some(b'>') => (Endian::Big, &descr[1..]),
-        Some(b'|' | b'=') => (Endian::NATIVE, &descr[1..]),
-        _ => (Endian::NATIVE, descr),
+/// Why a descr does not give an element kind by itself.
+enum Refused {
+    /// Never read, for this reason.
+    Why(&'static str),
+    /// Raw bytes of an `ml_dtypes` type NumPy does not name (`<V2`, `<V1`, `<f1`): read as the
+    /// declared dtype when this accepts it.
+    Untyped(fn(DType) -> bool),
+}
+
+impl From<&'static str> for Refused {
+    fn from(why: &'static str) -> Refused {
+        Refused::Why(why)
+    }
+}
+
+fn is_float8(d: DType) -> bool {
+    matches!(d, DType::Float8E4M3FN | DType::Float8E4M3FNUZ | DType::Float8E5M2 | DType::Float8E5M2FNUZ)
+}
+
+fn endian_of(descr: &str) -> Endian {
+    match descr.as_bytes().first() {
+        Some(b'<') => Endian::Little,
+        Some(b'>') => Endian::Big,
+        _ => Endian::NATIVE,
+    }
+}
+
+/// Maps a descr such as `<f4` to an element kind and byte order; `Err` says why it is refused, or which
+/// declared dtypes its raw bytes may be read as.
+fn parse_descr(descr: &str) -> Result<(Kind, Endian), Refused> {
+    let endian = endian_of(descr);
+    let rest = match descr.as_bytes().first() {
+        Some(b'<' | b'>' | b'|' | b'=') => &descr[1..],
+        _ => descr,
     };
-    let mut chars = rest.chars();
-    let kind = chars.next().ok_or("empty type")?;
-    let size_text = chars.as_str();
-    match kind {
-        'c' => return Err("complex numbers are not supported"),
-        'O' => return Err("object arrays hold pickled Python objects, which are never loaded"),
-        'S' | 'a' => return Err("byte strings are not supported; use a unicode ('<U') array"),
-        'M' | 'm' => return Err("datetimes and timedeltas are not supported"),
-        'V' => return Err("void and structured dtypes are not supported"),
+    // `ml_dtypes` types are numpy "void" (or, for float8e5m2, a 1-byte "float") to NumPy: `np.save`
+    // writes their raw bytes under a descr that does not say which type they are.
+    match rest {
+        "V2" => return Err(Refused::Untyped(|d| d == DType::BFloat16)),
+        "V1" => return Err(Refused::Untyped(|d| is_float8(d) || matches!(d, DType::Int4 | DType::Uint4))),
+        "f1" => return Err(Refused::Untyped(is_float8)),
         _ => {}
     }
-    let size: usize = size_text.parse().map_err(|_| "unknown type")?;
+    let mut chars = rest.chars();
+    let kind = chars.next().ok_or(Refused::Why("empty type"))?;
+    let size_text = chars.as_str();
+    match kind {
+        'c' => return Err("complex numbers are not supported".into()),
+        'O' => return Err("object arrays hold pickled Python objects, which are never loaded".into()),
+        'S' | 'a' => return Err("byte strings are not supported; use a unicode ('<U') array".into()),
+        'M' | 'm' => return Err("datetimes and timedeltas are not supported".into()),
+        'V' => return Err("void and structured dtypes are not supported".into()),
+        _ => {}
+    }
+    let size: usize = size_text.parse().map_err(|_| Refused::Why("unknown type"))?;
     let dtype = match (kind, size) {
         // Zero-width elements take no bytes, so the data could not bound the element count.
-        ('U', 0) => return Err("zero-width strings are not supported"),
+        ('U', 0) => return Err("zero-width strings are not supported".into()),
         ('U', n) => return Ok((Kind::Unicode(n), endian)),
         ('f', 2) => DType::Float16,
         ('f', 4) => DType::Float32,
         ('f', 8) => DType::Float64,
-        ('f', _) => return Err("only 2-, 4- and 8-byte floats are supported"),
+        ('f', _) => return Err("only 2-, 4- and 8-byte floats are supported".into()),
         ('i', 1) => DType::Int8,
         ('i', 2) => DType::Int16,
         ('i', 4) => DType::Int32,
@@ -247,8 +295,8 @@ fn parse_descr(descr: &str) -> Result<(Kind, Endian), &'static str> {
         ('u', 4) => DType::Uint32,
         ('u', 8) => DType::Uint64,
         ('b', 1) => DType::Bool,
-        ('i' | 'u' | 'b', _) => return Err("unsupported integer size"),
-        _ => return Err("unknown type"),
+        ('i' | 'u' | 'b', _) => return Err("unsupported integer size".into()),
+        _ => return Err("unknown type".into()),
     };
     Ok((Kind::Fixed(dtype), endian))
 }
@@ -449,6 +497,16 @@ fn descr_for(dtype: DType) -> Option<&'static str> {
         DType::Uint64 => "<u8",
         DType::Bool => "|b1",
         DType::String => return None,
+        // What `np.save` writes for `ml_dtypes` arrays, which `np.load` reads back as raw bytes
+        // (`.view(ml_dtypes.float8_e4m3fn)` gives the type back). float8e5m2 too: `np.save` writes it as
+        // `<f1`, which `np.load` refuses.
+        DType::BFloat16 => "<V2",
+        DType::Float8E4M3FN
+        | DType::Float8E4M3FNUZ
+        | DType::Float8E5M2
+        | DType::Float8E5M2FNUZ
+        | DType::Int4
+        | DType::Uint4 => "<V1",
     })
 }
 
@@ -540,7 +598,7 @@ mod tests {
         let h = b"{'descr': '>i2', 'fortran_order': False, 'shape': (2L, 3), }   \n";
         b.extend_from_slice(&[1, 0, h.len() as u8, 0]);
         b.extend_from_slice(h);
-        let hd = parse_header(&b).unwrap();
+        let hd = parse_header(&b, None).unwrap();
         assert_eq!(hd.kind, Kind::Fixed(DType::Int16));
         assert_eq!(hd.endian, Endian::Big);
         assert_eq!(hd.shape, vec![2, 3]);
@@ -554,7 +612,7 @@ mod tests {
         b.extend_from_slice(&[1, 0, h.len() as u8, 0]);
         b.extend_from_slice(h);
         let at = b.windows(4).position(|w| w == b"True").unwrap();
-        let e = parse_header(&b).unwrap_err().to_string();
+        let e = parse_header(&b, None).unwrap_err().to_string();
         assert!(
             e.starts_with(&format!("npy header at byte {at}: 'fortran_order': True is not supported")),
             "{e}"
@@ -563,10 +621,37 @@ mod tests {
 
     #[test]
     fn descr_refusals_say_why() {
-        assert!(parse_descr("<c8").unwrap_err().contains("complex"));
-        assert!(parse_descr("|O").unwrap_err().contains("pickled"));
-        assert!(parse_descr("|S3").unwrap_err().contains("byte strings"));
-        assert_eq!(parse_descr("<U7").unwrap().0, Kind::Unicode(7));
-        assert!(parse_descr("<U0").unwrap_err().contains("zero-width"));
+        let why = |d: &str| match parse_descr(d) {
+            Err(Refused::Why(why)) => why,
+            _ => "",
+        };
+        assert!(why("<c8").contains("complex"));
+        assert!(why("|O").contains("pickled"));
+        assert!(why("|S3").contains("byte strings"));
+        assert_eq!(parse_descr("<U7").ok().unwrap().0, Kind::Unicode(7));
+        assert!(why("<U0").contains("zero-width"));
+        assert!(why("<V3").contains("void"));
+    }
+
+    #[test]
+    fn ml_dtypes_descrs_take_the_declared_dtype() {
+        let header = |descr: &str, declared| {
+            let mut b = MAGIC.to_vec();
+            let h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': (2,), }}   \n");
+            b.extend_from_slice(&[1, 0, h.len() as u8, 0]);
+            b.extend_from_slice(h.as_bytes());
+            parse_header(&b, declared)
+        };
+        let h = header("<V2", Some(DType::BFloat16)).unwrap();
+        assert_eq!((h.kind, h.data_len), (Kind::Fixed(DType::BFloat16), 4));
+        let h = header("<V1", Some(DType::Int4)).unwrap();
+        assert_eq!((h.kind, h.data_len), (Kind::Fixed(DType::Int4), 2));
+        assert_eq!(header("<f1", Some(DType::Float8E5M2)).unwrap().kind, Kind::Fixed(DType::Float8E5M2));
+        let e = header("<V1", None).unwrap_err().to_string();
+        assert!(e.contains("declare the tensor's dtype"), "{e}");
+        let e = header("<f1", Some(DType::Int4)).unwrap_err().to_string();
+        assert!(e.ends_with("but the tensor is declared int4"), "{e}");
+        let e = header("<V2", Some(DType::Float16)).unwrap_err().to_string();
+        assert!(e.contains("(bfloat16), but the tensor is declared float16"), "{e}");
     }
 }

@@ -1,13 +1,13 @@
 //! NumPy `.npz`: a zip archive of `.npy` members, member `name.npy` holding tensor `name`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read, Write};
 
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 use crate::npy;
-use crate::{HeaderCheck, Tensor, TensorError, TensorMap, check_header};
+use crate::{DType, HeaderCheck, Tensor, TensorError, TensorMap, check_header};
 
 /// The most bytes an `.npz` may decompress to in total. Deflate inflates up to ~1000×, so the declared
 /// sizes alone would let a small file demand any amount of memory.
@@ -19,14 +19,20 @@ fn zip_err(e: impl std::fmt::Display) -> TensorError {
 
 /// Reads every member. Each member is read only as far as its npy header declares (plus one byte to detect
 /// overrun), so a member that inflates past its header is refused without inflating the rest of it.
-/// `check` sees each member's header before its data is inflated.
-pub(crate) fn read(bytes: &[u8], check: &mut HeaderCheck<'_>) -> Result<TensorMap, TensorError> {
-    read_with_limit(bytes, MAX_NPZ_TOTAL_BYTES, check)
+/// `check` sees each member's header before its data is inflated. `hints` give the dtype of members
+/// whose descr does not ([`npy::parse_header`]).
+pub(crate) fn read(
+    bytes: &[u8],
+    hints: &BTreeMap<String, DType>,
+    check: &mut HeaderCheck<'_>,
+) -> Result<TensorMap, TensorError> {
+    read_with_limit(bytes, MAX_NPZ_TOTAL_BYTES, hints, check)
 }
 
 pub(crate) fn read_with_limit(
     bytes: &[u8],
     limit: u64,
+    hints: &BTreeMap<String, DType>,
     check: &mut HeaderCheck<'_>,
 ) -> Result<TensorMap, TensorError> {
     let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(zip_err)?;
@@ -56,7 +62,8 @@ pub(crate) fn read_with_limit(
             return Err(TensorError::DuplicateName { name: name.to_owned() });
         }
         let zip_size = file.size();
-        let tensor = read_member(&mut file, zip_size, &mut budget, limit, name, check)
+        let declared = hints.get(name).copied();
+        let tensor = read_member(&mut file, zip_size, &mut budget, limit, name, declared, check)
             .map_err(|e| e.in_member(&member))?;
         out.insert(name.to_owned(), tensor);
     }
@@ -95,6 +102,7 @@ fn read_member(
     budget: &mut u64,
     limit: u64,
     name: &str,
+    declared: Option<DType>,
     check: &mut HeaderCheck<'_>,
 ) -> Result<Tensor, TensorError> {
     let mut buf = Vec::new();
@@ -104,7 +112,7 @@ fn read_member(
     }
     let pre = npy::preamble(&buf)?;
     read_up_to(r, pre.header_len, &mut buf)?;
-    let header = npy::parse_header(&buf)?;
+    let header = npy::parse_header(&buf, declared)?;
     // The caller's limits (a data contract) apply to what the header declares, before anything is inflated.
     check_header(check, &header.declared(name))?;
     let npy_size = header.data_offset as u64 + header.data_len as u64;
@@ -168,8 +176,9 @@ mod tests {
         member.extend(std::iter::repeat_n(0u8, 1 << 20));
         let mut reader = Cursor::new(member);
         let mut budget = MAX_NPZ_TOTAL_BYTES;
-        let err = read_member(&mut reader, declared, &mut budget, MAX_NPZ_TOTAL_BYTES, "x", &mut |_| Ok(()))
-            .unwrap_err();
+        let err =
+            read_member(&mut reader, declared, &mut budget, MAX_NPZ_TOTAL_BYTES, "x", None, &mut |_| Ok(()))
+                .unwrap_err();
         assert!(matches!(err, TensorError::MemberTooLarge { declared: d } if d == declared), "{err}");
         assert_eq!(reader.position(), declared + 1);
     }
@@ -180,8 +189,8 @@ mod tests {
         let m: TensorMap = [("a".to_owned(), t.clone()), ("b".to_owned(), t)].into();
         let bytes = write(&m).unwrap();
         let one = npy_of(m["a"].clone()).len() as u64;
-        assert_eq!(read_with_limit(&bytes, 2 * one, &mut |_| Ok(())).unwrap().len(), 2);
-        let err = read_with_limit(&bytes, 2 * one - 1, &mut |_| Ok(())).unwrap_err();
+        assert_eq!(read_with_limit(&bytes, 2 * one, &BTreeMap::new(), &mut |_| Ok(())).unwrap().len(), 2);
+        let err = read_with_limit(&bytes, 2 * one - 1, &BTreeMap::new(), &mut |_| Ok(())).unwrap_err();
         assert!(matches!(err.root(), TensorError::ArchiveTooLarge { .. }), "{err}");
         assert_eq!(
             err.to_string(),

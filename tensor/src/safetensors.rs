@@ -29,6 +29,11 @@ fn dtype_from_name(name: &str) -> Option<DType> {
         "U32" => DType::Uint32,
         "U64" => DType::Uint64,
         "BOOL" => DType::Bool,
+        "BF16" => DType::BFloat16,
+        "F8_E4M3" => DType::Float8E4M3FN,
+        "F8_E4M3FNUZ" => DType::Float8E4M3FNUZ,
+        "F8_E5M2" => DType::Float8E5M2,
+        "F8_E5M2FNUZ" => DType::Float8E5M2FNUZ,
         _ => return None,
     })
 }
@@ -47,7 +52,14 @@ fn dtype_name(dtype: DType) -> Option<&'static str> {
         DType::Uint32 => "U32",
         DType::Uint64 => "U64",
         DType::Bool => "BOOL",
-        DType::String => return None,
+        // The safetensors names: `F8_E4M3` is E4M3FN (PyTorch's float8_e4m3fn). The format has no 4-bit
+        // integers (its `F4` is a 4-bit float).
+        DType::BFloat16 => "BF16",
+        DType::Float8E4M3FN => "F8_E4M3",
+        DType::Float8E4M3FNUZ => "F8_E4M3FNUZ",
+        DType::Float8E5M2 => "F8_E5M2",
+        DType::Float8E5M2FNUZ => "F8_E5M2FNUZ",
+        DType::String | DType::Int4 | DType::Uint4 => return None,
     })
 }
 
@@ -98,7 +110,7 @@ fn parse_entry(value: &Value, data_len: usize) -> Result<(DType, Vec<usize>, usi
     }
     // Both fit in usize now: they are at most data_len.
     let (b, e) = (usize::try_from(begin).unwrap_or(usize::MAX), usize::try_from(end).unwrap_or(usize::MAX));
-    let size = dtype.size().unwrap_or(1);
+    let size = raw::stored_size(dtype).unwrap_or(1);
     let needed = numel(&shape).and_then(|n| n.checked_mul(size));
     if needed != Some(e - b) {
         let needed = needed.map_or_else(|| "more than addressable".to_owned(), |n| n.to_string());

@@ -34,7 +34,7 @@ onnx.checker.check_model(model)
 save(model, "old_ir_initializer_input.onnx")
 
 # 2. Non-tensor inputs, a subgraph whose Constant reads external data, an external initializer, a second
-#    opset domain and an input of an element type Ferry does not support.
+#    opset domain and a bfloat16 input (unsupported until Ferry read bfloat16).
 ext_init = numpy_helper.from_array(np.zeros(4, dtype=np.float32), name="big")
 set_external_data(ext_init, location="weights/a.bin", offset=0, length=16)
 ext_init.ClearField("raw_data")
@@ -97,6 +97,24 @@ for name, a in arrays.items():
         typed.ClearField("int32_data")
         typed.int32_data.extend(vals)
     save(typed, f"tensor_{name}_typed.pb")
+
+# bfloat16, float8 and 4-bit integers (ml_dtypes arrays): raw_data from numpy_helper, and the typed
+# field make_tensor fills from the values (int32_data: the bits, int4/uint4 packed two per entry).
+import ml_dtypes  # noqa: E402  (installed with onnx)
+
+low_precision = {
+    "bfloat16": (TensorProto.BFLOAT16, np.array([1.0, -2.5, 3.0e38], dtype=ml_dtypes.bfloat16)),
+    "float8e4m3fn": (TensorProto.FLOAT8E4M3FN, np.array([0.5, -448.0, 2**-9], dtype=ml_dtypes.float8_e4m3fn)),
+    "float8e4m3fnuz": (TensorProto.FLOAT8E4M3FNUZ, np.array([240.0, -1.0, 2**-10], dtype=ml_dtypes.float8_e4m3fnuz)),
+    "float8e5m2": (TensorProto.FLOAT8E5M2, np.array([57344.0, -1.0, 2**-16], dtype=ml_dtypes.float8_e5m2)),
+    "float8e5m2fnuz": (TensorProto.FLOAT8E5M2FNUZ, np.array([57344.0, -1.0, 2**-17], dtype=ml_dtypes.float8_e5m2fnuz)),
+    "int4": (TensorProto.INT4, np.array([-8, 7, -1], dtype=ml_dtypes.int4)),
+    "uint4": (TensorProto.UINT4, np.array([0, 15, 9], dtype=ml_dtypes.uint4)),
+}
+for name, (code, a) in low_precision.items():
+    save(numpy_helper.from_array(a, name=name), f"tensor_{name}_raw.pb")
+    vals = a.astype(np.float32 if "float" in name else np.int32).flatten().tolist()
+    save(helper.make_tensor(name, code, a.shape, vals, raw=False), f"tensor_{name}_typed.pb")
 
 # A scalar, an empty tensor and an unsupported type.
 save(numpy_helper.from_array(np.array(7, dtype=np.int64), name="scalar"), "tensor_scalar.pb")

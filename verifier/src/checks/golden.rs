@@ -228,6 +228,11 @@ fn element_text(t: &ferry_tensor::Tensor, i: usize) -> Option<String> {
         TensorData::F16(v) => v.get(i).map(ToString::to_string),
         TensorData::F32(v) => v.get(i).map(ToString::to_string),
         TensorData::F64(v) => v.get(i).map(ToString::to_string),
+        TensorData::BF16(v) => v.get(i).map(ToString::to_string),
+        TensorData::F8E4M3FN(v) => v.get(i).map(ToString::to_string),
+        TensorData::F8E4M3FNUZ(v) => v.get(i).map(ToString::to_string),
+        TensorData::F8E5M2(v) => v.get(i).map(ToString::to_string),
+        TensorData::F8E5M2FNUZ(v) => v.get(i).map(ToString::to_string),
         _ => None,
     }
 }
