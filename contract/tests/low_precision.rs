@@ -61,7 +61,8 @@ fn four_bit_integers_compare_exactly() {
 fn values_rules_hold_low_precision_inputs_at_the_door() {
     let ids = spec("name = \"ids\"\ndtype = \"int4\"\nshape = [\"n\"]\nvalues = { min = -2, max = 3 }");
     let x = spec("name = \"x\"\ndtype = \"float8e4m3fn\"\nshape = [\"n\"]\nvalues = { min = 0, max = 100 }");
-    let w = spec("name = \"w\"\ndtype = \"bfloat16\"\nshape = [\"n\"]\nvalues = { max = 1, nullable = true }");
+    let w =
+        spec("name = \"w\"\ndtype = \"bfloat16\"\nshape = [\"n\"]\nvalues = { max = 1, nullable = true }");
     let contract = Contract::new(&[ids, x, w], &[]);
     let request = |ids: Vec<i8>, x: &[f64], w: Vec<f32>| -> TensorMap {
         [
