@@ -15,6 +15,7 @@ mod manifest;
 mod path;
 pub mod policy;
 mod source;
+mod value_type;
 
 pub use canonical::{canonical_json, to_canonical_json};
 pub use dtype::DType;
@@ -29,6 +30,7 @@ pub use source::{
     ConfigSection, Dim, Feature, GoldenFile, GoldenSet, GoldenSide, ModelSection, Source, SourceError,
     TensorSpec, Tolerance, ValueRules,
 };
+pub use value_type::{MAX_TYPE_DEPTH, ValueType, ValueTypeError};
 
 /// The bundle format version this crate writes. Bumped on any incompatible change.
 ///

@@ -1,4 +1,4 @@
-use crate::{DType, check_relative_path};
+use crate::{DType, ValueType, check_relative_path};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -104,6 +104,11 @@ impl fmt::Display for Dim {
 pub struct TensorSpec {
     /// The graph's name for the tensor.
     pub name: String,
+    /// What kind of value it is: a plain tensor (the default, not written) or a sequence, map or optional
+    /// of tensors (`type = "sequence<map<int64, tensor>>"`). `dtype` and `shape` describe the innermost
+    /// tensors; symbolic dims inside a container are free per element.
+    #[serde(default, rename = "type", skip_serializing_if = "ValueType::is_tensor")]
+    pub value_type: ValueType,
     /// Element type.
     pub dtype: DType,
     /// Shape: integers are fixed dims, strings are symbolic dims.
@@ -402,6 +407,7 @@ impl Source {
                         format!("tensor `{}` is declared twice", t.name),
                     ));
                 }
+                validate_type(&key, t)?;
                 validate_features(&key, t)?;
                 validate_values(&key, side, t)?;
             }
@@ -511,6 +517,25 @@ fn validate_golden_files(key: &str, g: &GoldenSet) -> Result<(), SourceError> {
         }
         (None, None, None) => Err(invalid(format!("{key}.file"), format!("missing: {both}"))),
     }
+}
+
+fn validate_type(key: &str, t: &TensorSpec) -> Result<(), SourceError> {
+    if let Some(problem) = t.value_type.problem() {
+        return Err(invalid(format!("{key}.type"), format!("`{}`: {problem}", t.name)));
+    }
+    if t.value_type.has_map() && !t.shape.is_empty() {
+        return Err(invalid(
+            format!("{key}.shape"),
+            format!("`{}`: a map's values are scalars, so its shape is []", t.name),
+        ));
+    }
+    if !t.value_type.is_tensor() && !t.features.is_empty() {
+        return Err(invalid(
+            format!("{key}.features"),
+            format!("`{}`: features describe a plain tensor's columns, not a {}", t.name, t.value_type),
+        ));
+    }
+    Ok(())
 }
 
 fn validate_values(key: &str, side: &str, t: &TensorSpec) -> Result<(), SourceError> {
@@ -670,5 +695,51 @@ mod tests {
         let e = g.side(GoldenSide::Outputs);
         assert_eq!((e.path, e.key, e.combined), ("e.npz", "expected", false));
         assert_eq!(g.files(), [("inputs", "i.npz"), ("expected", "e.npz")]);
+    }
+
+    fn output(table: &str) -> Result<Source, String> {
+        let head = "[model]\nname = \"m\"\nversion = \"1.0.0\"\nonnx = \"m.onnx\"\n\
+                    [[inputs]]\nname = \"x\"\ndtype = \"float32\"\nshape = [1]\n";
+        Source::from_toml_str(&format!("{head}[[outputs]]\nname = \"p\"\n{table}")).map_err(|e| e.to_string())
+    }
+
+    /// `type` declares a container around the innermost tensor; ONNX's rules on what holds what, a map's
+    /// scalar values and features on plain tensors only are refused naming the key; a plain tensor
+    /// serializes without the key, so bundles that declare none keep their bytes.
+    #[test]
+    fn value_types_are_declared_and_validated() {
+        let zipmap =
+            output("type = \"sequence<map<int64, tensor>>\"\ndtype = \"float32\"\nshape = []\n").unwrap();
+        assert_eq!(zipmap.outputs[0].value_type.to_string(), "sequence<map<int64, tensor>>");
+        let json = String::from_utf8(crate::to_canonical_json(&zipmap.outputs[0]).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"dtype":"float32","name":"p","shape":[],"type":"sequence<map<int64, tensor>>"}"#
+        );
+        let plain = output("dtype = \"float32\"\nshape = [1]\n").unwrap();
+        let json = String::from_utf8(crate::to_canonical_json(&plain.outputs[0]).unwrap()).unwrap();
+        assert_eq!(json, r#"{"dtype":"float32","name":"p","shape":[1]}"#);
+        for (table, needle) in [
+            (
+                "type = \"map<int64, tensor>\"\ndtype = \"float32\"\nshape = [2]\n",
+                "key `outputs[0].shape`: `p`: a map's values are scalars, so its shape is []",
+            ),
+            (
+                "type = \"map<float32, tensor>\"\ndtype = \"float32\"\nshape = []\n",
+                "key `outputs[0].type`: `p`: a map key must be an integer type or string, not float32",
+            ),
+            (
+                "type = \"sequence<optional<tensor>>\"\ndtype = \"float32\"\nshape = []\n",
+                "a sequence cannot hold optional values",
+            ),
+            ("type = \"list<tensor>\"\ndtype = \"float32\"\nshape = []\n", "`list` is not a kind of value"),
+            (
+                "type = \"sequence<tensor>\"\ndtype = \"float32\"\nshape = [2]\nfeatures = [{ name = \"a\" }, { name = \"b\" }]\n",
+                "key `outputs[0].features`: `p`: features describe a plain tensor's columns",
+            ),
+        ] {
+            let e = output(table).unwrap_err();
+            assert!(e.contains(needle), "{table}: {e}");
+        }
     }
 }
