@@ -45,6 +45,30 @@ pub enum TensorError {
         /// What went wrong with it.
         error: Box<TensorError>,
     },
+    /// An error at a place inside a sequence, map or optional value (`[2]["7"]`).
+    #[error("{at}: {error}")]
+    InValue {
+        /// Where, as indexes and keys from the outside in.
+        at: String,
+        /// What went wrong there.
+        error: Box<TensorError>,
+    },
+    /// A sequence, map or optional value does not have the structure its type needs.
+    #[error("{reason}")]
+    ValueStructure {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A tensor-only format holds a value declared as a sequence, map or optional.
+    #[error("`{name}` is a {ty}: only a .json file can hold it, not .{format}")]
+    NotATensor {
+        /// The value's name.
+        name: String,
+        /// Its declared type.
+        ty: String,
+        /// The format that cannot hold it.
+        format: Format,
+    },
     /// The file could not be read.
     #[error("cannot read {}: {error}", path.display())]
     Read {
@@ -370,7 +394,8 @@ impl TensorError {
             TensorError::InFile { error, .. }
             | TensorError::InMember { error, .. }
             | TensorError::InSide { error, .. }
-            | TensorError::InTensor { error, .. } => error.root(),
+            | TensorError::InTensor { error, .. }
+            | TensorError::InValue { error, .. } => error.root(),
             other => other,
         }
     }
@@ -413,6 +438,15 @@ impl TensorError {
 
     pub(crate) fn in_side(self, side: GoldenSide) -> TensorError {
         TensorError::InSide { side, error: Box::new(self) }
+    }
+
+    /// The error, said to be at `step` inside a value (an index `[2]` or a key `["7"]`), outside any place
+    /// it already names.
+    pub(crate) fn at(self, step: String) -> TensorError {
+        match self {
+            TensorError::InValue { at, error } => TensorError::InValue { at: step + &at, error },
+            other => TensorError::InValue { at: step, error: Box::new(other) },
+        }
     }
 
     pub(crate) fn in_tensor(self, tensor: &str) -> TensorError {

@@ -46,39 +46,47 @@ pub(crate) fn read(
     part: Part,
     check: &mut HeaderCheck<'_>,
 ) -> Result<TensorMap, TensorError> {
+    read_with(bytes, part, &mut |name, value| tensor_from_value(name, value, hints.get(name).copied(), check))
+}
+
+/// Reads the `part` of a JSON document of named entries, each turned into a `T` by `entry`; errors in an
+/// entry name it.
+pub(crate) fn read_with<T>(
+    bytes: &[u8],
+    part: Part,
+    entry: &mut dyn FnMut(&str, &Value) -> Result<T, TensorError>,
+) -> Result<BTreeMap<String, T>, TensorError> {
     let bytes = strip_bom(bytes);
     if let Part::Side(side) = part {
-        return read_side(bytes, side, hints, check);
+        return read_side(bytes, side, entry);
     }
     let Entries(entries) =
         serde_json::from_slice(bytes).map_err(|e| TensorError::Json { reason: e.to_string() })?;
     if looks_golden(&entries) {
         return match part {
-            Part::SideOrWhole(side) => read_side(bytes, side, hints, check),
+            Part::SideOrWhole(side) => read_side(bytes, side, entry),
             _ => Err(TensorError::BothSides { hint: String::new() }),
         };
     }
-    read_entries(entries, hints, check)
+    read_entries(entries, entry)
 }
 
 /// Editors on Windows like to start UTF-8 files with a byte-order mark.
-fn strip_bom(bytes: &[u8]) -> &[u8] {
+pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
-fn read_entries(
+fn read_entries<T>(
     entries: Vec<(String, Value)>,
-    hints: &BTreeMap<String, DType>,
-    check: &mut HeaderCheck<'_>,
-) -> Result<TensorMap, TensorError> {
-    let mut out = TensorMap::new();
+    entry: &mut dyn FnMut(&str, &Value) -> Result<T, TensorError>,
+) -> Result<BTreeMap<String, T>, TensorError> {
+    let mut out = BTreeMap::new();
     for (name, value) in entries {
         if out.contains_key(&name) {
             return Err(TensorError::DuplicateName { name });
         }
-        let tensor = tensor_from_value(&name, &value, hints.get(&name).copied(), check)
-            .map_err(|e| e.in_tensor(&name))?;
-        out.insert(name, tensor);
+        let item = entry(&name, &value).map_err(|e| e.in_tensor(&name))?;
+        out.insert(name, item);
     }
     Ok(out)
 }
@@ -142,12 +150,11 @@ impl<'de> Deserialize<'de> for GoldenDoc {
 
 /// One side of a golden file: exactly the keys `inputs` and `outputs`, each once, each an object of
 /// tensors in this format. Errors inside a side name it ([`TensorError::InSide`]).
-fn read_side(
+fn read_side<T>(
     bytes: &[u8],
     side: GoldenSide,
-    hints: &BTreeMap<String, DType>,
-    check: &mut HeaderCheck<'_>,
-) -> Result<TensorMap, TensorError> {
+    entry: &mut dyn FnMut(&str, &Value) -> Result<T, TensorError>,
+) -> Result<BTreeMap<String, T>, TensorError> {
     let layout = |reason: String| TensorError::GoldenLayout { reason };
     let doc: GoldenDoc = serde_json::from_slice(strip_bom(bytes))
         .map_err(|e| layout(format!("{e} (each side is an object mapping tensor names to tensors)")))?;
@@ -165,14 +172,14 @@ fn read_side(
         }
     }
     let entries = doc.sides.into_iter().find(|(k, _)| *k == side).map(|(_, e)| e).unwrap_or_default();
-    read_entries(entries, hints, check).map_err(|e| e.in_side(side))
+    read_entries(entries, entry).map_err(|e| e.in_side(side))
 }
 
 fn structure(reason: impl Into<String>) -> TensorError {
     TensorError::JsonStructure { reason: reason.into() }
 }
 
-fn tensor_from_value(
+pub(crate) fn tensor_from_value(
     name: &str,
     value: &Value,
     hint: Option<DType>,
@@ -286,7 +293,7 @@ fn infer(leaves: &[&Value]) -> DType {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -358,7 +365,7 @@ macro_rules! ints {
     };
 }
 
-fn convert(leaves: &[&Value], dtype: DType) -> Result<TensorData, TensorError> {
+pub(crate) fn convert(leaves: &[&Value], dtype: DType) -> Result<TensorData, TensorError> {
     Ok(match dtype {
         DType::Float64 => TensorData::F64(
             leaves.iter().enumerate().map(|(i, v)| float_value(i, v, dtype)).collect::<Result<_, _>>()?,
@@ -595,7 +602,7 @@ fn push_joined<T>(out: &mut String, items: &[T], f: impl Fn(&mut String, &T)) {
     }
 }
 
-fn push_data(out: &mut String, data: &TensorData) {
+pub(crate) fn push_data(out: &mut String, data: &TensorData) {
     // Every float8 value is a short dyadic fraction: written exactly (0.1015625, not 0.1, which would also
     // read back), so what a person or another tool reads is the value itself.
     macro_rules! float8 {
@@ -670,6 +677,17 @@ pub(crate) fn write_golden(inputs: &TensorMap, outputs: &TensorMap) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// One tensor in the explicit form, on one line.
+pub(crate) fn push_tensor(out: &mut String, t: &Tensor) {
+    let _ = write!(out, "{{\"dtype\": \"{}\", \"shape\": [", t.dtype());
+    push_joined(out, &t.shape, |o, d| {
+        let _ = write!(o, "{d}");
+    });
+    out.push_str("], \"data\": [");
+    push_data(out, &t.data);
+    out.push_str("]}");
+}
+
 /// An object of tensors, one per line at `indent` plus two spaces, names sorted; `{}` when empty.
 fn push_tensors(out: &mut String, tensors: &TensorMap, indent: &str) {
     if tensors.is_empty() {
@@ -681,13 +699,8 @@ fn push_tensors(out: &mut String, tensors: &TensorMap, indent: &str) {
         out.push_str(indent);
         out.push_str("  ");
         push_string(out, name);
-        let _ = write!(out, ": {{\"dtype\": \"{}\", \"shape\": [", t.dtype());
-        push_joined(out, &t.shape, |o, d| {
-            let _ = write!(o, "{d}");
-        });
-        out.push_str("], \"data\": [");
-        push_data(out, &t.data);
-        out.push_str("]}");
+        out.push_str(": ");
+        push_tensor(out, t);
         if i + 1 < tensors.len() {
             out.push(',');
         }

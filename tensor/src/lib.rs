@@ -21,6 +21,7 @@ mod npy;
 mod npz;
 mod raw;
 mod safetensors;
+mod value;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,6 +31,10 @@ pub use error::TensorError;
 pub use ferry_spec::{DType, GoldenSide};
 pub use float8::{Float8E4M3FN, Float8E4M3FNUZ, Float8E5M2, Float8E5M2FNUZ};
 pub use npz::MAX_NPZ_TOTAL_BYTES;
+pub use value::{
+    MapValue, Typed, Value, ValueMap, golden_values_bytes, json_values_bytes, read_json_values, read_values_part,
+    tensors_from_values, values_from_tensors, write_values_file,
+};
 
 /// A dense, row-major (C order) tensor.
 #[derive(Debug, Clone, PartialEq)]
@@ -199,6 +204,40 @@ impl TensorData {
     /// Whether there are no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The elements at `order`, in that order (indexes past the end are skipped).
+    pub fn select(&self, order: &[usize]) -> TensorData {
+        fn pick<T: Clone>(v: &[T], order: &[usize]) -> Vec<T> {
+            order.iter().filter_map(|&i| v.get(i).cloned()).collect()
+        }
+        match self {
+            TensorData::F16(v) => TensorData::F16(pick(v, order)),
+            TensorData::F32(v) => TensorData::F32(pick(v, order)),
+            TensorData::F64(v) => TensorData::F64(pick(v, order)),
+            TensorData::I8(v) => TensorData::I8(pick(v, order)),
+            TensorData::I16(v) => TensorData::I16(pick(v, order)),
+            TensorData::I32(v) => TensorData::I32(pick(v, order)),
+            TensorData::I64(v) => TensorData::I64(pick(v, order)),
+            TensorData::U8(v) => TensorData::U8(pick(v, order)),
+            TensorData::U16(v) => TensorData::U16(pick(v, order)),
+            TensorData::U32(v) => TensorData::U32(pick(v, order)),
+            TensorData::U64(v) => TensorData::U64(pick(v, order)),
+            TensorData::Bool(v) => TensorData::Bool(pick(v, order)),
+            TensorData::String(v) => TensorData::String(pick(v, order)),
+            TensorData::BF16(v) => TensorData::BF16(pick(v, order)),
+            TensorData::F8E4M3FN(v) => TensorData::F8E4M3FN(pick(v, order)),
+            TensorData::F8E4M3FNUZ(v) => TensorData::F8E4M3FNUZ(pick(v, order)),
+            TensorData::F8E5M2(v) => TensorData::F8E5M2(pick(v, order)),
+            TensorData::F8E5M2FNUZ(v) => TensorData::F8E5M2FNUZ(pick(v, order)),
+            TensorData::I4(v) => TensorData::I4(pick(v, order)),
+            TensorData::U4(v) => TensorData::U4(pick(v, order)),
+        }
+    }
+
+    /// Element `i` alone, `None` past the end.
+    pub fn select_one(&self, i: usize) -> Option<TensorData> {
+        (i < self.len()).then(|| self.select(&[i]))
     }
 }
 
@@ -415,7 +454,7 @@ pub fn read_file_part(
 }
 
 /// A file's bytes, through [`ferry_spec::file`] (a FIFO or a device is refused, not read).
-fn read_file_bytes(path: &Path) -> Result<Vec<u8>, TensorError> {
+pub(crate) fn read_file_bytes(path: &Path) -> Result<Vec<u8>, TensorError> {
     ferry_spec::file::read(path, ferry_spec::file::NO_LIMIT).map_err(|e| TensorError::Read {
         path: path.to_owned(),
         error: match e {
@@ -619,7 +658,7 @@ pub fn gather(sources: &[TensorSource<'_>]) -> Result<TensorMap, TensorError> {
     Ok(out)
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TensorError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TensorError> {
     let options = ferry_atomic::Options { sync: true, ..ferry_atomic::Options::default() };
     ferry_atomic::write(path, bytes, options)
         .map_err(|error| TensorError::Write { path: path.to_owned(), error })
