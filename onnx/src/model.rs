@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ferry_spec::{DType, Dim, OnnxPins};
+use ferry_spec::{DType, Dim, OnnxPins, ValueType};
 
 use crate::error::{OnnxError, display_name};
 use crate::tensor::{EXTERNAL, T_DATA_LOCATION, T_EXTERNAL_DATA, T_NAME, read_entry};
@@ -54,6 +54,11 @@ pub struct ValueInfo {
     pub raw_elem_type: i32,
     /// The declared shape of a tensor or sparse tensor; `None` when the rank is unknown.
     pub shape: Option<Vec<OnnxDim>>,
+    /// The value's type as a contract writes it, when Ferry can hold it: `tensor`, or the sequences, maps
+    /// and optionals around an innermost tensor, whose element type and shape are then `elem_type`,
+    /// `raw_elem_type` and `shape`. `None` for sparse, opaque and untyped values, unsupported map keys
+    /// and innermost element types Ferry does not support.
+    pub value_type: Option<ValueType>,
 }
 
 /// One dimension of a declared shape.
@@ -90,7 +95,7 @@ impl std::fmt::Display for OnnxDim {
 }
 
 /// The kind of a value, from `TypeProto`'s `value` oneof.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ValueKind {
     /// `tensor_type`.
     Tensor,
@@ -105,6 +110,7 @@ pub enum ValueKind {
     /// `opaque_type`.
     Opaque,
     /// No type given.
+    #[default]
     Unspecified,
 }
 
@@ -319,22 +325,63 @@ fn read_value_info(f: &Field<'_>, depth: u32) -> Result<ValueInfo, OnnxError> {
         elem_type: None,
         raw_elem_type: 0,
         shape: None,
+        value_type: None,
     };
+    let mut chain = TypeChain::default();
     while let Some(f) = fields.next_field()? {
         match f.number {
             1 => vi.name = f.string()?,
-            2 => read_type(&f, depth + 1, &mut vi)?,
+            2 => read_type(&f, depth + 1, &mut vi, &mut chain, 0)?,
             _ => {}
         }
     }
-    vi.elem_type = match vi.kind {
-        ValueKind::Tensor => DType::from_onnx_code(vi.raw_elem_type),
-        _ => None,
-    };
+    let inner_is_tensor = chain.inner == ValueKind::Tensor;
+    vi.elem_type = if inner_is_tensor { DType::from_onnx_code(vi.raw_elem_type) } else { None };
+    vi.value_type = if inner_is_tensor && vi.elem_type.is_some() { chain.value_type() } else { None };
     Ok(vi)
 }
 
-fn read_type(f: &Field<'_>, depth: u32, vi: &mut ValueInfo) -> Result<(), OnnxError> {
+/// The containers a `TypeProto` nests, from the outside in, and the kind of the innermost value.
+#[derive(Default)]
+struct TypeChain {
+    containers: Vec<Container>,
+    inner: ValueKind,
+}
+
+enum Container {
+    Sequence,
+    /// A map with its raw key type code.
+    Map(i32),
+    Optional,
+}
+
+impl TypeChain {
+    fn value_type(&self) -> Option<ValueType> {
+        self.containers.iter().rev().try_fold(ValueType::Tensor, |inner, c| {
+            Some(match c {
+                Container::Sequence => ValueType::Sequence(Box::new(inner)),
+                Container::Optional => ValueType::Optional(Box::new(inner)),
+                Container::Map(code) => {
+                    // ONNX maps hold tensors; Ferry's map type is a map of scalars, the innermost tensor.
+                    if inner != ValueType::Tensor {
+                        return None;
+                    }
+                    ValueType::Map { key: DType::from_onnx_code(*code)? }
+                }
+            })
+        })
+    }
+}
+
+/// One `TypeProto` at nesting `level` (0 for the value's own type). A oneof: the last member given
+/// replaces what the earlier ones said at this level and below.
+fn read_type(
+    f: &Field<'_>,
+    depth: u32,
+    vi: &mut ValueInfo,
+    chain: &mut TypeChain,
+    level: usize,
+) -> Result<(), OnnxError> {
     let mut fields = f.message(depth, "TypeProto")?;
     while let Some(f) = fields.next_field()? {
         let kind = match f.number {
@@ -346,14 +393,46 @@ fn read_type(f: &Field<'_>, depth: u32, vi: &mut ValueInfo) -> Result<(), OnnxEr
             9 => ValueKind::Optional,
             _ => continue,
         };
-        // A oneof: a different member replaces the previous one; the same member merges into it.
-        if kind != vi.kind {
+        if level == 0 {
             vi.kind = kind;
-            vi.raw_elem_type = 0;
-            vi.shape = None;
         }
+        chain.containers.truncate(level);
+        chain.inner = kind;
+        vi.raw_elem_type = 0;
+        vi.shape = None;
         match kind {
             ValueKind::Tensor | ValueKind::SparseTensor => read_tensor_type(&f, depth + 1, vi)?,
+            ValueKind::Sequence | ValueKind::Optional => {
+                chain.containers.push(if kind == ValueKind::Sequence {
+                    Container::Sequence
+                } else {
+                    Container::Optional
+                });
+                chain.inner = ValueKind::Unspecified;
+                let mut inner = f.message(depth + 1, "TypeProto.Sequence")?;
+                while let Some(e) = inner.next_field()? {
+                    if e.number == 1 {
+                        read_type(&e, depth + 2, vi, chain, level + 1)?;
+                    }
+                }
+            }
+            ValueKind::Map => {
+                chain.containers.push(Container::Map(0));
+                chain.inner = ValueKind::Unspecified;
+                let mut inner = f.message(depth + 1, "TypeProto.Map")?;
+                while let Some(e) = inner.next_field()? {
+                    match e.number {
+                        1 => {
+                            let key = e.int32()?;
+                            if let Some(c) = chain.containers.get_mut(level) {
+                                *c = Container::Map(key);
+                            }
+                        }
+                        2 => read_type(&e, depth + 2, vi, chain, level + 1)?,
+                        _ => {}
+                    }
+                }
+            }
             _ => {
                 f.bytes()?;
             }

@@ -29,6 +29,7 @@ fn tensor(name: &str, dtype: DType, shape: &[OnnxDim]) -> ValueInfo {
         elem_type: Some(dtype),
         raw_elem_type: dtype.onnx_code(),
         shape: Some(shape.to_vec()),
+        value_type: Some(ferry_spec::ValueType::Tensor),
     }
 }
 
@@ -60,4 +61,22 @@ fn text_embedding() {
     assert_eq!(info.outputs, [tensor("embedding", DType::Float32, &[param("batch"), OnnxDim::Value(64)])]);
     assert_eq!(info.external_data, ["model.onnx.data"]);
     assert_eq!(info.pins().external_data, ["model.onnx.data"]);
+}
+
+/// skl2onnx's classifier (`fixtures/generate_classifier.py`): its ZipMap output is read to the innermost
+/// tensor, a sequence of maps from int64 to float32 scalars.
+#[test]
+fn iris_classifier_zipmap() {
+    let Some(info) = fixture("iris-classifier") else { return };
+    assert_eq!(info.opsets, BTreeMap::from([(String::new(), 17), ("ai.onnx.ml".to_owned(), 1)]));
+    assert_eq!(info.inputs, [tensor("X", DType::Float32, &[OnnxDim::Unknown, OnnxDim::Value(4)])]);
+    let [label, proba] = &info.outputs[..] else { panic!("{:?}", info.outputs) };
+    assert_eq!(label.value_type, Some(ferry_spec::ValueType::Tensor));
+    assert_eq!((label.name.as_str(), label.elem_type), ("output_label", Some(DType::Int64)));
+    assert_eq!(
+        (proba.name.as_str(), proba.kind, proba.elem_type),
+        ("output_probability", ValueKind::Sequence, Some(DType::Float32))
+    );
+    let ty = proba.value_type.as_ref().map(ToString::to_string);
+    assert_eq!(ty.as_deref(), Some("sequence<map<int64, tensor>>"));
 }

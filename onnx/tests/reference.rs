@@ -44,8 +44,17 @@ fn kinds_subgraphs_and_external_data() {
     assert_eq!((cond.kind, cond.elem_type, cond.raw_elem_type), (ValueKind::Tensor, Some(DType::Bool), 9));
     assert_eq!(cond.shape, Some(vec![]), "a scalar has a shape of rank 0");
     let seq = by_name["seq"];
-    assert_eq!((seq.kind, seq.elem_type, seq.shape.clone()), (ValueKind::Sequence, None, None));
-    assert_eq!(by_name["opt"].kind, ValueKind::Optional);
+    // A sequence's innermost tensor gives its element type and shape, its type says the rest.
+    assert_eq!(
+        (seq.kind, seq.elem_type, seq.shape.clone()),
+        (ValueKind::Sequence, Some(DType::Float32), None)
+    );
+    assert_eq!(seq.value_type.as_ref().map(ToString::to_string).as_deref(), Some("sequence<tensor>"));
+    let opt = by_name["opt"];
+    assert_eq!(opt.kind, ValueKind::Optional);
+    assert_eq!(opt.value_type.as_ref().map(ToString::to_string).as_deref(), Some("optional<tensor>"));
+    assert_eq!(cond.value_type, Some(ferry_spec::ValueType::Tensor));
+    assert_eq!(by_name["untyped"].value_type, None);
     let bf = by_name["bf"];
     assert_eq!((bf.kind, bf.elem_type, bf.raw_elem_type), (ValueKind::Tensor, Some(DType::BFloat16), 16));
     assert_eq!(bf.shape, Some(vec![OnnxDim::Value(1), OnnxDim::Unknown]));
