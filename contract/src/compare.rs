@@ -1,7 +1,7 @@
 //! Comparing an output with its expected (golden) value: `|actual - expected| <= atol + rtol * |expected|`
 //! for floating-point tensors, exact equality for integers, booleans and strings.
 
-use ferry_tensor::{Tensor, TensorData};
+use ferry_tensor::{Tensor, TensorData, Value};
 
 /// The result of [`compare`].
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +88,92 @@ pub fn compare(expected: &Tensor, actual: &Tensor, rtol: f64, atol: f64) -> Comp
     }
     out.pass = out.mismatches == 0;
     out
+}
+
+/// Compares two values of any kind: a sequence element by element (lengths must agree), a map by its keys
+/// (exactly: the same set) and then its values with the tolerances, an optional by presence and then its
+/// value, a tensor with [`compare`]. A present optional compares equal to its value (ONNX Runtime hands
+/// it back bare). Indexes in [`Mismatch::index`] run from the outside in: a sequence's position, a map
+/// entry's position in key order, then the tensor's own index.
+pub fn compare_values(expected: &Value, actual: &Value, rtol: f64, atol: f64) -> Comparison {
+    let mut out = Comparison {
+        pass: true,
+        max_abs: 0.0,
+        max_rel: 0.0,
+        mismatches: 0,
+        first_mismatch: None,
+        structure: None,
+    };
+    walk(expected, actual, rtol, atol, &mut Vec::new(), &mut out);
+    out.pass = out.mismatches == 0 && out.structure.is_none();
+    out
+}
+
+fn walk(e: &Value, a: &Value, rtol: f64, atol: f64, at: &mut Vec<usize>, out: &mut Comparison) {
+    let place = |at: &[usize]| -> String { at.iter().map(|i| format!("[{i}]")).collect() };
+    let broken = |out: &mut Comparison, reason: String| {
+        if out.structure.is_none() {
+            let p = place(at);
+            out.structure = Some(if p.is_empty() { reason } else { format!("{p} {reason}") });
+        }
+    };
+    match (e, a) {
+        (Value::Tensor(x), Value::Tensor(y)) => {
+            let c = compare(x, y, rtol, atol);
+            merge(out, c, at);
+        }
+        (Value::Sequence(x), Value::Sequence(y)) => {
+            if x.len() != y.len() {
+                return broken(out, format!("has {} element{}, expected {}", y.len(), crate::error::plural(y.len()), x.len()));
+            }
+            for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                at.push(i);
+                walk(x, y, rtol, atol, at, out);
+                at.pop();
+            }
+        }
+        (Value::Map(x), Value::Map(y)) => {
+            if x.keys() != y.keys() {
+                let show = |m: &ferry_tensor::MapValue| {
+                    let keys: Vec<String> = (0..m.len().min(8)).map(|i| m.key_text(i)).collect();
+                    let more = if m.len() > 8 { ", …" } else { "" };
+                    format!("{{{}{more}}}", keys.join(", "))
+                };
+                return broken(out, format!("has the keys {}, expected {}", show(y), show(x)));
+            }
+            let t = |d: &TensorData| Tensor { shape: vec![d.len()], data: d.clone() };
+            let c = compare(&t(x.values()), &t(y.values()), rtol, atol);
+            merge(out, c, at);
+        }
+        (Value::Optional(None), Value::Optional(None)) => {}
+        (Value::Optional(Some(x)), Value::Optional(Some(y))) => walk(x, y, rtol, atol, at, out),
+        (Value::Optional(Some(x)), y @ (Value::Tensor(_) | Value::Sequence(_) | Value::Map(_))) => {
+            walk(x, y, rtol, atol, at, out)
+        }
+        (x @ (Value::Tensor(_) | Value::Sequence(_) | Value::Map(_)), Value::Optional(Some(y))) => {
+            walk(x, y, rtol, atol, at, out)
+        }
+        (x, y) => broken(out, format!("is a {}, expected a {}", y.kind(), x.kind())),
+    }
+}
+
+/// Adds one tensor's comparison at `at` to the whole value's.
+fn merge(out: &mut Comparison, c: Comparison, at: &[usize]) {
+    out.max_abs = out.max_abs.max(c.max_abs);
+    out.max_rel = out.max_rel.max(c.max_rel);
+    out.mismatches += c.mismatches;
+    if out.first_mismatch.is_none()
+        && let Some(mut m) = c.first_mismatch
+    {
+        m.index = at.iter().copied().chain(m.index).collect();
+        out.first_mismatch = Some(m);
+    }
+    if out.structure.is_none()
+        && let Some(reason) = c.structure
+    {
+        let p: String = at.iter().map(|i| format!("[{i}]")).collect();
+        out.structure = Some(if p.is_empty() { reason } else { format!("{p} {reason}") });
+    }
 }
 
 fn float_ok(e: f64, a: f64, rtol: f64, atol: f64, out: &mut Comparison) -> bool {
@@ -259,6 +345,31 @@ mod tests {
             c.structure.as_deref(),
             Some("the expected tensor holds 2 elements, not the 1 its shape [1] needs")
         );
+    }
+
+    #[test]
+    fn values_compare_by_structure_keys_and_tolerance() {
+        use ferry_tensor::MapValue;
+        let map = |k: Vec<i64>, v: Vec<f32>| Value::Map(MapValue::new(TensorData::I64(k), TensorData::F32(v)).unwrap());
+        let seq = |v: Vec<Value>| Value::Sequence(v);
+        let e = seq(vec![map(vec![0, 1], vec![0.75, 0.25]), map(vec![0, 1], vec![0.5, 0.5])]);
+        let close = seq(vec![map(vec![1, 0], vec![0.25001, 0.75]), map(vec![0, 1], vec![0.5, 0.5])]);
+        assert!(compare_values(&e, &close, 1e-3, 0.0).pass);
+        let off = seq(vec![map(vec![0, 1], vec![0.75, 0.25]), map(vec![0, 1], vec![0.5, 0.9])]);
+        let c = compare_values(&e, &off, 1e-3, 0.0);
+        assert_eq!((c.pass, c.mismatches), (false, 1));
+        assert_eq!(c.first_mismatch.unwrap().index, vec![1, 1]);
+        let keys = seq(vec![map(vec![0, 2], vec![0.75, 0.25]), map(vec![0, 1], vec![0.5, 0.5])]);
+        let c = compare_values(&e, &keys, 1e-3, 0.0);
+        assert_eq!(c.structure.as_deref(), Some("[0] has the keys {0, 2}, expected {0, 1}"));
+        let short = seq(vec![map(vec![0, 1], vec![0.75, 0.25])]);
+        assert_eq!(compare_values(&e, &short, 1.0, 1.0).structure.as_deref(), Some("has 1 element, expected 2"));
+        let t = Value::Tensor(f32t(vec![1.0]));
+        assert_eq!(compare_values(&e, &t, 1.0, 1.0).structure.as_deref(), Some("is a tensor, expected a sequence of 2"));
+        let none = Value::Optional(None);
+        assert!(compare_values(&none, &none, 0.0, 0.0).pass);
+        assert!(!compare_values(&none, &t, 0.0, 0.0).pass);
+        assert!(compare_values(&Value::Optional(Some(Box::new(t.clone()))), &t, 0.0, 0.0).pass);
     }
 
     proptest! {

@@ -56,6 +56,9 @@ pub enum ContractErrorKind {
     AboveMax { max: f64 },
     /// Not one of the feature's allowed values.
     NotAllowed { allowed: Vec<f64> },
+    /// A sequence, map or optional input does not have the declared structure (or a value stands where
+    /// the contract declares another kind).
+    Structure { reason: String },
 }
 
 impl fmt::Display for ContractError {
@@ -113,6 +116,7 @@ impl fmt::Display for ContractError {
                 let list: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
                 write!(f, "value {value} is not one of the allowed values [{}]", list.join(", "))
             }
+            ContractErrorKind::Structure { reason } => f.write_str(reason),
         }
     }
 }
@@ -159,4 +163,7 @@ pub enum OutputErrorKind {
     /// An axis has another size than a fixed dim, or than the inputs give a symbolic dim.
     #[error("axis {axis} has size {found}, but the contract {declared} makes it {expected}")]
     Dim { axis: usize, found: usize, expected: usize, declared: String },
+    /// A sequence, map or optional output does not have the declared structure.
+    #[error("{reason}")]
+    Structure { reason: String },
 }

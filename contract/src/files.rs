@@ -10,7 +10,7 @@
 //! request file ([`read_tensor_file`]) may be one, of which it is the inputs.
 
 use ferry_spec::{DType, GoldenFile, GoldenSide, TensorSpec};
-use ferry_tensor::{Declared, Format, Part, Refusal, TensorError, TensorMap};
+use ferry_tensor::{Declared, Format, Part, Refusal, TensorError, TensorMap, Typed, ValueMap, values_from_tensors};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -119,6 +119,70 @@ pub fn read_tensor_file(
     Ok(tensors)
 }
 
+/// The declared types, by name, for reading values ([`ferry_tensor::read_json_values`]).
+pub fn value_types(specs: &[TensorSpec]) -> BTreeMap<String, Typed> {
+    specs.iter().map(|s| (s.name.clone(), Typed { ty: s.value_type.clone(), dtype: s.dtype })).collect()
+}
+
+/// Whether any of `specs` is a sequence, map or optional rather than a plain tensor.
+pub fn has_containers(specs: &[TensorSpec]) -> bool {
+    specs.iter().any(|s| !s.value_type.is_tensor())
+}
+
+/// [`read_golden_bytes`] for a contract of any values: a `.json` file may hold sequences, maps and
+/// optionals (typed by `specs`, at most `max_elements` elements inside containers); the other formats
+/// hold tensors only, and a declared container found in one is refused naming `.json`. For a contract of
+/// plain tensors this is [`read_golden_bytes`] exactly.
+pub fn read_golden_values(
+    bytes: &[u8],
+    file: GoldenFile<'_>,
+    specs: &[TensorSpec],
+    max_elements: usize,
+) -> Result<ValueMap, TensorError> {
+    let path = Path::new(file.path);
+    let format = Format::from_path(path);
+    if !has_containers(specs) || format != Some(Format::Json) {
+        let tensors = read_golden_bytes(bytes, file, specs)?;
+        refuse_containers(specs, &tensors, format)?;
+        return Ok(values_from_tensors(tensors));
+    }
+    let part = if file.combined { Part::Side(file.side) } else { Part::Whole };
+    ferry_tensor::read_json_values(bytes, &value_types(specs), part, &mut |_| Ok(()), max_elements)
+}
+
+/// [`read_tensor_file`] for a contract of any values, as [`read_golden_values`] reads them: `check` sees
+/// each plain tensor's header; elements inside containers count against `max_elements`.
+pub fn read_value_file(
+    path: &Path,
+    specs: &[TensorSpec],
+    check: &mut dyn FnMut(&str, &Declared<'_>) -> Result<(), Refusal>,
+    max_elements: usize,
+) -> Result<ValueMap, TensorError> {
+    let format = Format::from_path(path);
+    if !has_containers(specs) || format != Some(Format::Json) {
+        let tensors = read_tensor_file(path, specs, check)?;
+        refuse_containers(specs, &tensors, format).map_err(|e| e.in_file(path))?;
+        return Ok(values_from_tensors(tensors));
+    }
+    let mut check = |d: &Declared<'_>| check(d.name, d);
+    let part = Part::SideOrWhole(GoldenSide::Inputs);
+    ferry_tensor::read_values_part(path, &value_types(specs), part, &mut check, max_elements)
+}
+
+/// A tensor file cannot hold a declared sequence, map or optional (a present optional tensor excepted).
+fn refuse_containers(specs: &[TensorSpec], tensors: &TensorMap, format: Option<Format>) -> Result<(), TensorError> {
+    let container = specs.iter().find(|s| {
+        let optional_tensor = matches!(&s.value_type, ferry_spec::ValueType::Optional(t) if t.is_tensor());
+        !s.value_type.is_tensor() && !optional_tensor && tensors.contains_key(&s.name)
+    });
+    match (container, format) {
+        (Some(s), Some(format)) => {
+            Err(TensorError::NotATensor { name: s.name.clone(), ty: s.value_type.to_string(), format })
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,7 +190,7 @@ mod tests {
     use ferry_tensor::{Tensor, TensorData};
 
     fn spec(name: &str) -> TensorSpec {
-        TensorSpec {
+        TensorSpec { value_type: Default::default(),
             name: name.into(),
             dtype: DType::Float32,
             shape: vec![Dim::Fixed(1)],

@@ -22,7 +22,7 @@
 //! use ferry_spec::{DType, Dim, TensorSpec};
 //! use ferry_tensor::{Tensor, TensorData, TensorMap};
 //!
-//! let x = TensorSpec { name: "x".into(), dtype: DType::Float32, shape: vec![Dim::Fixed(2)], features: vec![], values: None };
+//! let x = TensorSpec { value_type: Default::default(), name: "x".into(), dtype: DType::Float32, shape: vec![Dim::Fixed(2)], features: vec![], values: None };
 //! let contract = Contract::new(&[x], &[]);
 //! let request = TensorMap::from([("x".to_owned(), Tensor { shape: vec![3], data: TensorData::F32(vec![0.0; 3]) })]);
 //! let e = contract.check_request(&request).unwrap_err();
@@ -42,9 +42,9 @@ mod request;
 pub mod sample;
 mod tensor_set;
 
-pub use compare::{Comparison, Mismatch, compare};
+pub use compare::{Comparison, Mismatch, compare, compare_values};
 pub use error::{ContractError, ContractErrorKind, OutputError, OutputErrorKind};
 pub use feature::{FeatureRule, broken_rules};
 pub use model_io::{IoDifference, dim_fits_model};
-pub use request::{Contract, DEFAULT_MAX_ELEMENTS};
+pub use request::{Contract, DEFAULT_MAX_ELEMENTS, Item, Values};
 pub use tensor_set::{TensorSetError, check_tensor_set};

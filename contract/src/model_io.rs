@@ -4,7 +4,7 @@
 //! words the result for its reader.
 
 use ferry_onnx::{OnnxDim, ValueInfo, ValueKind};
-use ferry_spec::{DType, Dim, TensorSpec};
+use ferry_spec::{DType, Dim, TensorSpec, ValueType};
 
 /// One way a declared tensor list differs from the model's. `index` is the position in the declared
 /// list (`inputs[index]`), so a caller can name the key in `ferry.toml`.
@@ -17,14 +17,18 @@ pub enum IoDifference {
         /// Its declared name.
         name: String,
     },
-    /// The model's value of that name is not a tensor (a sequence, a map, an optional…).
-    NotATensor {
+    /// The model's value of that name is another kind of value than declared (a sequence where a
+    /// tensor is declared, a map of other keys, a sparse tensor Ferry cannot hold…).
+    Kind {
         /// Its position in the declared list.
         index: usize,
         /// Its name.
         name: String,
-        /// What the model declares instead (`ValueKind::name`).
-        kind: &'static str,
+        /// The declared kind.
+        declared: ValueType,
+        /// What the model declares instead: a [`ValueType`] written out, or the ONNX kind Ferry cannot
+        /// hold (`sparse tensor`, `opaque`, a map with keys of an unsupported type).
+        model: String,
     },
     /// The element types differ; `model` is `Err(code)` for an ONNX element type Ferry does not
     /// support.
@@ -80,13 +84,14 @@ pub enum IoDifference {
 /// use ferry_spec::{DType, Dim, TensorSpec};
 ///
 /// let shape = vec![Dim::Symbolic("batch".into()), Dim::Fixed(4)];
-/// let declared = TensorSpec { name: "x".into(), dtype: DType::Float32, shape, features: vec![], values: None };
+/// let declared = TensorSpec { value_type: Default::default(), name: "x".into(), dtype: DType::Float32, shape, features: vec![], values: None };
 /// let model = ValueInfo {
 ///     name: "x".into(),
 ///     kind: ValueKind::Tensor,
 ///     elem_type: Some(DType::Float32),
 ///     raw_elem_type: 1,
 ///     shape: Some(vec![OnnxDim::Param("N".into()), OnnxDim::Value(3)]),
+///     value_type: Some(ferry_spec::ValueType::Tensor),
 /// };
 /// let found = differences(&[declared], &[model]);
 /// assert!(matches!(&found[..], [IoDifference::Dim { axis: 1, declared: Dim::Fixed(4), .. }]));
@@ -99,9 +104,16 @@ pub fn differences(declared: &[TensorSpec], model: &[ValueInfo]) -> Vec<IoDiffer
             out.push(IoDifference::Missing { index, name: name() });
             continue;
         };
-        if a.kind != ValueKind::Tensor {
-            out.push(IoDifference::NotATensor { index, name: name(), kind: a.kind.name() });
-            continue;
+        if a.kind != ValueKind::Tensor || !d.value_type.is_tensor() {
+            let model = match &a.value_type {
+                Some(t) if *t == d.value_type => None,
+                Some(t) => Some(t.to_string()),
+                None => Some(format!("a {} Ferry cannot hold", a.kind.name())),
+            };
+            if let Some(model) = model {
+                out.push(IoDifference::Kind { index, name: name(), declared: d.value_type.clone(), model });
+                continue;
+            }
         }
         match a.elem_type {
             Some(t) if t == d.dtype => {}
@@ -173,11 +185,12 @@ mod tests {
     use super::*;
 
     fn spec(name: &str, dtype: DType, shape: &[Dim]) -> TensorSpec {
-        TensorSpec { name: name.into(), dtype, shape: shape.to_vec(), features: vec![], values: None }
+        TensorSpec { value_type: Default::default(), name: name.into(), dtype, shape: shape.to_vec(), features: vec![], values: None }
     }
 
     fn value(name: &str, kind: ValueKind, elem: Option<DType>, shape: Option<Vec<OnnxDim>>) -> ValueInfo {
-        ValueInfo { name: name.into(), kind, elem_type: elem, raw_elem_type: 99, shape }
+        let value_type = (kind == ValueKind::Tensor && elem.is_some()).then_some(ValueType::Tensor);
+        ValueInfo { name: name.into(), kind, elem_type: elem, raw_elem_type: 99, shape, value_type }
     }
 
     #[test]
@@ -204,7 +217,12 @@ mod tests {
         let found = differences(&declared, &model);
         let expected = vec![
             IoDifference::Missing { index: 0, name: "gone".into() },
-            IoDifference::NotATensor { index: 1, name: "seq".into(), kind: ValueKind::Sequence.name() },
+            IoDifference::Kind {
+                index: 1,
+                name: "seq".into(),
+                declared: ValueType::Tensor,
+                model: "a sequence Ferry cannot hold".into(),
+            },
             IoDifference::DType {
                 index: 2,
                 name: "x".into(),

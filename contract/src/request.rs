@@ -4,8 +4,91 @@
 
 use crate::feature::{FeatureRule, broken_rules};
 use crate::{ContractError, ContractErrorKind, OutputError, OutputErrorKind};
-use ferry_spec::{DType, Dim, Feature, TensorSpec};
-use ferry_tensor::{Tensor, TensorData, TensorMap};
+use ferry_spec::{DType, Dim, Feature, TensorSpec, ValueType};
+use ferry_tensor::{Tensor, TensorData, TensorMap, Value, ValueMap};
+
+/// A request, or a set of outputs, as the contract reads it: tensors by name ([`TensorMap`], the hot
+/// path) or values of any kind ([`ValueMap`]: sequences, maps and optionals too).
+pub trait Values {
+    /// The value named `name`.
+    fn item(&self, name: &str) -> Option<Item<'_>>;
+    /// How many values there are.
+    fn count(&self) -> usize;
+    /// Their names.
+    fn names(&self) -> impl Iterator<Item = &str>;
+}
+
+/// One value of a [`Values`].
+#[derive(Debug, Clone, Copy)]
+pub enum Item<'a> {
+    /// A tensor.
+    Tensor(&'a Tensor),
+    /// A sequence, map or optional.
+    Other(&'a Value),
+}
+
+impl<'a> Item<'a> {
+    fn tensor(self) -> Option<&'a Tensor> {
+        match self {
+            Item::Tensor(t) => Some(t),
+            Item::Other(_) => None,
+        }
+    }
+}
+
+impl Values for TensorMap {
+    #[inline]
+    fn item(&self, name: &str) -> Option<Item<'_>> {
+        self.get(name).map(Item::Tensor)
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.keys().map(String::as_str)
+    }
+}
+
+impl Values for ValueMap {
+    fn item(&self, name: &str) -> Option<Item<'_>> {
+        self.get(name).map(|v| match v {
+            Value::Tensor(t) => Item::Tensor(t),
+            other => Item::Other(other),
+        })
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.keys().map(String::as_str)
+    }
+}
+
+/// The tensors inside a value, each with its place: indexes into sequences and maps, from the outside in
+/// (a map's values are one tensor of its entries).
+fn leaves<'a>(v: &'a Value, at: &mut Vec<usize>, out: &mut Vec<(Vec<usize>, Leaf<'a>)>) {
+    match v {
+        Value::Tensor(t) => out.push((at.clone(), Leaf::Tensor(t))),
+        Value::Sequence(items) => {
+            for (i, x) in items.iter().enumerate() {
+                at.push(i);
+                leaves(x, at, out);
+                at.pop();
+            }
+        }
+        Value::Map(m) => out.push((at.clone(), Leaf::MapValues(m.values()))),
+        Value::Optional(x) => {
+            if let Some(x) = x {
+                leaves(x, at, out);
+            }
+        }
+    }
+}
+
+enum Leaf<'a> {
+    Tensor(&'a Tensor),
+    MapValues(&'a TensorData),
+}
 
 /// A compiled contract for a model's inputs (and the shape rules its outputs follow).
 #[derive(Debug, Clone)]
@@ -26,6 +109,8 @@ const MAX_ELEMENT_BYTES: u64 = 8;
 #[derive(Debug, Clone)]
 struct InputCheck {
     name: String,
+    /// A plain tensor, or the container its tensors sit in.
+    kind: ValueType,
     dtype: DType,
     declared: String,
     dims: Vec<DimCheck>,
@@ -197,6 +282,7 @@ fn to_f32_bounds(b: &FastBounds<f64>) -> FastBounds<f32> {
 #[derive(Debug, Clone)]
 struct OutputCheck {
     name: String,
+    kind: ValueType,
     dtype: DType,
     declared: String,
     dims: Vec<OutputDim>,
@@ -297,6 +383,7 @@ impl Contract {
             let sized = spec.dtype.bits().is_some() && dims.iter().all(|d| matches!(d, DimCheck::Fixed(_)));
             compiled.push(InputCheck {
                 name: spec.name.clone(),
+                kind: spec.value_type.clone(),
                 dtype: spec.dtype,
                 declared: spec.shape_string(),
                 dims,
@@ -308,6 +395,7 @@ impl Contract {
             .iter()
             .map(|spec| OutputCheck {
                 name: spec.name.clone(),
+                kind: spec.value_type.clone(),
                 dtype: spec.dtype,
                 declared: spec.shape_string(),
                 dims: spec
@@ -341,6 +429,12 @@ impl Contract {
         self
     }
 
+    /// The most elements an input whose size the contract leaves open may hold
+    /// ([`Contract::with_max_elements`]).
+    pub fn max_elements(&self) -> usize {
+        self.max_elements
+    }
+
     /// Checks what a request file declares about one tensor (name, dtype, shape and, where the format
     /// says, bytes of data), before its data is read: the dtype, rank, fixed-dim and size rules of
     /// [`Contract::check_request`] (the same code), so that a tensor the contract would refuse costs no
@@ -369,6 +463,13 @@ impl Contract {
         let Some(check) = self.inputs.iter().find(|c| c.name == name) else {
             return found.report(self.unknown(name));
         };
+        if !accepts_tensor(&check.kind) {
+            return found.report(structure(
+                check,
+                &[],
+                format!("is a tensor, the contract says {}", check.kind),
+            ));
+        }
         if dtype != check.dtype {
             found.report(error(
                 &check.name,
@@ -386,7 +487,7 @@ impl Contract {
     /// Checks a request and returns its first violation (the hot path: nothing is allocated on success).
     /// On success every declared input is present (and nothing else), so the inputs can be fed in
     /// declaration order ([`Contract::input_names`]).
-    pub fn check_request(&self, inputs: &TensorMap) -> Result<(), Box<ContractError>> {
+    pub fn check_request<V: Values>(&self, inputs: &V) -> Result<(), Box<ContractError>> {
         let mut found = Found::first();
         let _ = self.request(inputs, &mut found);
         found.into_first()
@@ -397,24 +498,27 @@ impl Contract {
     /// none of those, the first element (row-major) that breaks each feature, with the first rule it
     /// breaks. Empty exactly when [`Contract::check_request`] passes, and then holds the error that
     /// [`Contract::check_request`] returns.
-    pub fn check_all(&self, inputs: &TensorMap) -> Vec<ContractError> {
+    pub fn check_all<V: Values>(&self, inputs: &V) -> Vec<ContractError> {
         let mut found = Found { all: true, errors: Vec::new() };
         let _ = self.request(inputs, &mut found);
         found.errors
     }
 
-    fn request(&self, inputs: &TensorMap, found: &mut Found) -> Result<(), Stop> {
+    fn request<V: Values>(&self, inputs: &V, found: &mut Found) -> Result<(), Stop> {
         let mut present = 0usize;
         for check in &self.inputs {
-            let Some(tensor) = inputs.get(&check.name) else {
+            let Some(item) = inputs.item(&check.name) else {
                 found.report(error(&check.name, ContractErrorKind::MissingInput))?;
                 continue;
             };
             present += 1;
-            self.check_one(check, tensor, inputs, found)?;
+            match (item, check.kind.is_tensor()) {
+                (Item::Tensor(tensor), true) => self.check_one(check, tensor, inputs, found)?,
+                (item, _) => self.check_container(check, item, found)?,
+            }
         }
-        if present != inputs.len() {
-            for extra in inputs.keys().filter(|k| !self.inputs.iter().any(|c| &c.name == *k)) {
+        if present != inputs.count() {
+            for extra in inputs.names().filter(|k| !self.inputs.iter().any(|c| c.name == *k)) {
                 found.report(self.unknown(extra))?;
             }
         }
@@ -430,11 +534,11 @@ impl Contract {
         )
     }
 
-    fn check_one(
+    fn check_one<V: Values>(
         &self,
         check: &InputCheck,
         tensor: &Tensor,
-        all: &TensorMap,
+        all: &V,
         found: &mut Found,
     ) -> Result<(), Stop> {
         let before = found.errors.len();
@@ -452,9 +556,75 @@ impl Contract {
                 ContractErrorKind::DataLength { shape: tensor.shape.clone(), len: tensor.data.len() },
             ))?;
         }
-        let other = |input: &str, axis: usize| all.get(input).and_then(|t| t.shape.get(axis)).copied();
+        let other = |input: &str, axis: usize| {
+            all.item(input).and_then(Item::tensor).and_then(|t| t.shape.get(axis)).copied()
+        };
         self.check_shape(check, &tensor.shape, None, &other, found)?;
         // Feature positions only mean something in a tensor that has the declared dtype and shape.
+        if found.errors.len() == before {
+            for rules in &check.rules {
+                check_values(check, rules, tensor, found)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A sequence, map or optional input (or a value given where the contract declares a tensor): its
+    /// structure, then each tensor inside it as an input of its own, with symbolic dims free per tensor
+    /// (the elements of a sequence may differ in size), the value rules on every element, and the size
+    /// limit on all of them together. Errors index the element from the outside in: `[2, 0, 5]` is
+    /// element `[0, 5]` of the sequence's third tensor.
+    fn check_container(&self, check: &InputCheck, item: Item<'_>, found: &mut Found) -> Result<(), Stop> {
+        let value = match item {
+            Item::Other(v) => v,
+            Item::Tensor(t) => {
+                if let Some(reason) = bare_tensor(&check.kind, check.dtype, t) {
+                    return found.report(structure(check, &[], reason));
+                }
+                return self.check_element(check, t, found);
+            }
+        };
+        if let Some(reason) = value.mismatch(&check.kind, check.dtype) {
+            return found.report(structure(check, &[], reason));
+        }
+        let total = value.elements();
+        if total > self.max_elements {
+            return found.report(structure(
+                check,
+                &[],
+                format!("holds {total} elements, more than the {} this runtime accepts", self.max_elements),
+            ));
+        }
+        let mut inside = Vec::new();
+        leaves(value, &mut Vec::new(), &mut inside);
+        for (at, leaf) in inside {
+            let before = found.errors.len();
+            let result = match leaf {
+                Leaf::Tensor(tensor) => self.check_element(check, tensor, found),
+                Leaf::MapValues(data) => {
+                    let tensor = Tensor { shape: vec![data.len()], data: data.clone() };
+                    check.rules.iter().try_for_each(|rules| check_values(check, rules, &tensor, found))
+                }
+            };
+            for e in found.errors.iter_mut().skip(before) {
+                let inner = e.index.take().unwrap_or_default();
+                e.index = Some(at.iter().copied().chain(inner).collect());
+            }
+            result?;
+        }
+        Ok(())
+    }
+
+    /// One tensor inside a container: rank, fixed dims (symbolic dims are free) and the value rules.
+    fn check_element(&self, check: &InputCheck, tensor: &Tensor, found: &mut Found) -> Result<(), Stop> {
+        let before = found.errors.len();
+        if ferry_tensor::numel(&tensor.shape) != Some(tensor.data.len()) {
+            found.report(error(
+                &check.name,
+                ContractErrorKind::DataLength { shape: tensor.shape.clone(), len: tensor.data.len() },
+            ))?;
+        }
+        self.check_shape(check, &tensor.shape, None, &|_, _| None, found)?;
         if found.errors.len() == before {
             for rules in &check.rules {
                 check_values(check, rules, tensor, found)?;
@@ -546,10 +716,39 @@ impl Contract {
     /// Checks one output (returned by a model) against its declaration and returns its first violation:
     /// dtype, rank, fixed dims and the symbolic dims the inputs bind. An output the contract does not
     /// declare passes; [`Contract::check_outputs`] reports it.
-    pub fn check_output(&self, name: &str, tensor: &Tensor, inputs: &TensorMap) -> Result<(), OutputError> {
+    pub fn check_output<V: Values>(
+        &self,
+        name: &str,
+        tensor: &Tensor,
+        inputs: &V,
+    ) -> Result<(), OutputError> {
+        self.check_output_item(name, Item::Tensor(tensor), inputs)
+    }
+
+    /// [`Contract::check_output`] for an output of any kind: a sequence, map or optional must have the
+    /// declared structure and each tensor inside it the declared rank and fixed dims.
+    pub fn check_output_value<V: Values>(
+        &self,
+        name: &str,
+        value: &Value,
+        inputs: &V,
+    ) -> Result<(), OutputError> {
+        let item = match value {
+            Value::Tensor(t) => Item::Tensor(t),
+            other => Item::Other(other),
+        };
+        self.check_output_item(name, item, inputs)
+    }
+
+    fn check_output_item<V: Values>(
+        &self,
+        name: &str,
+        item: Item<'_>,
+        inputs: &V,
+    ) -> Result<(), OutputError> {
         let Some(check) = self.outputs.iter().find(|o| o.name == name) else { return Ok(()) };
         let mut first = None;
-        self.output_rules(check, tensor, inputs, &mut |kind| {
+        self.output_rules(check, item, inputs, &mut |kind| {
             first = Some(kind);
             false
         });
@@ -562,32 +761,36 @@ impl Contract {
     /// Every violation of a set of outputs (produced by a model, or a golden set's expected outputs):
     /// per declared output (in declaration order) its absence, or its dtype, rank and each dim that
     /// disagrees; then every output the contract does not declare. `inputs` bind the symbolic dims.
-    pub fn check_outputs(&self, outputs: &TensorMap, inputs: &TensorMap) -> Vec<OutputError> {
+    pub fn check_outputs<O: Values, V: Values>(&self, outputs: &O, inputs: &V) -> Vec<OutputError> {
         let mut out = Vec::new();
         for check in &self.outputs {
-            let Some(tensor) = outputs.get(&check.name) else {
+            let Some(item) = outputs.item(&check.name) else {
                 out.push(OutputError { output: check.name.clone(), kind: OutputErrorKind::Missing });
                 continue;
             };
-            self.output_rules(check, tensor, inputs, &mut |kind| {
+            self.output_rules(check, item, inputs, &mut |kind| {
                 out.push(OutputError { output: check.name.clone(), kind });
                 true
             });
         }
-        for name in outputs.keys().filter(|k| !self.outputs.iter().any(|o| &o.name == *k)) {
-            out.push(OutputError { output: name.clone(), kind: OutputErrorKind::Unknown });
+        for name in outputs.names().filter(|k| !self.outputs.iter().any(|o| o.name == *k)) {
+            out.push(OutputError { output: name.to_owned(), kind: OutputErrorKind::Unknown });
         }
         out
     }
 
     /// The rules of one output; `report` returns whether to go on.
-    fn output_rules(
+    fn output_rules<V: Values>(
         &self,
         check: &OutputCheck,
-        tensor: &Tensor,
-        inputs: &TensorMap,
+        item: Item<'_>,
+        inputs: &V,
         report: &mut dyn FnMut(OutputErrorKind) -> bool,
     ) {
+        let tensor = match (item, check.kind.is_tensor()) {
+            (Item::Tensor(t), true) => t,
+            (item, _) => return self.output_container(check, item, report),
+        };
         if tensor.dtype() != check.dtype
             && !report(OutputErrorKind::DType { expected: check.dtype, found: tensor.dtype() })
         {
@@ -603,7 +806,8 @@ impl Contract {
                 OutputDim::Symbol(occurrences) => occurrences.iter().find_map(|(i, a)| {
                     self.inputs
                         .get(*i)
-                        .and_then(|c| inputs.get(&c.name))
+                        .and_then(|c| inputs.item(&c.name))
+                        .and_then(Item::tensor)
                         .and_then(|t| t.shape.get(*a))
                         .copied()
                 }),
@@ -622,9 +826,90 @@ impl Contract {
         }
     }
 
+    /// A sequence, map or optional output: its structure, then each tensor's rank and fixed dims.
+    fn output_container(
+        &self,
+        check: &OutputCheck,
+        item: Item<'_>,
+        report: &mut dyn FnMut(OutputErrorKind) -> bool,
+    ) {
+        let mut inside = Vec::new();
+        match item {
+            Item::Other(value) => {
+                if let Some(reason) = value.mismatch(&check.kind, check.dtype) {
+                    report(OutputErrorKind::Structure { reason });
+                    return;
+                }
+                leaves(value, &mut Vec::new(), &mut inside);
+            }
+            Item::Tensor(t) => {
+                if let Some(reason) = bare_tensor(&check.kind, check.dtype, t) {
+                    report(OutputErrorKind::Structure { reason });
+                    return;
+                }
+                inside.push((Vec::new(), Leaf::Tensor(t)));
+            }
+        }
+        for (at, leaf) in inside {
+            let Leaf::Tensor(tensor) = leaf else { continue };
+            let place = at.iter().map(|i| format!("[{i}]")).collect::<String>();
+            if tensor.shape.len() != check.dims.len() {
+                let reason = format!(
+                    "{place} has shape {:?}, not the declared rank of {}",
+                    tensor.shape, check.declared
+                );
+                if !report(OutputErrorKind::Structure { reason }) {
+                    return;
+                }
+                continue;
+            }
+            for (axis, (dim, &size)) in check.dims.iter().zip(&tensor.shape).enumerate() {
+                if let OutputDim::Fixed(n) = dim
+                    && usize::try_from(*n).ok() != Some(size)
+                {
+                    let reason = format!(
+                        "{place} axis {axis} has size {size}, but the contract {} fixes it at {n}",
+                        check.declared
+                    );
+                    if !report(OutputErrorKind::Structure { reason }) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
     /// Names of the declared outputs, in declaration order.
     pub fn output_names(&self) -> impl Iterator<Item = &str> {
         self.outputs.iter().map(|o| o.name.as_str())
+    }
+}
+
+/// Why a bare tensor cannot stand for a value of kind `kind` (not a plain tensor): only a present optional
+/// tensor may come bare, as ONNX Runtime hands it back, and then with the declared dtype.
+fn bare_tensor(kind: &ValueType, dtype: DType, t: &Tensor) -> Option<String> {
+    if !accepts_tensor(kind) {
+        return Some(format!("is a tensor, expected {kind}"));
+    }
+    (t.dtype() != dtype).then(|| format!("is a {} tensor, expected {dtype}", t.dtype()))
+}
+
+/// Whether a tensor may stand for an input of this kind: a plain tensor, or a present optional one.
+fn accepts_tensor(kind: &ValueType) -> bool {
+    match kind {
+        ValueType::Tensor => true,
+        ValueType::Optional(inner) => inner.is_tensor(),
+        _ => false,
+    }
+}
+
+fn structure(check: &InputCheck, at: &[usize], reason: String) -> ContractError {
+    ContractError {
+        input: check.name.clone(),
+        feature: None,
+        index: (!at.is_empty()).then(|| at.to_vec()),
+        value: None,
+        kind: ContractErrorKind::Structure { reason },
     }
 }
 
@@ -842,8 +1127,116 @@ mod tests {
         Feature { name: name.into(), min, max, allowed, nullable }
     }
 
+    fn containers() -> Contract {
+        let spec = |name: &str, ty: &str, dtype, shape: Vec<Dim>, values| TensorSpec {
+            value_type: ty.parse().unwrap(),
+            name: name.into(),
+            dtype,
+            shape,
+            features: vec![],
+            values,
+        };
+        let ids = ferry_spec::ValueRules { min: Some(0.0), max: Some(9.0), ..Default::default() };
+        let inputs = vec![
+            spec(
+                "seq",
+                "sequence<tensor>",
+                DType::Int64,
+                vec![Dim::Symbolic("n".into()), Dim::Fixed(2)],
+                Some(ids),
+            ),
+            spec("weights", "map<string, tensor>", DType::Float32, vec![], None),
+            spec("opt", "optional<tensor>", DType::Float32, vec![Dim::Fixed(1)], None),
+        ];
+        let outputs = vec![spec("probs", "sequence<map<int64, tensor>>", DType::Float32, vec![], None)];
+        Contract::new(&inputs, &outputs)
+    }
+
+    fn seq_of(shapes: &[(Vec<usize>, Vec<i64>)]) -> Value {
+        Value::Sequence(
+            shapes
+                .iter()
+                .map(|(s, d)| Value::Tensor(Tensor::new(s.clone(), TensorData::I64(d.clone())).unwrap()))
+                .collect(),
+        )
+    }
+
+    fn container_request(seq: Value, opt: Value) -> ValueMap {
+        let map =
+            ferry_tensor::MapValue::new(TensorData::String(vec!["a".into()]), TensorData::F32(vec![0.5]))
+                .unwrap();
+        ValueMap::from([
+            ("seq".to_owned(), seq),
+            ("weights".to_owned(), Value::Map(map)),
+            ("opt".to_owned(), opt),
+        ])
+    }
+
+    /// Elements of a sequence may differ in their symbolic dims but not their fixed ones; values rules hold
+    /// every element of every tensor, indexed from the outside in; a wrong kind is named.
+    #[test]
+    fn containers_are_checked_element_by_element() {
+        let c = containers();
+        let good = seq_of(&[(vec![1, 2], vec![1, 2]), (vec![3, 2], vec![0, 1, 2, 3, 4, 5])]);
+        let tensor = |v: f32| Value::Tensor(Tensor::new(vec![1], TensorData::F32(vec![v])).unwrap());
+        c.check_request(&container_request(good.clone(), Value::Optional(None))).unwrap();
+        c.check_request(&container_request(good.clone(), tensor(1.0))).unwrap();
+        c.check_request(&container_request(good.clone(), Value::Optional(Some(Box::new(tensor(1.0))))))
+            .unwrap();
+
+        let bad_value = seq_of(&[(vec![1, 2], vec![1, 2]), (vec![2, 2], vec![0, 1, 2, 10])]);
+        let e = c.check_request(&container_request(bad_value, Value::Optional(None))).unwrap_err();
+        assert_eq!(e.to_string(), "input `seq` at [1, 1, 1]: value 10 is above the maximum 9");
+        let bad_dim = seq_of(&[(vec![1, 3], vec![1, 2, 3])]);
+        let e = c.check_request(&container_request(bad_dim, Value::Optional(None))).unwrap_err();
+        assert_eq!(e.to_string(), "input `seq` at [0]: axis 1 has size 3, the contract fixes it at 2");
+        let e = c.check_request(&container_request(tensor(1.0), Value::Optional(None))).unwrap_err();
+        assert_eq!(e.to_string(), "input `seq`: is a tensor, expected sequence<tensor>");
+        let e = c.check_request(&container_request(good.clone(), good.clone())).unwrap_err();
+        assert_eq!(e.to_string(), "input `opt`: is a sequence of 2, expected tensor");
+        let mut missing = container_request(good.clone(), Value::Optional(None));
+        missing.remove("weights");
+        assert_eq!(c.check_request(&missing).unwrap_err().kind, ContractErrorKind::MissingInput);
+        assert_eq!(c.check_all(&container_request(good, tensor(f32::NAN))), vec![]);
+    }
+
+    /// A request's containers are bounded by the element limit, keys included.
+    #[test]
+    fn containers_count_against_the_element_limit() {
+        let c = containers().with_max_elements(10);
+        let many = seq_of(&vec![(vec![1, 2], vec![1, 2]); 6]);
+        let e = c.check_request(&container_request(many, Value::Optional(None))).unwrap_err();
+        assert_eq!(e.to_string(), "input `seq`: holds 12 elements, more than the 10 this runtime accepts");
+    }
+
+    /// A sequence output is checked for its structure, not as a tensor.
+    #[test]
+    fn container_outputs_have_their_declared_structure() {
+        let c = containers();
+        let map = |k: Vec<i64>| {
+            Value::Map(
+                ferry_tensor::MapValue::new(TensorData::I64(k.clone()), TensorData::F32(vec![0.5; k.len()]))
+                    .unwrap(),
+            )
+        };
+        let inputs = ValueMap::new();
+        c.check_output_value("probs", &Value::Sequence(vec![map(vec![0, 1])]), &inputs).unwrap();
+        let e = c
+            .check_output_value("probs", &Value::Sequence(vec![Value::Sequence(vec![])]), &inputs)
+            .unwrap_err();
+        assert_eq!(e.to_string(), "output `probs`: [0] is a sequence of 0, expected map<int64, tensor>");
+        let outputs = ValueMap::from([("probs".to_owned(), map(vec![1]))]);
+        let all = c.check_outputs(&outputs, &inputs);
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(
+            all[0].to_string(),
+            "output `probs`: is a map of 1, expected sequence<map<int64, tensor>>"
+        );
+    }
+
     fn tabular() -> Contract {
         let inputs = vec![TensorSpec {
+            value_type: Default::default(),
             name: "features".into(),
             dtype: DType::Float32,
             shape: vec![Dim::Symbolic("batch".into()), Dim::Fixed(3)],
@@ -855,6 +1248,7 @@ mod tests {
             values: None,
         }];
         let outputs = vec![TensorSpec {
+            value_type: Default::default(),
             name: "probability".into(),
             dtype: DType::Float32,
             shape: vec![Dim::Symbolic("batch".into()), Dim::Fixed(1)],
@@ -866,6 +1260,7 @@ mod tests {
 
     fn text() -> Contract {
         let spec = |name: &str| TensorSpec {
+            value_type: Default::default(),
             name: name.into(),
             dtype: DType::Int64,
             shape: vec![Dim::Symbolic("batch".into()), Dim::Symbolic("seq".into())],
@@ -923,6 +1318,7 @@ mod tests {
     #[test]
     fn fully_fixed_inputs_are_sized_by_the_contract() {
         let spec = TensorSpec {
+            value_type: Default::default(),
             name: "image".into(),
             dtype: DType::Uint8,
             shape: vec![Dim::Fixed(64), Dim::Fixed(64)],
@@ -971,6 +1367,7 @@ mod tests {
     /// Token ids bounded to `[0, 999]` by a whole-tensor rule, beside a mask with no rule.
     fn token_ids(values: ferry_spec::ValueRules) -> Contract {
         let spec = |name: &str, values| TensorSpec {
+            value_type: Default::default(),
             name: name.into(),
             dtype: DType::Int64,
             shape: vec![Dim::Symbolic("batch".into()), Dim::Symbolic("seq".into())],
@@ -1017,6 +1414,7 @@ mod tests {
     #[test]
     fn whole_tensor_rules_on_floats_refuse_nan_unless_nullable_and_add_to_features() {
         let spec = |values: ferry_spec::ValueRules| TensorSpec {
+            value_type: Default::default(),
             name: "x".into(),
             dtype: DType::Float32,
             shape: vec![Dim::Symbolic("batch".into()), Dim::Fixed(2)],
@@ -1213,7 +1611,7 @@ mod tests {
             nullable in any::<bool>(),
             values in proptest::collection::vec(prop_oneof![any::<f32>(), Just(0.1f32), Just(36.0f32), -3.0f32..3.0, Just(f32::NAN), Just(f32::INFINITY)], 1..32),
         ) {
-            let spec = TensorSpec {
+            let spec = TensorSpec { value_type: Default::default(),
                 name: "x".into(),
                 dtype: DType::Float32,
                 shape: vec![Dim::Symbolic("n".into()), Dim::Fixed(1)],
@@ -1240,7 +1638,7 @@ mod tests {
             seed in proptest::collection::vec(prop_oneof![4 => Just(0.0f32), 2 => Just(1.0f32), 1 => Just(36.0f32), 1 => Just(f32::NAN), 2 => -3.0f32..3.0, 1 => any::<f32>()], 1..8),
         ) {
             let width = feats.len();
-            let spec = TensorSpec {
+            let spec = TensorSpec { value_type: Default::default(),
                 name: "x".into(),
                 dtype: DType::Float32,
                 shape: vec![Dim::Symbolic("n".into()), Dim::Fixed(width as u64)],

@@ -1,7 +1,7 @@
 //! The declared tensors of a file as a set: names, dtypes and ranks, without looking at sizes or values.
 
-use ferry_spec::{DType, TensorSpec};
-use ferry_tensor::TensorMap;
+use crate::{Item, Values};
+use ferry_spec::{DType, TensorSpec, ValueType};
 
 /// Why a tensor file does not carry exactly the declared tensors.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -15,6 +15,10 @@ pub enum TensorSetError {
     /// A tensor has another number of axes than declared.
     #[error("tensor `{tensor}` has rank {found} but the contract says {declared}")]
     Rank { tensor: String, found: usize, declared: String },
+    /// A value is another kind than declared (a sequence where a tensor is declared, maps of other
+    /// keys…).
+    #[error("`{tensor}` {reason}")]
+    Kind { tensor: String, reason: String },
     /// A tensor the contract does not declare.
     #[error("tensor `{tensor}` is not declared in the contract")]
     Unknown { tensor: String },
@@ -23,13 +27,25 @@ pub enum TensorSetError {
 /// Checks that `tensors` are exactly the declared `specs`, each with its declared dtype and rank, and
 /// returns the first violation (declared tensors in order, then undeclared ones by name). What `pack`
 /// requires of golden files; their sizes and values are [`crate::Contract`]'s to check.
-pub fn check_tensor_set(specs: &[TensorSpec], tensors: &TensorMap) -> Result<(), TensorSetError> {
+pub fn check_tensor_set<V: Values>(specs: &[TensorSpec], tensors: &V) -> Result<(), TensorSetError> {
     for s in specs {
-        let Some(t) = tensors.get(&s.name) else {
+        let Some(item) = tensors.item(&s.name) else {
             return Err(TensorSetError::Missing {
                 tensor: s.name.clone(),
-                found: tensors.keys().cloned().collect(),
+                found: tensors.names().map(str::to_owned).collect(),
             });
+        };
+        let optional_tensor = matches!(&s.value_type, ValueType::Optional(t) if t.is_tensor());
+        let t = match item {
+            Item::Tensor(t) if s.value_type.is_tensor() || optional_tensor => t,
+            Item::Tensor(_) => {
+                let reason = format!("is a tensor, expected {}", s.value_type);
+                return Err(TensorSetError::Kind { tensor: s.name.clone(), reason });
+            }
+            Item::Other(v) => match v.mismatch(&s.value_type, s.dtype) {
+                None => continue,
+                Some(reason) => return Err(TensorSetError::Kind { tensor: s.name.clone(), reason }),
+            },
         };
         if t.dtype() != s.dtype {
             return Err(TensorSetError::DType {
@@ -46,8 +62,8 @@ pub fn check_tensor_set(specs: &[TensorSpec], tensors: &TensorMap) -> Result<(),
             });
         }
     }
-    if let Some(extra) = tensors.keys().find(|k| !specs.iter().any(|s| &s.name == *k)) {
-        return Err(TensorSetError::Unknown { tensor: extra.clone() });
+    if let Some(extra) = tensors.names().find(|k| !specs.iter().any(|s| s.name == *k)) {
+        return Err(TensorSetError::Unknown { tensor: extra.to_owned() });
     }
     Ok(())
 }
@@ -56,11 +72,12 @@ pub fn check_tensor_set(specs: &[TensorSpec], tensors: &TensorMap) -> Result<(),
 mod tests {
     use super::*;
     use ferry_spec::Dim;
-    use ferry_tensor::{Tensor, TensorData};
+    use ferry_tensor::{Tensor, TensorData, TensorMap};
 
     #[test]
     fn names_dtypes_and_ranks() {
         let spec = TensorSpec {
+            value_type: Default::default(),
             name: "x".into(),
             dtype: DType::Float32,
             shape: vec![Dim::Symbolic("n".into()), Dim::Fixed(2)],
