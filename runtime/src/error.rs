@@ -65,6 +65,10 @@ pub enum RuntimeError {
     /// ONNX Runtime failed while running the model.
     #[error("inference failed: {message}")]
     Inference { message: String },
+    /// [`Model::infer`](crate::Model::infer) was called on a model that takes or gives a sequence, map
+    /// or optional.
+    #[error("`{name}` is a {ty}: call infer_values, which takes and gives values of every kind")]
+    NeedsValues { name: String, ty: String },
     /// ONNX Runtime returned an output that breaks the bundle's declared outputs.
     #[error("output `{output}`: {message}")]
     Output { output: String, message: String },

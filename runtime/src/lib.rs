@@ -23,6 +23,7 @@ mod model;
 pub mod ort_lib;
 mod raw_value;
 mod session;
+mod values;
 
 pub use config::ENV_PREFIX;
 pub use error::RuntimeError;

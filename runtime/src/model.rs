@@ -5,7 +5,7 @@ use crate::{ContractError, RuntimeError};
 use ferry_bundle::Bundle;
 use ferry_contract::Contract;
 use ferry_spec::{DType, FORMAT_VERSION, Manifest, TensorSpec};
-use ferry_tensor::TensorMap;
+use ferry_tensor::{TensorMap, ValueMap};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -358,7 +358,13 @@ impl Runtime {
             self.options.max_input_elements.unwrap_or(ferry_contract::DEFAULT_MAX_ELEMENTS),
         );
         let input_order = manifest.inputs.iter().map(|t| t.name.clone()).collect();
-        Ok(Model { manifest, config, contract, input_order, pool, intra_op_threads, bundle })
+        let container = manifest
+            .inputs
+            .iter()
+            .chain(&manifest.outputs)
+            .find(|t| !t.value_type.is_tensor())
+            .map(|t| (t.name.clone(), t.value_type.to_string()));
+        Ok(Model { manifest, config, contract, input_order, pool, intra_op_threads, bundle, container })
     }
 
     /// `RuntimeOptions` first, then the config key, then the size rule. 0 means ONNX Runtime's default.
@@ -441,11 +447,20 @@ pub struct Model {
     pool: SessionPool,
     intra_op_threads: usize,
     bundle: Option<Arc<Bundle>>,
+    /// The first input or output declared as a sequence, map or optional, with its type: such a model
+    /// takes and gives [`ValueMap`]s ([`Model::infer_values`]).
+    container: Option<(String, String)>,
 }
 
 impl Model {
     /// Checks the request against the data contract, runs the model and returns its outputs by name.
+    ///
+    /// A model with a sequence, map or optional among its inputs or outputs is refused
+    /// ([`RuntimeError::NeedsValues`]): call [`Model::infer_values`].
     pub fn infer(&self, inputs: &TensorMap) -> Result<TensorMap, RuntimeError> {
+        if let Some((name, ty)) = &self.container {
+            return Err(RuntimeError::NeedsValues { name: name.clone(), ty: ty.clone() });
+        }
         self.contract.check_request(inputs)?;
         let outputs = self.pool.with_session(|s| session::run(s, &self.input_order, inputs))?;
         for (name, t) in &outputs {
@@ -462,6 +477,54 @@ impl Model {
             }
         }
         Ok(outputs)
+    }
+
+    /// Checks a request of values against the data contract, runs the model and returns its outputs of
+    /// every kind: sequences, maps and optionals (an skl2onnx classifier's ZipMap) as well as tensors. An
+    /// empty optional input is left out, as ONNX Runtime reads a missing optional. For a model of plain
+    /// tensors this answers as [`Model::infer`] does, at the cost of wrapping each tensor.
+    pub fn infer_values(&self, inputs: &ValueMap) -> Result<ValueMap, RuntimeError> {
+        self.contract.check_request(inputs)?;
+        let outputs = self.pool.with_session(|s| crate::values::run(s, &self.input_order, inputs))?;
+        for (name, v) in &outputs {
+            self.contract
+                .check_output_value(name, v, inputs)
+                .map_err(|e| RuntimeError::Output { output: e.output, message: e.kind.to_string() })?;
+        }
+        for declared in self.contract.output_names() {
+            if !outputs.contains_key(declared) {
+                return Err(RuntimeError::Output {
+                    output: declared.to_owned(),
+                    message: "declared by the bundle but not produced by the model".into(),
+                });
+            }
+        }
+        Ok(outputs)
+    }
+
+    /// Reads a request file for this model as [`Model::read_inputs`] does, with the sequences, maps and
+    /// optionals a `.json` file may hold for inputs declared so ([`Model::infer_values`]).
+    pub fn read_input_values(&self, path: &Path) -> Result<ValueMap, RuntimeError> {
+        if !ferry_contract::files::has_containers(&self.manifest.inputs) {
+            return self.read_inputs(path).map(ferry_tensor::values_from_tensors);
+        }
+        let mut refused: Option<(String, DType, Vec<usize>, Box<ContractError>)> = None;
+        let mut check = |name: &str, d: &ferry_tensor::Declared<'_>| -> Result<(), ferry_tensor::Refusal> {
+            self.contract.check_declared(name, d.dtype, d.shape, d.data_bytes).map_err(|e| {
+                refused = Some((d.name.to_owned(), d.dtype, d.shape.to_vec(), e.clone()));
+                let reason: ferry_tensor::Refusal = e;
+                reason
+            })
+        };
+        let max = self.contract.max_elements();
+        let read = ferry_contract::files::read_value_file(path, &self.manifest.inputs, &mut check, max);
+        match (read, refused) {
+            (Ok(values), _) => Ok(values),
+            (Err(_), Some((tensor, dtype, shape, error))) => {
+                Err(RuntimeError::Request { path: path.to_path_buf(), tensor, dtype, shape, error })
+            }
+            (Err(e), None) => Err(RuntimeError::RequestFile(e)),
+        }
     }
 
     /// Reads a request file (`.npy`, `.npz`, `.safetensors` or `.json`) for this model. Each tensor's

@@ -662,6 +662,7 @@ fn child_weights() {
         .node("MatMul", &["x", "w"], &["y"])
         .build();
     let spec = |name: &str, d: u64| TensorSpec {
+        value_type: Default::default(),
         name: name.into(),
         dtype: DType::Float32,
         shape: vec![Dim::Symbolic("batch".into()), Dim::Fixed(d)],
@@ -708,4 +709,45 @@ fn weights_are_held_once() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("CHILD-RSS"), "{stdout}");
+}
+
+/// The skl2onnx classifier's ZipMap output comes back as a sequence of maps through `infer_values`, equal
+/// to the golden maps ONNX Runtime's Python package wrote; `infer`, which returns tensors only, refuses the
+/// model naming the output and the call to make; a request of values is checked like a tensor request.
+#[test]
+fn a_zipmap_classifier_answers_with_values() {
+    use ferry_tensor::{Typed, Value};
+    let model = open("iris-classifier");
+    let golden = fixture("iris-classifier").join("golden/iris.json");
+    let bytes = std::fs::read(&golden).unwrap();
+    let types = |specs: &[ferry_spec::TensorSpec]| -> BTreeMap<String, Typed> {
+        specs.iter().map(|s| (s.name.clone(), Typed { ty: s.value_type.clone(), dtype: s.dtype })).collect()
+    };
+    let read = |side, specs| {
+        let part = ferry_tensor::Part::Side(side);
+        ferry_tensor::read_json_values(&bytes, &types(specs), part, &mut |_| Ok(()), 1 << 20).unwrap()
+    };
+    let inputs = read(GoldenSide::Inputs, &model.manifest().inputs);
+    let expected = read(GoldenSide::Outputs, &model.manifest().outputs);
+    let outputs = model.infer_values(&inputs).unwrap();
+    let Value::Sequence(rows) = &outputs["output_probability"] else { panic!("{outputs:?}") };
+    assert_eq!(rows.len(), 12);
+    assert!(rows.iter().all(|r| matches!(r, Value::Map(m) if m.len() == 3)), "{rows:?}");
+    for name in ["output_label", "output_probability"] {
+        let c = ferry_runtime::compare::compare_values(&expected[name], &outputs[name], 0.0, 0.0);
+        assert!(c.pass, "{name}: {c:?}");
+    }
+
+    let tensors = ferry_tensor::tensors_from_values(inputs.clone()).unwrap();
+    let e = model.infer(&tensors).unwrap_err();
+    assert!(matches!(e, RuntimeError::NeedsValues { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "`output_probability` is a sequence<map<int64, tensor>>: call infer_values, which takes and gives values of every kind"
+    );
+
+    let mut wrong = inputs;
+    wrong.insert("X".into(), Value::Sequence(vec![]));
+    let e = model.infer_values(&wrong).unwrap_err();
+    assert_eq!(e.to_string(), "input `X`: is a sequence of 0, expected tensor");
 }

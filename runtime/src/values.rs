@@ -1,0 +1,192 @@
+//! Sequences, maps and optionals across the ONNX Runtime boundary: built from a request's [`Value`]s and
+//! read back from a session's outputs. Tensors go through [`session`](crate::session)'s views; a
+//! container must own its elements, so tensors inside one are copied.
+
+use std::borrow::Cow;
+
+use ferry_tensor::{MapValue, Tensor, TensorData, Value, ValueMap};
+use ort::session::{Session, SessionInputValue};
+use ort::value::{DynValue, DynValueTypeMarker, Map, Sequence, TensorElementType, ValueType};
+
+use crate::RuntimeError;
+use crate::session::{input_value, output_tensor};
+
+fn inference(message: impl Into<String>) -> RuntimeError {
+    RuntimeError::Inference { message: message.into() }
+}
+
+/// Runs one request of values on `session`: inputs in the contract's order (an empty optional is left
+/// out, as ONNX Runtime reads a missing optional input), outputs read back whatever their kind.
+pub(crate) fn run(
+    session: &mut Session,
+    order: &[String],
+    inputs: &ValueMap,
+) -> Result<ValueMap, RuntimeError> {
+    let mut values: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(order.len());
+    for name in order {
+        let v = inputs.get(name).ok_or_else(|| inference(format!("input `{name}` vanished")))?;
+        if let Some(input) = input(name, v)? {
+            values.push((Cow::Borrowed(name.as_str()), input));
+        }
+    }
+    let outputs = session.run(values).map_err(|e| inference(e.to_string()))?;
+    let mut out = ValueMap::new();
+    for (name, value) in outputs.iter() {
+        out.insert(name.to_owned(), output(name, &value, 0)?);
+    }
+    Ok(out)
+}
+
+fn input<'a>(name: &str, v: &'a Value) -> Result<Option<SessionInputValue<'a>>, RuntimeError> {
+    Ok(match v {
+        Value::Tensor(t) => Some(input_value(t)?),
+        Value::Optional(None) => None,
+        Value::Optional(Some(inner)) => input(name, inner)?,
+        other => Some(owned(name, other)?.into()),
+    })
+}
+
+/// An owned ONNX Runtime value of a request value.
+fn owned(name: &str, v: &Value) -> Result<DynValue, RuntimeError> {
+    match v {
+        Value::Tensor(t) => owned_tensor(name, t),
+        Value::Sequence(items) => {
+            if items.is_empty() {
+                return Err(inference(format!(
+                    "input `{name}`: ONNX Runtime cannot be given an empty sequence (it takes the element type from the first element)"
+                )));
+            }
+            let elements = items.iter().map(|x| owned(name, x)).collect::<Result<Vec<_>, _>>()?;
+            Ok(Sequence::<DynValueTypeMarker>::new(elements)
+                .map_err(|e| inference(e.to_string()))?
+                .into_dyn())
+        }
+        Value::Map(m) => owned_map(name, m),
+        Value::Optional(Some(inner)) => owned(name, inner),
+        Value::Optional(None) => {
+            Err(inference(format!("input `{name}`: an empty optional inside a container")))
+        }
+    }
+}
+
+fn owned_tensor(name: &str, t: &Tensor) -> Result<DynValue, RuntimeError> {
+    let shape: Vec<i64> = t.shape.iter().map(|&d| i64::try_from(d).unwrap_or(i64::MAX)).collect();
+    let err = |e: ort::Error| inference(format!("input `{name}`: {e}"));
+    macro_rules! own {
+        ($v:expr) => {
+            ort::value::Tensor::from_array((shape, $v.clone())).map_err(err)?.into_dyn()
+        };
+    }
+    Ok(match &t.data {
+        TensorData::F16(v) => own!(v),
+        TensorData::F32(v) => own!(v),
+        TensorData::F64(v) => own!(v),
+        TensorData::I8(v) => own!(v),
+        TensorData::I16(v) => own!(v),
+        TensorData::I32(v) => own!(v),
+        TensorData::I64(v) => own!(v),
+        TensorData::U8(v) => own!(v),
+        TensorData::U16(v) => own!(v),
+        TensorData::U32(v) => own!(v),
+        TensorData::U64(v) => own!(v),
+        TensorData::Bool(v) => own!(v),
+        TensorData::String(v) => {
+            ort::value::Tensor::from_string_array((shape, v.as_slice())).map_err(err)?.into_dyn()
+        }
+        other => {
+            return Err(inference(format!(
+                "input `{name}`: {} tensors cannot sit inside a sequence or map",
+                other.dtype()
+            )));
+        }
+    })
+}
+
+/// A map of the key and value types ONNX Runtime's ML operators use: integer or string keys to float,
+/// double, int64 or string values.
+fn owned_map(name: &str, m: &MapValue) -> Result<DynValue, RuntimeError> {
+    let err = |e: ort::Error| inference(format!("input `{name}`: {e}"));
+    let n = m.len();
+    macro_rules! kv {
+        ($keys:expr, $values:expr) => {
+            Map::new_kv(
+                ort::value::Tensor::from_array((vec![n], $keys.clone())).map_err(err)?,
+                ort::value::Tensor::from_array((vec![n], $values.clone())).map_err(err)?,
+            )
+            .map_err(err)?
+            .into_dyn()
+        };
+    }
+    macro_rules! string_keys {
+        ($keys:expr, $values:expr) => {
+            Map::new_kv(
+                ort::value::Tensor::from_string_array((vec![n], $keys.as_slice())).map_err(err)?,
+                ort::value::Tensor::from_array((vec![n], $values.clone())).map_err(err)?,
+            )
+            .map_err(err)?
+            .into_dyn()
+        };
+    }
+    Ok(match (m.keys(), m.values()) {
+        (TensorData::I64(k), TensorData::F32(v)) => kv!(k, v),
+        (TensorData::I64(k), TensorData::F64(v)) => kv!(k, v),
+        (TensorData::I64(k), TensorData::I64(v)) => kv!(k, v),
+        (TensorData::String(k), TensorData::F32(v)) => string_keys!(k, v),
+        (TensorData::String(k), TensorData::F64(v)) => string_keys!(k, v),
+        (TensorData::String(k), TensorData::I64(v)) => string_keys!(k, v),
+        (k, v) => {
+            return Err(inference(format!(
+                "input `{name}`: a map of {} to {} is not one ONNX Runtime takes (int64 or string keys to \
+                 float32, float64 or int64 values)",
+                k.dtype(),
+                v.dtype()
+            )));
+        }
+    })
+}
+
+/// How deep a returned value may nest before Ferry stops reading it; ONNX's own types nest a few levels.
+const MAX_OUTPUT_DEPTH: usize = ferry_spec::MAX_TYPE_DEPTH + 1;
+
+/// Copies an ONNX Runtime output of any kind into a [`Value`].
+fn output(name: &str, value: &DynValue, depth: usize) -> Result<Value, RuntimeError> {
+    let out_err = |message: String| RuntimeError::Output { output: name.to_owned(), message };
+    if depth > MAX_OUTPUT_DEPTH {
+        return Err(out_err(format!("nests containers more than {MAX_OUTPUT_DEPTH} deep")));
+    }
+    match value.dtype() {
+        ValueType::Tensor { .. } => Ok(Value::Tensor(output_tensor(name, value)?)),
+        ValueType::Sequence(_) => {
+            let items =
+                value.try_extract_sequence::<DynValueTypeMarker>().map_err(|e| out_err(e.to_string()))?;
+            let items = items.iter().map(|x| output(name, x, depth + 1)).collect::<Result<Vec<_>, _>>()?;
+            Ok(Value::Sequence(items))
+        }
+        ValueType::Map { key, value: v } => {
+            let (key, v) = (*key, *v);
+            let map = read_map(value, key, v).map_err(out_err)?;
+            Ok(Value::Map(map))
+        }
+        ValueType::Optional(_) => Err(out_err("is an optional ONNX Runtime did not unwrap".into())),
+    }
+}
+
+fn read_map(value: &DynValue, key: TensorElementType, v: TensorElementType) -> Result<MapValue, String> {
+    macro_rules! kv {
+        ($k:ty, $v:ty, $kw:ident, $vw:ident) => {{
+            let pairs = value.try_extract_key_values::<$k, $v>().map_err(|e| e.to_string())?;
+            let (keys, values): (Vec<$k>, Vec<$v>) = pairs.into_iter().unzip();
+            MapValue::new(TensorData::$kw(keys), TensorData::$vw(values)).map_err(|e| e.to_string())
+        }};
+    }
+    use TensorElementType as E;
+    match (key, v) {
+        (E::Int64, E::Float32) => kv!(i64, f32, I64, F32),
+        (E::Int64, E::Float64) => kv!(i64, f64, I64, F64),
+        (E::Int64, E::Int64) => kv!(i64, i64, I64, I64),
+        (E::String, E::Float32) => kv!(String, f32, String, F32),
+        (E::String, E::Float64) => kv!(String, f64, String, F64),
+        (E::String, E::Int64) => kv!(String, i64, String, I64),
+        (k, v) => Err(format!("is a map of {k} to {v}, which Ferry does not read")),
+    }
+}
