@@ -217,9 +217,9 @@ fn check_contract(
                 format!("the model has no {one} named `{name}`; it has {names:?}"),
             )
         }
-        D::NotATensor { index, name, kind } => (
-            format!("{side}[{index}]"),
-            format!("`{name}` is a {kind} in the model; Ferry contracts describe tensors"),
+        D::Kind { index, name, declared, model } => (
+            format!("{side}[{index}].type"),
+            format!("`{name}` is declared {declared} but the model says {model}"),
         ),
         D::DType { index, name, declared, model: Ok(t) } => (
             format!("{side}[{index}].dtype"),
@@ -303,7 +303,8 @@ fn check_golden(dir: &Path, toml_path: &Path, source: &Source) -> Result<(), Pac
             }
             let bytes =
                 source_file::read(dir, rel, NO_LIMIT).map_err(|r| refused(r, toml_path, Some(&key), rel))?;
-            let tensors = ferry_contract::files::read_golden_bytes(&bytes, file, specs)
+            let max = ferry_contract::DEFAULT_MAX_ELEMENTS;
+            let tensors = ferry_contract::files::read_golden_values(&bytes, file, specs, max)
                 .map_err(|e| err(e.in_file(&disk).to_string()))?;
             drop(bytes);
             ferry_contract::check_tensor_set(specs, &tensors).map_err(|e| {
@@ -351,7 +352,7 @@ mod tests {
 
     #[test]
     fn pack_names_the_key_of_the_first_difference_with_the_model() {
-        let spec = |shape: Vec<Dim>| TensorSpec {
+        let spec = |shape: Vec<Dim>| TensorSpec { value_type: Default::default(),
             name: "x".into(),
             dtype: DType::Float32,
             shape,
@@ -364,6 +365,7 @@ mod tests {
             elem_type,
             raw_elem_type: 16,
             shape,
+            value_type: None,
         };
         let f32 = Some(DType::Float32);
         let fixed = |n| Some(vec![OnnxDim::Value(n)]);
@@ -380,7 +382,7 @@ mod tests {
             got,
             [
                 "ferry.toml: inputs[0].name: the model has no input named `x`; it has [\"y\"]",
-                "ferry.toml: inputs[0]: `x` is a map in the model; Ferry contracts describe tensors",
+                "ferry.toml: inputs[0].type: `x` is declared tensor but the model says a map Ferry cannot hold",
                 "ferry.toml: inputs[0].dtype: `x` is declared float32 but the model says int64",
                 "ferry.toml: inputs[0].dtype: `x` has ONNX element type 16, which Ferry does not support",
                 "ferry.toml: inputs[0].shape: `x` is declared with rank 2 [2, 1] but the model says rank 1",

@@ -74,10 +74,11 @@ use std::sync::Arc;
 /// with a sample ([`packager::InitOptions::sample`]), the golden set made from its first rows gets its
 /// expected outputs from ONNX Runtime, through a bundle of the scaffolded source.
 pub fn init(model: &Path, dir: &Path, options: &packager::InitOptions) -> Result<(), packager::PackError> {
-    let reference = |bundle: &Path, inputs: &tensor::TensorMap| -> Result<tensor::TensorMap, String> {
+    let reference = |bundle: &Path, inputs: &tensor::TensorMap| -> Result<tensor::ValueMap, String> {
         let rt = runtime::Runtime::new(runtime::RuntimeOptions::default()).map_err(|e| e.to_string())?;
         let model = rt.open(bundle, &runtime::OpenOptions::default()).map_err(|e| e.to_string())?;
-        model.infer(inputs).map_err(|e| e.to_string())
+        let inputs = tensor::values_from_tensors(inputs.clone());
+        model.infer_values(&inputs).map_err(|e| e.to_string())
     };
     packager::init_with(model, dir, options, Some(&reference))
 }

@@ -94,17 +94,17 @@ pub fn run(a: RunArgs) -> CliResult {
         })?;
     // Each tensor's header is checked against the contract before its data is read: a small file that
     // declares more than the contract allows is refused (exit 1) without costing memory.
-    let inputs = model.read_inputs(&a.input).map_err(failure)?;
-    let outputs = model.infer(&inputs).map_err(failure)?;
+    let inputs = model.read_input_values(&a.input).map_err(failure)?;
+    let outputs = model.infer_values(&inputs).map_err(failure)?;
     match &a.output {
         Some(path) => {
-            ferry_tensor::write_file(path, &outputs)
+            ferry_tensor::write_values_file(path, &outputs)
                 .with_context(|| path.display().to_string())
                 .map_err(usage)?;
-            eprintln!("wrote {} output tensor(s) to {}", outputs.len(), path.display());
+            eprintln!("wrote {} output{} to {}", outputs.len(), if outputs.len() == 1 { "" } else { "s" }, path.display());
         }
         None => {
-            let bytes = ferry_tensor::write_bytes(&outputs, ferry_tensor::Format::Json).map_err(usage)?;
+            let bytes = ferry_tensor::json_values_bytes(&outputs);
             super::print_stdout(&format!("{}\n", String::from_utf8_lossy(&bytes)))?;
         }
     }

@@ -4,7 +4,7 @@
 //! each holds the manifest's contract against something the bundle ships; `contract.data`, which holds it
 //! against a sample data file from outside, is in `data.rs`.
 
-use super::{Context, plural, read_tensors, schema_ev, summarize_cases};
+use super::{Context, plural, read_values, schema_ev, summarize_cases};
 use crate::{Case, Evidence, Outcome, Status};
 use ferry_bundle::Bundle;
 use ferry_contract::{Contract, ContractError};
@@ -164,7 +164,7 @@ fn compare_io(side: &str, declared: &[TensorSpec], actual: &[ValueInfo], out: &m
     for d in ferry_contract::model_io::differences(declared, actual) {
         out.push(match d {
             D::Missing { name, .. } => ev(name.clone(), "name", name, "-".into()),
-            D::NotATensor { name, kind, .. } => ev(name, "kind", "tensor".into(), kind.into()),
+            D::Kind { name, declared, model, .. } => ev(name, "type", declared.to_string(), model),
             D::DType { name, declared, model, .. } => {
                 let model = match model {
                     Ok(t) => t.to_string(),
@@ -212,13 +212,13 @@ fn contract_ev(g: &GoldenSet, file: &str, e: &ContractError) -> Evidence {
 fn golden_set_conformance(b: &Bundle, m: &Manifest, contract: &Contract, g: &GoldenSet) -> Case {
     let mut evidence = Vec::new();
     let (input_file, expected_file) = (g.side(GoldenSide::Inputs), g.side(GoldenSide::Outputs));
-    match read_tensors(b, input_file, &m.inputs) {
+    match read_values(b, input_file, &m.inputs) {
         Err(e) => evidence.push(golden_ev(g, input_file.path, None, e)),
         Ok(inputs) => {
             for e in contract.check_all(&inputs) {
                 evidence.push(contract_ev(g, input_file.path, &e));
             }
-            match read_tensors(b, expected_file, &m.outputs) {
+            match read_values(b, expected_file, &m.outputs) {
                 Err(e) => evidence.push(golden_ev(g, expected_file.path, None, e)),
                 Ok(expected) => {
                     // Every declared output with its dtype, rank, fixed dims and the sizes the inputs give

@@ -2,14 +2,14 @@
 //! together because both open the model once, with the bundle's own default configuration, and feed it
 //! the golden inputs: one compares what it returns, the other times it.
 
-use super::{Context, plural, read_tensors, summarize_cases};
+use super::{Context, plural, read_values, summarize_cases};
 use crate::{Case, Evidence, LatencyTiming, Num, Outcome, Status};
 use ferry_bundle::Bundle;
-use ferry_contract::compare;
+use ferry_contract::{compare, compare_values};
 use ferry_runtime::{Model, OpenOptions};
 use ferry_spec::policy::{CheckId, PerfBudget, Policy};
 use ferry_spec::{GoldenSet, GoldenSide, Manifest};
-use ferry_tensor::TensorMap;
+use ferry_tensor::{Value, ValueMap};
 use std::time::Instant;
 
 impl Context<'_> {
@@ -104,7 +104,7 @@ fn run_golden_set(b: &Bundle, m: &Manifest, model: &Model, policy: &Policy, g: &
         evidence,
     };
     let (input_file, expected_file) = (g.side(GoldenSide::Inputs), g.side(GoldenSide::Outputs));
-    let inputs = match read_tensors(b, input_file, &m.inputs) {
+    let inputs = match read_values(b, input_file, &m.inputs) {
         Ok(t) => t,
         Err(e) => {
             return fail(
@@ -113,14 +113,14 @@ fn run_golden_set(b: &Bundle, m: &Manifest, model: &Model, policy: &Policy, g: &
             );
         }
     };
-    let expected = match read_tensors(b, expected_file, &m.outputs) {
+    let expected = match read_values(b, expected_file, &m.outputs) {
         Ok(t) => t,
         Err(e) => {
             let path = expected_file.path;
             return fail(format!("`{path}` cannot be read"), vec![Evidence::Error { message: e }]);
         }
     };
-    let actual = match model.infer(&inputs) {
+    let actual = match model.infer_values(&inputs) {
         Ok(a) => a,
         Err(e) => return fail("inference failed".into(), vec![Evidence::Error { message: e.to_string() }]),
     };
@@ -160,8 +160,8 @@ fn output_evidence(
     name: &str,
     rtol: f64,
     atol: f64,
-    expected: &TensorMap,
-    actual: &TensorMap,
+    expected: &ValueMap,
+    actual: &ValueMap,
 ) -> Evidence {
     let base = |elements: u64, problem: Option<String>| Evidence::Output {
         set: g.name.clone(),
@@ -184,7 +184,27 @@ fn output_evidence(
         return base(0, Some(format!("`{}` has no tensor `{name}`{within}", file.path)));
     };
     let Some(a) = actual.get(name) else {
-        return base(e.len() as u64, Some("the model did not produce this output".into()));
+        return base(e.compared_elements() as u64, Some("the model did not produce this output".into()));
+    };
+    let (Value::Tensor(e), Value::Tensor(a)) = (e, a) else {
+        // A sequence, map or optional: its structure and keys exactly, its values with the tolerances.
+        let c = compare_values(e, a, rtol, atol);
+        let first = c.first_mismatch.clone();
+        return Evidence::Output {
+            set: g.name.clone(),
+            output: name.into(),
+            passed: c.pass,
+            rtol: Num(rtol),
+            atol: Num(atol),
+            elements: e.compared_elements() as u64,
+            mismatches: c.mismatches as u64,
+            max_abs: Num(c.max_abs),
+            max_rel: Num(c.max_rel),
+            first_mismatch: first.as_ref().map(|m| m.index.iter().map(|&i| i as u64).collect()),
+            expected: first.as_ref().map(|m| m.expected.clone()),
+            actual: first.map(|m| m.actual),
+            problem: c.structure,
+        };
     };
     let c = compare(e, a, rtol, atol);
     let (first_mismatch, exp, act) = match c.first_mismatch {
@@ -251,12 +271,18 @@ fn time_golden_set(
         evidence: vec![Evidence::Error { message }],
     };
     let file = g.side(GoldenSide::Inputs);
-    let inputs = match read_tensors(b, file, &m.inputs) {
+    let inputs = match read_values(b, file, &m.inputs) {
         Ok(t) => t,
         Err(e) => return (fail(format!("`{}` cannot be read: {e}", file.path)), None),
     };
+    // A model of plain tensors is timed on the path hosts call, without wrapping its tensors as values.
+    let tensors = ferry_tensor::tensors_from_values(inputs.clone()).ok();
+    let call = || match &tensors {
+        Some(t) => model.infer(t).map(drop),
+        None => model.infer_values(&inputs).map(drop),
+    };
     for _ in 0..budget.warmup {
-        if let Err(e) = model.infer(&inputs) {
+        if let Err(e) = call() {
             return (fail(format!("inference failed: {e}")), None);
         }
     }
@@ -264,7 +290,7 @@ fn time_golden_set(
     let mut samples = Vec::with_capacity(iterations as usize);
     for _ in 0..iterations {
         let t0 = Instant::now();
-        if let Err(e) = model.infer(&inputs) {
+        if let Err(e) = call() {
             return (fail(format!("inference failed: {e}")), None);
         }
         samples.push(t0.elapsed().as_secs_f64() * 1e3);

@@ -1,6 +1,6 @@
 //! The verification [`Context`], which runs the checks in [`CheckId::ALL`] order and holds what they share,
 //! and the small helpers every check family uses (evidence constructors, `plural`, `summarize_cases`,
-//! `read_tensors`). Each family of checks lives in its own file, as methods on [`Context`]:
+//! `read_values`). Each family of checks lives in its own file, as methods on [`Context`]:
 //!
 //! - `artifact.rs`: `artifact.format`, `artifact.layout`, `artifact.digest`, `artifact.pins`,
 //!   `artifact.signature`, `artifact.trust`;
@@ -22,7 +22,7 @@ use ferry_onnx::ModelInfo;
 use ferry_runtime::{Model, Runtime};
 use ferry_spec::policy::{CheckId, Level};
 use ferry_spec::{GoldenFile, TensorSpec};
-use ferry_tensor::{Format, TensorMap};
+use ferry_tensor::{Format, ValueMap};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -235,13 +235,14 @@ pub(crate) fn plural(n: usize) -> &'static str {
 /// Reads one side of a golden set from the bundle, by the contract's one tensor-file rule
 /// ([`ferry_contract::files`]: a lone `.npy` stands for the single declared tensor; a golden file of both
 /// sides gives the side's object), as the packager reads it.
-fn read_tensors(b: &Bundle, file: GoldenFile<'_>, specs: &[TensorSpec]) -> Result<TensorMap, String> {
+fn read_values(b: &Bundle, file: GoldenFile<'_>, specs: &[TensorSpec]) -> Result<ValueMap, String> {
     let path = file.path;
     let bytes = b.file(path).map_err(|e| e.to_string())?;
     if Format::from_path(Path::new(path)).is_none() {
         return Err(format!("`{path}`: not a tensor file (expected .npy, .npz, .safetensors or .json)"));
     }
-    ferry_contract::files::read_golden_bytes(&bytes, file, specs).map_err(|e| e.to_string())
+    let max = ferry_contract::DEFAULT_MAX_ELEMENTS;
+    ferry_contract::files::read_golden_values(&bytes, file, specs, max).map_err(|e| e.to_string())
 }
 
 /// A check's outcome from its cases: failed if any case failed. `verb` is what passing cases do, for one
