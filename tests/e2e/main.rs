@@ -11,4 +11,5 @@ mod pack;
 mod run;
 mod sign;
 mod unpack;
+mod values;
 mod verify;
