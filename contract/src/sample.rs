@@ -2,6 +2,9 @@
 //! a number or invalid. Read by `ferry verify --data` (`contract.data`, each cell against its feature's
 //! rules) and by `ferry init --sample` (each column profiled into a feature table).
 
+#[cfg(feature = "parquet")]
+pub mod parquet;
+
 /// A cell's value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
