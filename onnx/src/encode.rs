@@ -261,6 +261,28 @@ fn value_message(v: &Value, encoding: TensorEncoding) -> ProtoWriter {
 
 /// A `ValueInfoProto` for a tensor of `dtype` and `shape`.
 pub fn value_info(name: &str, dtype: DType, shape: &[OnnxDim]) -> ProtoWriter {
+    let mut ty = ProtoWriter::new();
+    ty.message(1, &tensor_type(dtype, shape));
+    let mut vi = ProtoWriter::new();
+    vi.string(1, name).message(2, &ty);
+    vi
+}
+
+/// A `ValueInfoProto` for a sequence of tensors of `dtype` and `shape` (`seq(tensor(dtype))`).
+pub fn sequence_value_info(name: &str, dtype: DType, shape: &[OnnxDim]) -> ProtoWriter {
+    let mut elem = ProtoWriter::new();
+    elem.message(1, &tensor_type(dtype, shape));
+    let mut sequence = ProtoWriter::new();
+    sequence.message(1, &elem);
+    let mut ty = ProtoWriter::new();
+    ty.message(4, &sequence);
+    let mut vi = ProtoWriter::new();
+    vi.string(1, name).message(2, &ty);
+    vi
+}
+
+/// A `TypeProto.Tensor` of `dtype` and `shape`.
+fn tensor_type(dtype: DType, shape: &[OnnxDim]) -> ProtoWriter {
     let mut dims = ProtoWriter::new();
     for d in shape {
         let mut dim = ProtoWriter::new();
@@ -277,11 +299,7 @@ pub fn value_info(name: &str, dtype: DType, shape: &[OnnxDim]) -> ProtoWriter {
     }
     let mut tensor_type = ProtoWriter::new();
     tensor_type.int64(1, i64::from(dtype.onnx_code())).message(2, &dims);
-    let mut ty = ProtoWriter::new();
-    ty.message(1, &tensor_type);
-    let mut vi = ProtoWriter::new();
-    vi.string(1, name).message(2, &ty);
-    vi
+    tensor_type
 }
 
 /// The IR version ONNX's own helpers pair with a default-domain opset (ONNX 1.19's version table).
@@ -357,6 +375,18 @@ impl ModelBuilder {
     /// Adds a graph output.
     pub fn output(mut self, name: &str, dtype: DType, shape: &[OnnxDim]) -> Self {
         self.outputs.push(value_info(name, dtype, shape));
+        self
+    }
+
+    /// Adds a graph input given as an encoded `ValueInfoProto` (a sequence, say).
+    pub fn raw_input(mut self, vi: ProtoWriter) -> Self {
+        self.inputs.push(vi);
+        self
+    }
+
+    /// Adds a graph output given as an encoded `ValueInfoProto`.
+    pub fn raw_output(mut self, vi: ProtoWriter) -> Self {
+        self.outputs.push(vi);
         self
     }
 

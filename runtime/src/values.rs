@@ -22,28 +22,48 @@ pub(crate) fn run(
     order: &[String],
     inputs: &ValueMap,
 ) -> Result<ValueMap, RuntimeError> {
-    let mut values: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(order.len());
+    let mut feeds: Vec<(&str, &Value)> = Vec::with_capacity(order.len());
     for name in order {
         let v = inputs.get(name).ok_or_else(|| inference(format!("input `{name}` vanished")))?;
-        if let Some(input) = input(name, v)? {
-            values.push((Cow::Borrowed(name.as_str()), input));
+        if let Some(v) = present(v) {
+            feeds.push((name.as_str(), v));
         }
+    }
+    // Containers are ONNX Runtime values over buffers this side owns, and an output may alias them
+    // (SequenceInsert hands back the input sequence's tensors): they live until the outputs are copied.
+    let mut owned_values: Vec<Option<DynValue>> = Vec::with_capacity(feeds.len());
+    for (name, v) in &feeds {
+        owned_values.push(match v {
+            Value::Tensor(_) => None,
+            other => Some(owned(name, other)?),
+        });
+    }
+    let mut values: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(feeds.len());
+    for ((name, v), held) in feeds.iter().zip(&owned_values) {
+        let input = match (v, held) {
+            (Value::Tensor(t), _) => input_value(t)?,
+            (_, Some(held)) => SessionInputValue::from(held),
+            (_, None) => return Err(inference(format!("input `{name}` was not built"))),
+        };
+        values.push((Cow::Borrowed(*name), input));
     }
     let outputs = session.run(values).map_err(|e| inference(e.to_string()))?;
     let mut out = ValueMap::new();
     for (name, value) in outputs.iter() {
         out.insert(name.to_owned(), output(name, &value, 0)?);
     }
+    drop(outputs);
+    drop(owned_values);
     Ok(out)
 }
 
-fn input<'a>(name: &str, v: &'a Value) -> Result<Option<SessionInputValue<'a>>, RuntimeError> {
-    Ok(match v {
-        Value::Tensor(t) => Some(input_value(t)?),
+/// The value to feed: a present optional's content, `None` for an empty optional.
+fn present(v: &Value) -> Option<&Value> {
+    match v {
         Value::Optional(None) => None,
-        Value::Optional(Some(inner)) => input(name, inner)?,
-        other => Some(owned(name, other)?.into()),
-    })
+        Value::Optional(Some(inner)) => present(inner),
+        other => Some(other),
+    }
 }
 
 /// An owned ONNX Runtime value of a request value.

@@ -751,3 +751,49 @@ fn a_zipmap_classifier_answers_with_values() {
     let e = model.infer_values(&wrong).unwrap_err();
     assert_eq!(e.to_string(), "input `X`: is a sequence of 0, expected tensor");
 }
+
+/// A sequence input is built over buffers the runtime owns, and ONNX Runtime may hand them back inside an
+/// output (SequenceInsert keeps the input's tensors): the output must be read before they are freed, not
+/// after (it read freed memory once: 94513065415452 where 1 was expected).
+#[test]
+fn a_sequence_output_that_aliases_its_input_reads_back_whole() {
+    use ferry_onnx::OnnxDim;
+    use ferry_onnx::encode::{ModelBuilder, sequence_value_info};
+    use ferry_tensor::{Value, ValueMap};
+    let n = [OnnxDim::Param("n".into())];
+    let onnx = ModelBuilder::new(17)
+        .raw_input(sequence_value_info("seq", DType::Int64, &n))
+        .input("t", DType::Int64, &n)
+        .raw_output(sequence_value_info("out", DType::Int64, &n))
+        .node("SequenceInsert", &["seq", "t"], &["out"])
+        .build();
+    let spec = |name: &str, ty: &str| ferry_spec::TensorSpec {
+        value_type: ty.parse().unwrap(),
+        name: name.into(),
+        dtype: DType::Int64,
+        shape: vec![ferry_spec::Dim::Symbolic("n".into())],
+        features: vec![],
+        values: None,
+    };
+    let model = runtime()
+        .model_from_onnx_bytes(
+            onnx,
+            Vec::new(),
+            vec![spec("seq", "sequence<tensor>"), spec("t", "tensor")],
+            vec![spec("out", "sequence<tensor>")],
+            serde_json::json!({}),
+        )
+        .unwrap();
+    let t = |v: Vec<i64>| Value::Tensor(Tensor::new(vec![v.len()], TensorData::I64(v)).unwrap());
+    let parts = vec![t(vec![1, 2, 3, 4]), t(vec![5, 6, 7]), t(vec![8, 9])];
+    let inputs = ValueMap::from([
+        ("seq".to_owned(), Value::Sequence(parts.clone())),
+        ("t".to_owned(), t(vec![10, 11, 12])),
+    ]);
+    for _ in 0..3 {
+        let out = model.infer_values(&inputs).unwrap();
+        let mut want = parts.clone();
+        want.push(t(vec![10, 11, 12]));
+        assert_eq!(out["out"], Value::Sequence(want));
+    }
+}
