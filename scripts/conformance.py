@@ -110,26 +110,73 @@ def node_tests_dir() -> str:
     return os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "node")
 
 
+def ferry_type(tp: onnx.TypeProto, where: str):
+    """A graph value's type as a Ferry contract writes it (`tensor`, `sequence<tensor>`, ...), its
+    innermost TensorProto dtype code, and the innermost tensor's rank when the model gives it."""
+    which = tp.WhichOneof("value")
+    if which == "tensor_type":
+        code = tp.tensor_type.elem_type
+        if code not in FERRY_DTYPES:
+            raise Unsupported(f"dtype {onnx.TensorProto.DataType.Name(code).lower()}")
+        rank = len(tp.tensor_type.shape.dim) if tp.tensor_type.HasField("shape") else None
+        return "tensor", code, rank
+    if which in ("sequence_type", "optional_type"):
+        inner, code, rank = ferry_type(getattr(tp, which).elem_type, where)
+        return f"{which.split('_')[0]}<{inner}>", code, rank
+    if which == "map_type":
+        key = tp.map_type.key_type
+        inner, code, _ = ferry_type(tp.map_type.value_type, where)
+        if inner != "tensor" or key not in FERRY_DTYPES:
+            raise Unsupported(f"{where} is a map Ferry cannot hold")
+        return f"map<{FERRY_DTYPES[key]}, tensor>", code, 0
+    raise Unsupported(f"{where} is a {which}")
+
+
 def tensor_values(model: onnx.ModelProto, side: str):
-    """The graph inputs (without initializers) or outputs, each (name, TensorProto dtype code)."""
+    """The graph inputs (without initializers) or outputs, each (name, TensorProto dtype code of the
+    innermost tensor); `KINDS[(model id, name)]` keeps the type of those that are not plain tensors."""
     values = model.graph.input if side == "input" else model.graph.output
     inits = {i.name for i in model.graph.initializer}
     out = []
     for v in values:
         if v.name in inits:
             continue
-        which = v.type.WhichOneof("value")
-        if which != "tensor_type":
-            raise Unsupported(f"{side} `{v.name}` is a {which}, not a tensor")
-        code = v.type.tensor_type.elem_type
-        if code not in FERRY_DTYPES:
-            raise Unsupported(f"dtype {onnx.TensorProto.DataType.Name(code).lower()}")
+        kind, code, rank = ferry_type(v.type, f"{side} `{v.name}`")
+        if kind != "tensor":
+            KINDS[(id(model), v.name)] = (kind, rank)
         out.append((v.name, code))
     return out
 
 
-def load_data(test_dir: str, prefix: str, values):
-    """The test data for the values, as numpy arrays by name."""
+# The type and innermost rank of every graph value that is not a plain tensor, by (model id, name).
+KINDS: dict = {}
+
+
+def kinds_of(model: onnx.ModelProto) -> dict:
+    """The non-tensor values of `model` (after tensor_values read both sides): name -> (type, rank)."""
+    return {name: k for (mid, name), k in list(KINDS.items()) if mid == id(model)}
+
+
+def read_proto_value(path: str, kind: str):
+    """A SequenceProto / OptionalProto / MapProto test value as Python: a list, None or the value, a
+    dict; tensors inside as numpy arrays."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if kind.startswith("sequence"):
+        p = onnx.SequenceProto()
+        p.ParseFromString(data)
+        return numpy_helper.to_list(p)
+    if kind.startswith("optional"):
+        p = onnx.OptionalProto()
+        p.ParseFromString(data)
+        return numpy_helper.to_optional(p)
+    p = onnx.MapProto()
+    p.ParseFromString(data)
+    return numpy_helper.to_dict(p)
+
+
+def load_data(test_dir: str, prefix: str, values, kinds=None):
+    """The test data for the values, as numpy arrays by name (lists, None and dicts for containers)."""
     files = sorted(
         glob.glob(os.path.join(test_dir, "test_data_set_0", f"{prefix}_*.pb")),
         key=lambda p: int(re.search(r"_(\d+)\.pb$", p).group(1)),
@@ -138,6 +185,9 @@ def load_data(test_dir: str, prefix: str, values):
         raise Unsupported(f"{len(files)} {prefix} files for {len(values)} graph {prefix}s")
     out = {}
     for path, (name, code) in zip(files, values):
+        if kinds and name in kinds:
+            out[name] = read_proto_value(path, kinds[name][0])
+            continue
         t = onnx.TensorProto()
         with open(path, "rb") as f:
             t.ParseFromString(f.read())
@@ -163,7 +213,64 @@ def toml_str(s: str) -> str:
     return json.dumps(s)  # a JSON string is a valid TOML basic string
 
 
-def write_source(test: str, test_dir: str, src: str, inputs, outputs, feeds, expected) -> None:
+def json_tensor(arr: np.ndarray, code: int):
+    """A tensor in Ferry's explicit JSON form."""
+    flat = np.asarray(arr).reshape(-1)
+    if is_float(flat.dtype):
+        wide = flat.astype(np.float64)
+        data = [None if np.isnan(x) else ("Infinity" if x > 0 else "-Infinity") if np.isinf(x) else float(x) for x in wide]
+    elif flat.dtype.kind == "b":
+        data = [bool(x) for x in flat]
+    elif flat.dtype.kind in "US" or code == 8:
+        data = [str(x) for x in flat]
+    else:
+        data = [int(x) for x in flat]
+    return {"dtype": FERRY_DTYPES[code], "shape": [int(d) for d in np.shape(arr)], "data": data}
+
+
+def json_value(v, kind: str, code: int):
+    if kind == "tensor":
+        return json_tensor(v, code)
+    if kind.startswith("sequence<"):
+        return [json_value(x, kind[len("sequence<") : -1], code) for x in v]
+    if kind.startswith("optional<"):
+        return None if v is None else json_value(v, kind[len("optional<") : -1], code)
+    return {str(k): json_tensor(np.asarray(x), code)["data"][0] for k, x in v.items()}
+
+
+def element_shapes(v, kind: str) -> list:
+    """The shapes of the tensors inside a container value (none for a map's scalars)."""
+    if kind == "tensor":
+        return [tuple(np.shape(v))]
+    if kind.startswith("map<") or v is None:
+        return []
+    inner = kind[kind.index("<") + 1 : -1]
+    items = v if kind.startswith("sequence<") else [v]
+    return [s for x in items for s in element_shapes(x, inner)]
+
+
+def element_dims(vname: str, v, kind: str, rank) -> list[str]:
+    """A container's element shape for the contract: a dim all its tensors agree on is fixed (the model
+    may fix it too), one they differ on is symbolic (free per element)."""
+    if kind.startswith("map<") or "map<" in kind:
+        return []
+    shapes = element_shapes(v, kind)
+    ranks = {len(s) for s in shapes}
+    if len(ranks) > 1:
+        raise Unsupported(f"`{vname}`: a sequence whose tensors differ in rank")
+    r = ranks.pop() if ranks else rank
+    if r is None:
+        raise Unsupported(f"`{vname}`: the rank of an empty container's tensors is unknown")
+    dims = []
+    for i in range(r):
+        sizes = {s[i] for s in shapes}
+        dims.append(str(sizes.pop()) if len(sizes) == 1 else toml_str(f"{vname}_d{i}"))
+    return dims
+
+
+def write_source(test: str, test_dir: str, src: str, inputs, outputs, feeds, expected, kinds=None) -> None:
+    if kinds:
+        return write_value_source(test, test_dir, src, inputs, outputs, feeds, expected, kinds)
     os.makedirs(os.path.join(src, "golden"))
     shutil.copy(os.path.join(test_dir, "model.onnx"), os.path.join(src, "model.onnx"))
     name = re.sub(r"[^a-z0-9._-]", "-", test.lower())
@@ -197,6 +304,53 @@ def write_source(test: str, test_dir: str, src: str, inputs, outputs, feeds, exp
         f.write("\n".join(lines))
     np.savez(os.path.join(src, "golden", "inputs.npz"), **feeds)
     np.savez(os.path.join(src, "golden", "expected.npz"), **expected)
+
+
+def write_value_source(test, test_dir, src, inputs, outputs, feeds, expected, kinds) -> None:
+    """A source for a test with sequences, maps or optionals: one golden file of JSON (the only format
+    that holds them); each container's element dims symbolic, as they are free per element."""
+    os.makedirs(os.path.join(src, "golden"))
+    shutil.copy(os.path.join(test_dir, "model.onnx"), os.path.join(src, "model.onnx"))
+    name = re.sub(r"[^a-z0-9._-]", "-", test.lower())
+    lines = ["[model]", f"name = {toml_str(name)}", 'version = "1.0.0"', 'onnx = "model.onnx"', ""]
+    golden = {"inputs": {}, "outputs": {}}
+    for side, values, data in (("inputs", inputs, feeds), ("outputs", outputs, expected)):
+        for vname, code in values:
+            kind, rank = kinds.get(vname, ("tensor", None))
+            if kind == "tensor":
+                shape = ", ".join(str(int(d)) for d in np.shape(data[vname]))
+            else:
+                shape = ", ".join(element_dims(vname, data[vname], kind, rank))
+            lines += [f"[[{side}]]", f"name = {toml_str(vname)}"]
+            if kind != "tensor":
+                lines.append(f"type = {toml_str(kind)}")
+            lines += [f'dtype = "{FERRY_DTYPES[code]}"', f"shape = [{shape}]", ""]
+            golden[side][vname] = json_value(data[vname], kind, code)
+    lines += ["[[golden]]", 'name = "data-set-0"', 'file = "golden/data.json"', f"rtol = {RTOL}", f"atol = {ATOL}", ""]
+    with open(os.path.join(src, "ferry.toml"), "w") as f:
+        f.write("\n".join(lines))
+    with open(os.path.join(src, "golden", "data.json"), "w") as f:
+        json.dump(golden, f)
+
+
+def close_value(expected, actual) -> bool:
+    """close() through sequences (lists), optionals (None) and maps (dicts)."""
+    if expected is None or actual is None:
+        return expected is None and actual is None
+    if isinstance(expected, dict):
+        return (
+            isinstance(actual, dict)
+            and set(expected) == set(actual)
+            and all(close(np.asarray(expected[k]), np.asarray(actual[k])) for k in expected)
+        )
+    if isinstance(expected, list):
+        return isinstance(actual, list) and len(expected) == len(actual) and all(
+            close_value(e, a) for e, a in zip(expected, actual)
+        )
+    actual = np.asarray(actual)
+    if actual.dtype.kind == "O":
+        actual = actual.astype(str)
+    return close(np.asarray(expected), actual)
 
 
 def is_float(dtype: np.dtype) -> bool:
@@ -245,6 +399,10 @@ def run_ort(test_dir: str, inputs, feeds, expected, outputs) -> tuple[str, str]:
     except Exception as e:  # noqa: BLE001 - any failure of ORT is a result here
         return "error", str(e).splitlines()[0][:200] if str(e) else type(e).__name__
     for (name, _), actual in zip(outputs, got):
+        if not isinstance(expected[name], np.ndarray):
+            if not close_value(expected[name], actual):
+                return "failed", f"output `{name}` differs"
+            continue
         actual = np.asarray(actual)
         if actual.dtype.kind == "O":
             actual = actual.astype(str)
@@ -288,10 +446,11 @@ def one_test(test: str, ferry: str, work: str) -> dict:
         if not inputs:
             raise Unsupported("no graph input (a Ferry contract declares at least one)")
         names = [n for n, _ in inputs + outputs]
-        if len(set(names)) != len(names) or not all(npz_safe(n) for n in names):
+        kinds = kinds_of(model)
+        if len(set(names)) != len(names) or (not kinds and not all(npz_safe(n) for n in names)):
             raise Unsupported("tensor names Ferry cannot store in .npz")
-        feeds = load_data(test_dir, "input", inputs)
-        expected = load_data(test_dir, "output", outputs)
+        feeds = load_data(test_dir, "input", inputs, kinds)
+        expected = load_data(test_dir, "output", outputs, kinds)
     except Unsupported as e:
         result["unsupported"] = str(e)
         return result
@@ -302,7 +461,10 @@ def one_test(test: str, ferry: str, work: str) -> dict:
     tmp = tempfile.mkdtemp(prefix=f"{test}-", dir=work)
     try:
         src = os.path.join(tmp, "src")
-        write_source(test, test_dir, src, inputs, outputs, feeds, expected)
+        try:
+            write_source(test, test_dir, src, inputs, outputs, feeds, expected, kinds)
+        except Unsupported as e:
+            return {"test": test, "unsupported": str(e)}
         result["ferry"], result["ferry_detail"], result["failed_checks"] = run_ferry(ferry, src, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
