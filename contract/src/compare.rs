@@ -124,7 +124,10 @@ fn walk(e: &Value, a: &Value, rtol: f64, atol: f64, at: &mut Vec<usize>, out: &m
         }
         (Value::Sequence(x), Value::Sequence(y)) => {
             if x.len() != y.len() {
-                return broken(out, format!("has {} element{}, expected {}", y.len(), crate::error::plural(y.len()), x.len()));
+                return broken(
+                    out,
+                    format!("has {} element{}, expected {}", y.len(), crate::error::plural(y.len()), x.len()),
+                );
             }
             for (i, (x, y)) in x.iter().zip(y).enumerate() {
                 at.push(i);
@@ -350,7 +353,9 @@ mod tests {
     #[test]
     fn values_compare_by_structure_keys_and_tolerance() {
         use ferry_tensor::MapValue;
-        let map = |k: Vec<i64>, v: Vec<f32>| Value::Map(MapValue::new(TensorData::I64(k), TensorData::F32(v)).unwrap());
+        let map = |k: Vec<i64>, v: Vec<f32>| {
+            Value::Map(MapValue::new(TensorData::I64(k), TensorData::F32(v)).unwrap())
+        };
         let seq = |v: Vec<Value>| Value::Sequence(v);
         let e = seq(vec![map(vec![0, 1], vec![0.75, 0.25]), map(vec![0, 1], vec![0.5, 0.5])]);
         let close = seq(vec![map(vec![1, 0], vec![0.25001, 0.75]), map(vec![0, 1], vec![0.5, 0.5])]);
@@ -363,9 +368,15 @@ mod tests {
         let c = compare_values(&e, &keys, 1e-3, 0.0);
         assert_eq!(c.structure.as_deref(), Some("[0] has the keys {0, 2}, expected {0, 1}"));
         let short = seq(vec![map(vec![0, 1], vec![0.75, 0.25])]);
-        assert_eq!(compare_values(&e, &short, 1.0, 1.0).structure.as_deref(), Some("has 1 element, expected 2"));
+        assert_eq!(
+            compare_values(&e, &short, 1.0, 1.0).structure.as_deref(),
+            Some("has 1 element, expected 2")
+        );
         let t = Value::Tensor(f32t(vec![1.0]));
-        assert_eq!(compare_values(&e, &t, 1.0, 1.0).structure.as_deref(), Some("is a tensor, expected a sequence of 2"));
+        assert_eq!(
+            compare_values(&e, &t, 1.0, 1.0).structure.as_deref(),
+            Some("is a tensor, expected a sequence of 2")
+        );
         let none = Value::Optional(None);
         assert!(compare_values(&none, &none, 0.0, 0.0).pass);
         assert!(!compare_values(&none, &t, 0.0, 0.0).pass);

@@ -10,7 +10,9 @@
 //! request file ([`read_tensor_file`]) may be one, of which it is the inputs.
 
 use ferry_spec::{DType, GoldenFile, GoldenSide, TensorSpec};
-use ferry_tensor::{Declared, Format, Part, Refusal, TensorError, TensorMap, Typed, ValueMap, values_from_tensors};
+use ferry_tensor::{
+    Declared, Format, Part, Refusal, TensorError, TensorMap, Typed, ValueMap, values_from_tensors,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -170,7 +172,11 @@ pub fn read_value_file(
 }
 
 /// A tensor file cannot hold a declared sequence, map or optional (a present optional tensor excepted).
-fn refuse_containers(specs: &[TensorSpec], tensors: &TensorMap, format: Option<Format>) -> Result<(), TensorError> {
+fn refuse_containers(
+    specs: &[TensorSpec],
+    tensors: &TensorMap,
+    format: Option<Format>,
+) -> Result<(), TensorError> {
     let container = specs.iter().find(|s| {
         let optional_tensor = matches!(&s.value_type, ferry_spec::ValueType::Optional(t) if t.is_tensor());
         !s.value_type.is_tensor() && !optional_tensor && tensors.contains_key(&s.name)
@@ -190,7 +196,8 @@ mod tests {
     use ferry_tensor::{Tensor, TensorData};
 
     fn spec(name: &str) -> TensorSpec {
-        TensorSpec { value_type: Default::default(),
+        TensorSpec {
+            value_type: Default::default(),
             name: name.into(),
             dtype: DType::Float32,
             shape: vec![Dim::Fixed(1)],

@@ -185,7 +185,14 @@ mod tests {
     use super::*;
 
     fn spec(name: &str, dtype: DType, shape: &[Dim]) -> TensorSpec {
-        TensorSpec { value_type: Default::default(), name: name.into(), dtype, shape: shape.to_vec(), features: vec![], values: None }
+        TensorSpec {
+            value_type: Default::default(),
+            name: name.into(),
+            dtype,
+            shape: shape.to_vec(),
+            features: vec![],
+            values: None,
+        }
     }
 
     fn value(name: &str, kind: ValueKind, elem: Option<DType>, shape: Option<Vec<OnnxDim>>) -> ValueInfo {

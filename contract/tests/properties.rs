@@ -41,7 +41,14 @@ fn contract() -> impl Strategy<Value = Vec<TensorSpec>> {
                 } else {
                     Vec::new()
                 };
-                TensorSpec { value_type: Default::default(), name: name.into(), dtype, shape, features, values: None }
+                TensorSpec {
+                    value_type: Default::default(),
+                    name: name.into(),
+                    dtype,
+                    shape,
+                    features,
+                    values: None,
+                }
             })
     };
     (spec("a"), spec("b"), any::<bool>()).prop_map(|(a, b, two)| if two { vec![a, b] } else { vec![a] })

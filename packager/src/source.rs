@@ -352,7 +352,8 @@ mod tests {
 
     #[test]
     fn pack_names_the_key_of_the_first_difference_with_the_model() {
-        let spec = |shape: Vec<Dim>| TensorSpec { value_type: Default::default(),
+        let spec = |shape: Vec<Dim>| TensorSpec {
+            value_type: Default::default(),
             name: "x".into(),
             dtype: DType::Float32,
             shape,

@@ -32,8 +32,8 @@ pub use ferry_spec::{DType, GoldenSide};
 pub use float8::{Float8E4M3FN, Float8E4M3FNUZ, Float8E5M2, Float8E5M2FNUZ};
 pub use npz::MAX_NPZ_TOTAL_BYTES;
 pub use value::{
-    MapValue, Typed, Value, ValueMap, golden_values_bytes, json_values_bytes, read_json_values, read_values_part,
-    tensors_from_values, values_from_tensors, write_values_file,
+    MapValue, Typed, Value, ValueMap, golden_values_bytes, json_values_bytes, read_json_values,
+    read_values_part, tensors_from_values, values_from_tensors, write_values_file,
 };
 
 /// A dense, row-major (C order) tensor.

@@ -101,7 +101,12 @@ pub fn run(a: RunArgs) -> CliResult {
             ferry_tensor::write_values_file(path, &outputs)
                 .with_context(|| path.display().to_string())
                 .map_err(usage)?;
-            eprintln!("wrote {} output{} to {}", outputs.len(), if outputs.len() == 1 { "" } else { "s" }, path.display());
+            eprintln!(
+                "wrote {} output{} to {}",
+                outputs.len(),
+                if outputs.len() == 1 { "" } else { "s" },
+                path.display()
+            );
         }
         None => {
             let bytes = ferry_tensor::json_values_bytes(&outputs);
