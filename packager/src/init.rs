@@ -2,6 +2,7 @@
 
 use crate::PackError;
 use crate::source::ONNX_LIMIT;
+use ferry_contract::sample::parquet::ParquetTable;
 use ferry_contract::sample::{Cell, CsvRecords, parse_cell};
 use ferry_onnx::{OnnxDim, ValueInfo, ValueKind};
 use ferry_spec::{DType, Feature};
@@ -24,7 +25,7 @@ pub struct InitOptions {
     /// `[model] license` (an SPDX expression); default empty, with a comment asking for one.
     pub license: Option<String>,
     /// A sample: a CSV of the model's tabular input (a header row naming the columns, one row per
-    /// record), or a tensor file (`.npz`, `.safetensors`, `.json`) holding a batch of every input by name.
+    /// record) or a Parquet file of it (its columns, in order; `.parquet`), or a tensor file (`.npz`, `.safetensors`, `.json`) holding a batch of every input by name.
     /// Profiled into feature tables; its first rows made into a golden set.
     pub sample: Option<PathBuf>,
     /// How many of the sample's first rows make the golden set (default 5).
@@ -313,9 +314,13 @@ fn sample_err(path: &Path, message: String) -> PackError {
     PackError::Source { path: path.to_path_buf(), message }
 }
 
-/// Profiles a sample: a CSV of the tabular input ([`profile_csv`]), or a tensor file (`.npz`,
-/// `.safetensors`, `.json`) holding a batch of every input, by name ([`profile_tensors`]).
+/// Profiles a sample: a CSV or Parquet file of the tabular input ([`profile_csv`], [`profile_parquet`]),
+/// or a tensor file (`.npz`, `.safetensors`, `.json`) holding a batch of every input, by name
+/// ([`profile_tensors`]).
 fn profile_sample(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Result<Profile, PackError> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
+        return profile_parquet(path, inputs, golden_rows);
+    }
     match ferry_tensor::Format::from_path(path) {
         Some(ferry_tensor::Format::Npy) => Err(sample_err(
             path,
@@ -497,8 +502,7 @@ fn profile_tensors(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Res
     Ok(Profile { sample: path.to_path_buf(), features, golden, golden_rows: take })
 }
 
-/// Profiles a CSV sample: the input it feeds is the one input of shape `[batch, n]` with `n` the
-/// number of columns (numeric dtype); each column becomes a feature of that name.
+/// Profiles a CSV sample: the header names the columns, each record is a row ([`TableProfile`]).
 fn profile_csv(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Result<Profile, PackError> {
     let text = ferry_spec::file::read_to_string(path, SAMPLE_LIMIT).map_err(file_err)?;
     let mut records = CsvRecords::new(&text);
@@ -513,39 +517,8 @@ fn profile_csv(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Result<
         }
     };
     let n = header.len();
-    let tabular: Vec<(&ValueInfo, DType)> =
-        inputs.iter().filter_map(|v| tabular(v, Some(n)).map(|(d, _)| (v, d))).collect();
-    let (input, dtype) = match tabular.as_slice() {
-        [one] => *one,
-        [] => {
-            return Err(sample_err(
-                path,
-                format!(
-                    "the sample has {n} column{}, but no input of the model has shape [batch, {n}] with a numeric dtype",
-                    if n == 1 { "" } else { "s" }
-                ),
-            ));
-        }
-        _ => {
-            let names: Vec<&str> = tabular.iter().map(|(v, _)| v.name.as_str()).collect();
-            return Err(sample_err(
-                path,
-                format!(
-                    "the sample's {n} columns fit several inputs ({}); give a model with one",
-                    names.join(", ")
-                ),
-            ));
-        }
-    };
-    let mut seen = std::collections::BTreeSet::new();
-    for name in &header {
-        let name = name.trim();
-        if name.is_empty() || !seen.insert(name) {
-            return Err(sample_err(path, format!("line 1: column name `{name}` is empty or appears twice")));
-        }
-    }
-    let mut columns: Vec<ColumnStats> = (0..n).map(|_| ColumnStats::new()).collect();
-    let mut golden = Vec::new();
+    let names = header.iter().map(|h| h.trim().to_owned()).collect();
+    let mut table = TableProfile::new(path, names, inputs, golden_rows, "line 1: ")?;
     let mut rows = 0usize;
     for rec in records {
         let (line, fields) = rec.map_err(|e| sample_err(path, e))?;
@@ -555,82 +528,183 @@ fn profile_csv(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Result<
                 format!("line {line}: {} fields, but the header has {n}", fields.len()),
             ));
         }
-        for ((cell, column), name) in fields.iter().zip(&mut columns).zip(&header) {
-            let value = match parse_cell(cell) {
-                Cell::Missing if dtype.is_float() => None,
-                Cell::Missing => {
-                    return Err(sample_err(
-                        path,
-                        format!(
-                            "line {line}, column `{}`: a missing value, but `{}` is {dtype}",
-                            name.trim(),
-                            input.name
-                        ),
-                    ));
-                }
-                Cell::Number(v) if !dtype.is_float() && v.fract() != 0.0 => {
-                    return Err(sample_err(
-                        path,
-                        format!(
-                            "line {line}, column `{}`: {v} is not a whole number, but `{}` is {dtype}",
-                            name.trim(),
-                            input.name
-                        ),
-                    ));
-                }
-                Cell::Number(v) if out_of_range(v, dtype).is_some() => {
-                    let why = out_of_range(v, dtype).unwrap_or_default();
-                    return Err(sample_err(
-                        path,
-                        format!("line {line}, column `{}`: `{}` {why} for {dtype}", name.trim(), cell.trim()),
-                    ));
-                }
-                Cell::Number(v) => Some(v),
-                Cell::Invalid(t) => {
-                    return Err(sample_err(
-                        path,
-                        format!("line {line}, column `{}`: `{t}` is not a number", name.trim()),
-                    ));
-                }
-            };
-            column.add(value);
-            if rows < golden_rows {
-                golden.push(value.unwrap_or(f64::NAN));
-            }
+        for (c, cell) in fields.iter().enumerate() {
+            table
+                .add(rows, c, &parse_cell(cell), || cell.trim().to_owned())
+                .map_err(|e| sample_err(path, format!("line {line}, {e}")))?;
         }
         rows += 1;
     }
     if rows == 0 {
         return Err(sample_err(path, "the sample has a header but no rows".into()));
     }
-    let features: Vec<Feature> =
-        header.iter().zip(&columns).map(|(name, stats)| stats.feature(name.trim())).collect();
-    let take = rows.min(golden_rows);
-    let data = match dtype {
-        #[allow(clippy::cast_possible_truncation)]
-        DType::Float32 => TensorData::F32(golden.iter().map(|v| *v as f32).collect()),
-        DType::Float64 => TensorData::F64(golden),
-        #[allow(clippy::cast_possible_truncation)]
-        DType::Int64 => TensorData::I64(golden.iter().map(|v| *v as i64).collect()),
-        #[allow(clippy::cast_possible_truncation)]
-        DType::Int32 => TensorData::I32(golden.iter().map(|v| *v as i32).collect()),
-        other => {
-            return Err(sample_err(
-                path,
-                format!("a CSV sample feeds a float32, float64, int32 or int64 input, not {other}"),
-            ));
+    table.finish(path, rows)
+}
+
+/// Profiles a Parquet sample as a CSV ([`TableProfile`]): its columns in file order, a null a missing
+/// value. The file is checked from its footer first ([`ParquetTable::new`]): flat numeric columns, at
+/// most the runtime's element limit in cells, page sizes its rows can need.
+fn profile_parquet(path: &Path, inputs: &[ValueInfo], golden_rows: usize) -> Result<Profile, PackError> {
+    let bytes = ferry_spec::file::read(path, SAMPLE_LIMIT).map_err(file_err)?;
+    let limit = u64::try_from(ferry_contract::DEFAULT_MAX_ELEMENTS).unwrap_or(u64::MAX);
+    let table = ParquetTable::new(bytes, limit).map_err(|e| sample_err(path, e))?;
+    let mut profile = TableProfile::new(path, table.names().to_vec(), inputs, golden_rows, "")?;
+    if table.rows() == 0 {
+        return Err(sample_err(path, "the sample has columns but no rows".into()));
+    }
+    table
+        .for_each_cell(|row, c, cell| {
+            let shown = || match cell {
+                Cell::Number(v) => format!("{v}"),
+                _ => String::new(),
+            };
+            profile.add(row, c, &cell, shown).map_err(|e| format!("row {}, {e}", row + 1))
+        })
+        .map_err(|e| sample_err(path, e))?;
+    profile.finish(path, table.rows())
+}
+
+/// A sample table (named columns of cells, from a CSV or a Parquet file) profiled into the feature table
+/// of the one input it feeds, with its first rows kept for the golden set: the input is the one of shape
+/// `[batch, n]` with `n` the number of columns (numeric dtype); each column becomes a feature of its
+/// name. Cells may come in any order (Parquet gives them column by column); memory grows with the
+/// columns and the golden rows, not the cells.
+#[derive(Debug)]
+struct TableProfile<'a> {
+    input: &'a ValueInfo,
+    /// Whether `input` is the model's only input (else the sample makes no golden set).
+    only_input: bool,
+    dtype: DType,
+    names: Vec<String>,
+    columns: Vec<ColumnStats>,
+    golden_rows: usize,
+    /// The first `golden_rows` rows, row-major, NaN where missing; grown as rows arrive.
+    golden: Vec<f64>,
+}
+
+impl<'a> TableProfile<'a> {
+    /// The profile of a table with these column `names` (trimmed); `at` prefixes an error about them
+    /// (`"line 1: "` for a CSV header).
+    fn new(
+        path: &Path,
+        names: Vec<String>,
+        inputs: &'a [ValueInfo],
+        golden_rows: usize,
+        at: &str,
+    ) -> Result<TableProfile<'a>, PackError> {
+        let n = names.len();
+        let tabular: Vec<(&ValueInfo, DType)> =
+            inputs.iter().filter_map(|v| tabular(v, Some(n)).map(|(d, _)| (v, d))).collect();
+        let (input, dtype) = match tabular.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(sample_err(
+                    path,
+                    format!(
+                        "the sample has {n} column{}, but no input of the model has shape [batch, {n}] with a numeric dtype",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                ));
+            }
+            _ => {
+                let names: Vec<&str> = tabular.iter().map(|(v, _)| v.name.as_str()).collect();
+                return Err(sample_err(
+                    path,
+                    format!(
+                        "the sample's {n} columns fit several inputs ({}); give a model with one",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for name in &names {
+            if name.is_empty() || !seen.insert(name) {
+                return Err(sample_err(path, format!("{at}column name `{name}` is empty or appears twice")));
+            }
         }
-    };
-    let tensor = Tensor::new(vec![take, n], data).map_err(|e| sample_err(path, e.to_string()))?;
-    // A golden set needs every input; a CSV feeds only the tabular one.
-    let golden =
-        if inputs.len() == 1 { TensorMap::from([(input.name.clone(), tensor)]) } else { TensorMap::new() };
-    Ok(Profile {
-        sample: path.to_path_buf(),
-        features: BTreeMap::from([(input.name.clone(), features)]),
-        golden,
-        golden_rows: take,
-    })
+        let columns = (0..n).map(|_| ColumnStats::new()).collect();
+        Ok(TableProfile {
+            input,
+            only_input: inputs.len() == 1,
+            dtype,
+            names,
+            columns,
+            golden_rows,
+            golden: Vec::new(),
+        })
+    }
+
+    /// The cell of column `c` in row `row` (0-based); `raw` shows it as written. An error names the
+    /// column and why, for the caller to prefix with where (line or row).
+    fn add(&mut self, row: usize, c: usize, cell: &Cell, raw: impl FnOnce() -> String) -> Result<(), String> {
+        let (dtype, input) = (self.dtype, &self.input.name);
+        let name = &self.names[c];
+        let value = match *cell {
+            Cell::Missing if dtype.is_float() => None,
+            Cell::Missing => {
+                return Err(format!("column `{name}`: a missing value, but `{input}` is {dtype}"));
+            }
+            Cell::Number(v) if !dtype.is_float() && v.fract() != 0.0 => {
+                return Err(format!("column `{name}`: {v} is not a whole number, but `{input}` is {dtype}"));
+            }
+            Cell::Number(v) if out_of_range(v, dtype).is_some() => {
+                let why = out_of_range(v, dtype).unwrap_or_default();
+                return Err(format!("column `{name}`: `{}` {why} for {dtype}", raw()));
+            }
+            Cell::Number(v) => Some(v),
+            Cell::Invalid(ref t) => {
+                return Err(format!("column `{name}`: `{t}` is not a number"));
+            }
+        };
+        self.columns[c].add(value);
+        if row < self.golden_rows {
+            let n = self.names.len();
+            let need = (row + 1) * n;
+            if self.golden.len() < need {
+                self.golden.resize(need, f64::NAN);
+            }
+            self.golden[row * n + c] = value.unwrap_or(f64::NAN);
+        }
+        Ok(())
+    }
+
+    /// The feature table and golden set of a table of `rows` rows, all added.
+    fn finish(self, path: &Path, rows: usize) -> Result<Profile, PackError> {
+        let TableProfile { input, only_input, dtype, names, columns, golden_rows, mut golden } = self;
+        let n = names.len();
+        let features: Vec<Feature> =
+            names.iter().zip(&columns).map(|(name, stats)| stats.feature(name)).collect();
+        let take = rows.min(golden_rows);
+        golden.resize(take * n, f64::NAN);
+        let data = match dtype {
+            #[allow(clippy::cast_possible_truncation)]
+            DType::Float32 => TensorData::F32(golden.iter().map(|v| *v as f32).collect()),
+            DType::Float64 => TensorData::F64(golden),
+            #[allow(clippy::cast_possible_truncation)]
+            DType::Int64 => TensorData::I64(golden.iter().map(|v| *v as i64).collect()),
+            #[allow(clippy::cast_possible_truncation)]
+            DType::Int32 => TensorData::I32(golden.iter().map(|v| *v as i32).collect()),
+            other => {
+                return Err(sample_err(
+                    path,
+                    format!(
+                        "a CSV or Parquet sample feeds a float32, float64, int32 or int64 input, not {other}"
+                    ),
+                ));
+            }
+        };
+        let tensor = Tensor::new(vec![take, n], data).map_err(|e| sample_err(path, e.to_string()))?;
+        // A golden set needs every input; a table feeds only the tabular one.
+        let golden =
+            if only_input { TensorMap::from([(input.name.clone(), tensor)]) } else { TensorMap::new() };
+        Ok(Profile {
+            sample: path.to_path_buf(),
+            features: BTreeMap::from([(input.name.clone(), features)]),
+            golden,
+            golden_rows: take,
+        })
+    }
 }
 
 /// Writes the golden set `sample` (inputs: the sample's first rows; expected: what `reference`

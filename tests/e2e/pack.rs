@@ -632,3 +632,182 @@ fn init_with_a_tensor_sample_makes_a_golden_set_for_every_input() {
         assert!(!dir.exists());
     }
 }
+
+/// `init MODEL DIR --sample FILE`, returning the process output.
+fn init_with_sample(model: &Path, dir: &Path, sample: &Path) -> std::process::Output {
+    run(&["init", model.to_str().unwrap(), dir.to_str().unwrap(), "--sample", sample.to_str().unwrap()])
+}
+
+/// `init --sample credit.parquet` (written by pandas, `fixtures/parquet/generate.py`, snappy and the
+/// other codecs) profiles the same feature tables and golden rows as the same DataFrame written as CSV;
+/// `run` enforces them and `verify` passes the golden set.
+#[test]
+fn init_with_a_parquet_sample_profiles_like_its_csv() {
+    let t = tempdir();
+    let model = fixture("credit-risk").join("model.onnx");
+    let data = fixture("parquet");
+    let scaffold = |sample: &str| {
+        let src = t.path().join(sample.replace('.', "-"));
+        let o = init_with_sample(&model, &src, &data.join(sample));
+        assert_eq!(code(&o), 0, "{sample}: {}", stderr(&o));
+        let toml = std::fs::read_to_string(src.join("ferry.toml")).unwrap();
+        let source = ferry_spec::Source::from_toml_str(&toml).unwrap();
+        let golden =
+            ferry_tensor::read_file(&src.join("golden/sample.inputs.npz"), &Default::default()).unwrap();
+        (src, source.inputs[0].features.clone(), golden)
+    };
+    let (_, csv_features, csv_golden) = scaffold("credit.csv");
+    assert_eq!(csv_features.len(), 14);
+    assert!(csv_features[6].nullable, "{csv_features:?}");
+    assert_eq!(csv_features[8].allowed, Some(vec![36.0, 60.0]));
+    assert_eq!(csv_features[11].allowed, Some(vec![0.0, 1.0]), "the boolean column");
+    for sample in ["credit.zstd.parquet", "credit.gzip.parquet", "credit.none.parquet", "credit.parquet"] {
+        let (_, features, golden) = scaffold(sample);
+        assert_eq!(features, csv_features, "{sample}");
+        assert_eq!(format!("{golden:?}"), format!("{csv_golden:?}"), "{sample}");
+    }
+    let src = t.path().join("credit-parquet");
+    let toml = std::fs::read_to_string(src.join("ferry.toml")).unwrap();
+    assert!(toml.contains("first 5 rows of credit.parquet"), "{toml}");
+    let b = t.path().join("credit.ferry");
+    pack(&src, &b);
+    let o = run(&["verify", b.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+
+    // The CSV's third line (the second data row, no missing value) as a request.
+    let csv = std::fs::read_to_string(data.join("credit.csv")).unwrap();
+    let row: Vec<f32> = csv.lines().nth(2).unwrap().split(',').map(|c| c.parse().unwrap()).collect();
+    let request = |edit: &dyn Fn(&mut Vec<f32>)| {
+        let mut r = row.clone();
+        edit(&mut r);
+        ferry_tensor::TensorMap::from([(
+            "features".to_owned(),
+            ferry_tensor::Tensor::new(vec![1, 14], ferry_tensor::TensorData::F32(r)).unwrap(),
+        )])
+    };
+    let (rc, err) = run_on(&b, &request(&|_| {}));
+    assert_eq!(rc, 0, "{err}");
+    for (what, edit, needle) in [
+        (
+            "NaN",
+            &(|r: &mut Vec<f32>| r[0] = f32::NAN) as &dyn Fn(&mut Vec<f32>),
+            "feature `age` at [0, 0]: value is NaN",
+        ),
+        (
+            "out of range",
+            &|r: &mut Vec<f32>| r[0] = 90.0,
+            "feature `age` at [0, 0]: value 90.0 is above the maximum",
+        ),
+        (
+            "unknown category",
+            &|r: &mut Vec<f32>| r[8] = 48.0,
+            "feature `loan_term_months` at [0, 8]: value 48.0 is not one of the allowed values",
+        ),
+    ] {
+        let (rc, err) = run_on(&b, &request(edit));
+        assert_eq!(rc, 1, "{what}: {err}");
+        assert!(err.contains(needle), "{what}: {err}");
+    }
+    // A null in the sample's column makes it nullable.
+    let (rc, err) = run_on(&b, &request(&|r| r[6] = f32::NAN));
+    assert_eq!(rc, 0, "{err}");
+}
+
+/// `good` with every i64 Thrift field of value `rows` in its footer (the file's and each row group's
+/// `num_rows`, each chunk's `num_values`) declaring `huge` instead: the footer rewritten, its length
+/// fixed, the data untouched.
+fn parquet_declaring_rows(good: &[u8], rows: u64, huge: u64) -> Vec<u8> {
+    let varint = |mut v: u64| {
+        let mut out = Vec::new();
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                return out;
+            }
+            out.push(b | 0x80);
+        }
+    };
+    // Field header 0x16: the next field id, type i64; values zigzag-encoded.
+    let (from, to) = ([&[0x16][..], &varint(rows << 1)].concat(), [&[0x16][..], &varint(huge << 1)].concat());
+    let n = good.len();
+    let footer_len = u32::from_le_bytes(good[n - 8..n - 4].try_into().unwrap()) as usize;
+    let footer = &good[n - 8 - footer_len..n - 8];
+    let mut new = Vec::new();
+    let mut i = 0;
+    let mut replaced = 0;
+    while i < footer.len() {
+        if footer[i..].starts_with(&from) {
+            new.extend_from_slice(&to);
+            i += from.len();
+            replaced += 1;
+        } else {
+            new.push(footer[i]);
+            i += 1;
+        }
+    }
+    assert!(replaced >= 2, "the file's and a row group's num_rows");
+    let mut out = good[..n - 8 - footer_len].to_vec();
+    out.extend_from_slice(&new);
+    out.extend_from_slice(&(new.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"PAR1");
+    out
+}
+
+/// Hostile Parquet samples exit 2 naming the file (and the column or row where there is one), leaving
+/// nothing behind: damaged framing, unsupported columns, no rows, a null for an integer input, a row
+/// count past the element budget, a CSV named `.parquet`.
+#[test]
+fn init_refuses_hostile_parquet_samples_naming_file_and_column() {
+    let data = fixture("parquet");
+    let credit = std::fs::read(data.join("credit.parquet")).unwrap();
+    let ints = std::fs::read(data.join("int_null.parquet")).unwrap();
+    let n = credit.len();
+    let footer_len = u32::from_le_bytes(credit[n - 8..n - 4].try_into().unwrap()) as usize;
+    let credit_model = fixture("credit-risk").join("model.onnx");
+    let int_model = data.join("int_model.onnx");
+    let mut past = credit.clone();
+    past[n - 8..n - 4].copy_from_slice(&(n as u32 + 100).to_le_bytes());
+    let mut bad_magic = credit.clone();
+    bad_magic[..4].copy_from_slice(b"PAR0");
+    // The data cut short, the footer kept: its chunks point past the data.
+    let cut = [&credit[..n / 4], &credit[n - 8 - footer_len..]].concat();
+    let cases: Vec<(&str, Vec<u8>, &Path, &str)> = vec![
+        ("truncated", credit[..n / 2].to_vec(), &credit_model, "not a Parquet file"),
+        ("data cut short", cut, &credit_model, "lies outside the file's data"),
+        ("bad magic", bad_magic, &credit_model, "not a Parquet file"),
+        ("footer past the file", past, &credit_model, "more than the file holds"),
+        (
+            "strings",
+            std::fs::read(data.join("strings.parquet")).unwrap(),
+            &credit_model,
+            "column `name` holds strings",
+        ),
+        (
+            "nested",
+            std::fs::read(data.join("nested.parquet")).unwrap(),
+            &credit_model,
+            "column `history` is nested",
+        ),
+        ("no rows", std::fs::read(data.join("empty.parquet")).unwrap(), &credit_model, "no rows"),
+        ("integer null", ints.clone(), &int_model, "row 3, column `c`: a missing value, but `ids` is int64"),
+        (
+            "huge row count",
+            parquet_declaring_rows(&ints, 4, 1 << 40),
+            &int_model,
+            "1099511627776 rows of 3 columns",
+        ),
+        ("a CSV", std::fs::read(data.join("credit.csv")).unwrap(), &credit_model, "not a Parquet file"),
+    ];
+    for (what, bytes, model, needle) in cases {
+        let t = tempdir();
+        let sample = t.path().join("s.parquet");
+        std::fs::write(&sample, &bytes).unwrap();
+        let o = init_with_sample(model, &t.path().join("src"), &sample);
+        assert_eq!(code(&o), 2, "{what}: {}", stderr(&o));
+        assert!(stderr(&o).contains("s.parquet") && stderr(&o).contains(needle), "{what}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{what}: {}", stderr(&o));
+        assert_eq!(listing(t.path()), vec!["s.parquet"], "{what}: left something behind");
+    }
+}

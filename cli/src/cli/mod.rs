@@ -62,8 +62,9 @@ enum Command {
         /// `[model] license`, an SPDX expression such as Apache-2.0.
         #[arg(long)]
         license: Option<String>,
-        /// A sample: a CSV of the tabular input (header row = column names), or an .npz, .safetensors or
-        /// .json holding a batch of every input by name. Feature tables come from its columns, and a
+        /// A sample: a CSV of the tabular input (header row = column names) or a .parquet of it (its
+        /// columns in order, nulls missing), or an .npz, .safetensors or .json holding a batch of every
+        /// input by name. Feature tables come from its columns, and a
         /// golden set from its first rows (outputs computed by ONNX Runtime).
         #[arg(long)]
         sample: Option<PathBuf>,
