@@ -132,9 +132,10 @@ def ferry_type(tp: onnx.TypeProto, where: str):
     raise Unsupported(f"{where} is a {which}")
 
 
-def tensor_values(model: onnx.ModelProto, side: str):
+def tensor_values(model: onnx.ModelProto, side: str, kinds: dict):
     """The graph inputs (without initializers) or outputs, each (name, TensorProto dtype code of the
-    innermost tensor); `KINDS[(model id, name)]` keeps the type of those that are not plain tensors."""
+    innermost tensor); `kinds[name]` gets the type and innermost rank of those that are not plain
+    tensors."""
     values = model.graph.input if side == "input" else model.graph.output
     inits = {i.name for i in model.graph.initializer}
     out = []
@@ -143,18 +144,10 @@ def tensor_values(model: onnx.ModelProto, side: str):
             continue
         kind, code, rank = ferry_type(v.type, f"{side} `{v.name}`")
         if kind != "tensor":
-            KINDS[(id(model), v.name)] = (kind, rank)
+            kinds[v.name] = (kind, rank)
         out.append((v.name, code))
     return out
 
-
-# The type and innermost rank of every graph value that is not a plain tensor, by (model id, name).
-KINDS: dict = {}
-
-
-def kinds_of(model: onnx.ModelProto) -> dict:
-    """The non-tensor values of `model` (after tensor_values read both sides): name -> (type, rank)."""
-    return {name: k for (mid, name), k in list(KINDS.items()) if mid == id(model)}
 
 
 def read_proto_value(path: str, kind: str):
@@ -441,12 +434,12 @@ def one_test(test: str, ferry: str, work: str) -> dict:
     result = {"test": test}
     try:
         model = onnx.load(os.path.join(test_dir, "model.onnx"), load_external_data=False)
-        inputs = tensor_values(model, "input")
-        outputs = tensor_values(model, "output")
+        kinds: dict = {}
+        inputs = tensor_values(model, "input", kinds)
+        outputs = tensor_values(model, "output", kinds)
         if not inputs:
             raise Unsupported("no graph input (a Ferry contract declares at least one)")
         names = [n for n, _ in inputs + outputs]
-        kinds = kinds_of(model)
         if len(set(names)) != len(names) or (not kinds and not all(npz_safe(n) for n in names)):
             raise Unsupported("tensor names Ferry cannot store in .npz")
         feeds = load_data(test_dir, "input", inputs, kinds)
