@@ -5,7 +5,7 @@ use crate::source::ONNX_LIMIT;
 use ferry_contract::sample::parquet::ParquetTable;
 use ferry_contract::sample::{Cell, CsvRecords, parse_cell};
 use ferry_onnx::{OnnxDim, ValueInfo, ValueKind};
-use ferry_spec::{DType, Feature};
+use ferry_spec::{DType, Feature, ValueType};
 use ferry_tensor::{Tensor, TensorData, TensorMap};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -35,7 +35,7 @@ pub struct InitOptions {
 /// Computes a model's outputs for golden inputs, given the scaffolded source packed into a bundle (its
 /// path): how `init --sample` gets expected outputs without the packager linking a runtime. The `ferry`
 /// library passes one backed by ONNX Runtime.
-pub type Reference<'a> = &'a dyn Fn(&Path, &TensorMap) -> Result<TensorMap, String>;
+pub type Reference<'a> = &'a dyn Fn(&Path, &TensorMap) -> Result<ferry_tensor::ValueMap, String>;
 
 /// The largest sample `init` reads.
 const SAMPLE_LIMIT: u64 = 256 << 20;
@@ -191,42 +191,54 @@ fn write_spec(
     bound: Option<&ferry_onnx::IndexBound>,
     profiled: Option<&[Feature]>,
 ) -> Result<(), String> {
-    if v.kind != ValueKind::Tensor {
-        // skl2onnx's classifiers end in ZipMap (a sequence of maps) unless told otherwise.
-        let hint = if v.kind == ValueKind::Sequence {
-            "; for an skl2onnx classifier, convert with options={id(model): {'zipmap': False}} to get a probability tensor"
-        } else {
-            ""
-        };
-        return Err(format!(
-            "{side} `{}` is a {}; Ferry contracts describe tensors{hint}",
-            v.name,
-            v.kind.name()
-        ));
-    }
+    let value_type = match &v.value_type {
+        Some(t) => t.clone(),
+        None if v.kind != ValueKind::Tensor => {
+            return Err(format!(
+                "{side} `{}` has ONNX type {}, which Ferry cannot hold (only tensors, and sequences, maps \
+                 and optionals of them: map keys integers or strings, map values scalars)",
+                v.name,
+                v.kind.name()
+            ));
+        }
+        None => ValueType::Tensor,
+    };
     let dtype = v.elem_type.ok_or_else(|| {
         format!("`{}` has ONNX element type {}, which Ferry does not support", v.name, v.raw_elem_type)
     })?;
-    let shape = v.shape.as_ref().ok_or_else(|| {
-        format!("`{}` has no declared shape; give the model a shape before packing", v.name)
-    })?;
+    // A map's values are scalars whatever shape (usually none) the model gives them.
+    let no_dims = Vec::new();
+    let shape = if value_type.has_map() {
+        &no_dims
+    } else {
+        v.shape.as_ref().ok_or_else(|| {
+            format!("`{}` has no declared shape; give the model a shape before packing", v.name)
+        })?
+    };
+    let in_container = !value_type.is_tensor();
     let dims: Vec<String> = shape
         .iter()
         .enumerate()
         .map(|(i, d)| match d {
             OnnxDim::Value(n) if *n >= 0 => n.to_string(),
             OnnxDim::Param(p) => toml_str(p),
-            // Exporters leave the batch axis unnamed; naming it once links every tensor's batch.
-            _ if i == 0 => toml_str("batch"),
+            // Exporters leave the batch axis unnamed; naming it once links every tensor's batch. Inside
+            // a sequence, dims are free per element, so a shared name would say nothing.
+            _ if i == 0 && !in_container => toml_str("batch"),
             _ => toml_str(&format!("{}_dim{i}", sanitize(&v.name))),
         })
         .collect();
-    let _ = writeln!(
-        text,
-        "[[{side}]]\nname = {}\ndtype = \"{dtype}\"\nshape = [{}]",
-        toml_str(&v.name),
-        dims.join(", ")
-    );
+    let _ = writeln!(text, "[[{side}]]\nname = {}", toml_str(&v.name));
+    if in_container {
+        let what = if value_type.has_map() {
+            "dtype is the maps' values, which are scalars"
+        } else {
+            "dtype and shape are each element's; its dims are free per element"
+        };
+        // skl2onnx's classifiers end in ZipMap: one map of class to probability per row.
+        let _ = writeln!(text, "# A {value_type}: {what}.\ntype = \"{value_type}\"");
+    }
+    let _ = writeln!(text, "dtype = \"{dtype}\"\nshape = [{}]", dims.join(", "));
     if let Some(b) = bound.filter(|b| b.size > 0 && !dtype.is_float() && dtype.bits().is_some()) {
         let node = if b.node.is_empty() { String::new() } else { format!(" `{}`", b.node) };
         let _ = writeln!(
@@ -652,6 +664,10 @@ impl<'a> TableProfile<'a> {
                 let why = out_of_range(v, dtype).unwrap_or_default();
                 return Err(format!("column `{name}`: `{}` {why} for {dtype}", raw()));
             }
+            // The statistics see the value the tensor will hold: 5.1 as float32 is 5.0999999, and a
+            // minimum of 5.1 would refuse the very row it was observed in.
+            #[allow(clippy::cast_possible_truncation)]
+            Cell::Number(v) if dtype == DType::Float32 => Some(f64::from(v as f32)),
             Cell::Number(v) => Some(v),
             Cell::Invalid(ref t) => {
                 return Err(format!("column `{name}`: `{t}` is not a number"));
@@ -727,8 +743,21 @@ fn golden_from_sample(
         let path = golden.join(name);
         ferry_tensor::write_file(&path, t).map_err(|e| sample_err(&path, e.to_string()))
     };
-    write("sample.inputs.npz", inputs)?;
-    write("sample.expected.npz", &outputs)?;
+    // Sequences, maps and optionals (an skl2onnx classifier's ZipMap) only fit a golden file of JSON.
+    let files = match ferry_tensor::tensors_from_values(outputs.clone()) {
+        Ok(tensors) => {
+            write("sample.inputs.npz", inputs)?;
+            write("sample.expected.npz", &tensors)?;
+            "inputs = \"golden/sample.inputs.npz\"\nexpected = \"golden/sample.expected.npz\""
+        }
+        Err(_) => {
+            let path = golden.join("sample.json");
+            let inputs = ferry_tensor::values_from_tensors(inputs.clone());
+            let bytes = ferry_tensor::golden_values_bytes(&inputs, &outputs);
+            std::fs::write(&path, bytes).map_err(|e| PackError::io(&path, e))?;
+            "file = \"golden/sample.json\""
+        }
+    };
     let sample_name = p.sample.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let rows = p.golden_rows;
     let _ = writeln!(
@@ -736,7 +765,7 @@ fn golden_from_sample(
         "\n# Made by `ferry init --sample` from the first {rows} row{} of {sample_name}. The expected outputs were\n\
          # computed by Ferry itself (ONNX Runtime): they prove this bundle keeps reproducing the model, not that\n\
          # the model is right. Replace them with outputs from an independent reference (the framework the model\n\
-         # was trained in) where you have one.\n[[golden]]\nname = \"sample\"\ninputs = \"golden/sample.inputs.npz\"\nexpected = \"golden/sample.expected.npz\"",
+         # was trained in) where you have one.\n[[golden]]\nname = \"sample\"\n{files}",
         if rows == 1 { "" } else { "s" }
     );
     let path = src.join(ferry_spec::media::SOURCE_FILE);
@@ -748,19 +777,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_zipmap_output_is_named_with_how_to_convert_without_it() {
+    fn a_zipmap_output_is_declared_as_a_sequence_of_maps() {
         let zipmap = ValueInfo {
             name: "output_probability".into(),
             kind: ValueKind::Sequence,
+            elem_type: Some(DType::Float32),
+            raw_elem_type: 1,
+            shape: None,
+            value_type: Some("sequence<map<int64, tensor>>".parse().unwrap()),
+        };
+        let mut text = String::new();
+        write_spec(&mut text, "outputs", &zipmap, None, None).unwrap();
+        assert_eq!(
+            text,
+            "[[outputs]]\nname = \"output_probability\"\n# A sequence<map<int64, tensor>>: dtype is the maps' \
+             values, which are scalars.\ntype = \"sequence<map<int64, tensor>>\"\ndtype = \"float32\"\nshape = \
+             []\n\n"
+        );
+    }
+
+    #[test]
+    fn a_value_ferry_cannot_hold_is_named() {
+        let opaque = ValueInfo {
+            name: "o".into(),
+            kind: ValueKind::Opaque,
             elem_type: None,
             raw_elem_type: 0,
             shape: None,
+            value_type: None,
         };
-        let Err(message) = write_spec(&mut String::new(), "outputs", &zipmap, None, None) else {
-            panic!("a sequence output must be refused");
+        let Err(message) = write_spec(&mut String::new(), "outputs", &opaque, None, None) else {
+            panic!("an opaque output must be refused");
         };
-        assert!(message.starts_with("outputs `output_probability` is a sequence"), "{message}");
-        assert!(message.contains("'zipmap': False"), "{message}");
+        assert!(
+            message.starts_with("outputs `o` has ONNX type opaque, which Ferry cannot hold"),
+            "{message}"
+        );
         let e = PackError::Unsupported { file: "m.onnx".into(), message };
         assert!(!e.to_string().contains("not a readable ONNX model"), "{e}");
     }
