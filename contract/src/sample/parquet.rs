@@ -540,7 +540,9 @@ mod tests {
         std::fs::read(dir.join(name)).unwrap()
     }
 
-    fn cells(bytes: Vec<u8>) -> Result<(Vec<String>, Vec<(usize, usize, Cell)>), String> {
+    type Cells = Vec<(usize, usize, Cell)>;
+
+    fn cells(bytes: Vec<u8>) -> Result<(Vec<String>, Cells), String> {
         let table = ParquetTable::new(bytes, 1 << 26)?;
         let mut out = Vec::new();
         table.for_each_cell(|r, c, cell| {
@@ -586,7 +588,7 @@ mod tests {
     fn damaged_files_never_panic_out() {
         let good = fixture("int_null.parquet");
         let mut caught = 0;
-        let mut note = |r: Result<(Vec<String>, Vec<(usize, usize, Cell)>), String>| {
+        let mut note = |r: Result<(Vec<String>, Cells), String>| {
             if r.is_err_and(|e| e.contains("the Parquet reader failed")) {
                 caught += 1;
             }
