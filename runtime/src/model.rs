@@ -485,7 +485,9 @@ impl Model {
     /// tensors this answers as [`Model::infer`] does, at the cost of wrapping each tensor.
     pub fn infer_values(&self, inputs: &ValueMap) -> Result<ValueMap, RuntimeError> {
         self.contract.check_request(inputs)?;
-        let outputs = self.pool.with_session(|s| crate::values::run(s, &self.input_order, inputs))?;
+        let env = self.pool.environment();
+        let declared = &self.manifest.inputs;
+        let outputs = self.pool.with_session(|s| crate::values::run(s, env, declared, inputs))?;
         for (name, v) in &outputs {
             self.contract
                 .check_output_value(name, v, inputs)

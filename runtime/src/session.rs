@@ -212,6 +212,11 @@ impl std::fmt::Debug for SessionPool {
 }
 
 impl SessionPool {
+    /// The ONNX Runtime environment the pool's sessions run in.
+    pub(crate) fn environment(&self) -> &ort::environment::Environment {
+        &self.factory.env
+    }
+
     /// A pool whose first session is created now, so that a model that opens can run.
     pub fn new(factory: SessionFactory, max_sessions: usize) -> Result<SessionPool, RuntimeError> {
         let first = factory.create()?;

@@ -4,7 +4,9 @@
 
 use std::borrow::Cow;
 
+use ferry_spec::{DType, TensorSpec};
 use ferry_tensor::{MapValue, Tensor, TensorData, Value, ValueMap};
+use ort::environment::Environment;
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, DynValueTypeMarker, Map, Sequence, TensorElementType, ValueType};
 
@@ -19,27 +21,30 @@ fn inference(message: impl Into<String>) -> RuntimeError {
 /// out, as ONNX Runtime reads a missing optional input), outputs read back whatever their kind.
 pub(crate) fn run(
     session: &mut Session,
-    order: &[String],
+    env: &Environment,
+    declared: &[TensorSpec],
     inputs: &ValueMap,
 ) -> Result<ValueMap, RuntimeError> {
-    let mut feeds: Vec<(&str, &Value)> = Vec::with_capacity(order.len());
-    for name in order {
+    let mut feeds: Vec<(&str, &Value, DType)> = Vec::with_capacity(declared.len());
+    for spec in declared {
+        let name = &spec.name;
         let v = inputs.get(name).ok_or_else(|| inference(format!("input `{name}` vanished")))?;
         if let Some(v) = present(v) {
-            feeds.push((name.as_str(), v));
+            feeds.push((name.as_str(), v, spec.dtype));
         }
     }
     // Containers are ONNX Runtime values over buffers this side owns, and an output may alias them
     // (SequenceInsert hands back the input sequence's tensors): they live until the outputs are copied.
     let mut owned_values: Vec<Option<DynValue>> = Vec::with_capacity(feeds.len());
-    for (name, v) in &feeds {
+    for (name, v, dtype) in &feeds {
         owned_values.push(match v {
             Value::Tensor(_) => None,
+            Value::Sequence(items) if items.is_empty() => Some(empty_sequence(env, name, *dtype)?),
             other => Some(owned(name, other)?),
         });
     }
     let mut values: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(feeds.len());
-    for ((name, v), held) in feeds.iter().zip(&owned_values) {
+    for ((name, v, _), held) in feeds.iter().zip(&owned_values) {
         let input = match (v, held) {
             (Value::Tensor(t), _) => input_value(t)?,
             (_, Some(held)) => SessionInputValue::from(held),
@@ -55,6 +60,24 @@ pub(crate) fn run(
     drop(outputs);
     drop(owned_values);
     Ok(out)
+}
+
+/// An empty sequence of `dtype` tensors. ONNX Runtime's C API builds a sequence from its elements (the
+/// element type is the first one's), so it cannot make an empty one; ONNX Runtime itself can: a
+/// one-node model of `SequenceEmpty` (built here, never part of a bundle) is run once and its output fed.
+fn empty_sequence(env: &Environment, name: &str, dtype: DType) -> Result<DynValue, RuntimeError> {
+    use ferry_onnx::encode::{ModelBuilder, ProtoWriter, sequence_value_info};
+    let err = |e: ort::Error| inference(format!("input `{name}`: an empty sequence of {dtype}: {e}"));
+    let mut attribute = ProtoWriter::new();
+    // AttributeProto: name (1), i (3), type (20) = INT (2).
+    attribute.string(1, "dtype").int64(3, i64::from(dtype.onnx_code())).varint(20, 2);
+    let mut node = ProtoWriter::new();
+    node.string(2, "empty").string(4, "SequenceEmpty").message(5, &attribute);
+    let model =
+        ModelBuilder::new(17).raw_output(sequence_value_info("empty", dtype, &[])).raw_node(node).build();
+    let mut session = Session::builder(env).map_err(err)?.commit_from_memory(&model).map_err(err)?;
+    let mut outputs = session.run(Vec::<(Cow<'_, str>, SessionInputValue<'_>)>::new()).map_err(err)?;
+    outputs.remove("empty").ok_or_else(|| inference(format!("input `{name}`: SequenceEmpty gave no output")))
 }
 
 /// The value to feed: a present optional's content, `None` for an empty optional.
@@ -73,7 +96,7 @@ fn owned(name: &str, v: &Value) -> Result<DynValue, RuntimeError> {
         Value::Sequence(items) => {
             if items.is_empty() {
                 return Err(inference(format!(
-                    "input `{name}`: ONNX Runtime cannot be given an empty sequence (it takes the element type from the first element)"
+                    "input `{name}`: an empty sequence inside a container cannot be given to ONNX Runtime"
                 )));
             }
             let elements = items.iter().map(|x| owned(name, x)).collect::<Result<Vec<_>, _>>()?;

@@ -797,3 +797,50 @@ fn a_sequence_output_that_aliases_its_input_reads_back_whole() {
         assert_eq!(out["out"], Value::Sequence(want));
     }
 }
+
+/// An empty sequence input, which ONNX Runtime's C API cannot build from elements, reaches the model:
+/// ONNX Runtime makes it (`SequenceEmpty` of the declared dtype) and SequenceLength counts 0.
+#[test]
+fn an_empty_sequence_input_reaches_the_model() {
+    use ferry_onnx::OnnxDim;
+    use ferry_onnx::encode::{ModelBuilder, sequence_value_info};
+    use ferry_tensor::{Value, ValueMap};
+    let onnx = ModelBuilder::new(17)
+        .raw_input(sequence_value_info("seq", DType::Float32, &[OnnxDim::Param("n".into())]))
+        .output("len", DType::Int64, &[])
+        .node("SequenceLength", &["seq"], &["len"])
+        .build();
+    let spec = |name: &str, ty: &str, dtype, shape: Vec<ferry_spec::Dim>| ferry_spec::TensorSpec {
+        value_type: ty.parse().unwrap(),
+        name: name.into(),
+        dtype,
+        shape,
+        features: vec![],
+        values: None,
+    };
+    let model = runtime()
+        .model_from_onnx_bytes(
+            onnx,
+            Vec::new(),
+            vec![spec(
+                "seq",
+                "sequence<tensor>",
+                DType::Float32,
+                vec![ferry_spec::Dim::Symbolic("n".into())],
+            )],
+            vec![spec("len", "tensor", DType::Int64, vec![])],
+            serde_json::json!({}),
+        )
+        .unwrap();
+    for n in [0usize, 2] {
+        let items = (0..n)
+            .map(|_| Value::Tensor(Tensor::new(vec![1], TensorData::F32(vec![1.0])).unwrap()))
+            .collect();
+        let out = model.infer_values(&ValueMap::from([("seq".to_owned(), Value::Sequence(items))])).unwrap();
+        assert_eq!(
+            out["len"],
+            Value::Tensor(Tensor::new(vec![], TensorData::I64(vec![n as i64])).unwrap()),
+            "{n}"
+        );
+    }
+}
