@@ -27,6 +27,8 @@ fuzz_target!(|data: &[u8]| {
             file: None,
             inputs: None,
             expected: None,
+            records: None,
+            decisions: None,
             rtol: None,
             atol: None,
             outputs: Default::default(),

@@ -267,6 +267,7 @@ impl Runtime {
                     external_data: Vec::new(),
                 },
             },
+            transform: None,
         };
         let external = external.into_iter().map(|(n, b)| (n, Arc::from(b))).collect();
         self.build(manifest, config, ModelBytes::Owned(Arc::from(onnx)), external, None)

@@ -20,7 +20,8 @@ mod value_type;
 pub use canonical::{canonical_json, to_canonical_json};
 pub use dtype::DType;
 pub use manifest::{
-    Compression, ConfigRef, FileEntry, Manifest, ModelMeta, ONNXRUNTIME_SUPPORTED, OnnxPins, Pins,
+    ComponentPin, Compression, ConfigRef, FileEntry, Manifest, ModelMeta, ONNXRUNTIME_SUPPORTED, OnnxPins,
+    PackagePin, Pins, TransformBuild, TransformManifest,
 };
 pub use path::{
     GENERATED_FILES, MAX_COMPONENT_BYTES, PathError, SIGNATURE_IGNORED_COMPONENTS, SIGNATURE_PATH,
@@ -28,7 +29,7 @@ pub use path::{
 };
 pub use source::{
     ConfigSection, Dim, Feature, GoldenFile, GoldenSet, GoldenSide, ModelSection, Source, SourceError,
-    TensorSpec, Tolerance, ValueRules,
+    TensorSpec, Tolerance, TransformLimits, TransformSandbox, TransformSection, ValueRules,
 };
 pub use value_type::{MAX_TYPE_DEPTH, ValueType, ValueTypeError};
 

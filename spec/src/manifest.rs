@@ -34,6 +34,71 @@ pub struct Manifest {
     pub golden: Vec<GoldenSet>,
     /// What the bundle was built with and needs.
     pub pins: Pins,
+    /// The feature transforms (§3.7): `[transform]` as written, and what each component is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<TransformManifest>,
+}
+
+/// `[transform]` with what the packager read off each component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransformManifest {
+    /// The section, paths into the file view.
+    #[serde(flatten)]
+    pub section: crate::TransformSection,
+    /// Each component file once, sorted by path.
+    pub components: Vec<ComponentPin>,
+    /// How the components were built, read from `source` when it is a Cargo crate or a componentize-py
+    /// tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<TransformBuild>,
+}
+
+/// One component, as the packager checked it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentPin {
+    /// Path in the file view.
+    pub path: String,
+    /// Lower-case hex SHA-256 of the component.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The WIT package its exports implement (`ferry:transform@0.1.0`).
+    pub wit: String,
+    /// What it exports, sorted.
+    pub exports: Vec<String>,
+    /// What it imports, sorted (WASI 0.2 interfaces and `ferry:transform/types`).
+    pub imports: Vec<String>,
+}
+
+/// What built the components.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransformBuild {
+    /// `cargo` (a Cargo crate with its `Cargo.lock`) or `componentize-py`.
+    pub kind: String,
+    /// The toolchain and its version, where the source records it (`componentize-py 0.25.1`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub toolchain: String,
+    /// The locked dependency tree, sorted by name and version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<PackagePin>,
+}
+
+/// One locked dependency of a transform's source.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackagePin {
+    pub name: String,
+    pub version: String,
+    /// Where it comes from (`registry+https://github.com/rust-lang/crates.io-index`, `pypi`); empty
+    /// for the crate itself.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    /// The registry's checksum (`sha256:<hex>` for PyPI pins with a hash), if any.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub checksum: String,
 }
 
 /// Identity of the model, copied from `[model]`.
@@ -124,6 +189,7 @@ impl Manifest {
             inputs: self.inputs.clone(),
             outputs: self.outputs.clone(),
             golden: self.golden.clone(),
+            transform: self.transform.as_ref().map(|t| t.section.clone()),
         }
     }
 

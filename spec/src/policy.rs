@@ -534,6 +534,8 @@ mod tests {
             file: None,
             inputs: Some("i.json".into()),
             expected: Some("e.json".into()),
+            records: None,
+            decisions: None,
             rtol: Some(1e-4),
             atol: None,
             outputs: BTreeMap::from([("y".to_owned(), Tolerance { rtol: None, atol: Some(1e-6) })]),

@@ -44,6 +44,94 @@ pub struct Source {
     /// Golden sets: inputs with the outputs the model must reproduce.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub golden: Vec<GoldenSet>,
+    /// Feature transforms: WebAssembly components that turn raw records into the model's inputs and
+    /// its outputs into decisions (§3.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<TransformSection>,
+}
+
+/// `[transform]`: the code between a raw record and the model, as WebAssembly components implementing
+/// `ferry:transform@0.1.0` (`spec/wit/transform.wit`), run sandboxed by the runtime.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransformSection {
+    /// Component exporting `prepare`: a batch of JSON records to the model's input tensors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepare: Option<String>,
+    /// Component exporting `decide`: the model's outputs to one JSON result per record. May be the same
+    /// file as `prepare`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decide: Option<String>,
+    /// The components' source tree, bundled with them (a directory; a Cargo crate's locked dependencies
+    /// are recorded as pins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// JSON Schema (draft 2020-12) every raw record must satisfy before `prepare` sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<String>,
+    /// JSON Schema every result of `decide` must satisfy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<String>,
+    /// What one call may spend; unset keys take the runtime's defaults.
+    #[serde(default, skip_serializing_if = "TransformLimits::is_default")]
+    pub limits: TransformLimits,
+    /// What of the host the transforms see; by default nothing that varies.
+    #[serde(default, skip_serializing_if = "TransformSandbox::is_default")]
+    pub sandbox: TransformSandbox,
+}
+
+impl TransformSection {
+    /// The component files, each once: `prepare`, then `decide` when it is another file.
+    pub fn components(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.prepare.iter().map(String::as_str).collect();
+        if let Some(d) = &self.decide
+            && !out.contains(&d.as_str())
+        {
+            out.push(d);
+        }
+        out
+    }
+}
+
+/// `[transform.limits]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransformLimits {
+    /// Wall-clock milliseconds one call may run (default 5000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+    /// MiB of linear memory one call may hold (default 512).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u64>,
+    /// Calls of one transform running at once (default: the host's cores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+}
+
+impl TransformLimits {
+    /// No key set.
+    pub fn is_default(&self) -> bool {
+        *self == TransformLimits::default()
+    }
+}
+
+/// `[transform.sandbox]`: opt-ins to the host's nondeterminism.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransformSandbox {
+    /// See the host's wall and monotonic clocks (otherwise fixed at 2000-01-01T00:00:00Z).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_clock: bool,
+    /// Get the host's random bytes (otherwise a seeded stream).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_random: bool,
+}
+
+impl TransformSandbox {
+    /// Nothing opted in.
+    pub fn is_default(&self) -> bool {
+        *self == TransformSandbox::default()
+    }
 }
 
 /// `[model]`: identity and the files that make the model.
@@ -237,8 +325,9 @@ impl Tolerance {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("oneOf" = [
-    { "required": ["file"], "not": { "anyOf": [{ "required": ["inputs"] }, { "required": ["expected"] }] } },
-    { "required": ["inputs", "expected"], "not": { "required": ["file"] } }
+    { "required": ["file"], "not": { "anyOf": [{ "required": ["inputs"] }, { "required": ["expected"] }, { "required": ["records"] }] } },
+    { "required": ["inputs", "expected"], "not": { "anyOf": [{ "required": ["file"] }, { "required": ["records"] }] } },
+    { "required": ["records"], "not": { "required": ["file"] }, "anyOf": [{ "required": ["decisions"] }, { "required": ["inputs"] }, { "required": ["expected"] }] }
 ]))]
 pub struct GoldenSet {
     /// Name of the set, unique in the bundle.
@@ -253,6 +342,15 @@ pub struct GoldenSet {
     /// Tensor file with the expected outputs; with `inputs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
+    /// Raw records (`.jsonl`, one JSON object per line) that go through the transforms (§3.7). With
+    /// them, `inputs` is what `prepare` must make of them, `expected` what the model must answer, and
+    /// `decisions` what `decide` must return; at least one of the three.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<String>,
+    /// The results `decide` must return for `records` (`.jsonl`, one JSON value per line, in order),
+    /// compared field by field, numbers within the set's tolerance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decisions: Option<String>,
     /// Relative tolerance for every output of this set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtol: Option<f64>,
@@ -326,10 +424,23 @@ impl GoldenSet {
         GoldenFile { path: path.as_deref().unwrap_or_default(), key, side, combined: false }
     }
 
+    /// Whether the set feeds tensors to the model and compares its outputs (`file`, or `inputs` with
+    /// `expected`), as opposed to a set of records that only the transforms' check reads.
+    pub fn has_tensors(&self) -> bool {
+        self.file.is_some() || (self.inputs.is_some() && self.expected.is_some())
+    }
+
     /// The files the set names, each once, with the key naming it: `file`, or `inputs` then `expected`.
     pub fn files(&self) -> Vec<(&'static str, &str)> {
         let mut out = Vec::with_capacity(2);
-        for (key, f) in [("file", &self.file), ("inputs", &self.inputs), ("expected", &self.expected)] {
+        let keys = [
+            ("file", &self.file),
+            ("inputs", &self.inputs),
+            ("expected", &self.expected),
+            ("records", &self.records),
+            ("decisions", &self.decisions),
+        ];
+        for (key, f) in keys {
             if let Some(f) = f {
                 out.push((key, f.as_str()));
             }
@@ -412,9 +523,24 @@ impl Source {
                 validate_values(&key, side, t)?;
             }
         }
+        if let Some(t) = &self.transform {
+            validate_transform(t)?;
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, g) in self.golden.iter().enumerate() {
             let key = format!("golden[{i}]");
+            if g.records.is_some() && self.transform.as_ref().is_none_or(|t| t.prepare.is_none()) {
+                return Err(invalid(
+                    format!("{key}.records"),
+                    "records go through the `prepare` transform, and `[transform] prepare` is not set",
+                ));
+            }
+            if g.decisions.is_some() && self.transform.as_ref().is_none_or(|t| t.decide.is_none()) {
+                return Err(invalid(
+                    format!("{key}.decisions"),
+                    "decisions come from the `decide` transform, and `[transform] decide` is not set",
+                ));
+            }
             if !seen.insert(g.name.as_str()) {
                 return Err(invalid(
                     format!("{key}.name"),
@@ -455,10 +581,56 @@ impl Source {
         for g in &self.golden {
             files.extend(g.files().into_iter().map(|(_, f)| f.to_owned()));
         }
+        if let Some(t) = &self.transform {
+            files.extend(t.components().into_iter().map(str::to_owned));
+            files.extend(t.records.iter().cloned());
+            files.extend(t.results.iter().cloned());
+        }
         files.sort();
         files.dedup();
         files
     }
+}
+
+fn validate_transform(t: &TransformSection) -> Result<(), SourceError> {
+    if t.prepare.is_none() && t.decide.is_none() {
+        return Err(invalid(
+            "transform.prepare",
+            "missing: `[transform]` names no component (`prepare`, `decide` or both)",
+        ));
+    }
+    let paths = [
+        ("transform.prepare", &t.prepare),
+        ("transform.decide", &t.decide),
+        ("transform.source", &t.source),
+        ("transform.records", &t.records),
+        ("transform.results", &t.results),
+    ];
+    for (key, path) in paths {
+        if let Some(p) = path {
+            check_path(key, p)?;
+        }
+    }
+    if t.results.is_some() && t.decide.is_none() {
+        return Err(invalid(
+            "transform.results",
+            "`results` describes decide's results, and `decide` is not set",
+        ));
+    }
+    let l = &t.limits;
+    if l.deadline_ms == Some(0) || l.memory_mib == Some(0) || l.concurrency == Some(0) {
+        return Err(invalid(
+            "transform.limits",
+            "a limit of 0 would refuse every call; leave the key out for the default",
+        ));
+    }
+    if l.memory_mib.is_some_and(|m| m > 4096) {
+        return Err(invalid(
+            "transform.limits.memory_mib",
+            "at most 4096: a component's 32-bit memory cannot use more",
+        ));
+    }
+    Ok(())
 }
 
 fn check_path(key: &str, path: &str) -> Result<(), SourceError> {
@@ -478,6 +650,32 @@ fn check_path(key: &str, path: &str) -> Result<(), SourceError> {
 /// A golden set names its tensors one of two ways: `file` (one combined JSON file) or `inputs` and
 /// `expected` (one file each), never both and never half of one.
 fn validate_golden_files(key: &str, g: &GoldenSet) -> Result<(), SourceError> {
+    if let Some(records) = &g.records {
+        check_path(&format!("{key}.records"), records)?;
+        if g.file.is_some() {
+            return Err(invalid(
+                format!("{key}.file"),
+                "a set of records names its expectations with `decisions`, `inputs` and `expected`, not `file`",
+            ));
+        }
+        if g.decisions.is_none() && g.inputs.is_none() && g.expected.is_none() {
+            return Err(invalid(
+                format!("{key}.decisions"),
+                "missing: a set of `records` needs what they must give: `decisions` (decide's results), \
+                 `inputs` (prepare's tensors) or `expected` (the model's outputs)",
+            ));
+        }
+        for (k, f) in [("decisions", &g.decisions), ("inputs", &g.inputs), ("expected", &g.expected)] {
+            if let Some(f) = f {
+                check_path(&format!("{key}.{k}"), f)?;
+            }
+        }
+        return Ok(());
+    }
+    if let Some(d) = &g.decisions {
+        let _ = d;
+        return Err(invalid(format!("{key}.records"), "missing: `decisions` are the results of `records`"));
+    }
     let both = "name the set's tensors once: `file` (one JSON file with `inputs` and `outputs`) or \
                 `inputs` and `expected` (one file each)";
     match (&g.file, &g.inputs, &g.expected) {
