@@ -29,6 +29,10 @@ pub enum PackError {
     Config { file: String, message: String },
     #[error("{file} (key `{key}`): {message}")]
     Golden { file: String, key: String, message: String },
+    /// A feature transform (`[transform]`, §3.7) the packager cannot pin: not a component, missing the
+    /// export its key needs, importing what no sandbox provides, or a schema or source tree at fault.
+    #[error("{file} (key `{key}`): {message}")]
+    Transform { file: String, key: String, message: String },
     #[error("{0}")]
     Bundle(#[from] ferry_bundle::BundleError),
     #[error("{path}: {message}")]

@@ -16,6 +16,7 @@ mod source;
 mod source_file;
 #[doc(hidden)]
 pub mod synthetic;
+pub mod transform;
 
 pub use error::PackError;
 pub use ferry_bundle::Written as Packed;
@@ -115,5 +116,6 @@ pub fn manifest_for(loaded: &LoadedSource) -> Manifest {
             onnxruntime: ONNXRUNTIME_SUPPORTED.to_owned(),
             onnx: pins,
         },
+        transform: loaded.transform.clone(),
     }
 }

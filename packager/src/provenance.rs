@@ -226,7 +226,8 @@ pub struct Bom {
     /// The tool that wrote it and the component it describes (the bundle).
     #[serde(default)]
     pub metadata: BomMetadata,
-    /// The model, ONNX Runtime and Ferry.
+    /// The model, ONNX Runtime and Ferry; then a bundle's feature-transform components and their
+    /// builds' locked packages, when it has transforms.
     #[serde(default)]
     pub components: Vec<Component>,
     /// What depends on what.
@@ -274,6 +275,9 @@ pub struct Component {
     /// Its hashes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hashes: Vec<Hash>,
+    /// Its package URL (a transform's locked dependency: `pkg:cargo/…`, `pkg:pypi/…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purl: Option<String>,
     /// Its licenses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub licenses: Vec<LicenseChoice>,
@@ -481,7 +485,8 @@ fn sha256_hash(hex: &str) -> Hash {
 }
 
 /// The CycloneDX 1.5 SBOM of a bundle: the model (with every file's hash and its ONNX pins), the ONNX
-/// Runtime version range it may run on, and the Ferry version that packed it.
+/// Runtime version range it may run on, and the Ferry version that packed it; with feature transforms,
+/// each component and each locked package of their build.
 pub fn sbom(tree_digest: &str, manifest: &Manifest) -> Bom {
     let m = &manifest.model;
     let onnx = &manifest.pins.onnx;
@@ -543,7 +548,7 @@ pub fn sbom(tree_digest: &str, manifest: &Manifest) -> Bom {
         reference: on.to_owned(),
         depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
     };
-    Bom {
+    let mut bom = Bom {
         bom_format: "CycloneDX".to_owned(),
         spec_version: "1.5".to_owned(),
         serial_number: serial_number(tree_digest),
@@ -568,6 +573,82 @@ pub fn sbom(tree_digest: &str, manifest: &Manifest) -> Bom {
             depends("model", &[]),
             depends("onnxruntime", &[]),
         ],
+    };
+    if let Some(t) = &manifest.transform {
+        add_transforms(&mut bom, t);
+    }
+    bom
+}
+
+/// The `bom-ref` of a transform component.
+pub fn transform_ref(path: &str) -> String {
+    format!("transform:{path}")
+}
+
+/// A bundle's feature transforms (§3.7) in its SBOM: each component (`application`, named by its path,
+/// with its SHA-256, WIT package, exports and imports), each locked package of its build (`library`,
+/// with its purl and, when the lock records one, its SHA-256), the bundle depending on the components and
+/// each component on the packages. Only bundles with transforms have these entries.
+fn add_transforms(bom: &mut Bom, t: &ferry_spec::TransformManifest) {
+    let build = t.build.as_ref();
+    let mut packages: Vec<(String, Component)> = Vec::new();
+    for p in build.map(|b| b.packages.as_slice()).unwrap_or_default() {
+        let kind = build.map(|b| b.kind.as_str()).unwrap_or_default();
+        let purl = crate::transform::purl(kind, p);
+        if packages.iter().any(|(r, _)| *r == purl) {
+            continue;
+        }
+        let checksum = p.checksum.strip_prefix("sha256:").unwrap_or(&p.checksum);
+        let hashes = if checksum.len() == 64 && checksum.bytes().all(|b| b.is_ascii_hexdigit()) {
+            vec![sha256_hash(&checksum.to_ascii_lowercase())]
+        } else {
+            Vec::new()
+        };
+        let mut properties = Vec::new();
+        if !p.source.is_empty() {
+            properties.push(Property::new("ferry:source", &p.source));
+        }
+        let c = Component {
+            bom_ref: Some(purl.clone()),
+            version: Some(p.version.clone()),
+            hashes,
+            purl: Some(purl.clone()),
+            properties,
+            ..Component::new("library", &p.name)
+        };
+        packages.push((purl, c));
+    }
+    let package_refs: Vec<String> = packages.iter().map(|(r, _)| r.clone()).collect();
+    let mut component_refs = Vec::new();
+    for c in &t.components {
+        let r = transform_ref(&c.path);
+        let mut properties = vec![
+            Property::new("ferry:wit", &c.wit),
+            Property::new("ferry:exports", &c.exports.join(",")),
+            Property::new("ferry:imports", &c.imports.join(",")),
+        ];
+        if let Some(b) = build {
+            properties.push(Property::new("ferry:build", &b.kind));
+            if !b.toolchain.is_empty() {
+                properties.push(Property::new("ferry:toolchain", &b.toolchain));
+            }
+        }
+        bom.components.push(Component {
+            bom_ref: Some(r.clone()),
+            description: Some("feature transform (WebAssembly component)".to_owned()),
+            hashes: vec![sha256_hash(&c.sha256)],
+            properties,
+            ..Component::new("application", &c.path)
+        });
+        bom.dependencies.push(BomDependency { reference: r.clone(), depends_on: package_refs.clone() });
+        component_refs.push(r);
+    }
+    if let Some(bundle) = bom.dependencies.iter_mut().find(|d| d.reference == "bundle") {
+        bundle.depends_on.extend(component_refs);
+    }
+    for (r, c) in packages {
+        bom.components.push(c);
+        bom.dependencies.push(BomDependency { reference: r, depends_on: Vec::new() });
     }
 }
 

@@ -26,6 +26,9 @@ pub struct LoadedSource {
     /// it repeats one of them. Each is kept as a referrer of the new bundle, classified by content
     /// (`ferry_trust::kept_referrer`), or the pack fails naming it.
     pub signatures: Vec<(String, Vec<u8>)>,
+    /// The manifest's `transform` (§3.7): `[transform]` with each component checked and pinned and the
+    /// build's locked dependencies; `None` without a `[transform]` section.
+    pub transform: Option<ferry_spec::TransformManifest>,
 }
 
 /// The most an `.onnx` file can be: protobuf messages are limited to 2 GiB (larger models keep their
@@ -76,10 +79,34 @@ pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
             named.push((format!("golden[{i}].{key}"), file.to_owned()));
         }
     }
+    if let Some(t) = &source.transform {
+        for (key, file) in [
+            ("transform.prepare", &t.prepare),
+            ("transform.decide", &t.decide),
+            ("transform.records", &t.records),
+            ("transform.results", &t.results),
+        ] {
+            if let Some(file) = file {
+                named.push((key.into(), file.clone()));
+            }
+        }
+    }
     for (key, rel) in &named {
         let disk = existing_file(dir, &toml_path, key, rel)?;
         files.insert(rel.clone(), disk);
     }
+    // The transforms' source tree, every file of it, and then the components checked and pinned.
+    let mut tree = Vec::new();
+    if let Some(root) = source.transform.as_ref().and_then(|t| t.source.as_deref()) {
+        tree = crate::transform::source_tree(dir, &toml_path, root)?;
+        for rel in &tree {
+            files.insert(rel.clone(), dir.join(rel));
+        }
+    }
+    let transform = match &source.transform {
+        Some(t) => Some(crate::transform::manifest(dir, &toml_path, t, &tree)?),
+        None => None,
+    };
 
     let onnx_file = &source.model.onnx;
     let onnx_bytes = source_file::read(dir, onnx_file, ONNX_LIMIT)
@@ -101,6 +128,7 @@ pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
     check_contract(onnx_file, "outputs", &source.outputs, &model.outputs)?;
     check_config(dir, &toml_path, &source)?;
     check_golden(dir, &toml_path, &source)?;
+    crate::transform::check_golden_lines(dir, &toml_path, &source)?;
     let mut signatures = Vec::new();
     for rel in referrer_files(dir)? {
         let bytes = source_file::read(dir, &rel, SMALL_FILE_LIMIT)
@@ -129,7 +157,7 @@ pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
     let generated = [crate::provenance::PROVENANCE_PATH, crate::provenance::SBOM_PATH];
     ferry_spec::check_file_view(files.keys().map(String::as_str).chain(generated))
         .map_err(|e| PackError::Source { path: toml_path.clone(), message: format!("file view: {e}") })?;
-    Ok(LoadedSource { dir: dir.to_path_buf(), source, model, files, signatures })
+    Ok(LoadedSource { dir: dir.to_path_buf(), source, model, files, signatures, transform })
 }
 
 /// The error for a source file that could not be opened; `key` is the `ferry.toml` key naming it.
@@ -168,7 +196,7 @@ fn referrer_files(dir: &Path) -> Result<Vec<String>, PackError> {
     Ok(names)
 }
 
-fn refused(r: Refusal, toml_path: &Path, key: Option<&str>, rel: &str) -> PackError {
+pub(crate) fn refused(r: Refusal, toml_path: &Path, key: Option<&str>, rel: &str) -> PackError {
     match r {
         Refusal::Missing => match key {
             Some(key) => PackError::MissingFile {
@@ -191,7 +219,12 @@ fn refused(r: Refusal, toml_path: &Path, key: Option<&str>, rel: &str) -> PackEr
 
 /// Checks that `rel` is a regular file below `dir` (opening it the way the writer will) and returns its
 /// path on disk.
-fn existing_file(dir: &Path, toml_path: &Path, key: &str, rel: &str) -> Result<PathBuf, PackError> {
+pub(crate) fn existing_file(
+    dir: &Path,
+    toml_path: &Path,
+    key: &str,
+    rel: &str,
+) -> Result<PathBuf, PackError> {
     source_file::open(dir, rel).map_err(|r| refused(r, toml_path, Some(key), rel))?;
     Ok(dir.join(rel))
 }
@@ -277,7 +310,12 @@ fn check_config(dir: &Path, toml_path: &Path, source: &Source) -> Result<(), Pac
     })
 }
 
-fn read_json(dir: &Path, toml_path: &Path, key: &str, rel: &str) -> Result<serde_json::Value, PackError> {
+pub(crate) fn read_json(
+    dir: &Path,
+    toml_path: &Path,
+    key: &str,
+    rel: &str,
+) -> Result<serde_json::Value, PackError> {
     let bytes =
         source_file::read(dir, rel, SMALL_FILE_LIMIT).map_err(|r| refused(r, toml_path, Some(key), rel))?;
     serde_json::from_slice(&bytes)
@@ -290,6 +328,11 @@ fn check_golden(dir: &Path, toml_path: &Path, source: &Source) -> Result<(), Pac
     for (i, g) in source.golden.iter().enumerate() {
         for side in GoldenSide::BOTH {
             let file = g.side(side);
+            // A set of raw records names only the sides the transforms' check compares (`inputs` for
+            // `prepare`, `expected` for the model), or neither.
+            if file.path.is_empty() && !g.has_tensors() {
+                continue;
+            }
             let (specs, other) = match side {
                 GoldenSide::Inputs => (&source.inputs, &source.outputs),
                 GoldenSide::Outputs => (&source.outputs, &source.inputs),
