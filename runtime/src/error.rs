@@ -27,6 +27,19 @@ pub enum RuntimeError {
     /// The effective configuration breaks the bundle's schema, or an override could not be applied.
     #[error("config {pointer}: {message} (rule: {rule})", pointer = display_pointer(.pointer))]
     Config { pointer: String, rule: String, message: String },
+    /// A feature transform could not be loaded, or a call of it gave no result.
+    #[cfg(feature = "transforms")]
+    #[error("{0}")]
+    Transform(#[source] Box<ferry_transform::TransformError>),
+    /// A raw record was refused at the door (not JSON, not an object, or against the records schema).
+    #[error("record {index}{}: {message} (rule: {rule})", if pointer.is_empty() { String::new() } else { format!(" at {pointer}") })]
+    Record { index: usize, pointer: String, rule: String, message: String },
+    /// A result of `decide` breaks the bundle's results schema.
+    #[error("result {index}{}: {message} (rule: {rule}); the bundle's decide transform broke its results schema", if pointer.is_empty() { String::new() } else { format!(" at {pointer}") })]
+    Result { index: usize, pointer: String, rule: String, message: String },
+    /// The bundle has no transform for this stage.
+    #[error("the bundle has no `{stage}` transform ([transform] {stage} in ferry.toml)")]
+    NoTransform { stage: &'static str },
     /// A configuration file could not be read or parsed.
     #[error("config file `{path}`: {message}")]
     ConfigFile { path: PathBuf, message: String },

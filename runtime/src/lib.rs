@@ -22,6 +22,8 @@ mod error;
 mod model;
 pub mod ort_lib;
 mod raw_value;
+#[cfg(feature = "transforms")]
+mod records;
 mod session;
 mod values;
 
@@ -30,6 +32,10 @@ pub use error::RuntimeError;
 /// The golden comparison rule, from [`ferry_contract`].
 pub use ferry_contract::compare;
 pub use ferry_contract::{ContractError, ContractErrorKind};
+#[cfg(feature = "transforms")]
+pub use ferry_transform::{Stage as TransformStage, TransformError};
+#[cfg(feature = "transforms")]
+pub use records::{MAX_RECORD_BYTES, MAX_RECORDS, RecordRun};
 
 /// The data contract every request is checked against, from [`ferry_contract`] (pure Rust, no ONNX
 /// Runtime).

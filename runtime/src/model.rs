@@ -365,7 +365,18 @@ impl Runtime {
             .chain(&manifest.outputs)
             .find(|t| !t.value_type.is_tensor())
             .map(|t| (t.name.clone(), t.value_type.to_string()));
-        Ok(Model { manifest, config, contract, input_order, pool, intra_op_threads, bundle, container })
+        Ok(Model {
+            manifest,
+            config,
+            contract,
+            input_order,
+            pool,
+            intra_op_threads,
+            bundle,
+            container,
+            #[cfg(feature = "transforms")]
+            transforms: crate::records::Slot::default(),
+        })
     }
 
     /// `RuntimeOptions` first, then the config key, then the size rule. 0 means ONNX Runtime's default.
@@ -451,6 +462,9 @@ pub struct Model {
     /// The first input or output declared as a sequence, map or optional, with its type: such a model
     /// takes and gives [`ValueMap`]s ([`Model::infer_values`]).
     container: Option<(String, String)>,
+    /// The feature transforms, loaded on first use.
+    #[cfg(feature = "transforms")]
+    pub(crate) transforms: crate::records::Slot,
 }
 
 impl Model {

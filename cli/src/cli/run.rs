@@ -11,9 +11,14 @@ pub struct RunArgs {
     /// The bundle to run.
     bundle: PathBuf,
     /// Input tensors: .json, .npy, .npz or .safetensors (a golden file of both sides gives its inputs).
+    #[arg(long, required_unless_present = "records", conflicts_with = "records")]
+    input: Option<PathBuf>,
+    /// Raw records, one JSON object per line (.jsonl), for a bundle with feature transforms: each goes
+    /// through `prepare`, the model and `decide`, and one JSON result per record comes out, one per line.
     #[arg(long)]
-    input: PathBuf,
-    /// Where to write the outputs (format from the extension); JSON on stdout when absent.
+    records: Option<PathBuf>,
+    /// Where to write the outputs (format from the extension; with --records, JSON lines); JSON on
+    /// stdout when absent.
     #[arg(long)]
     output: Option<PathBuf>,
     /// Configuration override, `key=value` (dotted keys for nesting; the value is JSON or a string).
@@ -92,9 +97,13 @@ pub fn run(a: RunArgs) -> CliResult {
             let f = failure(e);
             Failure { code: f.code, error: f.error.context(format!("refusing {}", a.bundle.display())) }
         })?;
+    if let Some(path) = &a.records {
+        return run_records(&model, path, a.output.as_deref());
+    }
+    let Some(input) = &a.input else { return Err(usage(anyhow!("give --input or --records"))) };
     // Each tensor's header is checked against the contract before its data is read: a small file that
     // declares more than the contract allows is refused (exit 1) without costing memory.
-    let inputs = model.read_input_values(&a.input).map_err(failure)?;
+    let inputs = model.read_input_values(input).map_err(failure)?;
     let outputs = model.infer_values(&inputs).map_err(failure)?;
     match &a.output {
         Some(path) => {
@@ -112,6 +121,78 @@ pub fn run(a: RunArgs) -> CliResult {
             let bytes = ferry_tensor::json_values_bytes(&outputs);
             super::print_stdout(&format!("{}\n", String::from_utf8_lossy(&bytes)))?;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The most bytes a `--records` file may have: bounded before it is read.
+const MAX_RECORDS_FILE: u64 = 1 << 30;
+
+/// `ferry run --records`: records in, one result per line out.
+fn run_records(
+    model: &ferry_runtime::Model,
+    path: &std::path::Path,
+    output: Option<&std::path::Path>,
+) -> CliResult {
+    if !model.takes_records() {
+        return Err(refused(anyhow!(
+            "the bundle has no `prepare` transform, so it takes tensors, not records: use --input"
+        )));
+    }
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path).with_context(|| shown.clone()).map_err(usage)?;
+    if meta.len() > MAX_RECORDS_FILE {
+        return Err(usage(anyhow!(
+            "{shown}: {} bytes; a records file may have at most {MAX_RECORDS_FILE}",
+            meta.len()
+        )));
+    }
+    let text = std::fs::read(path).with_context(|| shown.clone()).map_err(usage)?;
+    let text = String::from_utf8(text)
+        .map_err(|e| usage(anyhow!("{shown}: not UTF-8 (byte offset {})", e.utf8_error().valid_up_to())))?;
+    // Blank lines are skipped; `lines[i]` is the line number of record i, for errors.
+    let (mut records, mut lines) = (Vec::new(), Vec::new());
+    for (n, line) in text.lines().enumerate() {
+        if !line.trim().is_empty() {
+            records.push(line.to_owned());
+            lines.push(n + 1);
+        }
+    }
+    let at = |index: Option<usize>| match index.and_then(|i| lines.get(i)) {
+        Some(line) => format!("{shown} line {line}"),
+        None => shown.clone(),
+    };
+    let run = model.run_records(&records).map_err(|e| {
+        let index = match &e {
+            RuntimeError::Record { index, .. } => Some(*index),
+            RuntimeError::Transform(t) => t.record().map(|r| r as usize),
+            _ => None,
+        };
+        let f = failure(e);
+        Failure { code: f.code, error: f.error.context(at(index)) }
+    })?;
+    let text = match &run.decisions {
+        Some(results) => results.iter().map(|r| format!("{r}\n")).collect::<String>(),
+        None => format!(
+            "{}\n",
+            String::from_utf8_lossy(&ferry_tensor::json_values_bytes(&ferry_tensor::values_from_tensors(
+                run.outputs
+            )))
+        ),
+    };
+    match output {
+        Some(out) => {
+            ferry_atomic::write(out, text.as_bytes(), ferry_atomic::Options::default())
+                .with_context(|| out.display().to_string())
+                .map_err(usage)?;
+            eprintln!(
+                "wrote {} result{} to {}",
+                records.len(),
+                if records.len() == 1 { "" } else { "s" },
+                out.display()
+            );
+        }
+        None => super::print_stdout(&text)?,
     }
     Ok(ExitCode::SUCCESS)
 }
