@@ -38,6 +38,7 @@ mod error;
 pub mod feature;
 pub mod files;
 pub mod model_io;
+pub mod records;
 mod request;
 pub mod sample;
 mod tensor_set;

@@ -140,17 +140,6 @@ fn walk(disk: &Path, rel: &str, out: &mut Vec<String>) -> Result<(), PackError> 
     Ok(())
 }
 
-/// Whether an import is one a sandbox provides: a WASI 0.2 interface or an interface of
-/// `ferry:transform@0.1.x`.
-pub fn allowed_import(name: &str) -> bool {
-    if ferry_transform::is_wasi_p2(name) {
-        return true;
-    }
-    name.strip_prefix("ferry:transform/")
-        .and_then(|rest| rest.split_once('@'))
-        .is_some_and(|(iface, version)| !iface.is_empty() && version.starts_with("0.1."))
-}
-
 /// Checks one component's bytes for the keys naming it (`transform.prepare`, `transform.decide` or both)
 /// and returns its pin.
 pub fn pin_component(keys: &[&str], file: &str, bytes: &[u8]) -> Result<ComponentPin, PackError> {
@@ -175,15 +164,7 @@ pub fn pin_component(keys: &[&str], file: &str, bytes: &[u8]) -> Result<Componen
             ));
         }
     }
-    // A world that `use`s `ferry:transform/types` imports the types it names (`tensor`, `refusal`) at the
-    // top level beside the interface: types, not functions, so nothing a sandbox must provide.
-    let types = type_imports(bytes);
-    let foreign: Vec<&str> = info
-        .imports
-        .iter()
-        .map(String::as_str)
-        .filter(|i| !allowed_import(i) && !types.iter().any(|t| t == i))
-        .collect();
+    let foreign = info.foreign_imports();
     if !foreign.is_empty() {
         return Err(error(
             first,
@@ -202,29 +183,6 @@ pub fn pin_component(keys: &[&str], file: &str, bytes: &[u8]) -> Result<Componen
         exports: info.exports,
         imports: info.imports,
     })
-}
-
-/// The names of the outermost component's imports that are types. `bytes` has been validated.
-fn type_imports(bytes: &[u8]) -> Vec<String> {
-    use wasmparser::{ComponentTypeRef, Parser, Payload};
-    let mut out = Vec::new();
-    let mut depth = 0usize;
-    for payload in Parser::new(0).parse_all(bytes) {
-        match payload {
-            Ok(Payload::Version { .. }) => depth += 1,
-            Ok(Payload::End(_)) => depth = depth.saturating_sub(1),
-            Ok(Payload::ComponentImportSection(reader)) if depth == 1 => {
-                for import in reader.into_iter().flatten() {
-                    if matches!(import.ty, ComponentTypeRef::Type(_)) {
-                        out.push(import.name.name.to_owned());
-                    }
-                }
-            }
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
-    out
 }
 
 /// Checks the transform section's files and returns the manifest's `transform`: every component pinned
@@ -530,6 +488,7 @@ mod tests {
 
     #[test]
     fn imports_a_sandbox_provides() {
+        use ferry_transform::allowed_import;
         assert!(allowed_import("wasi:io/streams@0.2.6"));
         assert!(allowed_import("ferry:transform/types@0.1.0"));
         assert!(allowed_import("ferry:transform/types@0.1.3"));

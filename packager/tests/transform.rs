@@ -61,8 +61,7 @@ fn credit_application_records_its_pins_and_bundles_its_source() {
     assert!(
         c.imports
             .iter()
-            .all(|i| ferry_packager::transform::allowed_import(i)
-                || ["tensor", "refusal"].contains(&i.as_str())),
+            .all(|i| ferry_transform::allowed_import(i) || ["tensor", "refusal"].contains(&i.as_str())),
         "{:?}",
         c.imports
     );

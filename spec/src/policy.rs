@@ -49,6 +49,10 @@ pub enum CheckId {
     /// The bundle satisfies the policy's `[trust]` table: signers, signature count, attestation.
     #[serde(rename = "artifact.trust")]
     ArtifactTrust,
+    /// The feature transforms are the components pinned, export their stage and import only what the
+    /// sandbox provides.
+    #[serde(rename = "artifact.transform")]
+    ArtifactTransform,
     /// The declared inputs and outputs match the ONNX model's real I/O.
     #[serde(rename = "contract.model-io")]
     ContractModelIo,
@@ -58,6 +62,9 @@ pub enum CheckId {
     /// Every golden file conforms to the data contract.
     #[serde(rename = "contract.golden-inputs")]
     ContractGoldenInputs,
+    /// Every golden record satisfies the records schema, every golden decision the results schema.
+    #[serde(rename = "contract.records")]
+    ContractRecords,
     /// A sample data file (`--data`) respects the per-feature constraints.
     #[serde(rename = "contract.data")]
     ContractData,
@@ -74,16 +81,18 @@ pub enum CheckId {
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 13] = [
+    pub const ALL: [CheckId; 15] = [
         CheckId::ArtifactFormat,
         CheckId::ArtifactLayout,
         CheckId::ArtifactDigest,
         CheckId::ArtifactPins,
         CheckId::ArtifactSignature,
         CheckId::ArtifactTrust,
+        CheckId::ArtifactTransform,
         CheckId::ContractModelIo,
         CheckId::ContractConfigSchema,
         CheckId::ContractGoldenInputs,
+        CheckId::ContractRecords,
         CheckId::ContractData,
         CheckId::GoldenOutputs,
         CheckId::PerfLatency,
@@ -99,9 +108,11 @@ impl CheckId {
             CheckId::ArtifactPins => "artifact.pins",
             CheckId::ArtifactSignature => "artifact.signature",
             CheckId::ArtifactTrust => "artifact.trust",
+            CheckId::ArtifactTransform => "artifact.transform",
             CheckId::ContractModelIo => "contract.model-io",
             CheckId::ContractConfigSchema => "contract.config-schema",
             CheckId::ContractGoldenInputs => "contract.golden-inputs",
+            CheckId::ContractRecords => "contract.records",
             CheckId::ContractData => "contract.data",
             CheckId::GoldenOutputs => "golden.outputs",
             CheckId::PerfLatency => "perf.latency",
@@ -131,6 +142,9 @@ impl CheckId {
             CheckId::ArtifactTrust => {
                 "The bundle satisfies the policy's [trust] table (signers, count, attestation)."
             }
+            CheckId::ArtifactTransform => {
+                "The feature transforms are the components pinned, export their stage and import only WASI 0.2."
+            }
             CheckId::ContractModelIo => {
                 "The declared inputs and outputs match the ONNX model's inputs and outputs (names, dtypes, ranks, dims)."
             }
@@ -139,6 +153,9 @@ impl CheckId {
             }
             CheckId::ContractGoldenInputs => {
                 "Every golden input and expected file conforms to the data contract."
+            }
+            CheckId::ContractRecords => {
+                "Every golden record satisfies the records schema and every golden decision the results schema."
             }
             CheckId::ContractData => {
                 "The sample data file respects every per-feature constraint of the contract."

@@ -10,6 +10,7 @@ mod hostile_inputs;
 mod pack;
 mod run;
 mod sign;
+mod transforms;
 mod unpack;
 mod values;
 mod verify;

@@ -55,6 +55,8 @@ fn credit_risk_passes_every_check_and_the_report_is_deterministic() {
         let expected = match id {
             CheckId::ArtifactSignature
             | CheckId::ArtifactTrust
+            | CheckId::ArtifactTransform
+            | CheckId::ContractRecords
             | CheckId::ContractData
             | CheckId::PerfLatency
             | CheckId::RebuildIdentical => Status::Skipped,
@@ -995,12 +997,12 @@ fn github_annotations_and_step_summary() {
     assert!(lines.iter().any(|l| l.starts_with("::warning title=ferry verify%3A artifact.pins::")), "{out}");
     assert_eq!(
         lines.last().unwrap(),
-        &"::notice title=ferry verify failed::1 failed, 1 warning, 5 passed, 6 skipped"
+        &"::notice title=ferry verify failed::1 failed, 1 warning, 5 passed, 8 skipped"
     );
     assert!(lines.iter().all(|l| l.starts_with("::")), "one command per line: {out}");
     let md = ferry_verifier::github_step_summary(&r);
     assert!(md.contains("| `golden.outputs` · edge | ❌ failed |"), "{md}");
-    assert!(md.contains("\n1 failed, 1 warning, 5 passed, 6 skipped.\n"), "{md}");
+    assert!(md.contains("\n1 failed, 1 warning, 5 passed, 8 skipped.\n"), "{md}");
 }
 
 #[test]

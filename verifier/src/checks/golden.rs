@@ -47,7 +47,14 @@ impl Context<'_> {
         };
         let policy = &self.options.policy;
         let m = b.manifest();
-        let cases: Vec<Case> = m.golden.iter().map(|g| run_golden_set(b, m, model, policy, g)).collect();
+        let cases: Vec<Case> = m
+            .golden
+            .iter()
+            .map(|g| match g.records {
+                Some(_) => super::transform::run_record_set(b, m, model, policy, g),
+                None => run_golden_set(b, m, model, policy, g),
+            })
+            .collect();
         summarize_cases(cases, "golden set", ["reproduces its outputs", "reproduce their outputs"])
     }
 
@@ -74,7 +81,8 @@ impl Context<'_> {
         let m = b.manifest();
         let mut cases = Vec::new();
         let mut latency = Vec::new();
-        for g in &m.golden {
+        // Record sets are timed by the benchmarks, not here: the budget is the model's.
+        for g in m.golden.iter().filter(|g| g.has_tensors()) {
             let (case, timing) = time_golden_set(b, m, model, &budget, g);
             cases.push(case);
             latency.extend(timing);
@@ -155,7 +163,7 @@ fn run_golden_set(b: &Bundle, m: &Manifest, model: &Model, policy: &Policy, g: &
     }
 }
 
-fn output_evidence(
+pub(super) fn output_evidence(
     g: &GoldenSet,
     name: &str,
     rtol: f64,

@@ -14,6 +14,7 @@ mod contract;
 pub(crate) mod data;
 mod golden;
 pub(crate) mod rebuild;
+mod transform;
 
 use crate::{Case, Evidence, Outcome, Status, VerifyOptions};
 use data::DataFile;
@@ -86,9 +87,11 @@ impl<'a> Context<'a> {
             CheckId::ArtifactPins => self.artifact_pins(),
             CheckId::ArtifactSignature => self.artifact_signature(),
             CheckId::ArtifactTrust => self.artifact_trust(),
+            CheckId::ArtifactTransform => self.artifact_transform(),
             CheckId::ContractModelIo => self.contract_model_io(),
             CheckId::ContractConfigSchema => self.contract_config_schema(),
             CheckId::ContractGoldenInputs => self.contract_golden_inputs(),
+            CheckId::ContractRecords => self.contract_records(),
             CheckId::ContractData => self.contract_data(),
             CheckId::GoldenOutputs => self.golden_outputs(),
             CheckId::PerfLatency => self.perf_latency(),

@@ -1,6 +1,6 @@
 //! Tensors across the interface: the WIT `tensor` record to and from Ferry's [`Tensor`].
 
-use crate::bindings::{decide, prepare};
+use super::bindings::{decide, prepare};
 use ferry_tensor::{Tensor, TensorData, TensorMap};
 
 /// `prepare`'s tensors as Ferry tensors, by name: each shape must hold its data exactly, and names must

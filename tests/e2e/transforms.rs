@@ -1,0 +1,271 @@
+//! Feature transforms end to end, on `fixtures/credit-application` (a Python component made by
+//! componentize-py; goldens from the same Python in CPython and ONNX Runtime's Python package): raw
+//! records in, decisions out, through the CLI and the library; `verify` on record goldens; hostile
+//! records and components refused with exit 1 while the rest keeps working.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+/// The CLI with the compilation cache in the target directory, shared by the tests of this binary, so
+/// the 18 MB component is compiled once per machine and never into the user's home.
+fn ferry_cached(args: &[&str]) -> Output {
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-xdg-cache");
+    ferry().args(args).env("XDG_CACHE_HOME", cache).output().unwrap()
+}
+
+/// The fixture packed once.
+fn credit_bundle() -> &'static Path {
+    static B: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &B.get_or_init(|| {
+        let t = tempdir();
+        let b = t.path().join("credit.ferry");
+        pack(&fixture("credit-application"), &b);
+        (t, b)
+    })
+    .1
+}
+
+fn golden(rel: &str) -> PathBuf {
+    fixture("credit-application").join("golden").join(rel)
+}
+
+#[test]
+fn raw_applications_go_in_and_the_golden_decisions_come_out() {
+    let b = credit_bundle().to_str().unwrap();
+    let records = golden("applications.jsonl");
+    let o = ferry_cached(&["run", b, "--records", records.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let want = std::fs::read_to_string(golden("applications.decisions.jsonl")).unwrap();
+    // Bit for bit here: this runtime's ONNX Runtime gives the Python package's float32s.
+    assert_eq!(stdout(&o), want);
+
+    let t = tempdir();
+    let out = t.path().join("out.jsonl");
+    let o =
+        ferry_cached(&["run", b, "--records", records.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), want);
+    assert!(stderr(&o).contains("wrote 16 results"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_library_gives_the_same_decisions() {
+    let runtime = ferry_runtime::Runtime::new(ferry_runtime::RuntimeOptions::default()).unwrap();
+    let model = runtime.open(credit_bundle(), &ferry_runtime::OpenOptions::default()).unwrap();
+    assert!(model.takes_records());
+    let text = std::fs::read_to_string(golden("applications.jsonl")).unwrap();
+    let records: Vec<String> = text.lines().map(str::to_owned).collect();
+    let decisions = model.infer_records(&records).unwrap();
+    let want: Vec<String> = std::fs::read_to_string(golden("applications.decisions.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(decisions, want);
+    // One at a time, as a server would call it, the same answers.
+    for (r, w) in records.iter().zip(&want) {
+        assert_eq!(&model.infer_records(std::slice::from_ref(r)).unwrap()[0], w);
+    }
+}
+
+#[test]
+fn verify_runs_the_record_goldens_and_catches_a_changed_decision() {
+    let b = credit_bundle().to_str().unwrap();
+    let o = ferry_cached(&["verify", b]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    for line in
+        ["PASS  artifact.transform", "PASS  contract.records", "16 records give their decisions and tensors"]
+    {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+
+    let t = tempdir();
+    let src = t.path().join("src");
+    copy_dir(&fixture("credit-application"), &src);
+    let path = src.join("golden/applications.decisions.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let changed: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i == 2 { l.replace("\"decline\"", "\"approve\"") } else { l.to_owned() })
+        .collect();
+    assert_ne!(changed.join("\n") + "\n", text, "line 3 is a decline");
+    std::fs::write(&path, changed.join("\n") + "\n").unwrap();
+    let tampered = t.path().join("t.ferry");
+    pack(&src, &tampered);
+    let o = ferry_cached(&["verify", tampered.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(stdout(&o).contains("line 3 (record 2) /decision"), "{}", stdout(&o));
+}
+
+#[test]
+fn bad_records_are_refused_naming_the_line_and_the_rule() {
+    let b = credit_bundle().to_str().unwrap();
+    let t = tempdir();
+    let good = std::fs::read_to_string(golden("applications.jsonl")).unwrap();
+    let first = good.lines().next().unwrap();
+    let cases: [(&str, String, &str); 5] = [
+        ("not json", format!("{first}\n\n{{\"truncated\": \n"), "line 3: record 1"),
+        ("not an object", format!("{first}\n[1, 2]\n"), "line 2: record 1"),
+        ("schema", format!("{first}\n{{\"applicant_age\": 40}}\n"), "line 2: record 1"),
+        (
+            "deep nesting",
+            format!("{first}\n{}{}\n", "[".repeat(100_000), "]".repeat(100_000)),
+            "line 2: record 1",
+        ),
+        ("huge string", format!("{first}\n{{\"x\": \"{}\"}}\n", "a".repeat(2 << 20)), "line 2: record 1"),
+    ];
+    for (what, text, names) in cases {
+        let f = t.path().join("in.jsonl");
+        std::fs::write(&f, text).unwrap();
+        let o = ferry_cached(&["run", b, "--records", f.to_str().unwrap()]);
+        assert_eq!(code(&o), 1, "{what}: {}", stderr(&o));
+        assert!(stderr(&o).contains(names), "{what}: {}", stderr(&o));
+    }
+    // A record the schema lets through but prepare refuses: the component names it.
+    let mut rec: serde_json::Value = serde_json::from_str(first).unwrap();
+    rec["home_ownership"] = "CASTLE".into();
+    let f = t.path().join("refused.jsonl");
+    std::fs::write(&f, format!("{first}\n{rec}\n")).unwrap();
+    let o = ferry_cached(&["run", b, "--records", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
+    // A missing file is a usage error.
+    let o = ferry_cached(&["run", b, "--records", t.path().join("nope.jsonl").to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    // A bundle without transforms takes tensors, not records.
+    let plain = t.path().join("plain.ferry");
+    pack(&fixture("credit-risk"), &plain);
+    let o = ferry_cached(&[
+        "run",
+        plain.to_str().unwrap(),
+        "--records",
+        golden("applications.jsonl").to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("no `prepare` transform"), "{}", stderr(&o));
+}
+
+/// A bundle whose `prepare` is one of the hostile components, with a short deadline and a small memory
+/// cap.
+fn hostile_bundle(dir: &Path, component: &str) -> PathBuf {
+    let src = dir.join(component);
+    copy_dir(&fixture("credit-application"), &src);
+    std::fs::copy(
+        fixture(&format!("transforms/hostile/{component}.wasm")),
+        src.join("transforms/hostile.wasm"),
+    )
+    .unwrap();
+    let toml = std::fs::read_to_string(src.join("ferry.toml")).unwrap();
+    let toml = toml.replace(
+        "prepare = \"transforms/credit.wasm\"",
+        "prepare = \"transforms/hostile.wasm\"\nlimits = { deadline_ms = 300, memory_mib = 64 }",
+    );
+    // Its goldens would fail; the test is about running it.
+    let toml = toml.split("[[golden]]").next().unwrap().to_owned();
+    std::fs::write(src.join("ferry.toml"), toml).unwrap();
+    let b = dir.join(format!("{component}.ferry"));
+    pack(&src, &b);
+    b
+}
+
+#[test]
+fn hostile_prepare_components_are_stopped_with_exit_1() {
+    let t = tempdir();
+    let records = golden("applications.jsonl");
+    for (component, says) in
+        [("spin", "ran past its deadline of 300 ms"), ("hog", "hog"), ("bad-tensor", "malformed answer")]
+    {
+        let b = hostile_bundle(t.path(), component);
+        let started = std::time::Instant::now();
+        let o = ferry_cached(&["run", b.to_str().unwrap(), "--records", records.to_str().unwrap()]);
+        assert_eq!(code(&o), 1, "{component}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(says) && stderr(&o).contains("transforms/hostile.wasm"),
+            "{component}: {}",
+            stderr(&o)
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{component} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            (-1e12f64..1e12).prop_map(Value::from),
+            ".{0,24}".prop_map(Value::String),
+            prop_oneof![Just("RENT"), Just("OWN"), Just("10+ years"), Just("36 months"), Just("85,000")]
+                .prop_map(|s| Value::String(s.to_owned())),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z_]{1,10}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A golden record with keys dropped, retyped or replaced: through records schema → prepare →
+    /// model → decide, every outcome is decisions or a typed refusal, never a panic or a hang.
+    fn record() -> impl Strategy<Value = String> {
+        let base: serde_json::Value = serde_json::from_str(
+            std::fs::read_to_string(golden("applications.jsonl")).unwrap().lines().next().unwrap(),
+        )
+        .unwrap();
+        let keys: Vec<String> = base.as_object().unwrap().keys().cloned().collect();
+        (prop::collection::vec((prop::sample::select(keys), prop::option::of(value())), 0..4), value())
+            .prop_map(move |(edits, extra)| {
+                let mut r = base.clone();
+                for (k, v) in edits {
+                    match v {
+                        Some(v) => r[&k] = v,
+                        None => {
+                            r.as_object_mut().unwrap().remove(&k);
+                        }
+                    }
+                }
+                r["extra"] = extra;
+                r.to_string()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_records_give_decisions_or_typed_refusals(batch in prop::collection::vec(record(), 1..4)) {
+            static MODEL: OnceLock<ferry_runtime::Model> = OnceLock::new();
+            let model = MODEL.get_or_init(|| {
+                let runtime = ferry_runtime::Runtime::new(ferry_runtime::RuntimeOptions::default()).unwrap();
+                runtime.open(credit_bundle(), &ferry_runtime::OpenOptions::default()).unwrap()
+            });
+            use ferry_runtime::RuntimeError as E;
+            match model.infer_records(&batch) {
+                Ok(d) => prop_assert_eq!(d.len(), batch.len()),
+                Err(E::Record { index, .. }) => prop_assert!(index < batch.len()),
+                Err(E::Transform(t)) => {
+                    let known = matches!(*t, ferry_runtime::TransformError::Refused { .. });
+                    prop_assert!(known, "{}", t);
+                    prop_assert!(t.record().is_none_or(|r| (r as usize) < batch.len()));
+                }
+                Err(E::Contract(_)) => {}
+                Err(e) => prop_assert!(false, "untyped: {e}"),
+            }
+        }
+    }
+}
