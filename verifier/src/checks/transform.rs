@@ -79,8 +79,9 @@ impl Context<'_> {
         let n = t.components.len();
         match evidence.len() {
             0 => Outcome::passed(format!(
-                "{n} component{} as pinned, exporting their stage and importing only WASI 0.2",
-                plural(n)
+                "{n} component{} as pinned, exporting {} stage and importing only WASI 0.2",
+                plural(n),
+                if n == 1 { "its" } else { "their" }
             )),
             k => Outcome::failed(format!("{k} problem{} with the feature transforms", plural(k)), evidence),
         }
