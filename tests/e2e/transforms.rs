@@ -269,3 +269,57 @@ mod properties {
         }
     }
 }
+
+/// The compiled path: the text-embedding model with the Rust tokenizer (`fixtures/transforms/`, a
+/// 26 KB `no_std` component) as `prepare`, its crate as `source`. The bundle pins the crate's locked
+/// dependencies, `verify` checks the tokenizer's tensors against the Python reference's, and raw text
+/// goes in.
+#[test]
+fn a_rust_tokenizer_feeds_the_embedding_model_and_its_lock_file_is_pinned() {
+    let t = tempdir();
+    let src = t.path().join("embed");
+    copy_dir(&fixture("text-embedding"), &src);
+    std::fs::create_dir_all(src.join("transforms/src")).unwrap();
+    std::fs::copy(fixture("transforms/tokenizer.wasm"), src.join("transforms/tokenizer.wasm")).unwrap();
+    copy_dir(&fixture("transforms/tokenizer"), &src.join("transforms/src/tokenizer"));
+    std::fs::create_dir_all(src.join("golden")).unwrap();
+    std::fs::copy(fixture("transforms/tokenizer.golden.jsonl"), src.join("golden/texts.jsonl")).unwrap();
+    std::fs::copy(fixture("transforms/tokenizer.golden.expected.json"), src.join("golden/texts.tokens.json"))
+        .unwrap();
+    let mut toml = std::fs::read_to_string(src.join("ferry.toml")).unwrap();
+    toml.push_str(
+        "\n[transform]\nprepare = \"transforms/tokenizer.wasm\"\nsource = \"transforms/src\"\n\n\
+         [[golden]]\nname = \"texts\"\nrecords = \"golden/texts.jsonl\"\ninputs = \"golden/texts.tokens.json\"\n",
+    );
+    std::fs::write(src.join("ferry.toml"), toml).unwrap();
+    let b = t.path().join("embed.ferry");
+    pack(&src, &b);
+
+    let o = ferry_cached(&["inspect", b.to_str().unwrap(), "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let transform = j
+        .pointer("/manifest/transform")
+        .or_else(|| j.pointer("/transform"))
+        .expect("transform in inspect --json");
+    assert_eq!(transform["build"]["kind"], "cargo", "{transform}");
+    let packages = transform["build"]["packages"].as_array().unwrap();
+    assert!(
+        packages
+            .iter()
+            .any(|p| p["name"] == "wit-bindgen" && p["checksum"].as_str().is_some_and(|c| !c.is_empty())),
+        "{transform}"
+    );
+    assert!(packages.iter().any(|p| p["name"] == "dlmalloc"), "{transform}");
+
+    let o = ferry_cached(&["verify", b.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("records give their decisions and tensors"), "{}", stdout(&o));
+
+    let f = t.path().join("in.jsonl");
+    std::fs::write(&f, "{\"text\": \"ferry carries the tokenizer\"}\n{\"text\": \"\"}\n").unwrap();
+    let o = ferry_cached(&["run", b.to_str().unwrap(), "--records", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(out["embedding"]["shape"], serde_json::json!([2, 64]), "{out}");
+}
