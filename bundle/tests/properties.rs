@@ -33,6 +33,7 @@ fn manifest() -> Manifest {
                 external_data: Vec::new(),
             },
         },
+        transform: None,
     }
 }
 
