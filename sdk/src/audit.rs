@@ -1,5 +1,6 @@
 //! The chain of custody of a bundle, for an auditor: what it was built from (its SLSA provenance),
-//! what it contains (its CycloneDX SBOM), who signed it, and what CI attested about it.
+//! what it contains (its CycloneDX SBOM, and the pins of its feature transforms' components and build),
+//! who signed it, and what CI attested about it.
 //!
 //! An audit reports; it does not judge. Any bundle that opens gives an [`Audit`], whatever its
 //! signatures say: a signature that does not verify is listed with the reason. Judging is for
@@ -55,6 +56,39 @@ pub struct Audit {
     pub attestations: Vec<ReferrerSummary>,
     /// Every source signature (a producer's signature over the source files, never counted by a policy).
     pub source_signatures: Vec<ReferrerSummary>,
+    /// The feature transforms: each component's pin and how they were built (`transform` in the
+    /// manifest). Absent when the bundle has none. Rendered after the SBOM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transforms: Option<TransformsSummary>,
+}
+
+/// What runs before and after the model: the components a bundle pins, and what built them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TransformsSummary {
+    /// Each component file once, as the manifest pins it.
+    pub components: Vec<ComponentPinSummary>,
+    /// The build pins (`cargo` with its `Cargo.lock`, or `componentize-py`); absent when not recorded.
+    pub build: Option<ferry_spec::TransformBuild>,
+}
+
+/// One pinned component.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComponentPinSummary {
+    /// Its path in the file view.
+    pub path: String,
+    /// The stages it serves (`prepare`, `decide`).
+    pub stages: Vec<String>,
+    /// `sha256:…` as pinned.
+    pub digest: String,
+    /// Its size in bytes, as pinned.
+    pub size: u64,
+    /// The WIT package its exports implement.
+    pub wit: String,
+    /// What it imports (WASI 0.2 interfaces, `ferry:transform/types`).
+    pub imports: Vec<String>,
+    /// Whether the pin names the same bytes as the manifest's file entry for that path (whose digest
+    /// `digests_ok` checks against the blob).
+    pub matches_file: bool,
 }
 
 /// The model a bundle holds.
@@ -237,7 +271,32 @@ pub fn audit(bundle: &Bundle, anchors: &Anchors, key_labels: &[String]) -> Audit
         signatures: of_kind(Kind::Signature),
         attestations: of_kind(Kind::Attestation),
         source_signatures: of_kind(Kind::SourceSignature),
+        transforms: m.transform.as_ref().map(|t| summarize_transforms(m, t)),
     }
+}
+
+fn summarize_transforms(m: &ferry_spec::Manifest, t: &ferry_spec::TransformManifest) -> TransformsSummary {
+    let components = t
+        .components
+        .iter()
+        .map(|c| {
+            let stages = [("prepare", &t.section.prepare), ("decide", &t.section.decide)]
+                .into_iter()
+                .filter(|(_, p)| p.as_deref() == Some(c.path.as_str()))
+                .map(|(s, _)| s.to_owned())
+                .collect();
+            ComponentPinSummary {
+                path: c.path.clone(),
+                stages,
+                digest: format!("sha256:{}", c.sha256),
+                size: c.size,
+                wit: c.wit.clone(),
+                imports: c.imports.clone(),
+                matches_file: m.file(&c.path).is_some_and(|f| f.sha256 == c.sha256 && f.size == c.size),
+            }
+        })
+        .collect();
+    TransformsSummary { components, build: t.build.clone() }
 }
 
 /// A generated file of the bundle, parsed as `D` and summarised; empty when the bundle has none.
@@ -466,6 +525,9 @@ impl fmt::Display for Audit {
                 let _ = writeln!(o, "  - {:<24} {} {version}{files}", esc(&c.kind), esc(&c.name));
             }
         }
+        if let Some(t) = &self.transforms {
+            t.render(&mut o);
+        }
         o.push_str("\nsignatures\n");
         if self.signatures.is_empty() {
             o.push_str("  (none)\n");
@@ -505,6 +567,54 @@ impl fmt::Display for Audit {
             }
         }
         f.write_str(&o)
+    }
+}
+
+impl TransformsSummary {
+    fn render(&self, o: &mut String) {
+        o.push_str("\ntransforms\n");
+        if self.components.is_empty() {
+            o.push_str("  (no component pinned)\n");
+        }
+        let names = |v: &[String]| {
+            if v.is_empty() {
+                "(none)".to_owned()
+            } else {
+                v.iter().map(|n| esc(n).into_owned()).collect::<Vec<_>>().join(", ")
+            }
+        };
+        for c in &self.components {
+            let stages =
+                if c.stages.is_empty() { String::new() } else { format!(" ({})", c.stages.join(", ")) };
+            let _ = writeln!(o, "  - {}{stages}", esc(&c.path));
+            let _ = writeln!(o, "    pinned       {} ({} bytes)", esc(&c.digest), c.size);
+            let _ = writeln!(o, "    wit          {}", esc(&c.wit));
+            let _ = writeln!(o, "    imports      {}", names(&c.imports));
+            let _ = writeln!(o, "    matches its file entry: {}", yes(c.matches_file));
+        }
+        let Some(b) = &self.build else {
+            o.push_str("  build        (not recorded)\n");
+            return;
+        };
+        let toolchain =
+            if b.toolchain.is_empty() { String::new() } else { format!(", {}", esc(&b.toolchain)) };
+        let n = b.packages.len();
+        let _ = writeln!(
+            o,
+            "  build        {}{toolchain}, {n} locked package{}",
+            esc(&b.kind),
+            if n == 1 { "" } else { "s" }
+        );
+        for p in &b.packages {
+            let mut line = format!("    - {} {}", esc(&p.name), esc(&p.version));
+            if !p.source.is_empty() {
+                let _ = write!(line, " {}", esc(&p.source));
+            }
+            if !p.checksum.is_empty() {
+                let _ = write!(line, " {}", esc(&p.checksum));
+            }
+            let _ = writeln!(o, "{line}");
+        }
     }
 }
 

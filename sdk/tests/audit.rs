@@ -85,3 +85,26 @@ fn audit_of_a_signed_and_attested_bundle_matches_its_snapshots() {
     .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// A bundle with feature transforms (`fixtures/credit-application`, unsigned): the audit adds the
+/// component pins and the build after the SBOM.
+#[test]
+fn audit_of_a_bundle_with_transforms_matches_its_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let packed = dir.path().join("credit-application.ferry");
+    ferry::packager::pack(&fixture("credit-application"), &packed).unwrap();
+    let audit = ferry::audit::audit(&Bundle::open(&packed).unwrap(), &ferry::trust::Anchors::default(), &[]);
+    assert!(audit.digests_ok);
+    let t = audit.transforms.as_ref().expect("the transforms are audited");
+    assert!(t.components.iter().all(|c| c.matches_file), "{audit}");
+    let audit = normalise(audit);
+    let snapshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    let failures: Vec<String> = [
+        ("audit-transforms.txt", audit.to_string()),
+        ("audit-transforms.json", serde_json::to_string_pretty(&audit).unwrap() + "\n"),
+    ]
+    .iter()
+    .filter_map(|(name, text)| snapshot::check(&snapshots, name, text))
+    .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

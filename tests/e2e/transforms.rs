@@ -323,3 +323,122 @@ fn a_rust_tokenizer_feeds_the_embedding_model_and_its_lock_file_is_pinned() {
     let out: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(out["embedding"]["shape"], serde_json::json!([2, 64]), "{out}");
 }
+
+/// `inspect` shows each stage's component, its pin, the schemas, limits, sandbox and build; `--json`
+/// carries the manifest's `transform` as is; `audit` lists the component pins and the build.
+#[test]
+fn inspect_and_audit_show_the_transforms() {
+    let b = credit_bundle().to_str().unwrap();
+    let o = run(&["inspect", b]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    let m = ferry_bundle::Bundle::open(credit_bundle()).unwrap().manifest().clone();
+    let pin = &m.transform.as_ref().unwrap().components[0];
+    for needle in [
+        "\ntransforms\n".to_owned(),
+        "  prepare        transforms/credit.wasm\n".to_owned(),
+        "  decide         transforms/credit.wasm\n".to_owned(),
+        "  component      transforms/credit.wasm\n".to_owned(),
+        format!("    digest       sha256:{}  {} bytes\n", &pin.sha256[..16], pin.size),
+        "    wit          ferry:transform@0.1.0\n".to_owned(),
+        "  records        records.schema.json\n".to_owned(),
+        "  results        results.schema.json\n".to_owned(),
+        "  source         transforms/src\n".to_owned(),
+        "  limits         deadline default, memory default, concurrency default\n".to_owned(),
+        "  sandbox        no opt-ins (fixed clock, seeded random)\n".to_owned(),
+        "  build          componentize-py".to_owned(),
+    ] {
+        assert!(text.contains(&needle), "missing {needle:?} in:\n{text}");
+    }
+    // Between the contract and the golden sets, once.
+    let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("no {s:?} in:\n{text}"));
+    assert!(at("\ncontract\n") < at("\ntransforms\n") && at("\ntransforms\n") < at("\ngolden sets\n"));
+    assert_eq!(text.matches("\ntransforms\n").count(), 1);
+
+    let o = run(&["inspect", b, "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["manifest"]["transform"], serde_json::to_value(&m.transform).unwrap());
+
+    let o = run(&["audit", b]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    for needle in [
+        "\ntransforms\n  - transforms/credit.wasm (prepare, decide)\n".to_owned(),
+        format!("    pinned       sha256:{} ({} bytes)\n", pin.sha256, pin.size),
+        "    matches its file entry: yes\n".to_owned(),
+        "  build        componentize-py".to_owned(),
+    ] {
+        assert!(text.contains(&needle), "missing {needle:?} in:\n{text}");
+    }
+    let o = run(&["audit", b, "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &j["transforms"]["components"][0];
+    assert_eq!(c["digest"], format!("sha256:{}", pin.sha256), "{j}");
+    assert_eq!(c["stages"], serde_json::json!(["prepare", "decide"]));
+    assert_eq!(c["matches_file"], true);
+    assert_eq!(j["transforms"]["build"]["kind"], "componentize-py");
+}
+
+/// A Cargo-built component with limits and sandbox opt-ins: `inspect` shows them and counts the locked
+/// packages, `audit` lists each package with its source and checksum. Nothing is compiled.
+#[test]
+fn inspect_and_audit_show_limits_sandbox_and_locked_packages() {
+    let t = tempdir();
+    let src = t.path().join("embed");
+    copy_dir(&fixture("text-embedding"), &src);
+    std::fs::create_dir_all(src.join("transforms/src")).unwrap();
+    std::fs::copy(fixture("transforms/tokenizer.wasm"), src.join("transforms/tokenizer.wasm")).unwrap();
+    copy_dir(&fixture("transforms/tokenizer"), &src.join("transforms/src/tokenizer"));
+    let mut toml = std::fs::read_to_string(src.join("ferry.toml")).unwrap();
+    toml.push_str(
+        "\n[transform]\nprepare = \"transforms/tokenizer.wasm\"\nsource = \"transforms/src\"\n\
+         limits = { deadline_ms = 300, memory_mib = 64, concurrency = 2 }\n\
+         sandbox = { host_clock = true, host_random = true }\n",
+    );
+    std::fs::write(src.join("ferry.toml"), toml).unwrap();
+    let b = t.path().join("embed.ferry");
+    pack(&src, &b);
+    let m = ferry_bundle::Bundle::open(&b).unwrap().manifest().clone();
+    let build = m.transform.as_ref().unwrap().build.clone().unwrap();
+    assert!(build.packages.len() > 1, "{build:?}");
+
+    let b = b.to_str().unwrap();
+    let text = stdout(&run(&["inspect", b]));
+    for needle in [
+        "  prepare        transforms/tokenizer.wasm\n".to_owned(),
+        "  limits         deadline 300 ms, memory 64 MiB, concurrency 2\n".to_owned(),
+        "  sandbox        opts in to host clock, host random\n".to_owned(),
+        format!("  build          cargo, {} locked packages (--json lists them)\n", build.packages.len()),
+    ] {
+        assert!(text.contains(&needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(!text.contains("  decide "), "{text}");
+
+    let text = stdout(&run(&["audit", b]));
+    assert!(text.contains("  - transforms/tokenizer.wasm (prepare)\n"), "{text}");
+    assert!(
+        text.contains(&format!("  build        cargo, {} locked packages\n", build.packages.len())),
+        "{text}"
+    );
+    let wit_bindgen = build.packages.iter().find(|p| p.name == "wit-bindgen").unwrap();
+    let line = format!(
+        "    - wit-bindgen {} {} {}\n",
+        wit_bindgen.version, wit_bindgen.source, wit_bindgen.checksum
+    );
+    assert!(text.contains(&line), "missing {line:?} in:\n{text}");
+}
+
+/// A bundle without transforms shows no `transforms` section and no `transforms` key.
+#[test]
+fn bundles_without_transforms_show_none() {
+    let t = tempdir();
+    let b = t.path().join("cr.ferry");
+    pack(&fixture("credit-risk"), &b);
+    let b = b.to_str().unwrap();
+    assert!(!stdout(&run(&["inspect", b])).contains("transforms"));
+    assert!(!stdout(&run(&["audit", b])).contains("transforms"));
+    let j: serde_json::Value = serde_json::from_slice(&run(&["audit", b, "--json"]).stdout).unwrap();
+    assert!(j.get("transforms").is_none(), "{j}");
+    let j: serde_json::Value = serde_json::from_slice(&run(&["inspect", b, "--json"]).stdout).unwrap();
+    assert!(j["manifest"].get("transform").is_none(), "{j}");
+}

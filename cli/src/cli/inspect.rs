@@ -84,6 +84,9 @@ pub fn print(b: &Bundle, as_json: bool) -> anyhow::Result<()> {
             c.defaults.as_ref().map(|d| format!(", defaults {}", E(d))).unwrap_or_default()
         );
     }
+    if let Some(t) = &m.transform {
+        transforms(&mut o, t);
+    }
     if !m.golden.is_empty() {
         let _ = writeln!(o, "\ngolden sets");
         for g in &m.golden {
@@ -114,4 +117,78 @@ pub fn print(b: &Bundle, as_json: bool) -> anyhow::Result<()> {
     }
     super::print_stdout(&o).map_err(|f| f.error)?;
     Ok(())
+}
+
+/// The `transforms` section: each stage's component, then each component once (digest, size, WIT
+/// package, exports and imports), the schemas, the source, limits, sandbox opt-ins and build pins.
+fn transforms(o: &mut String, t: &ferry_spec::TransformManifest) {
+    let s = &t.section;
+    let _ = writeln!(o, "\ntransforms");
+    for (stage, path) in [("prepare", &s.prepare), ("decide", &s.decide)] {
+        if let Some(p) = path {
+            let _ = writeln!(o, "  {stage:<14} {}", E(p));
+        }
+    }
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "(none)".to_owned()
+        } else {
+            v.iter().map(|x| E(x).to_string()).collect::<Vec<_>>().join(", ")
+        }
+    };
+    for c in &t.components {
+        let short = c.sha256.get(..16).unwrap_or(&c.sha256);
+        let _ = writeln!(o, "  component      {}", E(&c.path));
+        let _ = writeln!(o, "    digest       sha256:{}  {} bytes", E(short), c.size);
+        let _ = writeln!(o, "    wit          {}", E(&c.wit));
+        let _ = writeln!(o, "    exports      {}", list(&c.exports));
+        let wasi: Vec<String> = c.imports.iter().filter(|i| i.starts_with("wasi:")).cloned().collect();
+        let other: Vec<String> = c.imports.iter().filter(|i| !i.starts_with("wasi:")).cloned().collect();
+        let _ = writeln!(o, "    imports      {}", list(&other));
+        let _ = writeln!(o, "    wasi         {}", list(&wasi));
+    }
+    for (key, path) in [("records", &s.records), ("results", &s.results), ("source", &s.source)] {
+        if let Some(p) = path {
+            let _ = writeln!(o, "  {key:<14} {}", E(p));
+        }
+    }
+    let or_default = |v: Option<String>| v.unwrap_or_else(|| "default".to_owned());
+    let l = &s.limits;
+    let _ = writeln!(
+        o,
+        "  limits         deadline {}, memory {}, concurrency {}",
+        or_default(l.deadline_ms.map(|v| format!("{v} ms"))),
+        or_default(l.memory_mib.map(|v| format!("{v} MiB"))),
+        or_default(l.concurrency.map(|v| v.to_string())),
+    );
+    let mut opt_ins = Vec::new();
+    if s.sandbox.host_clock {
+        opt_ins.push("host clock");
+    }
+    if s.sandbox.host_random {
+        opt_ins.push("host random");
+    }
+    let sandbox = if opt_ins.is_empty() {
+        "no opt-ins (fixed clock, seeded random)".to_owned()
+    } else {
+        format!("opts in to {}", opt_ins.join(", "))
+    };
+    let _ = writeln!(o, "  sandbox        {sandbox}");
+    match &t.build {
+        None => {
+            let _ = writeln!(o, "  build          (not recorded)");
+        }
+        Some(b) => {
+            let toolchain =
+                if b.toolchain.is_empty() { String::new() } else { format!(", {}", E(&b.toolchain)) };
+            let n = b.packages.len();
+            let more = if n > 0 { " (--json lists them)" } else { "" };
+            let _ = writeln!(
+                o,
+                "  build          {}{toolchain}, {n} locked package{}{more}",
+                E(&b.kind),
+                if n == 1 { "" } else { "s" }
+            );
+        }
+    }
 }
