@@ -101,8 +101,11 @@ impl Model {
             concurrency: l.concurrency.and_then(|c| usize::try_from(c).ok()).unwrap_or(defaults.concurrency),
             ..defaults
         };
-        let sandbox =
-            Sandbox { host_clock: section.sandbox.host_clock, host_random: section.sandbox.host_random };
+        let sandbox = Sandbox {
+            host_clock: section.sandbox.host_clock,
+            host_random: section.sandbox.host_random,
+            fresh_instances: section.sandbox.fresh_instances,
+        };
         let load = |path: &Option<String>, stage| -> Result<Option<Transform>, RuntimeError> {
             let Some(path) = path else { return Ok(None) };
             let bytes = bundle.file(path)?;

@@ -125,6 +125,10 @@ pub struct TransformSandbox {
     /// Get the host's random bytes (otherwise a seeded stream).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub host_random: bool,
+    /// A fresh instance for every call (otherwise instances are pooled and reused, the host side
+    /// rewound per call), so nothing a call leaves in the component's memory reaches the next.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fresh_instances: bool,
 }
 
 impl TransformSandbox {

@@ -37,6 +37,9 @@ pub struct Runtime {
     engine: wasmtime::Engine,
     linker: Arc<Linker<Host>>,
     cache: Option<Arc<cache::CacheDir>>,
+    /// Components compiled (or loaded) by this engine, by SHA-256: a component named by both stages, or
+    /// by several bundles, is compiled once per process.
+    compiled: Arc<Mutex<std::collections::HashMap<[u8; 32], Component>>>,
     _ticker: Arc<Ticker>,
 }
 
@@ -85,7 +88,13 @@ impl Runtime {
                 })?;
         }
         let cache = cache_dir.and_then(|dir| cache::CacheDir::open(dir, &engine).ok()).map(Arc::new);
-        Ok(Runtime { engine, linker: Arc::new(linker), cache, _ticker: Arc::new(Ticker { stop }) })
+        Ok(Runtime {
+            engine,
+            linker: Arc::new(linker),
+            cache,
+            compiled: Arc::default(),
+            _ticker: Arc::new(Ticker { stop }),
+        })
     }
 
     /// The cache directory in use, if any.
@@ -96,8 +105,23 @@ impl Runtime {
     /// Compiles `bytes`, or loads the compiled code from the cache; says whether the cache had it.
     fn component(&self, name: &str, bytes: &[u8]) -> Result<(Component, bool), TransformError> {
         let digest = ferry_digest::sha256(bytes);
+        let compiled = self.compiled.lock().unwrap_or_else(|p| p.into_inner()).get(&digest).cloned();
+        if let Some(component) = compiled {
+            return Ok((component, true));
+        }
+        let (component, cached) = self.compile(name, bytes, &digest)?;
+        self.compiled.lock().unwrap_or_else(|p| p.into_inner()).insert(digest, component.clone());
+        Ok((component, cached))
+    }
+
+    fn compile(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        digest: &[u8; 32],
+    ) -> Result<(Component, bool), TransformError> {
         if let Some(cache) = &self.cache
-            && let Some(component) = cache.load(&self.engine, &digest)
+            && let Some(component) = cache.load(&self.engine, digest)
         {
             return Ok((component, true));
         }
@@ -105,7 +129,7 @@ impl Runtime {
         let component = match &self.cache {
             Some(cache) => {
                 let compiled = self.engine.precompile_component(bytes).map_err(compile)?;
-                cache.store(&digest, &compiled);
+                cache.store(digest, &compiled);
                 cache.deserialize(&self.engine, &compiled).map_err(compile)?
             }
             None => Component::new(&self.engine, bytes).map_err(compile)?,
@@ -125,6 +149,8 @@ pub struct Transform {
     limits: Limits,
     sandbox: Sandbox,
     slots: Arc<Slots>,
+    /// Instances between calls, at most `limits.concurrency`.
+    pool: Mutex<Vec<Warm>>,
     from_cache: bool,
 }
 
@@ -192,6 +218,7 @@ impl Transform {
             limits,
             sandbox,
             slots,
+            pool: Mutex::new(Vec::new()),
             from_cache,
         })
     }
@@ -211,7 +238,8 @@ impl Transform {
         hex::encode(self.digest)
     }
 
-    /// Whether the compiled code came from the cache directory rather than from Cranelift.
+    /// Whether the compiled code was reused (from this engine, or its cache directory) rather than made
+    /// by Cranelift for this load.
     pub fn was_cached(&self) -> bool {
         self.from_cache
     }
@@ -227,10 +255,13 @@ impl Transform {
             return Err(self.wrong_stage(Stage::Prepare));
         };
         let _slot = self.slots.acquire();
-        let mut store = self.store(records.len())?;
-        let instance = pre.instantiate(&mut store).map_err(|e| self.trapped(&store, e, records.len()))?;
+        let mut warm = self.warm(|store| pre.instantiate(store).map(Instance::Prepare), records.len())?;
+        let Instance::Prepare(instance) = &warm.instance else {
+            return Err(self.wrong_stage(Stage::Prepare));
+        };
         let result =
-            instance.call_prepare(&mut store, records, config).map(|r| r.map_err(RefusalParts::from));
+            instance.call_prepare(&mut warm.store, records, config).map(|r| r.map_err(RefusalParts::from));
+        let store = self.release(warm, result.is_ok());
         let tensors = self.finish(&store, result, records.len())?;
         wire::tensors_from_wire(tensors).map_err(|detail| self.bad_output(detail))
     }
@@ -249,10 +280,14 @@ impl Transform {
         let wire = wire::tensors_to_wire(outputs)
             .map_err(|detail| TransformError::Unrepresentable { transform: self.name.clone(), detail })?;
         let _slot = self.slots.acquire();
-        let mut store = self.store(records.len())?;
-        let instance = pre.instantiate(&mut store).map_err(|e| self.trapped(&store, e, records.len()))?;
-        let result =
-            instance.call_decide(&mut store, &wire, records, config).map(|r| r.map_err(RefusalParts::from));
+        let mut warm = self.warm(|store| pre.instantiate(store).map(Instance::Decide), records.len())?;
+        let Instance::Decide(instance) = &warm.instance else {
+            return Err(self.wrong_stage(Stage::Decide));
+        };
+        let result = instance
+            .call_decide(&mut warm.store, &wire, records, config)
+            .map(|r| r.map_err(RefusalParts::from));
+        let store = self.release(warm, result.is_ok());
         let results = self.finish(&store, result, records.len())?;
         if results.len() != records.len() {
             return Err(self.bad_output(format!(
@@ -269,20 +304,58 @@ impl Transform {
         Ok(results)
     }
 
-    fn store(&self, _records: usize) -> Result<wasmtime::Store<Host>, TransformError> {
-        let host = Host::new(&self.limits, &self.sandbox);
-        let mut store = wasmtime::Store::new(&self.runtime.engine, host);
-        store.limiter(|h| &mut h.limiter);
+    /// An instance ready for a call: a pooled one, or a new one (instantiation counts against the
+    /// call's deadline). Either way the host side is rewound, and the deadline starts now.
+    fn warm(
+        &self,
+        instantiate: impl FnOnce(&mut wasmtime::Store<Host>) -> wasmtime::Result<Instance>,
+        records: usize,
+    ) -> Result<Warm, TransformError> {
         let ticks = self.limits.deadline.as_millis().div_ceil(TICK.as_millis()).max(1) + 1;
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        store.epoch_deadline_trap();
-        Ok(store)
+        let ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
+        let pooled = if self.sandbox.fresh_instances { None } else { self.lock_pool().pop() };
+        let mut warm = match pooled {
+            Some(w) => w,
+            None => {
+                let host = Host::new(&self.limits, &self.sandbox);
+                let mut store = wasmtime::Store::new(&self.runtime.engine, host);
+                store.limiter(|h| &mut h.limiter);
+                store.epoch_deadline_trap();
+                store.set_epoch_deadline(ticks);
+                match instantiate(&mut store) {
+                    Ok(instance) => Warm { store, instance },
+                    Err(e) => return Err(self.trapped(&store, e, records)),
+                }
+            }
+        };
+        warm.store.data_mut().begin_call();
+        warm.store.set_epoch_deadline(ticks);
+        Ok(warm)
+    }
+
+    /// Puts an instance back in the pool after a call that returned (an answer or a refusal), and
+    /// keeps its store for the caller to read; an instance that trapped, timed out or hit a cap is
+    /// dropped, since its state is whatever the interrupted code left.
+    fn release(&self, warm: Warm, returned: bool) -> StoreView {
+        let host = warm.store.data();
+        let view = StoreView { refused: host.limiter.refused(), stderr: host.stderr_tail() };
+        if returned && !self.sandbox.fresh_instances && host.reusable() {
+            let mut pool = self.lock_pool();
+            if pool.len() < self.limits.concurrency.max(1) {
+                pool.push(warm);
+            }
+        }
+        view
+    }
+
+    fn lock_pool(&self) -> std::sync::MutexGuard<'_, Vec<Warm>> {
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The guest's own answer, or what stopped it.
     fn finish<T>(
         &self,
-        store: &wasmtime::Store<Host>,
+        store: &StoreView,
         result: wasmtime::Result<Result<T, RefusalParts>>,
         records: usize,
     ) -> Result<T, TransformError> {
@@ -298,19 +371,13 @@ impl Transform {
         }
     }
 
-    fn trapped(
-        &self,
-        store: &wasmtime::Store<Host>,
-        error: wasmtime::Error,
-        records: usize,
-    ) -> TransformError {
-        let host = store.data();
+    fn trapped(&self, store: &impl CallState, error: wasmtime::Error, records: usize) -> TransformError {
         let transform = self.name.clone();
         let stage = self.stage;
         if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
             return TransformError::Timeout { transform, stage, deadline: self.limits.deadline, records };
         }
-        if let Some(refused) = host.limiter.refused() {
+        if let Some(refused) = store.refused() {
             return TransformError::MemoryLimit {
                 transform,
                 stage,
@@ -318,7 +385,7 @@ impl Transform {
                 refused,
             };
         }
-        TransformError::Trap { transform, stage, message: format!("{error:#}"), stderr: host.stderr_tail() }
+        TransformError::Trap { transform, stage, message: format!("{error:#}"), stderr: store.stderr() }
     }
 
     fn bad_output(&self, detail: String) -> TransformError {
@@ -327,6 +394,48 @@ impl Transform {
 
     fn wrong_stage(&self, asked: Stage) -> TransformError {
         TransformError::WrongStage { transform: self.name.clone(), loaded: self.stage, asked }
+    }
+}
+
+/// A store with its instance, kept between calls.
+struct Warm {
+    store: wasmtime::Store<Host>,
+    instance: Instance,
+}
+
+enum Instance {
+    Prepare(bindings::prepare::Prepare),
+    Decide(bindings::decide::Decide),
+}
+
+/// What an error report needs of a call once its instance went back to the pool.
+struct StoreView {
+    refused: Option<usize>,
+    stderr: String,
+}
+
+trait CallState {
+    fn refused(&self) -> Option<usize>;
+    fn stderr(&self) -> String;
+}
+
+impl CallState for StoreView {
+    fn refused(&self) -> Option<usize> {
+        self.refused
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.clone()
+    }
+}
+
+impl CallState for wasmtime::Store<Host> {
+    fn refused(&self) -> Option<usize> {
+        self.data().limiter.refused()
+    }
+
+    fn stderr(&self) -> String {
+        self.data().stderr_tail()
     }
 }
 

@@ -133,7 +133,7 @@ fn clock_and_random_are_the_same_on_every_run() {
     assert!(observed[9] > observed[2], "the monotonic clock still advances");
     // Opted in, the host's clock and randomness show through.
     let bytes = std::fs::read(fixture("transforms/hostile/clock.wasm")).unwrap();
-    let open = Sandbox { host_clock: true, host_random: true };
+    let open = Sandbox { host_clock: true, host_random: true, ..Sandbox::default() };
     let real = Transform::load(runtime(), "clock", &bytes, Stage::Prepare, Limits::default(), open).unwrap();
     let c = real.prepare(&records(&["{}"]), "{}").unwrap();
     let TensorData::I64(seen) = &c["observed"].data else { panic!() };
@@ -204,6 +204,26 @@ fn the_credit_prepare_matches_cpython_and_refuses_naming_the_record() {
     let err = credit.prepare(&batch, &config).unwrap_err();
     assert_eq!(err.record(), Some(2), "{err}");
     assert!(err.to_string().contains("record 2"), "{err}");
+    // The pooled instance that refused serves the next batch, with the same answer as a fresh one.
+    let again = credit.prepare(&jsonl("credit-application/golden/applications.jsonl"), &config).unwrap();
+    assert_eq!(format!("{again:?}"), format!("{out:?}"));
+}
+
+#[test]
+fn fresh_instances_and_pooled_ones_answer_alike() {
+    let bytes = std::fs::read(fixture("transforms/hostile/clock.wasm")).unwrap();
+    let fresh = Sandbox { fresh_instances: true, ..Sandbox::default() };
+    let a = Transform::load(runtime(), "clock", &bytes, Stage::Prepare, Limits::default(), fresh).unwrap();
+    let b = load("transforms/hostile/clock.wasm", Stage::Prepare, Limits::default()).unwrap();
+    let first = a.prepare(&records(&["{}"]), "{}").unwrap();
+    for _ in 0..3 {
+        assert_eq!(a.prepare(&records(&["{}"]), "{}").unwrap(), first);
+        assert_eq!(
+            b.prepare(&records(&["{}"]), "{}").unwrap(),
+            first,
+            "a reused instance sees a rewound host"
+        );
+    }
 }
 
 #[test]
