@@ -6,6 +6,7 @@
 //! - [`bench`]: the benchmarks' synthetic source with large weights ([`Synthetic`]);
 //! - [`bytes`]: finding and flipping bytes in a bundle;
 //! - [`tar`]: raw tar members, for archives the bundle writer would refuse to make;
+//! - [`transforms`]: bundle sources with feature transforms ([`credit_application_rust`]);
 //! - [`snapshot`]: the one blessing helper for full-text snapshots of rendered output (`FERRY_BLESS=1`);
 //! - [`surgery`]: rebuilding a well-formed bundle around one deliberate defect (`reassemble`,
 //!   `reassemble_with`, `rewrite`).
@@ -24,6 +25,7 @@ pub mod pack;
 pub mod snapshot;
 pub mod surgery;
 pub mod tar;
+pub mod transforms;
 
 pub use bench::Synthetic;
 pub use bytes::{find, flip_byte_at};
@@ -31,3 +33,4 @@ pub use fs::{copy_dir, copy_source, fixture, listing, root, tempdir};
 pub use pack::{pack, pack_to};
 pub use surgery::{reassemble, reassemble_with, rewrite};
 pub use tar::{Member, members_of, raw_tar};
+pub use transforms::credit_application_rust;

@@ -27,6 +27,19 @@ fn credit_bundle() -> &'static Path {
     .1
 }
 
+/// The same fixture with the Rust port of its transforms (`fixtures/transforms/credit/`), packed once.
+fn credit_rust_bundle() -> &'static Path {
+    static B: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &B.get_or_init(|| {
+        let t = tempdir();
+        let src = ferry_testkit::credit_application_rust(&t.path().join("src"));
+        let b = t.path().join("credit-rust.ferry");
+        pack(&src, &b);
+        (t, b)
+    })
+    .1
+}
+
 fn golden(rel: &str) -> PathBuf {
     fixture("credit-application").join("golden").join(rel)
 }
@@ -48,6 +61,24 @@ fn raw_applications_go_in_and_the_golden_decisions_come_out() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), want);
     assert!(stderr(&o).contains("wrote 16 results"), "{}", stderr(&o));
+}
+
+/// The compiled path of the same transforms: the Rust port packed in place of the Python component
+/// reproduces the goldens CPython made (features and decisions, byte for byte) through `verify` and
+/// `run`, and its `Cargo.lock` is pinned.
+#[test]
+fn the_rust_port_reproduces_the_cpython_goldens() {
+    let b = credit_rust_bundle().to_str().unwrap();
+    let o = ferry_cached(&["verify", b]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("16 records give their decisions and tensors"), "{}", stdout(&o));
+    let records = golden("applications.jsonl");
+    let o = ferry_cached(&["run", b, "--records", records.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), std::fs::read_to_string(golden("applications.decisions.jsonl")).unwrap());
+    let o = ferry_cached(&["audit", b]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("    - serde_json 1."), "the crate's locked packages are pinned: {}", stdout(&o));
 }
 
 #[test]
@@ -244,16 +275,28 @@ mod properties {
             })
     }
 
+    fn open(bundle: &Path) -> ferry_runtime::Model {
+        let runtime = ferry_runtime::Runtime::new(ferry_runtime::RuntimeOptions::default()).unwrap();
+        runtime.open(bundle, &ferry_runtime::OpenOptions::default()).unwrap()
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// The Python component and its Rust port are the same preprocessing: on any batch they give
+        /// the same decisions, or the same refusal (record and message).
+        #[test]
+        fn the_python_component_and_the_rust_port_agree(batch in prop::collection::vec(record(), 1..4)) {
+            static MODELS: OnceLock<(ferry_runtime::Model, ferry_runtime::Model)> = OnceLock::new();
+            let (python, rust) = MODELS.get_or_init(|| (open(credit_bundle()), open(credit_rust_bundle())));
+            let outcome = |m: &ferry_runtime::Model| m.infer_records(&batch).map_err(|e| e.to_string());
+            prop_assert_eq!(outcome(python), outcome(rust));
+        }
 
         #[test]
         fn random_records_give_decisions_or_typed_refusals(batch in prop::collection::vec(record(), 1..4)) {
             static MODEL: OnceLock<ferry_runtime::Model> = OnceLock::new();
-            let model = MODEL.get_or_init(|| {
-                let runtime = ferry_runtime::Runtime::new(ferry_runtime::RuntimeOptions::default()).unwrap();
-                runtime.open(credit_bundle(), &ferry_runtime::OpenOptions::default()).unwrap()
-            });
+            let model = MODEL.get_or_init(|| open(credit_bundle()));
             use ferry_runtime::RuntimeError as E;
             match model.infer_records(&batch) {
                 Ok(d) => prop_assert_eq!(d.len(), batch.len()),
