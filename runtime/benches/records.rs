@@ -2,7 +2,9 @@
 //!
 //! Records in, decisions out, on fixtures/credit-application (an 18 MB componentize-py Python component
 //! exporting `prepare` and `decide` around the credit-risk model), at batch 1 (record `i % 16` at
-//! iteration `i`) and batch 64 (the 16 golden records cycled), one intra-op thread:
+//! iteration `i`) and batch 64 (the 16 golden records cycled), one intra-op thread, twice: with the
+//! fixture's Python component ("ferry-py") and with the same transforms ported to Rust
+//! (`fixtures/transforms/credit.wasm`, "ferry-rs"; same bundle otherwise):
 //!
 //! - hot path: `Model::infer_records` end to end (median, p99), and, interleaved with it, `prepare`
 //!   alone and `decide` alone (through `ferry_transform` directly, same component bytes, same engine
@@ -18,7 +20,7 @@
 
 use ferry_runtime::{Model, OpenOptions, Runtime, RuntimeOptions};
 use ferry_tensor::TensorMap;
-use ferry_testkit::{fixture, pack_to, tempdir};
+use ferry_testkit::{credit_application_rust, fixture, pack_to, tempdir};
 use ferry_transform::{Limits, Sandbox, Stage, Transform};
 use serde_json::Value;
 use std::path::Path;
@@ -27,6 +29,8 @@ use std::time::{Duration, Instant};
 
 const FIXTURE: &str = "credit-application";
 const WASM: &str = "transforms/credit.wasm";
+/// The Rust port of the same transforms, relative to `fixtures/`.
+const WASM_RS: &str = "transforms/credit.wasm";
 
 struct Stats {
     median: Duration,
@@ -264,19 +268,45 @@ fn main() {
         ("batch 64", hot(&model, &prepare, &decide, &batch64, (iterations / 4).max(1))),
     ];
 
-    // The fixed cost of one transform call: a fresh instance of the component (each call gets one) and
-    // the call itself, with no record to work on.
+    // The same transforms compiled from Rust (fixtures/transforms/credit), in the same bundle otherwise.
+    let bundle_rs = tmp.path().join("credit-application-rust.ferry");
+    pack_to(&credit_application_rust(&tmp.path().join("credit-application-rust")), &bundle_rs);
+    let model_rs = open(&rt, &bundle_rs);
+    let t = Instant::now();
+    let decisions = model_rs.infer_records(&golden).unwrap();
+    let first_rs = t.elapsed();
+    assert_eq!(decisions, golden_decisions, "the Rust port does not reproduce the golden decisions");
+    let wasm_rs = std::fs::read(fixture(WASM_RS)).unwrap();
+    println!(
+        "rust port: component {} bytes; first infer_records (16 records, compiles it) {:.0} ms",
+        wasm_rs.len(),
+        ms(first_rs)
+    );
+    let load_rs = |stage| {
+        Transform::load(&engine, WASM, &wasm_rs, stage, Limits::default(), Sandbox::default()).unwrap()
+    };
+    let (prepare_rs, decide_rs) = (load_rs(Stage::Prepare), load_rs(Stage::Decide));
+    let rust = [
+        ("batch 1", hot(&model_rs, &prepare_rs, &decide_rs, &batch1, iterations)),
+        ("batch 64", hot(&model_rs, &prepare_rs, &decide_rs, &batch64, (iterations / 4).max(1))),
+    ];
+
+    // The fixed cost of one transform call: a pooled instance of the component, rewound, and the call
+    // itself, with no record to work on.
     let config = model.config().to_string();
     let empty: Vec<String> = Vec::new();
-    let mut fixed = Vec::with_capacity(iterations);
-    for i in 0..iterations + iterations / 10 {
-        let t = Instant::now();
-        std::hint::black_box(prepare.prepare(&empty, &config).unwrap());
-        if i >= iterations / 10 {
-            fixed.push(t.elapsed());
+    let fixed = |prepare: &Transform| {
+        let mut times = Vec::with_capacity(iterations);
+        for i in 0..iterations + iterations / 10 {
+            let t = Instant::now();
+            std::hint::black_box(prepare.prepare(&empty, &config).unwrap());
+            if i >= iterations / 10 {
+                times.push(t.elapsed());
+            }
         }
-    }
-    let fixed = stats(fixed);
+        stats(times)
+    };
+    let (fixed, fixed_rs) = (fixed(&prepare), fixed(&prepare_rs));
 
     // The alternative, in the same run.
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/records_cpython.py");
@@ -314,30 +344,32 @@ fn main() {
 
     println!();
     println!("hot path, 1 intra-op thread on both sides (medians; p99 for the end-to-end figures):");
-    for (i, (name, h)) in ferry.iter().enumerate() {
-        let e = h.e2e.median.as_secs_f64();
-        let share = |s: &Stats| 100.0 * s.median.as_secs_f64() / e;
-        println!(
-            "ferry   {name:<9} infer_records median {:>9.1} us  p99 {:>9.1} us | prepare {:>9.1} us ({:.0}%)  \
-             model {:>7.1} us ({:.0}%)  decide {:>9.1} us ({:.0}%)  rest {:.0}%",
-            us(h.e2e.median),
-            us(h.e2e.p99),
-            us(h.prepare.median),
-            share(&h.prepare),
-            us(h.model.median),
-            share(&h.model),
-            us(h.decide.median),
-            share(&h.decide),
-            100.0 - share(&h.prepare) - share(&h.model) - share(&h.decide),
-        );
+    for (i, ((name, h), (_, h_rs))) in ferry.iter().zip(&rust).enumerate() {
+        for (who, h) in [("ferry-py", h), ("ferry-rs", h_rs)] {
+            let e = h.e2e.median.as_secs_f64();
+            let share = |s: &Stats| 100.0 * s.median.as_secs_f64() / e;
+            println!(
+                "{who} {name:<9} infer_records median {:>9.1} us  p99 {:>9.1} us | prepare {:>9.1} us ({:.0}%)  \
+                 model {:>7.1} us ({:.0}%)  decide {:>9.1} us ({:.0}%)  rest {:.0}%",
+                us(h.e2e.median),
+                us(h.e2e.p99),
+                us(h.prepare.median),
+                share(&h.prepare),
+                us(h.model.median),
+                share(&h.model),
+                us(h.decide.median),
+                share(&h.decide),
+                100.0 - share(&h.prepare) - share(&h.model) - share(&h.decide),
+            );
+        }
         match &py_error {
-            Some(err) => println!("cpython {name:<9} not measured ({err})"),
+            Some(err) => println!("cpython  {name:<9} not measured ({err})"),
             None => {
                 let key = ["batch1", "batch64"][i];
                 let col = |c: &str| py_stats(&py[key][c]);
                 let total = col("total");
                 println!(
-                    "cpython {name:<9} total         median {:>9.1} us  p99 {:>9.1} us | prepare {:>9.1} us  \
+                    "cpython  {name:<9} total         median {:>9.1} us  p99 {:>9.1} us | prepare {:>9.1} us  \
                      model {:>7.1} us  decide {:>9.1} us",
                     us(total.median),
                     us(total.p99),
@@ -345,20 +377,25 @@ fn main() {
                     us(col("model").median),
                     us(col("decide").median),
                 );
-                let ratio = h.e2e.median.as_secs_f64() / total.median.as_secs_f64();
                 let goal = if i == 0 { " (goal: ferry >= 3x faster, i.e. <= 0.33)" } else { "" };
-                println!(
-                    "ratio   {name:<9} ferry/cpython median {ratio:.2} (ferry runs at {:.2}x the speed of cpython){goal}",
-                    1.0 / ratio
-                );
+                for (who, h) in [("ferry-py", h), ("ferry-rs", h_rs)] {
+                    let ratio = h.e2e.median.as_secs_f64() / total.median.as_secs_f64();
+                    println!(
+                        "ratio    {name:<9} {who}/cpython median {ratio:.2} (ferry runs at {:.2}x the speed of \
+                         cpython){goal}",
+                        1.0 / ratio
+                    );
+                }
             }
         }
     }
-    println!(
-        "ferry   prepare of an EMPTY batch (instantiation + call, no record): median {:.1} us  p99 {:.1} us",
-        us(fixed.median),
-        us(fixed.p99)
-    );
+    for (who, f) in [("ferry-py", &fixed), ("ferry-rs", &fixed_rs)] {
+        println!(
+            "{who} prepare of an EMPTY batch (pooled instance + call, no record): median {:.1} us  p99 {:.1} us",
+            us(f.median),
+            us(f.p99)
+        );
+    }
     if py_error.is_none() {
         println!(
             "cpython: python {}, onnxruntime {}, numpy {}",
@@ -370,31 +407,32 @@ fn main() {
 
     // Cold start: fresh processes, alternating empty cache / warm cache / CPython.
     let exe = std::env::current_exe().unwrap();
-    let child = |cache_home: &Path| {
+    let child = |bundle: &Path, cache_home: &Path| {
         let mut cmd = Command::new(&exe);
-        cmd.arg("--cold-start").arg(&bundle).arg(&records_path).env("XDG_CACHE_HOME", cache_home);
+        cmd.arg("--cold-start").arg(bundle).arg(&records_path).env("XDG_CACHE_HOME", cache_home);
         cmd
     };
-    let (mut empty, mut warm, mut cpy) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut empty_steps, mut warm_steps) = (Vec::new(), Vec::new());
+    // [python component, rust port] x [empty cache, warm cache]: wall times and the child's own steps.
+    let mut cold: [[(Vec<Duration>, Vec<Value>); 2]; 2] = Default::default();
+    let mut cpy = Vec::new();
     for r in 0..cold_repeats {
-        let fresh = tmp.path().join(format!("empty-{r}"));
-        std::fs::create_dir_all(&fresh).unwrap();
-        let (wall, v) = timed_child(&mut child(&fresh));
-        assert_eq!(v["decision"].as_str().unwrap(), golden_decisions[0]);
-        assert!(dir_bytes(&fresh) > 0, "the empty-cache child wrote no cache");
-        empty.push(wall);
-        empty_steps.push(v);
-        let (wall, v) = timed_child(&mut child(&cache_home));
-        assert_eq!(v["decision"].as_str().unwrap(), golden_decisions[0]);
-        warm.push(wall);
-        warm_steps.push(v);
+        for (b, bundle) in [&bundle, &bundle_rs].into_iter().enumerate() {
+            let fresh = tmp.path().join(format!("empty-{r}-{b}"));
+            std::fs::create_dir_all(&fresh).unwrap();
+            for (c, cache) in [&fresh, &cache_home].into_iter().enumerate() {
+                let (wall, v) = timed_child(&mut child(bundle, cache));
+                assert_eq!(v["decision"].as_str().unwrap(), golden_decisions[0]);
+                cold[b][c].0.push(wall);
+                cold[b][c].1.push(v);
+            }
+            assert!(dir_bytes(&fresh) > 0, "the empty-cache child wrote no cache");
+            std::fs::remove_dir_all(&fresh).unwrap();
+        }
         if py_error.is_none() {
             let (wall, v) = timed_child(&mut python("cold"));
             assert_eq!(v["decision"].as_str().unwrap(), golden_decisions[0]);
             cpy.push(wall);
         }
-        std::fs::remove_dir_all(&fresh).unwrap();
     }
     let step_median = |steps: &[Value], key: &str| {
         let mut v: Vec<f64> = steps.iter().map(|s| s[key].as_f64().unwrap()).collect();
@@ -405,21 +443,25 @@ fn main() {
     println!(
         "cold start, whole process (spawn + runtime + open + first record of batch 1), median of {cold_repeats}:"
     );
-    for (name, walls, steps) in [("empty cache", empty, &empty_steps), ("warm cache", warm, &warm_steps)] {
-        let s = stats(walls);
-        println!(
-            "ferry   {name:<12} {:>8.1} ms (in the child, medians: Runtime::new {:.1} ms, open {:.1} ms, \
+    let [py_cold, rs_cold] = cold;
+    for (who, [empty, warm]) in [("ferry-py", py_cold), ("ferry-rs", rs_cold)] {
+        for (name, (walls, steps)) in [("empty cache", empty), ("warm cache", warm)] {
+            let steps = &steps;
+            let s = stats(walls);
+            println!(
+                "{who} {name:<12} {:>8.1} ms (in the child, medians: Runtime::new {:.1} ms, open {:.1} ms, \
              first record {:.1} ms)",
-            ms(s.median),
-            step_median(steps, "runtime_new_ms"),
-            step_median(steps, "open_ms"),
-            step_median(steps, "first_record_ms"),
-        );
+                ms(s.median),
+                step_median(steps, "runtime_new_ms"),
+                step_median(steps, "open_ms"),
+                step_median(steps, "first_record_ms"),
+            );
+        }
     }
     match &py_error {
-        Some(err) => println!("cpython {:<12} not measured ({err})", "import+session"),
+        Some(err) => println!("cpython  {:<12} not measured ({err})", "import+session"),
         None => println!(
-            "cpython {:<12} {:>8.1} ms (python3 start, import numpy + onnxruntime + the modules, session, first record)",
+            "cpython  {:<12} {:>8.1} ms (python3 start, import numpy + onnxruntime + the modules, session, first record)",
             "import+session",
             ms(stats(cpy).median)
         ),
