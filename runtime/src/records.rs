@@ -37,6 +37,9 @@ pub(crate) struct Loaded {
     decide: Option<Transform>,
     records: Option<ConfigSchema>,
     results: Option<ConfigSchema>,
+    /// The model's effective configuration as the transforms receive it, written once: the model's
+    /// configuration never changes after `open`.
+    config: String,
 }
 
 /// Filled on the first call that needs the transforms.
@@ -130,6 +133,7 @@ impl Model {
             decide: load(&section.decide, Stage::Decide)?,
             records: schema(&section.records, "records")?,
             results: schema(&section.results, "results")?,
+            config: self.config().to_string(),
         });
         *slot = Some(Arc::clone(&loaded));
         Ok(loaded)
@@ -183,14 +187,14 @@ impl Model {
                 return Err(record_error(i, &v.pointer, &v.rule, v.message));
             }
         }
-        let config = self.config().to_string();
-        let inputs = prepare.prepare(records, &config).map_err(|e| RuntimeError::Transform(Box::new(e)))?;
+        let config = &loaded.config;
+        let inputs = prepare.prepare(records, config).map_err(|e| RuntimeError::Transform(Box::new(e)))?;
         let outputs = self.infer(&inputs)?;
         let decisions = match &loaded.decide {
             None => None,
             Some(decide) => {
                 let results = decide
-                    .decide(&outputs, records, &config)
+                    .decide(&outputs, records, config)
                     .map_err(|e| RuntimeError::Transform(Box::new(e)))?;
                 if let Some(schema) = &loaded.results {
                     for (i, r) in results.iter().enumerate() {

@@ -338,7 +338,9 @@ impl Transform {
     /// dropped, since its state is whatever the interrupted code left.
     fn release(&self, warm: Warm, returned: bool) -> StoreView {
         let host = warm.store.data();
-        let view = StoreView { refused: host.limiter.refused(), stderr: host.stderr_tail() };
+        // Only a trap's error quotes the guest's stderr; an answer or a refusal does not copy it.
+        let stderr = if returned { String::new() } else { host.stderr_tail() };
+        let view = StoreView { refused: host.limiter.refused(), stderr };
         if returned && !self.sandbox.fresh_instances && host.reusable() {
             let mut pool = self.lock_pool();
             if pool.len() < self.limits.concurrency.max(1) {
