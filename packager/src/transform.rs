@@ -444,23 +444,19 @@ pub(crate) fn check_golden_lines(
                 .map_err(|r| refused(r, toml_path, Some(&key), file))?;
             let text = std::str::from_utf8(&bytes).map_err(|_| err("not UTF-8 text".into()))?;
             let mut n = 0usize;
-            for (line_no, line) in text.lines().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
-                }
+            for (line_no, line) in ferry_contract::records::lines(text) {
                 n += 1;
-                let value: serde_json::Value = serde_json::from_str(line)
-                    .map_err(|e| err(format!("line {}: not JSON: {e}", line_no + 1)))?;
+                let value: serde_json::Value =
+                    serde_json::from_str(line).map_err(|e| err(format!("line {line_no}: not JSON: {e}")))?;
                 if side == "records" && !value.is_object() {
-                    return Err(err(format!("line {}: a record must be a JSON object", line_no + 1)));
+                    return Err(err(format!("line {line_no}: a record must be a JSON object")));
                 }
                 if let Some(s) = compiled
                     && let Err(v) = s.validate(&value)
                 {
                     let schema_file = if side == "records" { &t.records } else { &t.results };
                     return Err(err(format!(
-                        "line {}: fails `{}`: {}",
-                        line_no + 1,
+                        "line {line_no}: fails `{}`: {}",
                         schema_file.as_deref().unwrap_or_default(),
                         v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
                     )));

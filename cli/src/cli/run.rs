@@ -151,13 +151,8 @@ fn run_records(
     let text = String::from_utf8(text)
         .map_err(|e| usage(anyhow!("{shown}: not UTF-8 (byte offset {})", e.utf8_error().valid_up_to())))?;
     // Blank lines are skipped; `lines[i]` is the line number of record i, for errors.
-    let (mut records, mut lines) = (Vec::new(), Vec::new());
-    for (n, line) in text.lines().enumerate() {
-        if !line.trim().is_empty() {
-            records.push(line.to_owned());
-            lines.push(n + 1);
-        }
-    }
+    let (lines, records): (Vec<usize>, Vec<String>) =
+        ferry_contract::records::lines(&text).map(|(n, line)| (n, line.to_owned())).unzip();
     let at = |index: Option<usize>| match index.and_then(|i| lines.get(i)) {
         Some(line) => format!("{shown} line {line}"),
         None => shown.clone(),
