@@ -78,7 +78,11 @@ fn the_rust_port_reproduces_the_cpython_goldens() {
     assert_eq!(stdout(&o), std::fs::read_to_string(golden("applications.decisions.jsonl")).unwrap());
     let o = ferry_cached(&["audit", b]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(stdout(&o).contains("    - serde_json 1."), "the crate's locked packages are pinned: {}", stdout(&o));
+    assert!(
+        stdout(&o).contains("    - serde_json 1."),
+        "the crate's locked packages are pinned: {}",
+        stdout(&o)
+    );
 }
 
 #[test]
