@@ -18,7 +18,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ferry_runtime::{Model, OpenOptions, Runtime, RuntimeOptions};
+use ferry_runtime::{Model, OpenOptions, Runtime, RuntimeOptions, TransformCache};
 use ferry_tensor::TensorMap;
 use ferry_testkit::{credit_application_rust, fixture, pack_to, tempdir};
 use ferry_transform::{Limits, Sandbox, Stage, Transform};
@@ -51,8 +51,11 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn runtime() -> Runtime {
-    Runtime::new(RuntimeOptions { intra_op_threads: Some(1), ..RuntimeOptions::default() })
+/// One intra-op thread; compiled transforms cached in `cache` (`None`: the user's cache, which the
+/// cold-start children point at the parent's directory through `XDG_CACHE_HOME`).
+fn runtime(cache: Option<&Path>) -> Runtime {
+    let transform_cache = cache.map_or(TransformCache::User, |c| TransformCache::Dir(c.to_path_buf()));
+    Runtime::new(RuntimeOptions { intra_op_threads: Some(1), transform_cache, ..RuntimeOptions::default() })
         .expect("run scripts/fetch-onnxruntime first")
 }
 
@@ -73,7 +76,7 @@ fn lines(path: &Path) -> Vec<String> {
 /// times the whole process.
 fn cold_child(bundle: &Path, records: &Path) {
     let t = Instant::now();
-    let rt = runtime();
+    let rt = runtime(None);
     let runtime_new = t.elapsed();
     let t = Instant::now();
     let model = open(&rt, bundle);
@@ -208,12 +211,7 @@ fn main() {
     let tmp = tempdir();
     let cache_home = tmp.path().join("cache-home");
     std::fs::create_dir_all(&cache_home).unwrap();
-    // SAFETY: no other thread exists yet (nothing has been started), so nothing reads the environment
-    // concurrently.
-    #[allow(unsafe_code)]
-    unsafe {
-        std::env::set_var("XDG_CACHE_HOME", &cache_home);
-    }
+    // The cold-start children find the same directory through XDG_CACHE_HOME.
     let cache_dir = cache_home.join("ferry").join("transforms");
 
     let src = fixture(FIXTURE);
@@ -231,7 +229,7 @@ fn main() {
     );
 
     let t = Instant::now();
-    let rt = runtime();
+    let rt = runtime(Some(&cache_dir));
     let runtime_new = t.elapsed();
     let t = Instant::now();
     let model = open(&rt, &bundle);

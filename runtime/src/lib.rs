@@ -44,6 +44,6 @@ pub mod contract {
 }
 pub use model::{
     BundleCheck, Device, INTRA_OP_THREADS_KEY, MAX_THREADS, Model, OpenOptions, Runtime, RuntimeOptions,
-    SMALL_MODEL_BYTES, THREADS_PER_CORE, TrustPolicy, max_threads,
+    SMALL_MODEL_BYTES, THREADS_PER_CORE, TransformCache, TrustPolicy, max_threads,
 };
 pub use ort_lib::{LibrarySource, ORT_VERSION, OrtLibrary};

@@ -89,6 +89,29 @@ pub struct RuntimeOptions {
     /// The most elements an input whose size the contract leaves open may hold
     /// ([`Contract::with_max_elements`]); default [`ferry_contract::DEFAULT_MAX_ELEMENTS`].
     pub max_input_elements: Option<usize>,
+    /// Where compiled feature transforms are kept between processes (used with the `transforms`
+    /// feature).
+    pub transform_cache: TransformCache,
+}
+
+/// Where compiled feature-transform components are kept, so that a second process does not compile
+/// them again (the compiled code is checked against its own digest before it is loaded).
+///
+/// ```
+/// use ferry_runtime::{RuntimeOptions, TransformCache};
+/// let options = RuntimeOptions { transform_cache: TransformCache::Dir("/var/cache/scorer".into()), ..Default::default() };
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TransformCache {
+    /// The user's cache: `$XDG_CACHE_HOME/ferry/transforms` when that is an absolute path, else
+    /// `$HOME/.cache/ferry/transforms`; no disk cache when neither is set.
+    #[default]
+    User,
+    /// This directory, created owner-only if missing.
+    Dir(PathBuf),
+    /// No disk cache: each process compiles each component once.
+    Off,
 }
 
 /// How to open one bundle.
@@ -376,6 +399,8 @@ impl Runtime {
             container,
             #[cfg(feature = "transforms")]
             transforms: crate::records::Slot::default(),
+            #[cfg(feature = "transforms")]
+            transform_cache: self.options.transform_cache.clone(),
         })
     }
 
@@ -465,6 +490,8 @@ pub struct Model {
     /// The feature transforms, loaded on first use.
     #[cfg(feature = "transforms")]
     pub(crate) transforms: crate::records::Slot,
+    #[cfg(feature = "transforms")]
+    pub(crate) transform_cache: TransformCache,
 }
 
 impl Model {

@@ -2,9 +2,10 @@
 //!
 //! `records schema → prepare → the data contract → the model → the output contract → decide → results
 //! schema`. The transforms are compiled on first use, once per process (and once per machine through
-//! the compilation cache, `$XDG_CACHE_HOME/ferry/transforms` or `~/.cache/ferry/transforms`).
+//! the compilation cache, [`TransformCache`]: by default `$XDG_CACHE_HOME/ferry/transforms` or
+//! `~/.cache/ferry/transforms`).
 
-use crate::{Model, RuntimeError};
+use crate::{Model, RuntimeError, TransformCache};
 use ferry_spec::config::ConfigSchema;
 use ferry_tensor::TensorMap;
 use ferry_transform::{Limits, Sandbox, Stage, Transform};
@@ -52,21 +53,29 @@ impl std::fmt::Debug for Slot {
     }
 }
 
-/// The process's WebAssembly engine.
-fn engine() -> Result<&'static ferry_transform::Runtime, RuntimeError> {
-    static ENGINE: OnceLock<Result<ferry_transform::Runtime, String>> = OnceLock::new();
-    ENGINE
-        .get_or_init(|| ferry_transform::Runtime::new(cache_dir().as_deref()).map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|message| {
-            RuntimeError::Transform(Box::new(ferry_transform::TransformError::Engine {
-                message: message.clone(),
-            }))
-        })
+/// The process's WebAssembly engine for a cache directory: one per directory, shared by every model
+/// opened with it (an engine keeps what it compiled, so a component shared by models compiles once).
+fn engine(cache: &TransformCache) -> Result<Arc<ferry_transform::Runtime>, RuntimeError> {
+    type Engines = Mutex<Vec<(Option<PathBuf>, Arc<ferry_transform::Runtime>)>>;
+    static ENGINES: OnceLock<Engines> = OnceLock::new();
+    let dir = match cache {
+        TransformCache::User => user_cache_dir(),
+        TransformCache::Dir(dir) => Some(dir.clone()),
+        TransformCache::Off => None,
+    };
+    let mut engines = ENGINES.get_or_init(Engines::default).lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, engine)) = engines.iter().find(|(d, _)| *d == dir) {
+        return Ok(Arc::clone(engine));
+    }
+    let engine = Arc::new(
+        ferry_transform::Runtime::new(dir.as_deref()).map_err(|e| RuntimeError::Transform(Box::new(e)))?,
+    );
+    engines.push((dir, Arc::clone(&engine)));
+    Ok(engine)
 }
 
-/// The per-user cache directory for compiled components, if the environment names a home.
-fn cache_dir() -> Option<PathBuf> {
+/// [`TransformCache::User`]: the per-user cache directory, if the environment names a home.
+fn user_cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
@@ -109,10 +118,11 @@ impl Model {
             host_random: section.sandbox.host_random,
             fresh_instances: section.sandbox.fresh_instances,
         };
+        let engine = engine(&self.transform_cache)?;
         let load = |path: &Option<String>, stage| -> Result<Option<Transform>, RuntimeError> {
             let Some(path) = path else { return Ok(None) };
             let bytes = bundle.file(path)?;
-            Transform::load(engine()?, path, &bytes, stage, limits, sandbox)
+            Transform::load(&engine, path, &bytes, stage, limits, sandbox)
                 .map(Some)
                 .map_err(|e| RuntimeError::Transform(Box::new(e)))
         };

@@ -15,6 +15,14 @@ fn ferry_cached(args: &[&str]) -> Output {
     ferry().args(args).env("XDG_CACHE_HOME", cache).output().unwrap()
 }
 
+/// A runtime for the library tests, with the same compilation cache as [`ferry_cached`].
+fn library_runtime() -> ferry_runtime::Runtime {
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-xdg-cache/ferry/transforms");
+    let transform_cache = ferry_runtime::TransformCache::Dir(cache);
+    ferry_runtime::Runtime::new(ferry_runtime::RuntimeOptions { transform_cache, ..Default::default() })
+        .unwrap()
+}
+
 /// The fixture packed once.
 fn credit_bundle() -> &'static Path {
     static B: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
@@ -85,9 +93,36 @@ fn the_rust_port_reproduces_the_cpython_goldens() {
     );
 }
 
+/// `RuntimeOptions::transform_cache`: a directory the host names receives the compiled code (owner-only),
+/// and `Off` answers the same.
+#[test]
+fn a_host_chooses_where_compiled_transforms_are_cached() {
+    use ferry_runtime::{Runtime, RuntimeOptions, TransformCache};
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempdir();
+    let records = vec![
+        std::fs::read_to_string(golden("applications.jsonl")).unwrap().lines().next().unwrap().to_owned(),
+    ];
+    let want = std::fs::read_to_string(golden("applications.decisions.jsonl"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let dir = t.path().join("scorer-cache");
+    for cache in [TransformCache::Dir(dir.clone()), TransformCache::Off] {
+        let runtime = Runtime::new(RuntimeOptions { transform_cache: cache, ..Default::default() }).unwrap();
+        let model = runtime.open(credit_rust_bundle(), &ferry_runtime::OpenOptions::default()).unwrap();
+        assert_eq!(model.infer_records(&records).unwrap(), [want.clone()]);
+    }
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "one compiled component: {files:?}");
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o077, 0, "owner-only");
+}
+
 #[test]
 fn the_library_gives_the_same_decisions() {
-    let runtime = ferry_runtime::Runtime::new(ferry_runtime::RuntimeOptions::default()).unwrap();
+    let runtime = library_runtime();
     let model = runtime.open(credit_bundle(), &ferry_runtime::OpenOptions::default()).unwrap();
     assert!(model.takes_records());
     let text = std::fs::read_to_string(golden("applications.jsonl")).unwrap();
@@ -280,7 +315,7 @@ mod properties {
     }
 
     fn open(bundle: &Path) -> ferry_runtime::Model {
-        let runtime = ferry_runtime::Runtime::new(ferry_runtime::RuntimeOptions::default()).unwrap();
+        let runtime = library_runtime();
         runtime.open(bundle, &ferry_runtime::OpenOptions::default()).unwrap()
     }
 
