@@ -113,7 +113,7 @@ fn a_host_chooses_where_compiled_transforms_are_cached() {
     for cache in [TransformCache::Dir(dir.clone()), TransformCache::Off] {
         let runtime = Runtime::new(RuntimeOptions { transform_cache: cache, ..Default::default() }).unwrap();
         let model = runtime.open(credit_rust_bundle(), &ferry_runtime::OpenOptions::default()).unwrap();
-        assert_eq!(model.infer_records(&records).unwrap(), [want.clone()]);
+        assert_eq!(model.infer_records(&records).unwrap(), std::slice::from_ref(&want));
     }
     let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(files.len(), 1, "one compiled component: {files:?}");
