@@ -95,7 +95,9 @@ pub struct RuntimeOptions {
 }
 
 /// Where compiled feature-transform components are kept, so that a second process does not compile
-/// them again (the compiled code is checked against its own digest before it is loaded).
+/// them again (the compiled code is checked against its own digest before it is loaded). Each distinct
+/// choice gets its own WebAssembly engine (with its epoch thread), kept for the life of the process:
+/// a host should use one or a few, not one per model.
 ///
 /// ```
 /// use ferry_runtime::{RuntimeOptions, TransformCache};
