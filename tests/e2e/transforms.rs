@@ -11,14 +11,17 @@ use std::sync::OnceLock;
 /// The CLI with the compilation cache in the target directory, shared by the tests of this binary, so
 /// the 18 MB component is compiled once per machine and never into the user's home.
 fn ferry_cached(args: &[&str]) -> Output {
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-xdg-cache");
-    ferry().args(args).env("XDG_CACHE_HOME", cache).output().unwrap()
+    ferry().args(args).env("XDG_CACHE_HOME", cache_home()).output().unwrap()
+}
+
+/// The `XDG_CACHE_HOME` of this test binary, in the target directory.
+fn cache_home() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-xdg-cache")
 }
 
 /// A runtime for the library tests, with the same compilation cache as [`ferry_cached`].
 fn library_runtime() -> ferry_runtime::Runtime {
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-xdg-cache/ferry/transforms");
-    let transform_cache = ferry_runtime::TransformCache::Dir(cache);
+    let transform_cache = ferry_runtime::TransformCache::Dir(cache_home().join("ferry/transforms"));
     ferry_runtime::Runtime::new(ferry_runtime::RuntimeOptions { transform_cache, ..Default::default() })
         .unwrap()
 }
