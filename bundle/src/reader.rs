@@ -305,6 +305,12 @@ impl Bundle {
         self.path.as_deref()
     }
 
+    /// The open file the bundle maps, if it was opened from a non-empty file: its identity (`fstat`)
+    /// describes the bytes being read, whatever the path names now.
+    pub fn file_handle(&self) -> Option<&File> {
+        self.data.file()
+    }
+
     /// The stored bytes of a blob (compressed if it is stored compressed).
     pub fn blob(&self, digest: &str) -> Result<&[u8], BundleError> {
         let hex = oci::sha256_hex(digest)

@@ -18,7 +18,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ferry_runtime::{Model, OpenOptions, Runtime, RuntimeOptions, TransformCache};
+use ferry_runtime::{CacheLocation, Model, OpenOptions, Runtime, RuntimeOptions};
 use ferry_tensor::TensorMap;
 use ferry_testkit::{credit_application_rust, fixture, pack_to, tempdir};
 use ferry_transform::{Limits, Sandbox, Stage, Transform};
@@ -51,11 +51,11 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// One intra-op thread; compiled transforms cached in `cache` (`None`: the user's cache, which the
-/// cold-start children point at the parent's directory through `XDG_CACHE_HOME`).
+/// One intra-op thread; caches in `cache` (`None`: the user's cache, which the cold-start children point
+/// at the parent's directory through `XDG_CACHE_HOME`).
 fn runtime(cache: Option<&Path>) -> Runtime {
-    let transform_cache = cache.map_or(TransformCache::User, |c| TransformCache::Dir(c.to_path_buf()));
-    Runtime::new(RuntimeOptions { intra_op_threads: Some(1), transform_cache, ..RuntimeOptions::default() })
+    let cache = cache.map_or(CacheLocation::User, |c| CacheLocation::Dir(c.to_path_buf()));
+    Runtime::new(RuntimeOptions { intra_op_threads: Some(1), cache, ..RuntimeOptions::default() })
         .expect("run scripts/fetch-onnxruntime first")
 }
 
@@ -229,7 +229,7 @@ fn main() {
     );
 
     let t = Instant::now();
-    let rt = runtime(Some(&cache_dir));
+    let rt = runtime(Some(&cache_home.join("ferry")));
     let runtime_new = t.elapsed();
     let t = Instant::now();
     let model = open(&rt, &bundle);

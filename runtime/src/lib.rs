@@ -43,7 +43,10 @@ pub mod contract {
     pub use ferry_contract::{Contract, DEFAULT_MAX_ELEMENTS};
 }
 pub use model::{
-    BundleCheck, Device, INTRA_OP_THREADS_KEY, MAX_THREADS, Model, OpenOptions, Runtime, RuntimeOptions,
-    SMALL_MODEL_BYTES, THREADS_PER_CORE, TransformCache, TrustPolicy, max_threads,
+    BundleCheck, CacheLocation, Device, INTRA_OP_THREADS_KEY, MAX_THREADS, Model, OpenOptions, Runtime,
+    RuntimeOptions, SMALL_MODEL_BYTES, THREADS_PER_CORE, TrustPolicy, max_threads,
 };
-pub use ort_lib::{LibrarySource, ORT_VERSION, OrtLibrary};
+pub use ort_lib::{
+    FERRY_HOME_VAR, LIBRARY_FILE, LibrarySource, ORT_DYLIB_PATH_VAR, ORT_LIBRARY_SHA256, ORT_VERSION,
+    OrtLibrary, Probe, ProbeOutcome, probe_libraries,
+};

@@ -3,6 +3,7 @@ use crate::ort_lib::{self, OrtLibrary, OrtState};
 use crate::session::{self, ModelBytes, SessionFactory, SessionPool};
 use crate::{ContractError, RuntimeError};
 use ferry_bundle::Bundle;
+use ferry_cache::{Remembered, VerifiedDigests};
 use ferry_contract::Contract;
 use ferry_spec::{DType, FORMAT_VERSION, Manifest, TensorSpec};
 use ferry_tensor::{TensorMap, ValueMap};
@@ -89,32 +90,26 @@ pub struct RuntimeOptions {
     /// The most elements an input whose size the contract leaves open may hold
     /// ([`Contract::with_max_elements`]); default [`ferry_contract::DEFAULT_MAX_ELEMENTS`].
     pub max_input_elements: Option<usize>,
-    /// Where compiled feature transforms are kept between processes (used with the `transforms`
-    /// feature).
-    pub transform_cache: TransformCache,
+    /// Where Ferry's caches are kept between processes: compiled feature transforms (with the
+    /// `transforms` feature; in `transforms/`) and the verified-digest cache (`verified/`). By default
+    /// the user's cache directory.
+    ///
+    /// ```
+    /// use ferry_runtime::{CacheLocation, RuntimeOptions};
+    /// let options = RuntimeOptions { cache: CacheLocation::Dir("/var/cache/scorer".into()), ..Default::default() };
+    /// # let _ = options;
+    /// ```
+    pub cache: CacheLocation,
+    /// Hash every blob of a bundle (and the ONNX Runtime library) on every open, even when the
+    /// verified-digest cache knows the file unchanged since a full check: what a policy's
+    /// `[trust] always_rehash = true` asks for. Off by default: a bundle whose path, device, inode,
+    /// size, modification and change times all match a previous full check is not hashed again
+    /// (`ferry_cache::VerifiedDigests` says why that is safe).
+    pub always_rehash: bool,
 }
 
-/// Where compiled feature-transform components are kept, so that a second process does not compile
-/// them again (the compiled code is checked against its own digest before it is loaded). Each distinct
-/// choice gets its own WebAssembly engine (with its epoch thread), kept for the life of the process:
-/// a host should use one or a few, not one per model.
-///
-/// ```
-/// use ferry_runtime::{RuntimeOptions, TransformCache};
-/// let options = RuntimeOptions { transform_cache: TransformCache::Dir("/var/cache/scorer".into()), ..Default::default() };
-/// # let _ = options;
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum TransformCache {
-    /// The user's cache: `$XDG_CACHE_HOME/ferry/transforms` when that is an absolute path, else
-    /// `$HOME/.cache/ferry/transforms`; no disk cache when neither is set.
-    #[default]
-    User,
-    /// This directory, created owner-only if missing.
-    Dir(PathBuf),
-    /// No disk cache: each process compiles each component once.
-    Off,
-}
+/// Where a cache is kept: the user's cache directory (default), a directory the host names, or none.
+pub use ferry_cache::Location as CacheLocation;
 
 /// How to open one bundle.
 #[derive(Debug, Clone, Default)]
@@ -134,6 +129,8 @@ pub struct OpenOptions {
 pub struct Runtime {
     ort: Arc<OrtState>,
     options: RuntimeOptions,
+    /// `None` when hashing on every open is asked for, or no private cache directory is available.
+    digests: Option<VerifiedDigests>,
 }
 
 /// Thread counts may ask for at most this many threads per available core ...
@@ -184,8 +181,9 @@ impl Runtime {
                 });
             }
         }
-        let ort = ort_lib::ensure_loaded(options.library_path.as_deref())?;
-        Ok(Runtime { ort, options })
+        let digests = if options.always_rehash { None } else { VerifiedDigests::open(&options.cache) };
+        let ort = ort_lib::ensure_loaded(options.library_path.as_deref(), digests.as_ref())?;
+        Ok(Runtime { ort, options, digests })
     }
 
     /// The ONNX Runtime library in use.
@@ -216,7 +214,7 @@ impl Runtime {
         if !ferry_spec::is_supported_format(u64::from(manifest.format_version)) {
             return Err(RuntimeError::Format { found: manifest.format_version, supported: FORMAT_VERSION });
         }
-        bundle.verify_digests()?;
+        let digests_cached = self.verify_digests(&bundle)?;
         self.check_pins(manifest)?;
         for check in &self.options.trust.checks {
             check
@@ -247,13 +245,38 @@ impl Runtime {
             .collect();
         let external = external_files(&model_bytes, &pinned, &entry, &lookup)?;
         drop(model_bytes);
-        self.build(
+        let mut model = self.build(
             manifest,
             config,
             ModelBytes::Bundle { bundle: Arc::clone(&bundle), path: entry },
             external,
             Some(bundle),
-        )
+        )?;
+        model.digests_cached = digests_cached;
+        Ok(model)
+    }
+
+    /// Checks every blob against its digest, unless the verified-digest cache knows this very file
+    /// (by identity, through the handle that is mapped) was fully checked before with this manifest.
+    /// Returns whether the cache answered.
+    fn verify_digests(&self, bundle: &Bundle) -> Result<bool, RuntimeError> {
+        let known = match (&self.digests, bundle.file_handle(), bundle.path()) {
+            (Some(cache), Some(file), Some(path)) => {
+                let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+                Some((cache, file, cache.recall("bundle", &path, file)))
+            }
+            _ => None,
+        };
+        let ticket = match known {
+            Some((_, _, Remembered::Known(digest))) if digest == bundle.manifest_digest() => return Ok(true),
+            Some((cache, file, Remembered::Unknown(ticket))) => Some((cache, file, ticket)),
+            _ => None,
+        };
+        bundle.verify_digests()?;
+        if let Some((cache, file, ticket)) = ticket {
+            cache.remember(ticket, file, bundle.manifest_digest());
+        }
+        Ok(false)
     }
 
     /// A model straight from ONNX bytes, with a contract and no bundle: for tests and benchmarks of the
@@ -402,7 +425,8 @@ impl Runtime {
             #[cfg(feature = "transforms")]
             transforms: crate::records::Slot::default(),
             #[cfg(feature = "transforms")]
-            transform_cache: self.options.transform_cache.clone(),
+            transform_cache: self.options.cache.clone(),
+            digests_cached: false,
         })
     }
 
@@ -493,7 +517,8 @@ pub struct Model {
     #[cfg(feature = "transforms")]
     pub(crate) transforms: crate::records::Slot,
     #[cfg(feature = "transforms")]
-    pub(crate) transform_cache: TransformCache,
+    pub(crate) transform_cache: CacheLocation,
+    digests_cached: bool,
 }
 
 impl Model {
@@ -595,6 +620,12 @@ impl Model {
             }
             (Err(e), None) => Err(RuntimeError::RequestFile(e)),
         }
+    }
+
+    /// Whether opening this model skipped hashing its bundle because the verified-digest cache knew the
+    /// file unchanged since a full check ([`RuntimeOptions::always_rehash`]).
+    pub fn digests_cached(&self) -> bool {
+        self.digests_cached
     }
 
     /// The bundle's manifest.

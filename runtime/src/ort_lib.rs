@@ -5,6 +5,7 @@
 //! before any other ort call, and maps every failure to [`RuntimeError::OrtLibrary`].
 
 use crate::RuntimeError;
+use ferry_cache::{Remembered, VerifiedDigests};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -31,19 +32,53 @@ pub const DEFAULT_LIBRARY_PATH: &str = env!("FERRY_ORT_DEFAULT");
 /// The environment variable that names a library to load instead of the pinned one.
 pub const ORT_DYLIB_PATH_VAR: &str = "ORT_DYLIB_PATH";
 
-/// How the library in use was found.
+/// The environment variable that names a Ferry installation: its `lib/` holds the pinned library.
+pub const FERRY_HOME_VAR: &str = "FERRY_HOME";
+
+/// The file name of the library in every place Ferry installs it.
+pub const LIBRARY_FILE: &str = "libonnxruntime.so";
+
+/// Where the library in use was found, in the order the places are searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LibrarySource {
     /// Named by [`RuntimeOptions::library_path`](crate::RuntimeOptions::library_path); used as is.
     Explicit,
     /// Named by `ORT_DYLIB_PATH`; used as is, at the user's responsibility.
     Env,
-    /// The pinned library installed by `scripts/fetch-onnxruntime`; its digest was checked.
-    Default,
+    /// `lib/` beside the executable, or `../lib/` for an executable in a `bin/` directory: a Ferry
+    /// release archive or install prefix. Must be the pinned build.
+    BesideExecutable,
+    /// `$FERRY_HOME/lib/`. Must be the pinned build.
+    FerryHome,
+    /// The `.ort/` of the checkout this Ferry was built from, where `scripts/fetch-onnxruntime`
+    /// installs it. Must be the pinned build.
+    Checkout,
+    /// The `onnxruntime` Python wheel of a Python environment (`onnxruntime/capi/`); used only when it
+    /// is the pinned build, so another version installed for Python is skipped, not loaded.
+    Wheel,
+}
+
+impl LibrarySource {
+    /// How `ferry doctor` names the place.
+    pub fn describe(self) -> &'static str {
+        match self {
+            LibrarySource::Explicit => "RuntimeOptions::library_path",
+            LibrarySource::Env => ORT_DYLIB_PATH_VAR,
+            LibrarySource::BesideExecutable => "lib/ beside the executable",
+            LibrarySource::FerryHome => "$FERRY_HOME/lib",
+            LibrarySource::Checkout => "the checkout's .ort/",
+            LibrarySource::Wheel => "the onnxruntime Python wheel",
+        }
+    }
+
+    /// Whether a library found here claims to be the pinned build, so its digest must match the pin.
+    fn claims_pinned(self) -> bool {
+        !matches!(self, LibrarySource::Explicit | LibrarySource::Env)
+    }
 }
 
 /// The ONNX Runtime library loaded into this process.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrtLibrary {
     /// Absolute path of the loaded file.
     pub path: PathBuf,
@@ -52,8 +87,33 @@ pub struct OrtLibrary {
     /// Its version, when known: from the pinned digest, or the `VERS_x.y.z` ELF symbol version ONNX
     /// Runtime stamps on its exported API.
     pub version: Option<semver::Version>,
-    /// SHA-256 of the file, when it was checked (always for [`LibrarySource::Default`]).
+    /// SHA-256 of the file, when it was checked (always for a place that claims the pinned build).
     pub sha256: Option<String>,
+    /// Whether the digest check was answered by the verified-digest cache (the file unchanged since a
+    /// full hash) rather than by hashing it in this process.
+    pub digest_cached: bool,
+}
+
+/// One place the library was looked for, as `ferry doctor` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// The place.
+    pub source: LibrarySource,
+    /// The file looked for, when the place names one here.
+    pub path: Option<PathBuf>,
+    /// What was found there.
+    pub outcome: ProbeOutcome,
+}
+
+/// What a [`Probe`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    /// A library that passed its checks.
+    Usable(OrtLibrary),
+    /// Nothing there, and why (`not set`, `no such file`).
+    Absent(String),
+    /// A file that must not be loaded, and why (a digest that is not the pin's).
+    Refused(String),
 }
 
 #[derive(Debug)]
@@ -71,7 +131,10 @@ fn lib_err(path: &Path, reason: impl Into<String>) -> RuntimeError {
 
 /// Loads ONNX Runtime on first use; later calls return the same library whatever they ask for, because a
 /// process can hold only one.
-pub(crate) fn ensure_loaded(explicit: Option<&Path>) -> Result<Arc<OrtState>, RuntimeError> {
+pub(crate) fn ensure_loaded(
+    explicit: Option<&Path>,
+    cache: Option<&VerifiedDigests>,
+) -> Result<Arc<OrtState>, RuntimeError> {
     let mut guard = STATE.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(state) = guard.as_ref() {
         if let Some(p) = explicit
@@ -87,9 +150,7 @@ pub(crate) fn ensure_loaded(explicit: Option<&Path>) -> Result<Arc<OrtState>, Ru
         }
         return Ok(Arc::clone(state));
     }
-    let env_value = std::env::var_os(ORT_DYLIB_PATH_VAR).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let (path, source) = locate(explicit, env_value)?;
-    let library = check_library(&path, source)?;
+    let library = search(&Places::from_env(explicit), cache)?;
     let builder = ort::init_from(&library.path).map_err(|e| lib_err(&library.path, e.to_string()))?;
     let env =
         builder.with_name("ferry").with_telemetry(false).build().map_err(|e| {
@@ -110,73 +171,288 @@ pub fn loaded_library() -> Option<OrtLibrary> {
     STATE.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(|s| s.library.clone())
 }
 
-/// Chooses the library: an explicit path, then `ORT_DYLIB_PATH`, then the pinned default.
-pub(crate) fn locate(
-    explicit: Option<&Path>,
-    env: Option<PathBuf>,
-) -> Result<(PathBuf, LibrarySource), RuntimeError> {
-    let absolute =
-        |p: &Path| std::path::absolute(p).map_err(|e| lib_err(p, format!("cannot resolve the path: {e}")));
-    if let Some(p) = explicit {
-        return Ok((absolute(p)?, LibrarySource::Explicit));
+/// Every place in search order and what each holds, checking every library found (digests included):
+/// what `ferry doctor` prints. The first [`ProbeOutcome::Usable`] is the library a
+/// [`Runtime`](crate::Runtime) would load, unless a place before it refused its file: a damaged copy
+/// where the pinned build is installed stops the search rather than being passed over.
+pub fn probe_libraries(explicit: Option<&Path>, cache: Option<&VerifiedDigests>) -> Vec<Probe> {
+    let places = Places::from_env(explicit);
+    places
+        .list()
+        .into_iter()
+        .map(|(source, found)| {
+            let outcome = match &found {
+                Found::Absent(why) => ProbeOutcome::Absent(why.clone()),
+                Found::File(path) => match check_library(path, source, cache) {
+                    Ok(lib) => ProbeOutcome::Usable(lib),
+                    Err(e) => ProbeOutcome::Refused(refusal(&e)),
+                },
+            };
+            Probe { source, path: found.path().map(Path::to_path_buf), outcome }
+        })
+        .collect()
+}
+
+fn refusal(e: &RuntimeError) -> String {
+    match e {
+        RuntimeError::OrtLibrary { reason, .. } => reason.clone(),
+        other => other.to_string(),
     }
-    if let Some(p) = env {
-        return Ok((absolute(&p)?, LibrarySource::Env));
+}
+
+/// What the process environment says about the places to search.
+#[derive(Debug, Default)]
+pub(crate) struct Places {
+    pub explicit: Option<PathBuf>,
+    pub env: Option<PathBuf>,
+    pub exe: Option<PathBuf>,
+    pub ferry_home: Option<PathBuf>,
+    pub checkout: PathBuf,
+    /// Python installation prefixes whose `site-packages` may hold the wheel.
+    pub python_prefixes: Vec<PathBuf>,
+}
+
+#[derive(Debug)]
+enum Found {
+    File(PathBuf),
+    Absent(String),
+}
+
+impl Found {
+    fn path(&self) -> Option<&Path> {
+        match self {
+            Found::File(p) => Some(p),
+            Found::Absent(_) => None,
+        }
     }
-    let default = PathBuf::from(DEFAULT_LIBRARY_PATH);
-    if default.is_file() {
-        return Ok((default, LibrarySource::Default));
+}
+
+impl Places {
+    fn from_env(explicit: Option<&Path>) -> Places {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let home = var("HOME");
+        let mut python_prefixes: Vec<PathBuf> =
+            ["VIRTUAL_ENV", "CONDA_PREFIX"].iter().filter_map(|v| var(v)).collect();
+        python_prefixes.extend(home.as_ref().map(|h| h.join(".local")));
+        // The interpreters on PATH, through their real location (a venv's `bin/python3` is a link).
+        for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+            if dir.ends_with(".pyenv/shims") {
+                // pyenv's shims are scripts, not links: its interpreters live under `versions/`.
+                let root = var("PYENV_ROOT").or_else(|| dir.parent().map(Path::to_path_buf));
+                if let Some(Ok(read)) = root.map(|r| std::fs::read_dir(r.join("versions"))) {
+                    let mut versions: Vec<PathBuf> = read.filter_map(|e| Some(e.ok()?.path())).collect();
+                    versions.sort();
+                    python_prefixes.extend(versions);
+                }
+                continue;
+            }
+            if let Ok(real) = std::fs::canonicalize(dir.join("python3"))
+                && let Some(prefix) = real.parent().and_then(Path::parent)
+            {
+                python_prefixes.push(prefix.to_path_buf());
+            }
+        }
+        python_prefixes.extend([PathBuf::from("/usr/local"), PathBuf::from("/usr")]);
+        let mut seen = std::collections::HashSet::new();
+        python_prefixes.retain(|p| seen.insert(p.clone()));
+        Places {
+            explicit: explicit.map(Path::to_path_buf),
+            env: var(ORT_DYLIB_PATH_VAR),
+            exe: std::env::current_exe().ok(),
+            ferry_home: var(FERRY_HOME_VAR),
+            checkout: PathBuf::from(DEFAULT_LIBRARY_PATH),
+            python_prefixes,
+        }
+    }
+
+    /// Each place in search order, with the file it holds or why there is none.
+    fn list(&self) -> Vec<(LibrarySource, Found)> {
+        let file = |p: PathBuf| {
+            if p.exists() { Found::File(p) } else { Found::Absent(format!("no {}", p.display())) }
+        };
+        let named = |p: &Option<PathBuf>, what: &str| match p {
+            Some(p) => {
+                std::path::absolute(p).map(Found::File).unwrap_or_else(|e| Found::Absent(e.to_string()))
+            }
+            None => Found::Absent(format!("{what} not set")),
+        };
+        let mut out = vec![
+            (LibrarySource::Explicit, named(&self.explicit, "RuntimeOptions::library_path")),
+            (LibrarySource::Env, named(&self.env, ORT_DYLIB_PATH_VAR)),
+        ];
+        let beside = self.exe.as_deref().and_then(Path::parent).map(|dir| {
+            let lib = dir.join("lib").join(LIBRARY_FILE);
+            match dir.file_name() {
+                Some(name) if name == "bin" && !lib.exists() => {
+                    dir.parent().map_or(lib.clone(), |up| up.join("lib").join(LIBRARY_FILE))
+                }
+                _ => lib,
+            }
+        });
+        out.push((
+            LibrarySource::BesideExecutable,
+            beside.map_or_else(|| Found::Absent("the executable's path is unknown".into()), file),
+        ));
+        out.push((
+            LibrarySource::FerryHome,
+            match &self.ferry_home {
+                Some(home) => file(home.join("lib").join(LIBRARY_FILE)),
+                None => Found::Absent(format!("{FERRY_HOME_VAR} not set")),
+            },
+        ));
+        out.push((LibrarySource::Checkout, file(self.checkout.clone())));
+        let wheels = self.wheels();
+        if wheels.is_empty() {
+            out.push((
+                LibrarySource::Wheel,
+                Found::Absent("no onnxruntime wheel in the Python environments found".into()),
+            ));
+        }
+        out.extend(wheels.into_iter().map(|w| (LibrarySource::Wheel, Found::File(w))));
+        out
+    }
+
+    /// `onnxruntime/capi/libonnxruntime.so.<version>` in each prefix's `site-packages`/`dist-packages`.
+    fn wheels(&self) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for prefix in &self.python_prefixes {
+            let Ok(lib) = std::fs::read_dir(prefix.join("lib")) else { continue };
+            let mut pythons: Vec<PathBuf> = lib
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("python3"))
+                .map(|e| e.path())
+                .collect();
+            pythons.sort();
+            for python in pythons {
+                for packages in ["site-packages", "dist-packages"] {
+                    let capi = python.join(packages).join("onnxruntime").join("capi");
+                    let Ok(read) = std::fs::read_dir(&capi) else { continue };
+                    let mut libs: Vec<PathBuf> = read
+                        .filter_map(Result::ok)
+                        .filter(|e| {
+                            let name = e.file_name();
+                            let name = name.to_string_lossy();
+                            name.strip_prefix(LIBRARY_FILE).is_some_and(|v| v.starts_with('.'))
+                        })
+                        .map(|e| e.path())
+                        .collect();
+                    libs.sort();
+                    found.extend(libs);
+                }
+            }
+        }
+        found
+    }
+}
+
+/// The library to load: the first place that holds one. A library named explicitly or by
+/// `ORT_DYLIB_PATH` is used as is (or the error says why not); a place that claims the pinned build
+/// must hold it, or the search stops there; a wheel of another build is passed over.
+pub(crate) fn search(places: &Places, cache: Option<&VerifiedDigests>) -> Result<OrtLibrary, RuntimeError> {
+    let mut passed_over = Vec::new();
+    for (source, found) in places.list() {
+        match (found, source) {
+            (Found::Absent(why), _) => passed_over.push(why),
+            (Found::File(path), LibrarySource::Wheel) => match check_library(&path, source, cache) {
+                Ok(lib) => return Ok(lib),
+                Err(e) => passed_over.push(format!("{}: {}", path.display(), refusal(&e))),
+            },
+            (Found::File(path), _) => return check_library(&path, source, cache),
+        }
     }
     Err(lib_err(
-        &default,
+        &places.checkout,
         format!(
-            "ONNX Runtime {ORT_VERSION} is not installed; run `scripts/fetch-onnxruntime` in the Ferry checkout, \
-             or set {ORT_DYLIB_PATH_VAR} to a libonnxruntime shared library"
+            "ONNX Runtime {ORT_VERSION} was not found ({}); run `scripts/fetch-onnxruntime` in the Ferry checkout, \
+             put the pinned library in lib/ beside the ferry executable or in ${FERRY_HOME_VAR}/lib, or set \
+             {ORT_DYLIB_PATH_VAR} to a libonnxruntime shared library; `ferry doctor` shows every place searched",
+            passed_over.join("; ")
         ),
     ))
 }
 
-/// Checks the file before it is loaded: the pinned default must match its recorded digest (a library is
-/// code that runs with the host's privileges); any library must exist and its version is read if possible.
-pub(crate) fn check_library(path: &Path, source: LibrarySource) -> Result<OrtLibrary, RuntimeError> {
-    let meta = std::fs::metadata(path).map_err(|e| {
+/// Checks the file before it is loaded: where the pinned build is claimed it must match the recorded
+/// digest (a library is code that runs with the host's privileges), answered from the verified-digest
+/// cache when the file is unchanged since it was last hashed; any library must be a regular file, and
+/// its version is read if possible.
+pub(crate) fn check_library(
+    path: &Path,
+    source: LibrarySource,
+    cache: Option<&VerifiedDigests>,
+) -> Result<OrtLibrary, RuntimeError> {
+    let (file, size) = ferry_spec::file::open_regular(path).map_err(|e| {
         let hint = match source {
             LibrarySource::Env => format!(" (named by {ORT_DYLIB_PATH_VAR})"),
             LibrarySource::Explicit => " (named by RuntimeOptions::library_path)".to_owned(),
-            LibrarySource::Default => "; run `scripts/fetch-onnxruntime`".to_owned(),
+            _ => String::new(),
         };
-        lib_err(path, format!("{e}{hint}"))
+        lib_err(path, format!("{}{hint}", e.reason()))
     })?;
-    if !meta.is_file() {
-        return Err(lib_err(path, "not a regular file"));
+    let library = |version, sha256, digest_cached| OrtLibrary {
+        path: path.to_path_buf(),
+        source,
+        version,
+        sha256,
+        digest_cached,
+    };
+    if !source.claims_pinned() {
+        // Not claimed to be anything: the version is what the bundle's pin is checked against, so it is
+        // read from the file (and remembered like a digest: reading 29 MB costs as much as hashing it).
+        let ticket = match cache.map(|c| c.recall("onnxruntime-version", path, &file)) {
+            Some(Remembered::Known(v)) => return Ok(library(semver::Version::parse(&v).ok(), None, true)),
+            Some(Remembered::Unknown(ticket)) => Some(ticket),
+            None => None,
+        };
+        let bytes = read_whole(&file, size, path)?;
+        let version = elf_symbol_version(&bytes);
+        if let (Some(c), Some(t)) = (cache, ticket) {
+            c.remember(t, &file, &version.as_ref().map_or_else(|| "unknown".to_owned(), ToString::to_string));
+        }
+        return Ok(library(version, None, false));
     }
-    match source {
-        LibrarySource::Default => {
-            let expected = ORT_LIBRARY_SHA256.ok_or_else(|| {
-                lib_err(path, format!("no pinned digest for this architecture; set {ORT_DYLIB_PATH_VAR}"))
-            })?;
-            let bytes = ferry_spec::file::read(path, ferry_spec::file::NO_LIMIT)
-                .map_err(|e| lib_err(path, e.reason()))?;
-            let actual = ferry_bundle::digest::Sha256Digest::of(&bytes).hex();
-            if actual != expected {
-                return Err(lib_err(
-                    path,
-                    format!(
-                        "sha256 is {actual}, expected {expected} (ONNX Runtime {ORT_VERSION}); the file is damaged \
-                         or replaced: run `scripts/fetch-onnxruntime --force`"
-                    ),
-                ));
+    let expected = ORT_LIBRARY_SHA256.ok_or_else(|| {
+        lib_err(path, format!("no pinned digest for this architecture; set {ORT_DYLIB_PATH_VAR}"))
+    })?;
+    let version = semver::Version::parse(ORT_VERSION).ok();
+    let ticket = match cache.map(|c| c.recall("onnxruntime", path, &file)) {
+        Some(Remembered::Known(d)) if d == expected => {
+            return Ok(library(version, Some(d), true));
+        }
+        Some(Remembered::Known(_)) | None => None,
+        Some(Remembered::Unknown(ticket)) => Some(ticket),
+    };
+    let bytes = read_whole(&file, size, path)?;
+    let actual = ferry_bundle::digest::Sha256Digest::of(&bytes).hex();
+    if actual != expected {
+        let fix = match source {
+            LibrarySource::Checkout => "run `scripts/fetch-onnxruntime --force`",
+            LibrarySource::Wheel => {
+                "it is another build of ONNX Runtime; set ORT_DYLIB_PATH to use it anyway"
             }
-            let version = semver::Version::parse(ORT_VERSION).ok();
-            Ok(OrtLibrary { path: path.to_path_buf(), source, version, sha256: Some(actual) })
-        }
-        LibrarySource::Env | LibrarySource::Explicit => {
-            let bytes = ferry_spec::file::read(path, ferry_spec::file::NO_LIMIT)
-                .map_err(|e| lib_err(path, e.reason()))?;
-            let version = elf_symbol_version(&bytes);
-            Ok(OrtLibrary { path: path.to_path_buf(), source, version, sha256: None })
-        }
+            _ => {
+                "replace it with the library of the Ferry release, or run `scripts/fetch-onnxruntime --dest` on it"
+            }
+        };
+        return Err(lib_err(
+            path,
+            format!(
+                "sha256 is {actual}, expected {expected} (ONNX Runtime {ORT_VERSION}); the file is damaged \
+                 or replaced: {fix}"
+            ),
+        ));
     }
+    if let (Some(c), Some(t)) = (cache, ticket) {
+        c.remember(t, &file, &actual);
+    }
+    Ok(library(version, Some(actual), false))
+}
+
+/// The whole library, through the handle that was checked (not by path again, which could now name
+/// another file).
+fn read_whole(file: &std::fs::File, size: u64, path: &Path) -> Result<Vec<u8>, RuntimeError> {
+    let handle = file.try_clone().map_err(|e| lib_err(path, e.to_string()))?;
+    ferry_spec::file::read_open(handle, size, path, ferry_spec::file::NO_LIMIT)
+        .map_err(|e| lib_err(path, e.reason()))
 }
 
 /// ONNX Runtime's Linux builds version their exported symbols as `VERS_<major.minor.patch>`
@@ -249,24 +525,108 @@ mod tests {
         assert_eq!(elf_symbol_version(b"VERS_"), None);
     }
 
+    fn places(dir: &Path) -> Places {
+        Places { checkout: dir.join("checkout/libonnxruntime.so"), ..Places::default() }
+    }
+
     #[test]
-    fn locate_prefers_explicit_then_env() {
-        let (p, s) = locate(Some(Path::new("/a/lib.so")), Some(PathBuf::from("/b/lib.so"))).unwrap();
-        assert_eq!((p.as_path(), s), (Path::new("/a/lib.so"), LibrarySource::Explicit));
-        let (p, s) = locate(None, Some(PathBuf::from("/b/lib.so"))).unwrap();
-        assert_eq!((p.as_path(), s), (Path::new("/b/lib.so"), LibrarySource::Env));
+    fn explicit_then_env_then_installed_places() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = places(dir.path());
+        p.explicit = Some(PathBuf::from("/a/lib.so"));
+        p.env = Some(PathBuf::from("/b/lib.so"));
+        let list = p.list();
+        let sources: Vec<LibrarySource> = list.iter().map(|(s, _)| *s).collect();
+        assert_eq!(
+            sources,
+            [
+                LibrarySource::Explicit,
+                LibrarySource::Env,
+                LibrarySource::BesideExecutable,
+                LibrarySource::FerryHome,
+                LibrarySource::Checkout,
+                LibrarySource::Wheel
+            ]
+        );
+        assert_eq!(list[0].1.path(), Some(Path::new("/a/lib.so")));
+        assert_eq!(list[1].1.path(), Some(Path::new("/b/lib.so")));
+        // A named library that is missing is an error, not a reason to look elsewhere.
+        let err = search(&p, None).unwrap_err().to_string();
+        assert!(err.contains("/a/lib.so") && err.contains("RuntimeOptions::library_path"), "{err}");
+        p.explicit = None;
+        let err = search(&p, None).unwrap_err().to_string();
+        assert!(err.contains("/b/lib.so") && err.contains(ORT_DYLIB_PATH_VAR), "{err}");
+    }
+
+    #[test]
+    fn installed_places_must_hold_the_pinned_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = places(dir.path());
+        let err = search(&p, None).unwrap_err().to_string();
+        assert!(err.contains("was not found") && err.contains("FERRY_HOME not set"), "{err}");
+        // A damaged copy where the pinned build is installed stops the search: passing it over would hide it.
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join("lib")).unwrap();
+        std::fs::write(home.join("lib").join(LIBRARY_FILE), b"not the pinned build").unwrap();
+        p.ferry_home = Some(home);
+        std::fs::create_dir_all(dir.path().join("checkout")).unwrap();
+        std::fs::write(&p.checkout, b"also not").unwrap();
+        let err = search(&p, None).unwrap_err().to_string();
+        assert!(err.contains("home/lib/libonnxruntime.so") && err.contains("sha256 is"), "{err}");
+    }
+
+    #[test]
+    fn a_wheel_of_another_build_is_passed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = places(dir.path());
+        let capi = dir.path().join("venv/lib/python3.12/site-packages/onnxruntime/capi");
+        std::fs::create_dir_all(&capi).unwrap();
+        std::fs::write(capi.join("libonnxruntime.so.1.20.0"), b"VERS_1.20.0\0").unwrap();
+        std::fs::write(capi.join("libonnxruntime_providers_shared.so"), b"").unwrap();
+        p.python_prefixes = vec![dir.path().join("venv")];
+        let list = p.list();
+        let wheels: Vec<_> = list.iter().filter(|(s, _)| *s == LibrarySource::Wheel).collect();
+        assert_eq!(wheels.len(), 1, "{list:?}");
+        let err = search(&p, None).unwrap_err().to_string();
+        assert!(
+            err.contains("libonnxruntime.so.1.20.0: sha256 is") && err.contains("another build"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_digest_check_is_remembered_and_a_changed_file_is_hashed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache =
+            VerifiedDigests::at(&dir.path().join("verified")).unwrap().with_margin(std::time::Duration::ZERO);
+        let fake = dir.path().join(LIBRARY_FILE);
+        std::fs::write(&fake, b"VERS_1.2.3\0").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let first = check_library(&fake, LibrarySource::Env, Some(&cache)).unwrap();
+        let second = check_library(&fake, LibrarySource::Env, Some(&cache)).unwrap();
+        assert_eq!((first.digest_cached, second.digest_cached), (false, true));
+        assert_eq!(second.version, semver::Version::parse("1.2.3").ok());
+        std::fs::write(&fake, b"VERS_1.2.4\0").unwrap();
+        let third = check_library(&fake, LibrarySource::Env, Some(&cache)).unwrap();
+        assert_eq!((third.digest_cached, third.version), (false, semver::Version::parse("1.2.4").ok()));
+        // A pinned place never takes a remembered value that is not the pin.
+        let err = check_library(&fake, LibrarySource::Checkout, Some(&cache)).unwrap_err();
+        assert!(err.to_string().contains("sha256 is"), "{err}");
     }
 
     #[test]
     fn missing_or_bad_library_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.so");
-        assert!(matches!(check_library(&missing, LibrarySource::Env), Err(RuntimeError::OrtLibrary { .. })));
+        assert!(matches!(
+            check_library(&missing, LibrarySource::Env, None),
+            Err(RuntimeError::OrtLibrary { .. })
+        ));
         let fake = dir.path().join("fake.so");
         std::fs::write(&fake, b"not a library").unwrap();
-        let err = check_library(&fake, LibrarySource::Default).unwrap_err();
+        let err = check_library(&fake, LibrarySource::Checkout, None).unwrap_err();
         assert!(err.to_string().contains("sha256"), "{err}");
-        let lib = check_library(&fake, LibrarySource::Env).unwrap();
+        let lib = check_library(&fake, LibrarySource::Env, None).unwrap();
         assert_eq!(lib.version, None);
     }
 }

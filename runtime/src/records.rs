@@ -2,10 +2,10 @@
 //!
 //! `records schema → prepare → the data contract → the model → the output contract → decide → results
 //! schema`. The transforms are compiled on first use, once per process (and once per machine through
-//! the compilation cache, [`TransformCache`]: by default `$XDG_CACHE_HOME/ferry/transforms` or
-//! `~/.cache/ferry/transforms`).
+//! the compilation cache, in `transforms/` of [`RuntimeOptions::cache`](crate::RuntimeOptions::cache): by
+//! default `$XDG_CACHE_HOME/ferry/transforms` or `~/.cache/ferry/transforms`).
 
-use crate::{Model, RuntimeError, TransformCache};
+use crate::{CacheLocation, Model, RuntimeError};
 use ferry_spec::config::ConfigSchema;
 use ferry_tensor::TensorMap;
 use ferry_transform::{Limits, Sandbox, Stage, Transform};
@@ -55,14 +55,10 @@ impl std::fmt::Debug for Slot {
 
 /// The process's WebAssembly engine for a cache directory: one per directory, shared by every model
 /// opened with it (an engine keeps what it compiled, so a component shared by models compiles once).
-fn engine(cache: &TransformCache) -> Result<Arc<ferry_transform::Runtime>, RuntimeError> {
+fn engine(cache: &CacheLocation) -> Result<Arc<ferry_transform::Runtime>, RuntimeError> {
     type Engines = Mutex<Vec<(Option<PathBuf>, Arc<ferry_transform::Runtime>)>>;
     static ENGINES: OnceLock<Engines> = OnceLock::new();
-    let dir = match cache {
-        TransformCache::User => user_cache_dir(),
-        TransformCache::Dir(dir) => Some(dir.clone()),
-        TransformCache::Off => None,
-    };
+    let dir = cache.resolve("transforms");
     let mut engines = ENGINES.get_or_init(Engines::default).lock().unwrap_or_else(|p| p.into_inner());
     if let Some((_, engine)) = engines.iter().find(|(d, _)| *d == dir) {
         return Ok(Arc::clone(engine));
@@ -72,15 +68,6 @@ fn engine(cache: &TransformCache) -> Result<Arc<ferry_transform::Runtime>, Runti
     );
     engines.push((dir, Arc::clone(&engine)));
     Ok(engine)
-}
-
-/// [`TransformCache::User`]: the per-user cache directory, if the environment names a home.
-fn user_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("ferry").join("transforms"))
 }
 
 fn record_error(index: usize, pointer: &str, rule: &str, message: impl Into<String>) -> RuntimeError {

@@ -132,7 +132,7 @@ fn contract_error(r: Result<TensorMap, RuntimeError>) -> ferry_runtime::Contract
 fn pinned_library_is_loaded_and_versioned() {
     let lib = runtime().library();
     assert_eq!(lib.version.as_ref().map(ToString::to_string).as_deref(), Some("1.31.1"), "{lib:?}");
-    if lib.source == LibrarySource::Default {
+    if lib.source != LibrarySource::Env {
         assert!(lib.sha256.is_some());
         // The ELF version marker agrees with the digest-pinned version.
         let bytes = std::fs::read(&lib.path).unwrap();
@@ -279,6 +279,35 @@ fn flipped_graph_byte_is_refused() {
     let onnx = std::fs::read(fixture("credit-risk/model.onnx")).unwrap();
     let bytes = flip_byte_in(&bundle("credit-risk"), &onnx[100..132]);
     let err = runtime().open_bytes(bytes, &no_env()).unwrap_err();
+    assert!(matches!(err, RuntimeError::Bundle(_)), "{err:?}");
+}
+
+/// The verified-digest cache: an unchanged bundle is not hashed again, a changed byte is still found,
+/// and a policy that asks for it gets a full hash on every open.
+#[test]
+fn an_unchanged_bundle_is_hashed_once_and_a_changed_byte_still_fails() {
+    let dir = tempdir();
+    let path = dir.path().join("credit-risk.ferry");
+    std::fs::copy(bundle("credit-risk"), &path).unwrap();
+    let with = |cache: ferry_runtime::CacheLocation, always_rehash| {
+        Runtime::new(RuntimeOptions { cache, always_rehash, ..RuntimeOptions::default() }).unwrap()
+    };
+    let rt = with(ferry_runtime::CacheLocation::Dir(dir.path().join("cache")), false);
+    // A file written moments ago is not remembered (a write in the same clock tick could go unseen).
+    assert!(!rt.open(&path, &no_env()).unwrap().digests_cached());
+    assert!(!rt.open(&path, &no_env()).unwrap().digests_cached());
+    std::thread::sleep(ferry_cache::RACY_MARGIN + std::time::Duration::from_millis(100));
+    assert!(!rt.open(&path, &no_env()).unwrap().digests_cached(), "hashed, then remembered");
+    let model = rt.open(&path, &no_env()).unwrap();
+    assert!(model.digests_cached());
+    assert!(check_goldens(&model) > 0);
+    let strict = with(ferry_runtime::CacheLocation::Dir(dir.path().join("cache")), true);
+    assert!(!strict.open(&path, &no_env()).unwrap().digests_cached());
+    // One flipped byte of the graph, in place: same size, same inode.
+    let onnx = std::fs::read(fixture("credit-risk/model.onnx")).unwrap();
+    let at = find(&std::fs::read(&path).unwrap(), &onnx[100..132]);
+    ferry_testkit::flip_byte_at(&path, at);
+    let err = rt.open(&path, &no_env()).unwrap_err();
     assert!(matches!(err, RuntimeError::Bundle(_)), "{err:?}");
 }
 

@@ -372,6 +372,11 @@ pub struct Trust {
     /// Whether an attestation (`ferry attest`) signed by an allowed signer is required.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_attestation: bool,
+    /// Hash every blob of the bundle on every open (`ferry run`, a host's `Runtime::open`), even when
+    /// the verified-digest cache knows the file unchanged since a full check. The verifier always
+    /// hashes every blob.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub always_rehash: bool,
 }
 
 impl Trust {
@@ -379,9 +384,10 @@ impl Trust {
         self == &Trust::default()
     }
 
-    /// Whether the table asks for any signature checking at all.
+    /// Whether the table asks for any signature checking at all (`always_rehash` is about digests, not
+    /// signers).
     pub fn is_configured(&self) -> bool {
-        !self.is_empty()
+        !Trust { always_rehash: false, ..self.clone() }.is_empty()
     }
 
     /// The number of signatures required, with the documented default.

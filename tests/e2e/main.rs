@@ -7,6 +7,7 @@ mod common;
 mod golden;
 mod hostile_bundles;
 mod hostile_inputs;
+mod install;
 mod pack;
 mod run;
 mod sign;

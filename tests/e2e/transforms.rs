@@ -21,9 +21,8 @@ fn cache_home() -> PathBuf {
 
 /// A runtime for the library tests, with the same compilation cache as [`ferry_cached`].
 fn library_runtime() -> ferry_runtime::Runtime {
-    let transform_cache = ferry_runtime::TransformCache::Dir(cache_home().join("ferry/transforms"));
-    ferry_runtime::Runtime::new(ferry_runtime::RuntimeOptions { transform_cache, ..Default::default() })
-        .unwrap()
+    let cache = ferry_runtime::CacheLocation::Dir(cache_home().join("ferry"));
+    ferry_runtime::Runtime::new(ferry_runtime::RuntimeOptions { cache, ..Default::default() }).unwrap()
 }
 
 /// The fixture packed once.
@@ -96,11 +95,11 @@ fn the_rust_port_reproduces_the_cpython_goldens() {
     );
 }
 
-/// `RuntimeOptions::transform_cache`: a directory the host names receives the compiled code (owner-only),
-/// and `Off` answers the same.
+/// `RuntimeOptions::cache`: a directory the host names receives the compiled code in `transforms/`
+/// (owner-only), and `Off` answers the same.
 #[test]
 fn a_host_chooses_where_compiled_transforms_are_cached() {
-    use ferry_runtime::{Runtime, RuntimeOptions, TransformCache};
+    use ferry_runtime::{CacheLocation, Runtime, RuntimeOptions};
     use std::os::unix::fs::PermissionsExt;
     let t = tempdir();
     let records = vec![
@@ -113,14 +112,15 @@ fn a_host_chooses_where_compiled_transforms_are_cached() {
         .unwrap()
         .to_owned();
     let dir = t.path().join("scorer-cache");
-    for cache in [TransformCache::Dir(dir.clone()), TransformCache::Off] {
-        let runtime = Runtime::new(RuntimeOptions { transform_cache: cache, ..Default::default() }).unwrap();
+    for cache in [CacheLocation::Dir(dir.clone()), CacheLocation::Off] {
+        let runtime = Runtime::new(RuntimeOptions { cache, ..Default::default() }).unwrap();
         let model = runtime.open(credit_rust_bundle(), &ferry_runtime::OpenOptions::default()).unwrap();
         assert_eq!(model.infer_records(&records).unwrap(), std::slice::from_ref(&want));
     }
-    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let transforms = dir.join("transforms");
+    let files: Vec<_> = std::fs::read_dir(&transforms).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(files.len(), 1, "one compiled component: {files:?}");
-    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o077, 0, "owner-only");
+    assert_eq!(std::fs::metadata(&transforms).unwrap().permissions().mode() & 0o077, 0, "owner-only");
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod audit;
+mod doctor;
 mod golden;
 mod inspect;
 mod run;
@@ -133,6 +134,9 @@ enum Command {
     /// Run the check suite (artifact, contract, golden, perf, rebuild) and report; exit 1 when a
     /// required check fails.
     Verify(verify::VerifyArgs),
+    /// Show which ONNX Runtime library ferry loads, from where, and why other places were skipped;
+    /// and where its caches are. Exits 1 when no usable library is found.
+    Doctor(doctor::DoctorArgs),
 }
 
 pub fn main() -> CliResult {
@@ -202,6 +206,7 @@ pub fn main() -> CliResult {
         }
         Command::Audit(args) => audit::audit(&args),
         Command::Verify(args) => verify::run(args),
+        Command::Doctor(args) => doctor::doctor(&args),
     }
 }
 

@@ -72,10 +72,12 @@ pub fn run(a: RunArgs) -> CliResult {
     let device = Device::parse(&a.device)
         .ok_or_else(|| usage(anyhow!("unknown device `{}` (cpu, cuda or auto)", a.device)))?;
     let mut trust = TrustPolicy::default();
+    let mut always_rehash = false;
     if let Some(p) = &a.policy {
         let policy = ferry::load_policy(p).map_err(usage)?;
         let dir = p.parent().map(PathBuf::from).unwrap_or_default();
         trust = trust.require(ferry::trust_check(&policy.trust, &dir).map_err(usage)?);
+        always_rehash = policy.trust.always_rehash;
     }
     let mut overrides = Vec::new();
     for kv in &a.config {
@@ -88,6 +90,7 @@ pub fn run(a: RunArgs) -> CliResult {
         device,
         trust,
         max_input_elements: Some(a.max_input_elements),
+        always_rehash,
         ..Default::default()
     })
     .map_err(failure)?;

@@ -6,14 +6,18 @@
 //! ignored. Each file ends with the SHA-256 of what precedes it, so a truncated or damaged file is
 //! recompiled, never loaded.
 
+use ferry_cache::PrivateDir;
 use std::hash::{Hash, Hasher};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use wasmtime::component::Component;
 
+/// Compiled code is a few megabytes per component (the largest, CPython's, about 60 MB); anything far
+/// beyond that is not something this cache wrote.
+const COMPILED_LIMIT: u64 = 1 << 30;
+
 pub(crate) struct CacheDir {
-    dir: PathBuf,
+    dir: PrivateDir,
     /// Changes whenever compiled code from one engine cannot be loaded by another (wasmtime version,
     /// compiler settings, CPU features).
     fingerprint: String,
@@ -21,32 +25,26 @@ pub(crate) struct CacheDir {
 
 impl CacheDir {
     pub(crate) fn open(dir: &Path, engine: &wasmtime::Engine) -> io::Result<CacheDir> {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        owned_and_private(&std::fs::metadata(dir)?)?;
+        let dir = PrivateDir::open(dir)?;
         // `DefaultHasher::new()` uses fixed keys: the same engine settings give the same fingerprint in
         // every process of one Ferry build, and a different Rust may only cost a recompile.
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
         let fingerprint = format!("{:016x}", h.finish());
-        Ok(CacheDir { dir: dir.to_owned(), fingerprint })
+        Ok(CacheDir { dir, fingerprint })
     }
 
     pub(crate) fn path(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
-    fn file(&self, digest: &[u8; 32]) -> PathBuf {
-        self.dir.join(format!("{}-{}.cwasm", hex::encode(digest), self.fingerprint))
+    fn file(&self, digest: &[u8; 32]) -> String {
+        format!("{}-{}.cwasm", hex::encode(digest), self.fingerprint)
     }
 
     /// The compiled component, if the cache holds an intact one of this engine.
     pub(crate) fn load(&self, engine: &wasmtime::Engine, digest: &[u8; 32]) -> Option<Component> {
-        let path = self.file(digest);
-        let meta = std::fs::symlink_metadata(&path).ok()?;
-        if !meta.is_file() || owned_and_private(&meta).is_err() {
-            return None;
-        }
-        let bytes = std::fs::read(&path).ok()?;
+        let bytes = self.dir.read(&self.file(digest), COMPILED_LIMIT)?;
         let (code, tail) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
         if ferry_digest::sha256(code) != tail {
             return None;
@@ -59,11 +57,7 @@ impl CacheDir {
         let mut bytes = Vec::with_capacity(compiled.len() + 32);
         bytes.extend_from_slice(compiled);
         bytes.extend_from_slice(&ferry_digest::sha256(compiled));
-        let options = ferry_atomic::Options {
-            permissions: Some(std::fs::Permissions::from_mode(0o600)),
-            ..ferry_atomic::Options::default()
-        };
-        let _ = ferry_atomic::write(&self.file(digest), &bytes, options);
+        let _ = self.dir.write(&self.file(digest), &bytes);
     }
 
     /// Code this engine compiled (in this process, or in an earlier one, checked by [`CacheDir::load`]).
@@ -76,13 +70,4 @@ impl CacheDir {
         // engine configuration.
         unsafe { Component::deserialize(engine, code) }
     }
-}
-
-/// The file or directory belongs to the effective user and no one else may write to it.
-fn owned_and_private(meta: &std::fs::Metadata) -> io::Result<()> {
-    let me = rustix::process::geteuid().as_raw();
-    if meta.uid() != me || meta.mode() & 0o022 != 0 {
-        return Err(io::Error::new(io::ErrorKind::PermissionDenied, "the cache is not private to this user"));
-    }
-    Ok(())
 }
