@@ -51,6 +51,17 @@ pub fn header(name: &str, size: u64, kind: Kind) -> Result<[u8; 512], BundleErro
     Ok(h)
 }
 
+/// The header of an executable regular file (mode 0755), otherwise as [`header`]: for the other archive
+/// Ferry writes, the release archive (`cargo xtask release`). Bundles never hold one.
+pub fn executable_header(name: &str, size: u64) -> Result<[u8; 512], BundleError> {
+    let mut h = header(name, size, Kind::File)?;
+    h[100..108].copy_from_slice(b"0000755\0");
+    h[148..156].copy_from_slice(b"        ");
+    let text = format!("{:06o}\0 ", checksum(&h));
+    h[148..156].copy_from_slice(text.as_bytes());
+    Ok(h)
+}
+
 fn write_size(field: &mut [u8], size: u64) {
     if size < 0o777_7777_7777 {
         let text = format!("{size:011o}\0");

@@ -311,12 +311,16 @@ pub struct Hash {
     pub content: String,
 }
 
-/// A CycloneDX license choice (`{"license": {…}}`).
+/// A CycloneDX license choice: one license (`{"license": {…}}`) or an SPDX expression
+/// (`{"expression": "MIT OR Apache-2.0"}`, what Cargo packages declare).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LicenseChoice {
     /// The license.
-    #[serde(default)]
-    pub license: License,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<License>,
+    /// An SPDX license expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
 }
 
 /// A CycloneDX license, by SPDX id or by name.
@@ -468,10 +472,10 @@ pub fn provenance_statement(
     }
 }
 
-/// A serial number derived from the bundle digest (an RFC 4122 name-based layout), so the SBOM needs no
-/// randomness and still has a stable, unique URN.
-fn serial_number(manifest_digest: &str) -> String {
-    let h = ferry_bundle::digest::sha256(format!("ferry-sbom:{manifest_digest}").as_bytes());
+/// A serial number derived from a digest of what the SBOM describes (an RFC 4122 name-based layout), so
+/// the SBOM needs no randomness and still has a stable, unique URN.
+pub fn serial_number(digest: &str) -> String {
+    let h = ferry_bundle::digest::sha256(format!("ferry-sbom:{digest}").as_bytes());
     let mut b = [0u8; 16];
     b.copy_from_slice(&h[..16]);
     b[6] = (b[6] & 0x0f) | 0x50;
@@ -526,7 +530,10 @@ pub fn sbom(tree_digest: &str, manifest: &Manifest) -> Bom {
         licenses: if m.license.is_empty() {
             Vec::new()
         } else {
-            vec![LicenseChoice { license: License { id: None, name: Some(m.license.clone()) } }]
+            vec![LicenseChoice {
+                license: Some(License { id: None, name: Some(m.license.clone()) }),
+                expression: None,
+            }]
         },
         properties: props,
         components: files,
