@@ -256,10 +256,11 @@ impl Runtime {
         Ok(model)
     }
 
-    /// Checks every blob against its digest, unless the verified-digest cache knows this very file
-    /// (by identity, through the handle that is mapped) was fully checked before with this manifest.
-    /// Returns whether the cache answered.
-    fn verify_digests(&self, bundle: &Bundle) -> Result<bool, RuntimeError> {
+    /// The digest check [`Runtime::open`] starts with: every blob against its digest, unless the
+    /// verified-digest cache knows this very file (by identity, through the handle that is mapped) was
+    /// fully checked before with this manifest ([`RuntimeOptions::always_rehash`] turns that off).
+    /// Returns whether the cache answered. For hosts that hold a [`Bundle`] of their own.
+    pub fn verify_digests(&self, bundle: &Bundle) -> Result<bool, RuntimeError> {
         let known = match (&self.digests, bundle.file_handle(), bundle.path()) {
             (Some(cache), Some(file), Some(path)) => {
                 let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());

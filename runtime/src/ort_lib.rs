@@ -179,7 +179,6 @@ pub fn probe_libraries(explicit: Option<&Path>, cache: Option<&VerifiedDigests>)
     let places = Places::from_env(explicit);
     places
         .list()
-        .into_iter()
         .map(|(source, found)| {
             let outcome = match &found {
                 Found::Absent(why) => ProbeOutcome::Absent(why.clone()),
@@ -208,8 +207,9 @@ pub(crate) struct Places {
     pub exe: Option<PathBuf>,
     pub ferry_home: Option<PathBuf>,
     pub checkout: PathBuf,
-    /// Python installation prefixes whose `site-packages` may hold the wheel.
-    pub python_prefixes: Vec<PathBuf>,
+    /// Python installation prefixes whose `site-packages` may hold the wheel; `None`: found from the
+    /// environment, and only when the search gets that far.
+    pub python_prefixes: Option<Vec<PathBuf>>,
 }
 
 #[derive(Debug)]
@@ -229,44 +229,55 @@ impl Found {
 
 impl Places {
     fn from_env(explicit: Option<&Path>) -> Places {
-        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-        let home = var("HOME");
-        let mut python_prefixes: Vec<PathBuf> =
-            ["VIRTUAL_ENV", "CONDA_PREFIX"].iter().filter_map(|v| var(v)).collect();
-        python_prefixes.extend(home.as_ref().map(|h| h.join(".local")));
+        Places {
+            explicit: explicit.map(Path::to_path_buf),
+            env: env_path(ORT_DYLIB_PATH_VAR),
+            exe: std::env::current_exe().ok(),
+            ferry_home: env_path(FERRY_HOME_VAR),
+            checkout: PathBuf::from(DEFAULT_LIBRARY_PATH),
+            python_prefixes: None,
+        }
+    }
+
+    /// The Python installations of this environment: an active virtualenv or conda environment, the
+    /// user's `~/.local`, the interpreters on `PATH` (pyenv's through its `versions/`), then
+    /// `/usr/local` and `/usr`.
+    fn python_prefixes_from_env() -> Vec<PathBuf> {
+        let mut prefixes: Vec<PathBuf> =
+            ["VIRTUAL_ENV", "CONDA_PREFIX"].iter().filter_map(|v| env_path(v)).collect();
+        prefixes.extend(env_path("HOME").map(|h| h.join(".local")));
         // The interpreters on PATH, through their real location (a venv's `bin/python3` is a link).
         for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
             if dir.ends_with(".pyenv/shims") {
                 // pyenv's shims are scripts, not links: its interpreters live under `versions/`.
-                let root = var("PYENV_ROOT").or_else(|| dir.parent().map(Path::to_path_buf));
+                let root = env_path("PYENV_ROOT").or_else(|| dir.parent().map(Path::to_path_buf));
                 if let Some(Ok(read)) = root.map(|r| std::fs::read_dir(r.join("versions"))) {
                     let mut versions: Vec<PathBuf> = read.filter_map(|e| Some(e.ok()?.path())).collect();
                     versions.sort();
-                    python_prefixes.extend(versions);
+                    prefixes.extend(versions);
                 }
                 continue;
             }
             if let Ok(real) = std::fs::canonicalize(dir.join("python3"))
                 && let Some(prefix) = real.parent().and_then(Path::parent)
             {
-                python_prefixes.push(prefix.to_path_buf());
+                prefixes.push(prefix.to_path_buf());
             }
         }
-        python_prefixes.extend([PathBuf::from("/usr/local"), PathBuf::from("/usr")]);
+        prefixes.extend([PathBuf::from("/usr/local"), PathBuf::from("/usr")]);
         let mut seen = std::collections::HashSet::new();
-        python_prefixes.retain(|p| seen.insert(p.clone()));
-        Places {
-            explicit: explicit.map(Path::to_path_buf),
-            env: var(ORT_DYLIB_PATH_VAR),
-            exe: std::env::current_exe().ok(),
-            ferry_home: var(FERRY_HOME_VAR),
-            checkout: PathBuf::from(DEFAULT_LIBRARY_PATH),
-            python_prefixes,
-        }
+        prefixes.retain(|p| seen.insert(p.clone()));
+        prefixes
     }
 
-    /// Each place in search order, with the file it holds or why there is none.
-    fn list(&self) -> Vec<(LibrarySource, Found)> {
+    /// Each place in search order, with the file it holds or why there is none; lazily, so a search
+    /// that finds the library early never scans the Python installations.
+    fn list(&self) -> impl Iterator<Item = (LibrarySource, Found)> + '_ {
+        self.installed().into_iter().chain(std::iter::once(()).flat_map(|()| self.wheel_places()))
+    }
+
+    /// The places other than Python wheels.
+    fn installed(&self) -> Vec<(LibrarySource, Found)> {
         let file = |p: PathBuf| {
             if p.exists() { Found::File(p) } else { Found::Absent(format!("no {}", p.display())) }
         };
@@ -301,21 +312,23 @@ impl Places {
             },
         ));
         out.push((LibrarySource::Checkout, file(self.checkout.clone())));
+        out
+    }
+
+    fn wheel_places(&self) -> Vec<(LibrarySource, Found)> {
         let wheels = self.wheels();
         if wheels.is_empty() {
-            out.push((
-                LibrarySource::Wheel,
-                Found::Absent("no onnxruntime wheel in the Python environments found".into()),
-            ));
+            let why = "no onnxruntime wheel in the Python environments found".to_owned();
+            return vec![(LibrarySource::Wheel, Found::Absent(why))];
         }
-        out.extend(wheels.into_iter().map(|w| (LibrarySource::Wheel, Found::File(w))));
-        out
+        wheels.into_iter().map(|w| (LibrarySource::Wheel, Found::File(w))).collect()
     }
 
     /// `onnxruntime/capi/libonnxruntime.so.<version>` in each prefix's `site-packages`/`dist-packages`.
     fn wheels(&self) -> Vec<PathBuf> {
+        let prefixes = self.python_prefixes.clone().unwrap_or_else(Places::python_prefixes_from_env);
         let mut found = Vec::new();
-        for prefix in &self.python_prefixes {
+        for prefix in &prefixes {
             let Ok(lib) = std::fs::read_dir(prefix.join("lib")) else { continue };
             let mut pythons: Vec<PathBuf> = lib
                 .filter_map(Result::ok)
@@ -343,6 +356,10 @@ impl Places {
         }
         found
     }
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
 /// The library to load: the first place that holds one. A library named explicitly or by
@@ -526,7 +543,11 @@ mod tests {
     }
 
     fn places(dir: &Path) -> Places {
-        Places { checkout: dir.join("checkout/libonnxruntime.so"), ..Places::default() }
+        Places {
+            checkout: dir.join("checkout/libonnxruntime.so"),
+            python_prefixes: Some(Vec::new()),
+            ..Places::default()
+        }
     }
 
     #[test]
@@ -535,7 +556,7 @@ mod tests {
         let mut p = places(dir.path());
         p.explicit = Some(PathBuf::from("/a/lib.so"));
         p.env = Some(PathBuf::from("/b/lib.so"));
-        let list = p.list();
+        let list: Vec<_> = p.list().collect();
         let sources: Vec<LibrarySource> = list.iter().map(|(s, _)| *s).collect();
         assert_eq!(
             sources,
@@ -576,6 +597,23 @@ mod tests {
     }
 
     #[test]
+    fn a_fifo_or_directory_where_the_library_belongs_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = places(dir.path());
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join("lib")).unwrap();
+        let fifo = home.join("lib").join(LIBRARY_FILE);
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        p.ferry_home = Some(home.clone());
+        let err = search(&p, None).unwrap_err().to_string();
+        assert!(err.contains("libonnxruntime.so") && err.contains("FIFO"), "{err}");
+        std::fs::remove_file(&fifo).unwrap();
+        std::fs::create_dir(&fifo).unwrap();
+        let err = search(&p, None).unwrap_err().to_string();
+        assert!(err.contains("directory"), "{err}");
+    }
+
+    #[test]
     fn a_wheel_of_another_build_is_passed_over() {
         let dir = tempfile::tempdir().unwrap();
         let mut p = places(dir.path());
@@ -583,8 +621,8 @@ mod tests {
         std::fs::create_dir_all(&capi).unwrap();
         std::fs::write(capi.join("libonnxruntime.so.1.20.0"), b"VERS_1.20.0\0").unwrap();
         std::fs::write(capi.join("libonnxruntime_providers_shared.so"), b"").unwrap();
-        p.python_prefixes = vec![dir.path().join("venv")];
-        let list = p.list();
+        p.python_prefixes = Some(vec![dir.path().join("venv")]);
+        let list: Vec<_> = p.list().collect();
         let wheels: Vec<_> = list.iter().filter(|(s, _)| *s == LibrarySource::Wheel).collect();
         assert_eq!(wheels.len(), 1, "{list:?}");
         let err = search(&p, None).unwrap_err().to_string();
