@@ -92,7 +92,9 @@ pub struct RuntimeOptions {
     pub max_input_elements: Option<usize>,
     /// Where Ferry's caches are kept between processes: compiled feature transforms (with the
     /// `transforms` feature; in `transforms/`) and the verified-digest cache (`verified/`). By default
-    /// the user's cache directory.
+    /// the user's cache directory. Each distinct location gets its own WebAssembly engine (with its
+    /// epoch thread), kept for the life of the process: a host should use one or a few, not one per
+    /// model.
     ///
     /// ```
     /// use ferry_runtime::{CacheLocation, RuntimeOptions};
