@@ -26,7 +26,8 @@ pub const ORT_LIBRARY_SHA256: Option<&str> =
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub const ORT_LIBRARY_SHA256: Option<&str> = None;
 
-/// Where `scripts/fetch-onnxruntime` installs the library in the checkout this crate was built from.
+/// Where `scripts/fetch-onnxruntime` installs the library in the checkout this crate was built from;
+/// empty in a release build (`FERRY_RELEASE=1`), which has no checkout place.
 pub const DEFAULT_LIBRARY_PATH: &str = env!("FERRY_ORT_DEFAULT");
 
 /// The environment variable that names a library to load instead of the pinned one.
@@ -206,7 +207,8 @@ pub(crate) struct Places {
     pub env: Option<PathBuf>,
     pub exe: Option<PathBuf>,
     pub ferry_home: Option<PathBuf>,
-    pub checkout: PathBuf,
+    /// `None` in a release build.
+    pub checkout: Option<PathBuf>,
     /// Python installation prefixes whose `site-packages` may hold the wheel; `None`: found from the
     /// environment, and only when the search gets that far.
     pub python_prefixes: Option<Vec<PathBuf>>,
@@ -234,7 +236,7 @@ impl Places {
             env: env_path(ORT_DYLIB_PATH_VAR),
             exe: std::env::current_exe().ok(),
             ferry_home: env_path(FERRY_HOME_VAR),
-            checkout: PathBuf::from(DEFAULT_LIBRARY_PATH),
+            checkout: (!DEFAULT_LIBRARY_PATH.is_empty()).then(|| PathBuf::from(DEFAULT_LIBRARY_PATH)),
             python_prefixes: None,
         }
     }
@@ -311,7 +313,13 @@ impl Places {
                 None => Found::Absent(format!("{FERRY_HOME_VAR} not set")),
             },
         ));
-        out.push((LibrarySource::Checkout, file(self.checkout.clone())));
+        out.push((
+            LibrarySource::Checkout,
+            match &self.checkout {
+                Some(path) => file(path.clone()),
+                None => Found::Absent("a release build: no checkout".into()),
+            },
+        ));
         out
     }
 
@@ -378,7 +386,7 @@ pub(crate) fn search(places: &Places, cache: Option<&VerifiedDigests>) -> Result
         }
     }
     Err(lib_err(
-        &places.checkout,
+        places.checkout.as_deref().unwrap_or(Path::new(LIBRARY_FILE)),
         format!(
             "ONNX Runtime {ORT_VERSION} was not found ({}); run `scripts/fetch-onnxruntime` in the Ferry checkout, \
              put the pinned library in lib/ beside the ferry executable or in ${FERRY_HOME_VAR}/lib, or set \
@@ -529,7 +537,10 @@ mod tests {
         if let Some(d) = ORT_LIBRARY_SHA256 {
             assert!(script.contains(d));
         }
-        assert!(DEFAULT_LIBRARY_PATH.ends_with(&format!(".ort/{ORT_VERSION}/libonnxruntime.so")));
+        assert!(
+            DEFAULT_LIBRARY_PATH.is_empty()
+                || DEFAULT_LIBRARY_PATH.ends_with(&format!(".ort/{ORT_VERSION}/libonnxruntime.so"))
+        );
     }
 
     #[test]
@@ -544,7 +555,7 @@ mod tests {
 
     fn places(dir: &Path) -> Places {
         Places {
-            checkout: dir.join("checkout/libonnxruntime.so"),
+            checkout: Some(dir.join("checkout/libonnxruntime.so")),
             python_prefixes: Some(Vec::new()),
             ..Places::default()
         }
@@ -591,7 +602,7 @@ mod tests {
         std::fs::write(home.join("lib").join(LIBRARY_FILE), b"not the pinned build").unwrap();
         p.ferry_home = Some(home);
         std::fs::create_dir_all(dir.path().join("checkout")).unwrap();
-        std::fs::write(&p.checkout, b"also not").unwrap();
+        std::fs::write(p.checkout.as_ref().unwrap(), b"also not").unwrap();
         let err = search(&p, None).unwrap_err().to_string();
         assert!(err.contains("home/lib/libonnxruntime.so") && err.contains("sha256 is"), "{err}");
     }
