@@ -5,6 +5,8 @@ use std::path::PathBuf;
 pub enum BundleError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("reading {what}: {source}")]
+    Source { what: String, source: std::io::Error },
     #[error("tar header at byte {offset}: {message}")]
     Tar { offset: u64, message: String },
     #[error(

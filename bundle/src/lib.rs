@@ -14,12 +14,14 @@
 /// SHA-256 and the digest type; the one home is `ferry-digest`, re-exported here for bundle users.
 pub use ferry_digest as digest;
 mod error;
+mod layout;
 pub mod oci;
 mod reader;
 pub mod tar;
 mod writer;
 
 pub use error::BundleError;
+pub use layout::{LayoutWriter, blob_order, canonical_index};
 pub use reader::{Bundle, FoundReferrer};
 pub use writer::{
     COMPRESSED_EXTENSIONS, FileData, FileSource, Opener, Referrer, Written, ZSTD_LEVEL, is_compressed,

@@ -91,6 +91,16 @@ impl Bundle {
         Self::parse(data, Some(path.to_path_buf()))
     }
 
+    /// Structurally checks the bundle in `file`, an open file that will be named `path` (a bundle being
+    /// written by [`crate::LayoutWriter`]).
+    pub(crate) fn from_open_file(file: &File, path: &Path) -> Result<Bundle, BundleError> {
+        let file = file.try_clone().map_err(|e| BundleError::io(path, e))?;
+        // SAFETY: as in `open`: a read-only map whose bytes are the ones checked and then used.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| BundleError::io(path, e))?;
+        Self::parse(Data::Mapped(map, file), Some(path.to_path_buf()))
+    }
+
     /// Structurally checks a bundle held in memory.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Bundle, BundleError> {
         Self::parse(Data::Owned(bytes), None)
@@ -318,6 +328,22 @@ impl Bundle {
         let name = format!("blobs/sha256/{hex}");
         let e = self.members.get(&name).ok_or(BundleError::Missing(name))?;
         Ok(&self.data.bytes()[e.offset as usize..(e.offset + e.size) as usize])
+    }
+
+    /// The digests of the stored blobs in the order they appear in the file (a bundle Ferry wrote has
+    /// them in [`crate::blob_order`]).
+    pub fn stored_blob_order(&self) -> Vec<String> {
+        let mut blobs: Vec<&Entry> = self
+            .members
+            .values()
+            .filter(|e| e.kind == Kind::File && e.name.starts_with("blobs/sha256/"))
+            .collect();
+        blobs.sort_by_key(|e| e.offset);
+        blobs
+            .iter()
+            .filter_map(|e| e.name.strip_prefix("blobs/sha256/"))
+            .map(|hex| format!("{}{hex}", ferry_digest::SHA256_PREFIX))
+            .collect()
     }
 
     /// Where a blob's bytes start in the bundle.

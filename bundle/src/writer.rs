@@ -277,6 +277,40 @@ impl TarOut {
         Ok((digest, size))
     }
 
+    pub(crate) fn has_blob(&self, digest: &str) -> bool {
+        self.blobs.contains(digest)
+    }
+
+    /// Raw bytes of a member being streamed by [`crate::LayoutWriter`].
+    pub(crate) fn write_raw(&mut self, bytes: &[u8]) -> Result<(), BundleError> {
+        self.write(bytes)
+    }
+
+    pub(crate) fn pad_raw(&mut self, size: u64) -> Result<(), BundleError> {
+        self.pad(size)
+    }
+
+    pub(crate) fn note_blob(&mut self, digest: &str) {
+        self.blobs.insert(digest.to_owned());
+    }
+
+    /// [`TarOut::finish`], with `check` run on the complete file before it gets its name: a file the
+    /// check refuses is dropped, never named.
+    pub(crate) fn finish_checked<T>(
+        mut self,
+        index: &Index,
+        check: impl FnOnce(&File) -> Result<T, BundleError>,
+    ) -> Result<T, BundleError> {
+        let bytes = ferry_spec::to_canonical_json(index).map_err(|e| BundleError::Encode(e.to_string()))?;
+        self.member("index.json", &bytes)?;
+        self.write(&[0u8; 1024])?;
+        self.file.file_mut().flush().map_err(|e| BundleError::io(&self.out_path, e))?;
+        let checked = check(self.file.file())?;
+        let out = self.out_path.clone();
+        self.file.commit().map_err(|e| BundleError::io(&out, e))?;
+        Ok(checked)
+    }
+
     /// Writes `index.json` and the end-of-archive marker, then renames into place.
     ///
     /// Not `fsync`ed: the rename is atomic, so readers and an interrupted or failed write never see a
