@@ -241,6 +241,21 @@ pub(crate) fn parse_challenge(header: &str) -> Option<Challenge> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_header_parses_or_is_refused_without_panicking(header in "\\PC{0,200}") {
+            let _ = parse_challenge(&header);
+        }
+
+        #[test]
+        fn quoted_values_come_back_whole(realm in "[ -!#-\\[\\]-~]{1,40}", scope in "[ -!#-\\[\\]-~]{0,40}") {
+            let header = format!(r#"Bearer realm="{realm}",scope="{scope}""#);
+            let parsed = parse_challenge(&header);
+            prop_assert_eq!(parsed, Some(Challenge::Bearer { realm, service: None, scope: Some(scope) }));
+        }
+    }
 
     #[test]
     fn challenges_parse_with_commas_inside_quotes() {

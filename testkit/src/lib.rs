@@ -7,6 +7,7 @@
 //! - [`bytes`]: finding and flipping bytes in a bundle;
 //! - [`tar`]: raw tar members, for archives the bundle writer would refuse to make;
 //! - [`transforms`]: bundle sources with feature transforms ([`credit_application_rust`]);
+//! - [`registry`]: a loopback registry serving one bundle, with a hook to misbehave ([`registry::FakeRegistry`]);
 //! - [`snapshot`]: the one blessing helper for full-text snapshots of rendered output (`FERRY_BLESS=1`);
 //! - [`surgery`]: rebuilding a well-formed bundle around one deliberate defect (`reassemble`,
 //!   `reassemble_with`, `rewrite`).
@@ -22,6 +23,7 @@ pub mod bench;
 pub mod bytes;
 pub mod fs;
 pub mod pack;
+pub mod registry;
 pub mod snapshot;
 pub mod surgery;
 pub mod tar;
