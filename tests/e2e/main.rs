@@ -9,6 +9,7 @@ mod hostile_bundles;
 mod hostile_inputs;
 mod install;
 mod pack;
+mod registry;
 mod run;
 mod sign;
 mod transforms;

@@ -8,6 +8,7 @@ mod audit;
 mod doctor;
 mod golden;
 mod inspect;
+mod registry;
 mod run;
 mod sign;
 mod verify;
@@ -117,6 +118,26 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Push a bundle to an OCI registry: the blobs the repository lacks, the bundle manifest under the
+    /// tag (default: the model version), signatures and attestations as referrers.
+    Push {
+        bundle: PathBuf,
+        /// REGISTRY/REPOSITORY[:TAG], e.g. registry.example.com/models/credit:1.2.0.
+        reference: String,
+        #[command(flatten)]
+        registry: registry::RegistryArgs,
+    },
+    /// Pull a bundle from an OCI registry into a file: every blob checked, signatures and attestations
+    /// included, byte for byte the bundle that was pushed.
+    Pull {
+        /// REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:DIGEST.
+        reference: String,
+        /// The bundle to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        registry: registry::RegistryArgs,
+    },
     /// Add a signed promotion attestation whose predicate is a verifier JSON report.
     Attest {
         bundle: PathBuf,
@@ -206,6 +227,8 @@ pub fn main() -> CliResult {
         }
         Command::Audit(args) => audit::audit(&args),
         Command::Verify(args) => verify::run(args),
+        Command::Push { bundle, reference, registry } => registry::push(&bundle, &reference, &registry),
+        Command::Pull { reference, output, registry } => registry::pull(&reference, &output, &registry),
         Command::Doctor(args) => doctor::doctor(&args),
     }
 }

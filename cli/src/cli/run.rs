@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// The bundle to run.
+    /// The bundle to run: a file, or oci://REGISTRY/REPOSITORY:TAG (pulled into the cache first).
     bundle: PathBuf,
     /// Input tensors: .json, .npy, .npz or .safetensors (a golden file of both sides gives its inputs).
     #[arg(long, required_unless_present = "records", conflicts_with = "records")]
@@ -94,8 +94,9 @@ pub fn run(a: RunArgs) -> CliResult {
         ..Default::default()
     })
     .map_err(failure)?;
+    let bundle = super::registry::local_bundle(&a.bundle)?;
     let model = runtime
-        .open(&a.bundle, &OpenOptions { overrides, config_file: a.config_file.clone(), env: None })
+        .open(&bundle, &OpenOptions { overrides, config_file: a.config_file.clone(), env: None })
         .map_err(|e| {
             let f = failure(e);
             Failure { code: f.code, error: f.error.context(format!("refusing {}", a.bundle.display())) }

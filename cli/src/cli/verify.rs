@@ -41,7 +41,7 @@ impl ReportFormat {
 /// Arguments of `ferry verify`.
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
-    /// The bundle to verify.
+    /// The bundle to verify: a file, or oci://REGISTRY/REPOSITORY:TAG (pulled into the cache first).
     pub bundle: PathBuf,
     /// A policy file (TOML): which checks are required, warned about or skipped, tolerance overrides,
     /// latency budgets and trust rules. Without one, every check is required and perf.latency is skipped.
@@ -78,7 +78,8 @@ pub fn run(args: VerifyArgs) -> CliResult {
         policy_dir = path.parent().map(PathBuf::from).unwrap_or_default();
     }
     options.signatures = Some(std::sync::Arc::new(ferry::SignatureCheck { policy_dir }));
-    let report = verify(&args.bundle, &options).map_err(usage)?;
+    let bundle = super::registry::local_bundle(&args.bundle)?;
+    let report = verify(&bundle, &options).map_err(usage)?;
     let format = args.format.format();
     let text = render(&report, format);
     match &args.report {
