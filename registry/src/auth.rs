@@ -91,7 +91,10 @@ fn normalize_key(key: &str) -> &str {
 /// for it (`credHelpers`) or for all (`credsStore`) is asked first, then `auths`. A missing file means
 /// anonymous access.
 pub fn from_docker_config(path: &Path, registry: &str) -> Result<Option<Credential>, RegistryError> {
-    let bad = |message: String| RegistryError::Config { path: path.to_path_buf(), message };
+    let bad = |message: String| RegistryError::Config {
+        path: path.to_path_buf(),
+        message: format!("Docker config: {message}"),
+    };
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -52,8 +52,10 @@ impl Client {
         transport: Transport,
         access: Access,
         credential: Option<Credential>,
+        extra_roots: Vec<reqwest::Certificate>,
     ) -> Result<Client, RegistryError> {
         let http = reqwest::blocking::Client::builder()
+            .tls_certs_merge(extra_roots)
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
             // Blobs are hashed as they arrive: a transfer encoding must not change their bytes, and a
             // compressed answer must not inflate past the bounds below.
@@ -63,7 +65,10 @@ impl Client {
             // No limit on a whole request: a blob may be gigabytes.
             .timeout(None)
             .build()
-            .map_err(|e| RegistryError::Http { url: reference.api_host().to_owned(), source: e })?;
+            .map_err(|e| RegistryError::Http {
+                url: reference.api_host().to_owned(),
+                source: e.without_url(),
+            })?;
         let scheme = match transport {
             Transport::Https => "https",
             Transport::Http => "http",
@@ -103,7 +108,7 @@ impl Client {
             if let Some(a) = auth.filter(|_| same_origin(url, &self.base)) {
                 req = req.header(AUTHORIZATION, a);
             }
-            req.send().map_err(|e| RegistryError::Http { url: url.to_owned(), source: e })
+            req.send().map_err(|e| RegistryError::Http { url: url.to_owned(), source: e.without_url() })
         };
         let response = attempt(self.current_authorization())?;
         if response.status() != StatusCode::UNAUTHORIZED {
@@ -171,7 +176,7 @@ impl Client {
                     }
                     _ => self.http.get(realm.as_str()).query(&query),
                 };
-                let response = request.send().map_err(|e| RegistryError::Http { url: realm.clone(), source: e })?;
+                let response = request.send().map_err(|e| RegistryError::Http { url: realm.clone(), source: e.without_url() })?;
                 if !response.status().is_success() {
                     let hint = match &self.credential {
                         None => "; there are no credentials for this registry in the Docker config file (`docker login` writes them)",

@@ -52,7 +52,7 @@ pub const MAX_REFERRERS: usize = 256;
 pub enum RegistryError {
     #[error("`{reference}` is not a valid reference: {reason}")]
     Reference { reference: String, reason: String },
-    #[error("{url}: {source}")]
+    #[error("{url}: the request failed")]
     Http {
         url: String,
         #[source]
@@ -66,7 +66,7 @@ pub enum RegistryError {
     Digest { url: String, expected: String, actual: String },
     #[error("{url}: not authorized: {detail}")]
     Unauthorized { url: String, detail: String },
-    #[error("Docker config {path}: {message}")]
+    #[error("{path}: {message}")]
     Config { path: PathBuf, message: String },
     #[error("credential helper `{helper}`: {message}")]
     Helper { helper: String, message: String },
@@ -91,24 +91,42 @@ impl RegistryError {
 /// How to reach the registry.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Plain HTTP even for a registry that is not on this machine (a loopback registry always gets
-    /// plain HTTP, as Docker does).
-    pub plain_http: bool,
+    /// Plain HTTP or HTTPS; by default HTTPS, except plain HTTP for a registry on this machine
+    /// ([`Reference::is_loopback`]), as Docker and ORAS do.
+    pub transport: Option<Transport>,
     /// The Docker config file to read credentials from; by default `$DOCKER_CONFIG/config.json` or
     /// `~/.docker/config.json`.
     pub docker_config: Option<PathBuf>,
+    /// PEM certificates to trust for HTTPS besides the system's (a private registry's CA).
+    pub ca_file: Option<PathBuf>,
 }
+
+/// The largest CA file read.
+const MAX_CA_FILE: u64 = 4 << 20;
 
 impl Options {
     fn client(&self, reference: &Reference, access: Access) -> Result<Client, RegistryError> {
-        let transport =
-            if self.plain_http || reference.is_loopback() { Transport::Http } else { Transport::Https };
+        let transport = self.transport.unwrap_or(if reference.is_loopback() {
+            Transport::Http
+        } else {
+            Transport::Https
+        });
         let config = self.docker_config.clone().or_else(docker_config_path);
         let credential = match config {
             Some(path) => from_docker_config(&path, &reference.registry)?,
             None => None,
         };
-        Client::new(reference, transport, access, credential)
+        let mut roots = Vec::new();
+        if let Some(path) = &self.ca_file {
+            let bad = |message: String| RegistryError::Config { path: path.clone(), message };
+            let pem = ferry_spec::file::read(path, MAX_CA_FILE).map_err(|e| bad(e.reason()))?;
+            roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| bad(format!("not PEM certificates: {e}")))?;
+            if roots.is_empty() {
+                return Err(bad("holds no PEM certificate".into()));
+            }
+        }
+        Client::new(reference, transport, access, credential, roots)
     }
 }
 

@@ -26,6 +26,11 @@ impl Drop for Registry {
 impl Registry {
     /// `None` (the test skips) when `docker-registry` is not installed, unless CI requires it.
     fn start(htpasswd: Option<&str>) -> Option<Registry> {
+        Self::start_with(htpasswd, None)
+    }
+
+    /// With `tls`, a certificate and key (PEM) it serves HTTPS with.
+    fn start_with(htpasswd: Option<&str>, tls: Option<(&Path, &Path)>) -> Option<Registry> {
         if Command::new("docker-registry").arg("--version").output().is_err() {
             if std::env::var_os("FERRY_REQUIRE_REGISTRY").is_some_and(|v| v == "1") {
                 panic!("FERRY_REQUIRE_REGISTRY=1 but `docker-registry` is not installed");
@@ -46,6 +51,13 @@ impl Registry {
             config.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: ferry-test\n    path: {}\n",
                 file.display()
+            ));
+        }
+        if let Some((cert, key)) = tls {
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
             ));
         }
         let config_path = dir.path().join("config.yml");
@@ -373,4 +385,83 @@ fn skopeo_and_oras_read_and_copy_what_push_writes() {
             "{file}"
         );
     }
+}
+
+/// A CA and a certificate for 127.0.0.1 it issued, made with `openssl`: (CA, leaf certificate, leaf key).
+fn test_ca(dir: &Path) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let openssl = |args: &[&str]| Command::new("openssl").args(args).current_dir(dir).output();
+    if openssl(&["version"]).is_err() {
+        eprintln!("skipping: openssl is not installed");
+        return None;
+    }
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let run = |args: Vec<&str>| {
+        let o = openssl(&args).unwrap();
+        assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    run([
+        &["req", "-x509"][..],
+        &ec,
+        &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=ferry test CA"],
+    ]
+    .concat());
+    run([&["req"][..], &ec, &["-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1"]].concat());
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(vec![
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
+    Some((dir.join("ca.pem"), dir.join("leaf.pem"), dir.join("leaf.key")))
+}
+
+#[test]
+fn https_with_a_private_ca() {
+    let t = tempdir();
+    let Some((ca, cert, key)) = test_ca(t.path()) else { return };
+    let Some(registry) = Registry::start_with(None, Some((&cert, &key))) else { return };
+    let bundle = t.path().join("b.ferry");
+    pack(&fixture("credit-risk"), &bundle);
+    let tagged = registry.reference("models/credit-risk:1.0.0");
+
+    // The registry's CA is not one the system trusts: refused, naming the certificate problem.
+    let o = ferry_in(t.path()).args(["push", bundle.to_str().unwrap(), &tagged, "--https"]).output().unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).to_lowercase().contains("certificate"), "{}", stderr(&o));
+
+    ok(ferry_in(t.path()).args([
+        "push",
+        bundle.to_str().unwrap(),
+        &tagged,
+        "--https",
+        "--ca-file",
+        ca.to_str().unwrap(),
+    ]));
+    let pulled = t.path().join("pulled.ferry");
+    ok(ferry_in(t.path()).args([
+        "pull",
+        &tagged,
+        "-o",
+        pulled.to_str().unwrap(),
+        "--https",
+        "--ca-file",
+        ca.to_str().unwrap(),
+    ]));
+    assert_eq!(std::fs::read(&pulled).unwrap(), std::fs::read(&bundle).unwrap());
 }

@@ -11,9 +11,15 @@ pub const OCI_PREFIX: &str = "oci://";
 
 #[derive(clap::Args, Debug)]
 pub struct RegistryArgs {
-    /// Plain HTTP for a registry that is not on this machine (one on loopback always gets plain HTTP).
-    #[arg(long)]
+    /// Plain HTTP (the default only for a registry on this machine: localhost, 127.0.0.0/8, [::1]).
+    #[arg(long, conflicts_with = "https")]
     plain_http: bool,
+    /// HTTPS even for a registry on this machine.
+    #[arg(long)]
+    https: bool,
+    /// PEM certificates to trust besides the system's, for a registry with a private CA.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
     /// The Docker config file with the registry's credentials (default: $DOCKER_CONFIG/config.json or
     /// ~/.docker/config.json).
     #[arg(long, value_name = "FILE")]
@@ -25,7 +31,14 @@ pub struct RegistryArgs {
 
 impl RegistryArgs {
     fn options(&self) -> Options {
-        Options { plain_http: self.plain_http, docker_config: self.docker_config.clone() }
+        let transport = if self.plain_http {
+            Some(ferry_registry::Transport::Http)
+        } else if self.https {
+            Some(ferry_registry::Transport::Https)
+        } else {
+            None
+        };
+        Options { transport, docker_config: self.docker_config.clone(), ca_file: self.ca_file.clone() }
     }
 }
 
