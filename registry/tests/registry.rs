@@ -268,3 +268,73 @@ proptest! {
         prop_assert_eq!(r.repository, repo);
     }
 }
+
+#[test]
+fn referrers_come_from_the_referrers_api_when_the_registry_has_one() {
+    let (dir, packed) = bundle();
+    let b = Bundle::open(&packed).unwrap();
+    let digest = b.manifest_digest().to_owned();
+    let tag = digest.replacen(':', "-", 1);
+    let real = &b.referrers()[0];
+    let size = b.blob(&real.digest).unwrap().len();
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": real.digest, "size": size, "artifactType": real.artifact_type},
+    ]});
+    let body = serde_json::to_vec(&index).unwrap();
+    let server = serve(&packed, move |r| {
+        if r.path.ends_with(&format!("/referrers/{digest}")) {
+            let json = "application/vnd.oci.image.index.v1+json".to_owned();
+            return Some(Reply::Full(200, vec![("Content-Type".into(), json)], body.clone()));
+        }
+        // No fallback tag: the API is the only place the referrer is listed.
+        r.path.ends_with(&format!("/manifests/{tag}")).then(|| Reply::Full(404, vec![], Vec::new()))
+    });
+    let out = dir.path().join("pulled.ferry");
+    let report = pull(&reference(&server), &out, &no_docker_config(dir.path())).unwrap();
+    assert_eq!(report.referrers_mode, ferry_registry::ReferrersMode::Api);
+    assert_eq!(report.referrers, 1);
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&packed).unwrap());
+}
+
+#[test]
+fn a_push_to_a_registry_with_the_referrers_api_writes_no_fallback_tag() {
+    let (dir, packed) = bundle();
+    let b = Bundle::open(&packed).unwrap();
+    let tag = b.manifest_digest().replacen(':', "-", 1);
+    // A registry that accepts every upload and manifest and answers the referrers API.
+    let server = FakeRegistry::serve(
+        None,
+        "models/credit",
+        "1.0.0",
+        Box::new(|r| {
+            let json = |ct: &str, body: &[u8]| {
+                Reply::Full(200, vec![("Content-Type".into(), ct.to_owned())], body.to_vec())
+            };
+            Some(match (r.method.as_str(), r.path.as_str()) {
+                ("HEAD", _) => Reply::Full(404, vec![], Vec::new()),
+                ("POST", p) if p.ends_with("/blobs/uploads/") => Reply::Full(
+                    202,
+                    vec![("Location".into(), "/v2/models/credit/blobs/uploads/u1".into())],
+                    Vec::new(),
+                ),
+                ("PUT", _) => Reply::Full(201, vec![], Vec::new()),
+                ("GET", p) if p.contains("/referrers/") => {
+                    json("application/vnd.oci.image.index.v1+json", br#"{"schemaVersion":2,"manifests":[]}"#)
+                }
+                _ => Reply::Full(404, vec![], Vec::new()),
+            })
+        }),
+    );
+    let report = ferry_registry::push(&packed, &reference(&server), &no_docker_config(dir.path())).unwrap();
+    assert_eq!(report.referrers_mode, ferry_registry::ReferrersMode::Api);
+    assert_eq!(report.uploaded, b.stored_blob_order().len() - 2); // every blob but the two manifests
+    let requests = server.requests.lock().unwrap();
+    assert!(!requests.iter().any(|r| r.path.contains(&tag)), "a fallback tag was written: {requests:?}");
+    let manifests: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/manifests/"))
+        .map(|r| r.path.as_str())
+        .collect();
+    assert_eq!(manifests.len(), 2, "{manifests:?}");
+    assert!(manifests[0].ends_with("/manifests/1.0.0"), "{manifests:?}");
+}
