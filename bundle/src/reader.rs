@@ -330,6 +330,14 @@ impl Bundle {
         Ok(&self.data.bytes()[e.offset as usize..(e.offset + e.size) as usize])
     }
 
+    /// Whether `bytes` lies wholly inside this bundle's data: a slice that [`Bundle::blob`] or
+    /// [`Bundle::file`] lent out, whose memory lives exactly as long as the bundle.
+    pub fn contains(&self, bytes: &[u8]) -> bool {
+        let data = self.data.bytes().as_ptr_range();
+        let range = bytes.as_ptr_range();
+        data.start <= range.start && range.end <= data.end
+    }
+
     /// The digests of the stored blobs in the order they appear in the file (a bundle Ferry wrote has
     /// them in [`crate::blob_order`]).
     pub fn stored_blob_order(&self) -> Vec<String> {

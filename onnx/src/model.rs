@@ -26,6 +26,10 @@ pub struct ModelInfo {
     /// Distinct `location`s of tensors whose data is external (initializers, sparse initializers and
     /// tensor attributes, subgraphs included), sorted. Paths are as written in the model, unchecked.
     pub external_data: Vec<String>,
+    /// Those of [`external_data`](Self::external_data) that something other than an initializer of the
+    /// main graph names (a sparse initializer, a tensor attribute, anything in a subgraph): a runtime that
+    /// supplies the main graph's initializers itself still has to provide these files.
+    pub external_data_elsewhere: Vec<String>,
 }
 
 impl ModelInfo {
@@ -140,7 +144,7 @@ pub fn read_model(bytes: &[u8]) -> Result<ModelInfo, OnnxError> {
     let mut producer_version = String::new();
     let mut has_graph = false;
     let mut io = GraphIo::default();
-    let mut external = BTreeSet::new();
+    let mut external = ExternalSeen::default();
     while let Some(f) = fields.next_field()? {
         match f.number {
             1 => ir_version = f.int64()?,
@@ -174,8 +178,16 @@ pub fn read_model(bytes: &[u8]) -> Result<ModelInfo, OnnxError> {
         producer_version,
         inputs,
         outputs,
-        external_data: external.into_iter().collect(),
+        external_data: external.all.into_iter().collect(),
+        external_data_elsewhere: external.elsewhere.into_iter().collect(),
     })
+}
+
+/// External-data locations seen, and those named by anything but a main-graph initializer.
+#[derive(Debug, Default)]
+struct ExternalSeen {
+    all: BTreeSet<String>,
+    elsewhere: BTreeSet<String>,
 }
 
 #[derive(Debug, Default)]
@@ -207,13 +219,15 @@ fn read_graph(
     mut fields: Fields<'_>,
     depth: u32,
     mut io: Option<&mut GraphIo>,
-    external: &mut BTreeSet<String>,
+    external: &mut ExternalSeen,
 ) -> Result<(), OnnxError> {
     while let Some(f) = fields.next_field()? {
         match f.number {
             1 => read_node(&f, depth + 1, external)?,
             5 => {
-                let name = scan_tensor(&f, depth + 1, external)?;
+                // Only the main graph's initializers (`io` is given for it alone) can be supplied by a
+                // runtime in place of their files.
+                let name = scan_tensor(&f, depth + 1, external, io.is_some())?;
                 if let Some(io) = io.as_deref_mut() {
                     io.initializers.insert(name);
                 }
@@ -239,7 +253,7 @@ fn read_graph(
     Ok(())
 }
 
-fn read_node(f: &Field<'_>, depth: u32, external: &mut BTreeSet<String>) -> Result<(), OnnxError> {
+fn read_node(f: &Field<'_>, depth: u32, external: &mut ExternalSeen) -> Result<(), OnnxError> {
     let mut fields = f.message(depth, "NodeProto")?;
     while let Some(f) = fields.next_field()? {
         if f.number == 5 {
@@ -249,13 +263,13 @@ fn read_node(f: &Field<'_>, depth: u32, external: &mut BTreeSet<String>) -> Resu
     Ok(())
 }
 
-fn read_attribute(f: &Field<'_>, depth: u32, external: &mut BTreeSet<String>) -> Result<(), OnnxError> {
+fn read_attribute(f: &Field<'_>, depth: u32, external: &mut ExternalSeen) -> Result<(), OnnxError> {
     let mut fields = f.message(depth, "AttributeProto")?;
     while let Some(f) = fields.next_field()? {
         match f.number {
             // t, tensors
             5 | 10 => {
-                scan_tensor(&f, depth + 1, external)?;
+                scan_tensor(&f, depth + 1, external, false)?;
             }
             // g, graphs
             6 | 11 => read_graph(f.message(depth + 1, "GraphProto")?, depth + 1, None, external)?,
@@ -269,8 +283,14 @@ fn read_attribute(f: &Field<'_>, depth: u32, external: &mut BTreeSet<String>) ->
     Ok(())
 }
 
-/// Reads a tensor's name and, when its data is external, records its location. Data is not decoded.
-fn scan_tensor(f: &Field<'_>, depth: u32, external: &mut BTreeSet<String>) -> Result<String, OnnxError> {
+/// Reads a tensor's name and, when its data is external, records its location (as named elsewhere
+/// unless `main_initializer`). Data is not decoded.
+fn scan_tensor(
+    f: &Field<'_>,
+    depth: u32,
+    external: &mut ExternalSeen,
+    main_initializer: bool,
+) -> Result<String, OnnxError> {
     let mut fields = f.message(depth, "TensorProto")?;
     let mut name = String::new();
     let mut data_location = 0;
@@ -292,24 +312,23 @@ fn scan_tensor(f: &Field<'_>, depth: u32, external: &mut BTreeSet<String>) -> Re
         if location.is_empty() {
             return Err(OnnxError::MissingExternalLocation { tensor: display_name(&name), offset: f.offset });
         }
-        external.insert(location);
+        if !main_initializer {
+            external.elsewhere.insert(location.clone());
+        }
+        external.all.insert(location);
     }
     Ok(name)
 }
 
 /// Scans a `SparseTensorProto`'s `values` and `indices`; its name is the name of `values`.
-fn scan_sparse_tensor(
-    f: &Field<'_>,
-    depth: u32,
-    external: &mut BTreeSet<String>,
-) -> Result<String, OnnxError> {
+fn scan_sparse_tensor(f: &Field<'_>, depth: u32, external: &mut ExternalSeen) -> Result<String, OnnxError> {
     let mut fields = f.message(depth, "SparseTensorProto")?;
     let mut name = String::new();
     while let Some(t) = fields.next_field()? {
         match t.number {
-            1 => name = scan_tensor(&t, depth + 1, external)?,
+            1 => name = scan_tensor(&t, depth + 1, external, false)?,
             2 => {
-                scan_tensor(&t, depth + 1, external)?;
+                scan_tensor(&t, depth + 1, external, false)?;
             }
             _ => {}
         }

@@ -49,6 +49,7 @@ fn external_initializer_model() {
     let bytes = encode::model_with_external_initializer("weights.bin", 4096);
     let info = read_model(&bytes).unwrap();
     assert_eq!(info.external_data, ["weights.bin"]);
+    assert!(info.external_data_elsewhere.is_empty(), "only a main-graph initializer names it");
     assert_eq!(info.inputs.len(), 1);
     assert_eq!(info.inputs[0].name, "x");
     assert_eq!(info.inputs[0].shape, Some(vec![OnnxDim::Value(1024)]));
@@ -221,7 +222,9 @@ fn nested_graph(levels: usize) -> ProtoWriter {
 fn subgraph_external_data_and_depth_limit() {
     let mut m = ProtoWriter::new();
     m.message(7, &nested_graph(20));
-    assert_eq!(read_model(m.as_bytes()).unwrap().external_data, ["deep.bin"]);
+    let info = read_model(m.as_bytes()).unwrap();
+    assert_eq!(info.external_data, ["deep.bin"]);
+    assert_eq!(info.external_data_elsewhere, ["deep.bin"], "a subgraph names it");
 
     let mut m = ProtoWriter::new();
     m.message(7, &nested_graph(200));
@@ -258,6 +261,7 @@ fn sparse_initializers_are_not_inputs_and_count_for_external_data() {
     assert_eq!(info.inputs.len(), 1);
     assert_eq!(info.inputs[0].name, "x");
     assert_eq!(info.external_data, ["sparse.bin"]);
+    assert_eq!(info.external_data_elsewhere, ["sparse.bin"], "a sparse initializer is not supplied in place");
 }
 
 #[test]

@@ -19,6 +19,7 @@
 
 mod config;
 mod error;
+mod mapped;
 mod model;
 pub mod ort_lib;
 mod raw_value;

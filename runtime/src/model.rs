@@ -1,6 +1,6 @@
 use crate::config::{self, Layers};
 use crate::ort_lib::{self, OrtLibrary, OrtState};
-use crate::session::{self, ModelBytes, SessionFactory, SessionPool};
+use crate::session::{self, External, ModelBytes, SessionFactory, SessionPool, StandIns};
 use crate::{ContractError, RuntimeError};
 use ferry_bundle::Bundle;
 use ferry_cache::{Remembered, VerifiedDigests};
@@ -228,13 +228,15 @@ impl Runtime {
         let bundle = Arc::new(bundle);
         let entry = manifest.entrypoint.clone();
         let model_bytes = bundle.file(&entry)?;
-        let lookup = |location: &str| -> Result<Option<Arc<[u8]>>, RuntimeError> {
+        let lookup = |location: &str| -> Result<Option<External>, RuntimeError> {
             let path = ferry_spec::external_data_path(&entry, location);
-            match bundle.file(&path) {
-                Ok(b) => Ok(Some(Arc::from(&*b))),
-                Err(ferry_bundle::BundleError::NoSuchFile(_)) => Ok(None),
-                Err(e) => Err(e.into()),
+            let Some(file) = manifest.files.iter().find(|f| f.path == path) else { return Ok(None) };
+            if file.compression == ferry_spec::Compression::None {
+                // Read in place from the memory map: opening a model copies none of its weights.
+                bundle.blob(&file.blob)?;
+                return Ok(Some(External::InBundle { bundle: Arc::clone(&bundle), blob: file.blob.clone() }));
             }
+            Ok(Some(External::Owned(Arc::from(&*bundle.file(&path)?))))
         };
         // The manifest pins every external-data file (subgraphs included), relative to the bundle root; the
         // graph names them relative to the entrypoint's directory.
@@ -320,7 +322,7 @@ impl Runtime {
             },
             transform: None,
         };
-        let external = external.into_iter().map(|(n, b)| (n, Arc::from(b))).collect();
+        let external = external.into_iter().map(|(n, b)| (n, External::Owned(Arc::from(b)))).collect();
         self.build(manifest, config, ModelBytes::Owned(Arc::from(onnx)), external, None)
     }
 
@@ -381,13 +383,9 @@ impl Runtime {
         bundle: Option<Arc<Bundle>>,
     ) -> Result<Model, RuntimeError> {
         let bytes = model.bytes()?;
-        let weight_bytes = bytes.len() + external.iter().map(|(_, b)| b.len()).sum::<usize>();
+        let weight_bytes = bytes.len() + external.iter().map(|(_, b)| b.bytes().len()).sum::<usize>();
         let intra_op_threads = self.intra_op_threads(&config, weight_bytes)?;
-        let shared = {
-            let find =
-                |location: &str| external.iter().find(|(n, _)| n == location).map(|(_, b)| Arc::clone(b));
-            session::shared_initializers(&bytes, &find)
-        };
+        let shared = session::shared_initializers(&bytes, &external);
         drop(bytes);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let max_sessions = self
@@ -397,6 +395,9 @@ impl Runtime {
             .max(1);
         // ONNX Runtime shares pre-packed kernels only for shared initializers.
         let prepacked = (!shared.is_empty()).then(ort::session::builder::PrepackedWeights::new);
+        let in_place = session::in_place_files(&model.bytes()?, &external, &shared);
+        let stand_ins =
+            if in_place.is_empty() { None } else { StandIns::create(&in_place).map(|s| (s, in_place)) };
         let factory = SessionFactory {
             env: self.ort.env.clone(),
             model,
@@ -404,6 +405,7 @@ impl Runtime {
             external_files: external,
             shared,
             prepacked,
+            stand_ins,
         };
         let pool = SessionPool::new(factory, max_sessions)?;
         let contract = Contract::new(&manifest.inputs, &manifest.outputs).with_max_elements(
@@ -463,9 +465,9 @@ impl Runtime {
 }
 
 /// External-data files by the location the graph names.
-type ExternalFiles = Vec<(String, Arc<[u8]>)>;
+type ExternalFiles = Vec<(String, External)>;
 /// Reads a file next to the entrypoint; `None` if the bundle has no such file.
-type Lookup<'a> = dyn Fn(&str) -> Result<Option<Arc<[u8]>>, RuntimeError> + 'a;
+type Lookup<'a> = dyn Fn(&str) -> Result<Option<External>, RuntimeError> + 'a;
 
 /// The external-data files the graph names, read from the bundle. A missing file is an error naming it.
 fn external_files(
@@ -481,7 +483,7 @@ fn external_files(
         file: entry.to_owned(),
         message: format!("cannot list its external data: {e}"),
     })?;
-    let mut out: Vec<(String, Arc<[u8]>)> = Vec::new();
+    let mut out: Vec<(String, External)> = Vec::new();
     for location in named.external_data.into_iter().chain(pinned.iter().cloned()) {
         if out.iter().any(|(n, _)| n == &location) {
             continue;
@@ -672,6 +674,19 @@ impl Model {
     pub fn shared_initializers(&self) -> usize {
         self.pool.shared_initializers()
     }
+
+    /// How many of those ONNX Runtime reads in place from the bundle's memory map (no copy).
+    #[doc(hidden)]
+    pub fn weights_in_place(&self) -> usize {
+        self.pool.weights_in_place()
+    }
+
+    /// The directory of empty stand-ins for the external-data files ONNX Runtime is not handed at all,
+    /// if there are any.
+    #[doc(hidden)]
+    pub fn stand_in_dir(&self) -> Option<std::path::PathBuf> {
+        self.pool.stand_in_dir()
+    }
 }
 
 #[cfg(test)]
@@ -728,7 +743,7 @@ mod tests {
         model.message(7, &graph);
 
         let data: Arc<[u8]> = Arc::from(&[0u8; 4][..]);
-        let present = |l: &str| Ok((l == "sub.bin").then(|| Arc::clone(&data)));
+        let present = |l: &str| Ok((l == "sub.bin").then(|| External::Owned(Arc::clone(&data))));
         let found = external_files(model.as_bytes(), &[], "m/model.onnx", &present).unwrap();
         assert_eq!(found.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(), ["sub.bin"]);
 

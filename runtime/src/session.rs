@@ -43,17 +43,121 @@ impl ModelBytes {
     }
 }
 
+/// An external-data file: read in place from the bundle's memory map, or a copy (a model built from
+/// bytes, or a file the bundle stores compressed).
+#[derive(Debug)]
+pub(crate) enum External {
+    InBundle { bundle: Arc<Bundle>, blob: String },
+    Owned(Arc<[u8]>),
+}
+
+impl External {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            // The blob was found when this was made; the bundle never changes, so this cannot fail.
+            External::InBundle { bundle, blob } => bundle.blob(blob).unwrap_or_default(),
+            External::Owned(b) => b,
+        }
+    }
+}
+
+/// A weight every session shares: a value over the bundle's memory map, or a decoded copy.
+pub(crate) enum Shared {
+    Mapped(Arc<crate::mapped::MappedTensor>),
+    Owned(Arc<DynValue>),
+}
+
+/// Empty stand-ins, in a private temporary directory, for the external-data files whose every
+/// initializer ONNX Runtime is given in place ([`Shared::Mapped`]).
+///
+/// ONNX Runtime checks that each external-data file a model names exists before it looks at the
+/// initializers a caller supplies, and the only other way past that check, handing it the file's bytes
+/// (`AddExternalInitializersFromMemory`), makes it copy every initializer out of them: a second copy of
+/// all the weights on every open. It reads nothing from a file whose initializers are all supplied, so an
+/// empty file of that name satisfies the check; were it ever read, its length (0) would fail the read with
+/// an error, never yield other bytes. Removed when the model is dropped.
+pub(crate) struct StandIns {
+    dir: std::path::PathBuf,
+}
+
+impl StandIns {
+    /// The directory, with an empty file at each of `locations` (safe relative paths); `None` when it
+    /// cannot be made (then the files are handed over in memory, as before).
+    pub fn create(locations: &[String]) -> Option<StandIns> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let base = std::env::temp_dir();
+        let dir = (0..64).find_map(|_| {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let dir = base.join(format!("ferry-weights-{}-{n}", std::process::id()));
+            // Not recursive: a directory that already exists (someone else's) is never used.
+            std::fs::DirBuilder::new().mode(0o700).create(&dir).ok().map(|()| dir)
+        })?;
+        let stand_ins = StandIns { dir };
+        for location in locations {
+            let path = stand_ins.dir.join(location);
+            let parent = path.parent()?;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).ok()?;
+            std::fs::OpenOptions::new().write(true).create_new(true).open(&path).ok()?;
+        }
+        stand_ins.dir.to_str()?;
+        Some(stand_ins)
+    }
+
+    fn dir(&self) -> &str {
+        self.dir.to_str().unwrap_or_default()
+    }
+}
+
+impl Drop for StandIns {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The external-data files ONNX Runtime can be spared entirely: in the bundle, named by no subgraph,
+/// sparse initializer or attribute, and every main-graph initializer in them shared in place.
+pub(crate) fn in_place_files(
+    model: &[u8],
+    external: &[(String, External)],
+    shared: &[(String, Shared)],
+) -> Vec<String> {
+    let (Ok(info), Ok(initializers)) = (ferry_onnx::read_model(model), ferry_onnx::read_initializers(model))
+    else {
+        return Vec::new();
+    };
+    let in_place = |name: &str| shared.iter().any(|(n, s)| n == name && matches!(s, Shared::Mapped(_)));
+    external
+        .iter()
+        .filter(|(location, data)| {
+            matches!(data, External::InBundle { .. })
+                && !info.external_data_elsewhere.contains(location)
+                && initializers
+                    .iter()
+                    .filter(
+                        |i| matches!(&i.data, InitializerData::External { location: l, .. } if l == location),
+                    )
+                    .all(|i| in_place(&i.name))
+        })
+        .map(|(location, _)| location.clone())
+        .collect()
+}
+
 /// Everything needed to create one more session of the model.
 pub(crate) struct SessionFactory {
     pub env: ort::environment::Environment,
     pub model: ModelBytes,
     pub intra_op_threads: usize,
     /// External-data files by the location the graph names, registered with every session.
-    pub external_files: Vec<(String, Arc<[u8]>)>,
-    /// Weights shared by every session.
-    pub shared: Vec<(String, Arc<DynValue>)>,
+    pub external_files: Vec<(String, External)>,
+    /// Weights shared by every session. Declared after nothing that outlives it: sessions live in the
+    /// pool's slots, which are dropped before the pool's factory and so before these values.
+    pub shared: Vec<(String, Shared)>,
     /// Shares ONNX Runtime's pre-packed forms of the shared weights; only meaningful when some are shared.
     pub prepacked: Option<PrepackedWeights>,
+    /// Stand-ins for the external-data files not handed to ONNX Runtime at all (their weights are all
+    /// in `shared`, in place).
+    pub stand_ins: Option<(StandIns, Vec<String>)>,
 }
 
 impl std::fmt::Debug for SessionFactory {
@@ -63,7 +167,7 @@ impl std::fmt::Debug for SessionFactory {
             .field("intra_op_threads", &self.intra_op_threads)
             .field(
                 "external_files",
-                &self.external_files.iter().map(|(n, b)| (n, b.len())).collect::<Vec<_>>(),
+                &self.external_files.iter().map(|(n, b)| (n, b.bytes().len())).collect::<Vec<_>>(),
             )
             .field("shared_initializers", &self.shared.len())
             .finish_non_exhaustive()
@@ -82,13 +186,36 @@ impl SessionFactory {
         if let Some(prepacked) = &self.prepacked {
             builder = builder.with_prepacked_weights(prepacked).map_err(|e| err(e.into()))?;
         }
-        for (location, data) in &self.external_files {
+        let raw = |message: String| RuntimeError::Session { file: file.clone(), message };
+        let mut skip: &[String] = &[];
+        if let Some((stand_ins, files)) = &self.stand_ins {
             builder = builder
-                .with_external_initializer_file_in_memory(location, Arc::clone(data))
+                .with_config_entry("session.model_external_initializers_file_folder_path", stand_ins.dir())
                 .map_err(|e| err(e.into()))?;
+            skip = files;
+        }
+        for (location, data) in self.external_files.iter().filter(|(l, _)| !skip.contains(l)) {
+            builder = match data {
+                External::Owned(bytes) => builder
+                    .with_external_initializer_file_in_memory(location, Arc::clone(bytes))
+                    .map_err(|e| err(e.into()))?,
+                External::InBundle { bundle, .. } => {
+                    crate::mapped::add_external_file(&mut builder, bundle, location, data.bytes())
+                        .map_err(raw)?;
+                    builder
+                }
+            };
         }
         for (name, value) in &self.shared {
-            builder = builder.with_initializer(name, Arc::clone(value)).map_err(|e| err(e.into()))?;
+            builder = match value {
+                Shared::Owned(v) => {
+                    builder.with_initializer(name, Arc::clone(v)).map_err(|e| err(e.into()))?
+                }
+                Shared::Mapped(t) => {
+                    crate::mapped::add_initializer(&mut builder, name, t).map_err(raw)?;
+                    builder
+                }
+            };
         }
         builder.commit_from_memory(&bytes).map_err(err)
     }
@@ -97,16 +224,14 @@ impl SessionFactory {
 /// Initializers smaller than this stay in the graph, where ONNX Runtime's optimizers may fold them.
 const SHARE_MIN_BYTES: usize = 4096;
 
-/// Decodes the shareable initializers into ONNX Runtime values. `external` resolves a location named by
-/// the graph to its bytes.
+/// The shareable initializers as ONNX Runtime values: over the bundle's memory map where the weights
+/// lie in it (external data, aligned), else decoded. `external` holds the files the graph names, by
+/// location.
 ///
 /// An optimisation only: anything unexpected (a model ferry-onnx cannot read, typed-field storage, an
 /// unsupported dtype, sizes that disagree) leaves the initializer, or the whole model, to ONNX Runtime,
 /// which loads the weights itself and reports any real error.
-pub(crate) fn shared_initializers(
-    model: &[u8],
-    external: &dyn Fn(&str) -> Option<Arc<[u8]>>,
-) -> Vec<(String, Arc<DynValue>)> {
+pub(crate) fn shared_initializers(model: &[u8], external: &[(String, External)]) -> Vec<(String, Shared)> {
     let Ok(found) = ferry_onnx::read_initializers(model) else { return Vec::new() };
     found
         .into_iter()
@@ -114,16 +239,27 @@ pub(crate) fn shared_initializers(
             let Shareable { dtype, dims, len } = shareable(&init)?;
             let value = match &init.data {
                 InitializerData::Raw(range) if range.len() == len => {
-                    decode(dtype, &dims, model.get(range.clone())?)
+                    Shared::Owned(Arc::new(decode(dtype, &dims, model.get(range.clone())?)?))
                 }
                 InitializerData::External { location, offset, .. } => {
-                    let file = external(location)?;
+                    let (_, file) = external.iter().find(|(n, _)| n == location)?;
                     let start = usize::try_from(*offset).ok()?;
-                    decode(dtype, &dims, file.get(start..start.checked_add(len)?)?)
+                    let bytes = file.bytes().get(start..start.checked_add(len)?)?;
+                    // Weights in the bundle are used where they lie; a copy only when they cannot be.
+                    let mapped = match file {
+                        External::InBundle { bundle, .. } => {
+                            crate::mapped::tensor(bundle, bytes, dtype, &dims)
+                        }
+                        External::Owned(_) => None,
+                    };
+                    match mapped {
+                        Some(t) => Shared::Mapped(Arc::new(t)),
+                        None => Shared::Owned(Arc::new(decode(dtype, &dims, bytes)?)),
+                    }
                 }
-                _ => None,
-            }?;
-            Some((init.name, Arc::new(value)))
+                _ => return None,
+            };
+            Some((init.name, value))
         })
         .collect()
 }
@@ -261,6 +397,15 @@ impl SessionPool {
     /// How many initializers every session shares.
     pub fn shared_initializers(&self) -> usize {
         self.factory.shared.len()
+    }
+
+    pub fn stand_in_dir(&self) -> Option<std::path::PathBuf> {
+        self.factory.stand_ins.as_ref().map(|(s, _)| s.dir.clone())
+    }
+
+    /// How many of the shared initializers are values over the bundle's memory map.
+    pub fn weights_in_place(&self) -> usize {
+        self.factory.shared.iter().filter(|(_, s)| matches!(s, Shared::Mapped(_))).count()
     }
 
     /// Runs `f` with a session nobody else is using.

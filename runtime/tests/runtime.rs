@@ -230,8 +230,10 @@ fn credit_risk_goldens_reproduce() {
 fn text_embedding_goldens_reproduce() {
     let m = text_embedding();
     assert_eq!(check_goldens(m), 1);
-    // token_embedding [1000, 64] and proj_weight [64, 64] live in external data and are shared.
+    // token_embedding [1000, 64] and proj_weight [64, 64] live in external data and are shared, used in
+    // place from the bundle's memory map.
     assert_eq!(m.shared_initializers(), 2);
+    assert_eq!(m.weights_in_place(), 2);
     assert_eq!(m.prewarm(2).unwrap(), 2.min(m.max_sessions()));
     assert_eq!(check_goldens(m), 1);
 }
@@ -872,4 +874,75 @@ fn an_empty_sequence_input_reaches_the_model() {
             "{n}"
         );
     }
+}
+
+/// Weights used in place from the memory map stay valid for the model's whole life: with the bundle file
+/// deleted (the map keeps it), across sessions created later on other threads, and after the runtime that
+/// opened it is dropped.
+#[test]
+fn weights_in_place_outlive_the_file_and_serve_every_session() {
+    let t = tempdir();
+    let copy = t.path().join("te.ferry");
+    std::fs::copy(bundle("text-embedding"), &copy).unwrap();
+    let model = {
+        let rt = Runtime::new(RuntimeOptions { max_sessions: Some(4), ..Default::default() }).unwrap();
+        rt.open(&copy, &no_env()).unwrap()
+    };
+    assert_eq!(model.weights_in_place(), 2);
+    std::fs::remove_file(&copy).unwrap();
+    assert_eq!(model.prewarm(4).unwrap(), 4);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..10 {
+                    assert_eq!(check_goldens(&model), 1);
+                }
+            });
+        }
+    });
+    drop(model);
+}
+
+/// A bundle whose external-data file holds only large weights: ONNX Runtime gets them in place from the
+/// memory map and is not handed the file at all (an empty stand-in passes its existence check). The
+/// answers are the weights' own (y = x + w with x = 0), the model keeps answering after the bundle file
+/// is deleted, and the stand-in directory goes with the model.
+#[test]
+fn a_bundle_of_large_weights_opens_without_copying_them() {
+    let t = tempdir();
+    let src = t.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    ferry_packager::synthetic::source(&src, 1 << 20).unwrap();
+    let packed = t.path().join("w.ferry");
+    ferry_testkit::pack_to(&src, &packed);
+    let rt = Runtime::new(RuntimeOptions { max_sessions: Some(2), ..Default::default() }).unwrap();
+    let model = rt.open(&packed, &no_env()).unwrap();
+    assert_eq!(model.weights_in_place(), 1);
+    let stand_ins = model.stand_in_dir().expect("the weights file is not handed to ONNX Runtime");
+    assert_eq!(std::fs::metadata(stand_ins.join("weights.bin")).unwrap().len(), 0);
+    std::fs::remove_file(&packed).unwrap();
+
+    let w: Vec<f32> = std::fs::read(src.join("weights.bin"))
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let x = TensorMap::from([(
+        "x".into(),
+        Tensor { shape: vec![w.len()], data: TensorData::F32(vec![0.0; w.len()]) },
+    )]);
+    assert_eq!(model.prewarm(2).unwrap(), 2);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let out = model.infer(&x).unwrap();
+                let TensorData::F32(y) = &out["y"].data else { panic!("not f32") };
+                assert_eq!(y.len(), w.len());
+                let same = |a: f32, b: f32| a == b || (a.is_nan() && b.is_nan());
+                assert!(y.iter().zip(&w).all(|(&a, &b)| same(a, b)), "y is not the weights");
+            });
+        }
+    });
+    drop(model);
+    assert!(!stand_ins.exists(), "{} was left behind", stand_ins.display());
 }
