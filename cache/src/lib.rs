@@ -18,6 +18,10 @@ mod verified;
 
 pub use verified::{FileIdentity, RACY_MARGIN, Remembered, Ticket, VerifiedDigests};
 
+/// The kind under which a bundle's full digest check is remembered: its manifest digest, shared by
+/// every consumer (the runtime, a registry push), so a bundle checked by one is known to the others.
+pub const BUNDLE_KIND: &str = "bundle";
+
 /// Where a cache is kept.
 ///
 /// ```

@@ -175,6 +175,32 @@ impl VerifiedDigests {
         }
     }
 
+    /// Whether `file` (open at `path`) is known, by its unchanged identity, to have been fully checked
+    /// with the outcome `expected` (a bundle's manifest digest). Otherwise runs `check` and, when it
+    /// passes, remembers `expected` for the next process. `Ok(true)` means the cache answered and
+    /// nothing was checked. The one way every caller (the runtime opening a bundle, a registry push)
+    /// skips the hashing of an unchanged file.
+    pub fn check_or_recall<E>(
+        &self,
+        kind: &str,
+        path: &Path,
+        file: &File,
+        expected: &str,
+        check: impl FnOnce() -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let ticket = match self.recall(kind, &path, file) {
+            Remembered::Known(value) if value == expected => return Ok(true),
+            Remembered::Known(_) => None,
+            Remembered::Unknown(ticket) => Some(ticket),
+        };
+        check()?;
+        if let Some(ticket) = ticket {
+            self.remember(ticket, file, expected);
+        }
+        Ok(false)
+    }
+
     /// Records `value` (what checking the file found) for the next process, if the file is still the
     /// one the ticket identified and changed long enough before the check began (module docs). A cache
     /// that cannot be written is skipped: it only costs a hash next time.

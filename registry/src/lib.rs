@@ -99,6 +99,10 @@ pub struct Options {
     pub docker_config: Option<PathBuf>,
     /// PEM certificates to trust for HTTPS besides the system's (a private registry's CA).
     pub ca_file: Option<PathBuf>,
+    /// Where the verified-digest cache is ([`ferry_cache::VerifiedDigests`]): a push of a bundle that
+    /// was fully checked before and has not changed since (by file identity) does not hash it again.
+    /// The user's cache by default; [`ferry_cache::Location::Off`] hashes every push.
+    pub cache: ferry_cache::Location,
 }
 
 /// The largest CA file read.
@@ -153,6 +157,9 @@ pub struct PushReport {
     pub present: usize,
     pub referrers: usize,
     pub referrers_mode: ReferrersMode,
+    /// Whether the digest check was answered by the verified-digest cache (this very file, unchanged,
+    /// was fully hashed before) rather than by hashing every blob.
+    pub digests_cached: bool,
     /// Whether the bundle's members are in Ferry's order, so a pull gives back this very file (a bundle
     /// Ferry wrote always is; one rearranged by another tool pulls back in Ferry's order).
     pub byte_identical_on_pull: bool,
@@ -220,10 +227,21 @@ fn referrer_manifests(bundle: &Bundle) -> Result<Vec<(Descriptor, ImageManifest)
 
 /// Pushes the bundle at `path` to `reference` (its tag, or the model version when it names none):
 /// blobs the repository lacks, the bundle manifest under the tag, and its signatures and attestations
-/// as referrers. Every blob is hashed first, so a damaged bundle is refused before anything is sent.
+/// as referrers. Every blob is hashed first (unless the verified-digest cache knows this very file, as
+/// the runtime does), so a damaged bundle is refused before anything is sent.
 pub fn push(path: &Path, reference: &Reference, options: &Options) -> Result<PushReport, RegistryError> {
     let bundle = Bundle::open(path)?;
-    bundle.verify_digests()?;
+    let digests_cached = match (ferry_cache::VerifiedDigests::open(&options.cache), bundle.file_handle()) {
+        (Some(cache), Some(file)) => {
+            cache.check_or_recall(ferry_cache::BUNDLE_KIND, path, file, bundle.manifest_digest(), || {
+                bundle.verify_digests()
+            })?
+        }
+        _ => {
+            bundle.verify_digests()?;
+            false
+        }
+    };
     let bundle = Arc::new(bundle);
     let tag = match &reference.tag {
         Some(t) => t.clone(),
@@ -292,6 +310,7 @@ pub fn push(path: &Path, reference: &Reference, options: &Options) -> Result<Pus
         present,
         referrers: referrers.len(),
         referrers_mode,
+        digests_cached,
         byte_identical_on_pull,
     })
 }

@@ -33,7 +33,11 @@ fn serve(bundle: &Path, hook: impl Fn(&Request) -> Option<Reply> + Send + Sync +
 }
 
 fn no_docker_config(dir: &Path) -> Options {
-    Options { docker_config: Some(dir.join("absent.json")), ..Options::default() }
+    Options {
+        docker_config: Some(dir.join("absent.json")),
+        cache: ferry_cache::Location::Off,
+        ..Options::default()
+    }
 }
 
 #[test]
@@ -200,7 +204,7 @@ fn a_bearer_token_is_fetched_from_the_realm_with_the_docker_config_credentials()
     let config = dir.path().join("config.json");
     let auths = serde_json::json!({"auths": {server.host(): {"auth": "ZmVycnk6bm90LWEtc2VjcmV0"}}});
     std::fs::write(&config, serde_json::to_vec(&auths).unwrap()).unwrap();
-    let options = Options { docker_config: Some(config), ..Options::default() };
+    let options = Options { docker_config: Some(config), ..no_docker_config(dir.path()) };
     pull(&reference(&server), &out, &options).unwrap();
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&packed).unwrap());
     // The password went to the realm only; the registry saw the token.

@@ -3,7 +3,7 @@ use crate::ort_lib::{self, OrtLibrary, OrtState};
 use crate::session::{self, External, ModelBytes, SessionFactory, SessionPool, StandIns};
 use crate::{ContractError, RuntimeError};
 use ferry_bundle::Bundle;
-use ferry_cache::{Remembered, VerifiedDigests};
+use ferry_cache::VerifiedDigests;
 use ferry_contract::Contract;
 use ferry_spec::{DType, FORMAT_VERSION, Manifest, TensorSpec};
 use ferry_tensor::{TensorMap, ValueMap};
@@ -265,23 +265,19 @@ impl Runtime {
     /// fully checked before with this manifest ([`RuntimeOptions::always_rehash`] turns that off).
     /// Returns whether the cache answered. For hosts that hold a [`Bundle`] of their own.
     pub fn verify_digests(&self, bundle: &Bundle) -> Result<bool, RuntimeError> {
-        let known = match (&self.digests, bundle.file_handle(), bundle.path()) {
-            (Some(cache), Some(file), Some(path)) => {
-                let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-                Some((cache, file, cache.recall("bundle", &path, file)))
+        match (&self.digests, bundle.file_handle(), bundle.path()) {
+            (Some(cache), Some(file), Some(path)) => Ok(cache.check_or_recall(
+                ferry_cache::BUNDLE_KIND,
+                path,
+                file,
+                bundle.manifest_digest(),
+                || bundle.verify_digests(),
+            )?),
+            _ => {
+                bundle.verify_digests()?;
+                Ok(false)
             }
-            _ => None,
-        };
-        let ticket = match known {
-            Some((_, _, Remembered::Known(digest))) if digest == bundle.manifest_digest() => return Ok(true),
-            Some((cache, file, Remembered::Unknown(ticket))) => Some((cache, file, ticket)),
-            _ => None,
-        };
-        bundle.verify_digests()?;
-        if let Some((cache, file, ticket)) = ticket {
-            cache.remember(ticket, file, bundle.manifest_digest());
         }
-        Ok(false)
     }
 
     /// A model straight from ONNX bytes, with a contract and no bundle: for tests and benchmarks of the

@@ -240,6 +240,37 @@ fn a_second_version_that_shares_the_weights_uploads_only_what_changed() {
 }
 
 #[test]
+fn an_unchanged_bundle_is_pushed_without_hashing_it_again_and_a_changed_byte_is_refused() {
+    let Some(registry) = Registry::start(None) else { return };
+    let t = tempdir();
+    let bundle = t.path().join("b.ferry");
+    pack(&fixture("credit-risk"), &bundle);
+    // Past the verified-digest cache's racy margin, so the first push's full check is remembered.
+    std::thread::sleep(Duration::from_millis(2200));
+    let tagged = registry.reference("models/credit-risk:1.0.0");
+    let push = || -> Value {
+        serde_json::from_str(&ok(ferry_in(t.path()).args([
+            "push",
+            bundle.to_str().unwrap(),
+            &tagged,
+            "--json",
+        ])))
+        .unwrap()
+    };
+    assert_eq!(push()["digests_cached"], false);
+    assert_eq!(push()["digests_cached"], true);
+    // A byte of the model's weights flipped in place: the file's identity changed, so it is hashed
+    // again, and refused before anything is sent.
+    let data = std::fs::read(&bundle).unwrap();
+    let model = std::fs::read(fixture("credit-risk").join("model.onnx")).unwrap();
+    let at = ferry_testkit::find(&data, &model[model.len() - 64..]);
+    ferry_testkit::flip_byte_at(&bundle, at);
+    let o = ferry_in(t.path()).args(["push", bundle.to_str().unwrap(), &tagged]).output().unwrap();
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("digest"), "{}", stderr(&o));
+}
+
+#[test]
 fn credentials_come_from_the_docker_config() {
     // ferry:not-a-secret, bcrypt (what docker-registry's htpasswd auth reads); made with Python's
     // bcrypt.hashpw(b"not-a-secret", bcrypt.gensalt(rounds=4)).

@@ -38,7 +38,12 @@ impl RegistryArgs {
         } else {
             None
         };
-        Options { transport, docker_config: self.docker_config.clone(), ca_file: self.ca_file.clone() }
+        Options {
+            transport,
+            docker_config: self.docker_config.clone(),
+            ca_file: self.ca_file.clone(),
+            ..Options::default()
+        }
     }
 }
 
