@@ -18,6 +18,15 @@ enum Data {
 }
 
 impl Data {
+    /// Maps `file` (opened from `path`) read-only: the crate's one memory map.
+    fn map(file: File, path: &Path) -> Result<Data, BundleError> {
+        // SAFETY: the map is read-only. A bundle modified by another process while mapped could be seen
+        // torn; the digests are checked over the mapped bytes, which is what is then used.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| BundleError::io(path, e))?;
+        Ok(Data::Mapped(map, file))
+    }
+
     fn bytes(&self) -> &[u8] {
         match self {
             Data::Mapped(m, _) => m,
@@ -79,15 +88,7 @@ impl Bundle {
             ferry_spec::file::FileError::Io { source, .. } => BundleError::io(path, source),
             other => BundleError::io(path, std::io::Error::other(other.reason())),
         })?;
-        let data = if len == 0 {
-            Data::Owned(Vec::new())
-        } else {
-            // SAFETY: the map is read-only. A bundle modified by another process while mapped could be seen
-            // torn; the digests are checked over the mapped bytes, which is what is then used.
-            #[allow(unsafe_code)]
-            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| BundleError::io(path, e))?;
-            Data::Mapped(map, file)
-        };
+        let data = if len == 0 { Data::Owned(Vec::new()) } else { Data::map(file, path)? };
         Self::parse(data, Some(path.to_path_buf()))
     }
 
@@ -95,10 +96,7 @@ impl Bundle {
     /// written by [`crate::LayoutWriter`]).
     pub(crate) fn from_open_file(file: &File, path: &Path) -> Result<Bundle, BundleError> {
         let file = file.try_clone().map_err(|e| BundleError::io(path, e))?;
-        // SAFETY: as in `open`: a read-only map whose bytes are the ones checked and then used.
-        #[allow(unsafe_code)]
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| BundleError::io(path, e))?;
-        Self::parse(Data::Mapped(map, file), Some(path.to_path_buf()))
+        Self::parse(Data::map(file, path)?, Some(path.to_path_buf()))
     }
 
     /// Structurally checks a bundle held in memory.

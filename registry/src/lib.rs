@@ -266,7 +266,7 @@ pub fn push(path: &Path, reference: &Reference, options: &Options) -> Result<Pus
     let manifest_raw = bundle.blob(&manifest_digest)?.to_vec();
     let bundle_desc = manifest_descriptor(&manifest_digest, manifest_raw.len() as u64, None);
     let referrers = referrer_manifests(&bundle)?;
-    let order = blob_order_of(&bundle_desc, bundle.image_manifest(), &referrers);
+    let order = ferry_bundle::blob_order(&bundle_desc, bundle.image_manifest(), &referrers);
     let byte_identical_on_pull =
         order.iter().map(|d| d.digest.as_str()).eq(bundle.stored_blob_order().iter().map(String::as_str));
 
@@ -313,14 +313,6 @@ pub fn push(path: &Path, reference: &Reference, options: &Options) -> Result<Pus
         digests_cached,
         byte_identical_on_pull,
     })
-}
-
-fn blob_order_of(
-    bundle: &Descriptor,
-    image: &ImageManifest,
-    referrers: &[(Descriptor, ImageManifest)],
-) -> Vec<Descriptor> {
-    ferry_bundle::blob_order(bundle, image, referrers)
 }
 
 /// The fallback tag of a manifest: `sha256-<hex>`.

@@ -47,8 +47,10 @@ impl RegistryArgs {
     }
 }
 
-fn failure(e: RegistryError) -> Failure {
-    if e.is_refusal() { refused(e) } else { usage(e) }
+/// A registry error as a command failure: exit 1 for content refused, 2 for the rest, with `context`.
+fn failure(e: RegistryError, context: String) -> Failure {
+    let f = if e.is_refusal() { refused(e) } else { usage(e) };
+    Failure { code: f.code, error: f.error.context(context) }
 }
 
 fn parse(reference: &str) -> Result<Reference, Failure> {
@@ -57,10 +59,8 @@ fn parse(reference: &str) -> Result<Reference, Failure> {
 
 pub fn push(bundle: &Path, reference: &str, args: &RegistryArgs) -> CliResult {
     let r = parse(reference)?;
-    let report = ferry_registry::push(bundle, &r, &args.options()).map_err(|e| {
-        let f = failure(e);
-        Failure { code: f.code, error: f.error.context(format!("pushing {} to {r}", bundle.display())) }
-    })?;
+    let report = ferry_registry::push(bundle, &r, &args.options())
+        .map_err(|e| failure(e, format!("pushing {} to {r}", bundle.display())))?;
     if args.json {
         let text = serde_json::to_string_pretty(&report).map_err(usage)?;
         print_stdout(&format!("{text}\n"))?;
@@ -92,10 +92,8 @@ pub fn push(bundle: &Path, reference: &str, args: &RegistryArgs) -> CliResult {
 
 pub fn pull(reference: &str, out: &Path, args: &RegistryArgs) -> CliResult {
     let r = parse(reference)?;
-    let report = ferry_registry::pull(&r, out, &args.options()).map_err(|e| {
-        let f = failure(e);
-        Failure { code: f.code, error: f.error.context(format!("pulling {r} into {}", out.display())) }
-    })?;
+    let report = ferry_registry::pull(&r, out, &args.options())
+        .map_err(|e| failure(e, format!("pulling {r} into {}", out.display())))?;
     if args.json {
         let text = serde_json::to_string_pretty(&report).map_err(usage)?;
         print_stdout(&format!("{text}\n"))?;
@@ -137,10 +135,8 @@ pub fn local_bundle(arg: &Path) -> Result<PathBuf, Failure> {
             "no private cache directory to pull {r} into (set HOME or XDG_CACHE_HOME); or `ferry pull` it to a file"
         ))
     })?;
-    let remote = Remote::resolve(&r, &Options::default()).map_err(|e| {
-        let f = failure(e);
-        Failure { code: f.code, error: f.error.context(format!("resolving {r}")) }
-    })?;
+    let remote =
+        Remote::resolve(&r, &Options::default()).map_err(|e| failure(e, format!("resolving {r}")))?;
     let hex = ferry_bundle::oci::sha256_hex(remote.manifest_digest()).unwrap_or_default();
     let path = cache.path().join(format!("{hex}.ferry"));
     let cached = ferry_bundle::Bundle::open(&path).ok();
@@ -149,10 +145,7 @@ pub fn local_bundle(arg: &Path) -> Result<PathBuf, Failure> {
             && b.referrers().iter().map(|r| r.digest.as_str()).eq(remote.referrer_digests())
     });
     if !up_to_date {
-        remote.write(&path, cached.as_ref()).map_err(|e| {
-            let f = failure(e);
-            Failure { code: f.code, error: f.error.context(format!("pulling {r}")) }
-        })?;
+        remote.write(&path, cached.as_ref()).map_err(|e| failure(e, format!("pulling {r}")))?;
     }
     eprintln!("{r} is {} ({})", remote.manifest_digest(), path.display());
     Ok(path)
