@@ -69,6 +69,13 @@ pub enum RuntimeError {
     /// The requested device cannot be used.
     #[error("device `{device}`: {reason}")]
     Device { device: String, reason: String },
+    /// A GPU cannot be used: no driver, no GPU, or a CUDA library missing ([`ferry_device`] says which).
+    #[error("device `{device}` cannot be used")]
+    Gpu {
+        device: String,
+        #[source]
+        source: ferry_device::DeviceError,
+    },
     /// The model's graph or weights could not be prepared (missing external data, malformed initializer).
     #[error("model `{file}`: {message}")]
     Model { file: String, message: String },

@@ -18,6 +18,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod config;
+mod device;
 mod error;
 mod mapped;
 mod model;
@@ -43,11 +44,16 @@ pub use records::{MAX_RECORD_BYTES, MAX_RECORDS, RecordRun};
 pub mod contract {
     pub use ferry_contract::{Contract, DEFAULT_MAX_ELEMENTS};
 }
+pub use device::{
+    ComputeCapability, CudaVersion, Device, DeviceInUse, GpuInUse, MAX_GPU_SESSIONS, MIN_DRIVER_CUDA,
+};
+pub use ferry_device::{self, DeviceError};
 pub use model::{
-    BundleCheck, CacheLocation, Device, INTRA_OP_THREADS_KEY, MAX_THREADS, Model, OpenOptions, Runtime,
+    BundleCheck, CacheLocation, INTRA_OP_THREADS_KEY, MAX_THREADS, Model, OpenOptions, Runtime,
     RuntimeOptions, SMALL_MODEL_BYTES, THREADS_PER_CORE, TrustPolicy, max_threads,
 };
 pub use ort_lib::{
-    FERRY_HOME_VAR, LIBRARY_FILE, LibrarySource, ORT_DYLIB_PATH_VAR, ORT_LIBRARY_SHA256, ORT_VERSION,
-    OrtLibrary, Probe, ProbeOutcome, probe_libraries,
+    FERRY_HOME_VAR, GPU_DIR, LIBRARY_FILE, LibrarySource, ORT_CUDA_PROVIDERS, ORT_DYLIB_PATH_VAR,
+    ORT_GPU_LIBRARY_SHA256, ORT_LIBRARY_SHA256, ORT_VERSION, OrtBuild, OrtLibrary, Probe, ProbeOutcome,
+    probe_libraries,
 };

@@ -1,5 +1,6 @@
 use crate::config::{self, Layers};
-use crate::ort_lib::{self, OrtLibrary, OrtState};
+use crate::device::{self, Device, DeviceInUse};
+use crate::ort_lib::{OrtLibrary, OrtState};
 use crate::session::{self, External, ModelBytes, SessionFactory, SessionPool, StandIns};
 use crate::{ContractError, RuntimeError};
 use ferry_bundle::Bundle;
@@ -10,36 +11,6 @@ use ferry_tensor::{TensorMap, ValueMap};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// Where a model runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Device {
-    /// The CPU execution provider.
-    #[default]
-    Cpu,
-    /// An NVIDIA GPU through the CUDA execution provider (not built in yet).
-    Cuda {
-        /// CUDA device ordinal.
-        device_id: i32,
-    },
-    /// The best available device; the CPU until GPU support is built in.
-    Auto,
-}
-
-impl Device {
-    /// Parses `cpu`, `cuda`, `cuda:N` or `auto`.
-    pub fn parse(text: &str) -> Option<Device> {
-        match text {
-            "cpu" => Some(Device::Cpu),
-            "auto" => Some(Device::Auto),
-            "cuda" => Some(Device::Cuda { device_id: 0 }),
-            _ => text
-                .strip_prefix("cuda:")
-                .and_then(|n| n.parse().ok())
-                .map(|device_id| Device::Cuda { device_id }),
-        }
-    }
-}
 
 /// A check a host adds to what [`Runtime::open`] requires of a bundle, after its digests and pins pass:
 /// typically a signature check (`ferry-sign`), kept out of this crate so that the runtime does not
@@ -81,8 +52,13 @@ pub struct RuntimeOptions {
     /// Upper bound on concurrent sessions per model (each serves one call at a time; weights are shared).
     /// Default: the number of CPU cores divided by the intra-op threads.
     pub max_sessions: Option<usize>,
-    /// Where to run.
+    /// Where to run: `cpu` (default), `cuda:N`, or `auto` (the first GPU when everything it needs is
+    /// there, else the CPU, saying why: [`Runtime::device`]).
     pub device: Device,
+    /// Directories searched first for the CUDA libraries the GPU build needs (`libcudart.so.13`,
+    /// cuBLAS, cuDNN, ...); then `FERRY_CUDA_LIBS`, the `cuda/` beside the GPU build, the Python
+    /// environments' NVIDIA wheels, and the system's library path.
+    pub cuda_library_dirs: Vec<PathBuf>,
     /// Checks beyond digests and pins.
     pub trust: TrustPolicy,
     /// An ONNX Runtime library to load instead of `ORT_DYLIB_PATH` or the pinned default; used as is.
@@ -130,6 +106,7 @@ pub struct OpenOptions {
 #[derive(Debug, Clone)]
 pub struct Runtime {
     ort: Arc<OrtState>,
+    device: Arc<DeviceInUse>,
     options: RuntimeOptions,
     /// `None` when hashing on every open is asked for, or no private cache directory is available.
     digests: Option<VerifiedDigests>,
@@ -174,18 +151,14 @@ impl Runtime {
         if let Some(n) = options.max_sessions {
             check_threads("max_sessions", n)?;
         }
-        match options.device {
-            Device::Cpu | Device::Auto => {}
-            Device::Cuda { device_id } => {
-                return Err(RuntimeError::Device {
-                    device: format!("cuda:{device_id}"),
-                    reason: "this ferry-runtime was not built with CUDA support; use --device cpu".into(),
-                });
-            }
-        }
         let digests = if options.always_rehash { None } else { VerifiedDigests::open(&options.cache) };
-        let ort = ort_lib::ensure_loaded(options.library_path.as_deref(), digests.as_ref())?;
-        Ok(Runtime { ort, options, digests })
+        let (ort, device) = device::place(&options, digests.as_ref())?;
+        Ok(Runtime { ort, device: Arc::new(device), options, digests })
+    }
+
+    /// Where this runtime's models run, and, for `auto` on the CPU, why no GPU was used.
+    pub fn device(&self) -> &DeviceInUse {
+        &self.device
     }
 
     /// The ONNX Runtime library in use.
@@ -384,10 +357,16 @@ impl Runtime {
         let shared = session::shared_initializers(&bytes, &external);
         drop(bytes);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let cuda = self.device.cuda_ordinal();
         let max_sessions = self
             .options
             .max_sessions
-            .unwrap_or_else(|| cores.checked_div(intra_op_threads).unwrap_or(1).max(1))
+            .unwrap_or_else(|| {
+                let per_core = cores.checked_div(intra_op_threads).unwrap_or(1).max(1);
+                // Each session on a GPU holds its own memory arena and library handles; a few keep the
+                // device busy, and calls queue for them as on the CPU.
+                if cuda.is_some() { per_core.min(device::MAX_GPU_SESSIONS) } else { per_core }
+            })
             .max(1);
         // ONNX Runtime shares pre-packed kernels only for shared initializers.
         let prepacked = (!shared.is_empty()).then(ort::session::builder::PrepackedWeights::new);
@@ -396,6 +375,7 @@ impl Runtime {
             if in_place.is_empty() { None } else { StandIns::create(&in_place).map(|s| (s, in_place)) };
         let factory = SessionFactory {
             env: self.ort.env.clone(),
+            cuda,
             model,
             intra_op_threads,
             external_files: external,
@@ -415,6 +395,7 @@ impl Runtime {
             .find(|t| !t.value_type.is_tensor())
             .map(|t| (t.name.clone(), t.value_type.to_string()));
         Ok(Model {
+            device: Arc::clone(&self.device),
             manifest,
             config,
             contract,
@@ -510,6 +491,7 @@ pub struct Model {
     input_order: Vec<String>,
     pool: SessionPool,
     intra_op_threads: usize,
+    device: Arc<DeviceInUse>,
     bundle: Option<Arc<Bundle>>,
     /// The first input or output declared as a sequence, map or optional, with its type: such a model
     /// takes and gives [`ValueMap`]s ([`Model::infer_values`]).
@@ -523,6 +505,11 @@ pub struct Model {
 }
 
 impl Model {
+    /// Where this model runs.
+    pub fn device(&self) -> &DeviceInUse {
+        &self.device
+    }
+
     /// Checks the request against the data contract, runs the model and returns its outputs by name.
     ///
     /// A model with a sequence, map or optional among its inputs or outputs is refused
@@ -749,12 +736,5 @@ mod tests {
 
         let e = external_files(b"\xff", &[], "m/model.onnx", &absent).unwrap_err();
         assert!(matches!(e, RuntimeError::Model { .. }), "{e}");
-    }
-
-    #[test]
-    fn device_parsing() {
-        assert_eq!(Device::parse("cpu"), Some(Device::Cpu));
-        assert_eq!(Device::parse("cuda:1"), Some(Device::Cuda { device_id: 1 }));
-        assert_eq!(Device::parse("tpu"), None);
     }
 }

@@ -26,6 +26,42 @@ pub const ORT_LIBRARY_SHA256: Option<&str> =
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub const ORT_LIBRARY_SHA256: Option<&str> = None;
 
+/// SHA-256 of `libonnxruntime.so` from the official `onnxruntime-gpu` 1.31.1 wheel (CUDA 13, cuDNN 9),
+/// the build with the CUDA execution provider (it runs on the CPU too). x86-64 only: that is the one
+/// platform NVIDIA's CUDA 13 wheels and this wheel exist for.
+#[cfg(target_arch = "x86_64")]
+pub const ORT_GPU_LIBRARY_SHA256: Option<&str> =
+    Some("5104254339ecadae808da771bd0b63b240f0dbd466514234905e54372435c303");
+/// See the x86-64 variant.
+#[cfg(not(target_arch = "x86_64"))]
+pub const ORT_GPU_LIBRARY_SHA256: Option<&str> = None;
+
+/// The provider libraries the GPU build loads from its own directory when the CUDA execution provider
+/// is asked for, with their SHA-256 from the same wheel: checked like the library itself, since ONNX
+/// Runtime loads them into the process.
+pub const ORT_CUDA_PROVIDERS: [(&str, &str); 2] = [
+    (
+        "libonnxruntime_providers_shared.so",
+        "086ec1d5388f64153d9c63470d126693db9a182c8ce236d3a1119068471b8a0d",
+    ),
+    ("libonnxruntime_providers_cuda.so", "d5290158115fa5569a3fe8f1f4037ee9b0e86658a96e52f852bbb7039aa88137"),
+];
+
+/// The directory, beside the CPU build's, where `scripts/fetch-onnxruntime --gpu` installs the GPU build
+/// (`.ort/1.31.1-gpu/`, with the CUDA libraries in its `cuda/`); in an installation, `lib/gpu/`.
+pub const GPU_DIR: &str = "1.31.1-gpu";
+
+/// Which build of ONNX Runtime a library is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrtBuild {
+    /// The pinned CPU build.
+    Cpu,
+    /// The pinned GPU build (CUDA execution provider).
+    Gpu,
+    /// A library named explicitly or by `ORT_DYLIB_PATH`: not checked against a pin.
+    Unknown,
+}
+
 /// Where `scripts/fetch-onnxruntime` installs the library in the checkout this crate was built from;
 /// empty in a release build (`FERRY_RELEASE=1`), which has no checkout place.
 pub const DEFAULT_LIBRARY_PATH: &str = env!("FERRY_ORT_DEFAULT");
@@ -93,6 +129,8 @@ pub struct OrtLibrary {
     /// Whether the digest check was answered by the verified-digest cache (the file unchanged since a
     /// full hash) rather than by hashing it in this process.
     pub digest_cached: bool,
+    /// Which build it is, by its digest.
+    pub build: OrtBuild,
 }
 
 /// One place the library was looked for, as `ferry doctor` reports it.
@@ -135,6 +173,7 @@ fn lib_err(path: &Path, reason: impl Into<String>) -> RuntimeError {
 pub(crate) fn ensure_loaded(
     explicit: Option<&Path>,
     cache: Option<&VerifiedDigests>,
+    gpu: bool,
 ) -> Result<Arc<OrtState>, RuntimeError> {
     let mut guard = STATE.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(state) = guard.as_ref() {
@@ -151,7 +190,7 @@ pub(crate) fn ensure_loaded(
         }
         return Ok(Arc::clone(state));
     }
-    let library = search(&Places::from_env(explicit), cache)?;
+    let library = search(&Places::from_env(explicit, gpu), cache)?;
     let builder = ort::init_from(&library.path).map_err(|e| lib_err(&library.path, e.to_string()))?;
     let env =
         builder.with_name("ferry").with_telemetry(false).build().map_err(|e| {
@@ -177,7 +216,7 @@ pub fn loaded_library() -> Option<OrtLibrary> {
 /// [`Runtime`](crate::Runtime) would load, unless a place before it refused its file: a damaged copy
 /// where the pinned build is installed stops the search rather than being passed over.
 pub fn probe_libraries(explicit: Option<&Path>, cache: Option<&VerifiedDigests>) -> Vec<Probe> {
-    let places = Places::from_env(explicit);
+    let places = Places::from_env(explicit, false);
     places
         .list()
         .map(|(source, found)| {
@@ -212,6 +251,9 @@ pub(crate) struct Places {
     /// Python installation prefixes whose `site-packages` may hold the wheel; `None`: found from the
     /// environment, and only when the search gets that far.
     pub python_prefixes: Option<Vec<PathBuf>>,
+    /// Whether the GPU build is wanted: its places (`lib/gpu/`, `$FERRY_HOME/lib/gpu/`, `.ort/<v>-gpu/`)
+    /// are searched before the CPU build's.
+    pub gpu: bool,
 }
 
 #[derive(Debug)]
@@ -230,8 +272,9 @@ impl Found {
 }
 
 impl Places {
-    fn from_env(explicit: Option<&Path>) -> Places {
+    fn from_env(explicit: Option<&Path>, gpu: bool) -> Places {
         Places {
+            gpu,
             explicit: explicit.map(Path::to_path_buf),
             env: env_path(ORT_DYLIB_PATH_VAR),
             exe: std::env::current_exe().ok(),
@@ -244,7 +287,7 @@ impl Places {
     /// The Python installations of this environment: an active virtualenv or conda environment, the
     /// user's `~/.local`, the interpreters on `PATH` (pyenv's through its `versions/`), then
     /// `/usr/local` and `/usr`.
-    fn python_prefixes_from_env() -> Vec<PathBuf> {
+    pub(crate) fn python_prefixes_from_env() -> Vec<PathBuf> {
         let mut prefixes: Vec<PathBuf> =
             ["VIRTUAL_ENV", "CONDA_PREFIX"].iter().filter_map(|v| env_path(v)).collect();
         prefixes.extend(env_path("HOME").map(|h| h.join(".local")));
@@ -259,6 +302,11 @@ impl Places {
                     prefixes.extend(versions);
                 }
                 continue;
+            }
+            // A virtual environment's interpreter links to its base one: the environment itself is the
+            // directory above `bin/`, marked by its `pyvenv.cfg`.
+            if let Some(venv) = dir.parent().filter(|d| d.join("pyvenv.cfg").is_file()) {
+                prefixes.push(venv.to_path_buf());
             }
             if let Ok(real) = std::fs::canonicalize(dir.join("python3"))
                 && let Some(prefix) = real.parent().and_then(Path::parent)
@@ -293,6 +341,9 @@ impl Places {
             (LibrarySource::Explicit, named(&self.explicit, "RuntimeOptions::library_path")),
             (LibrarySource::Env, named(&self.env, ORT_DYLIB_PATH_VAR)),
         ];
+        if self.gpu {
+            out.extend(self.gpu_places(&file));
+        }
         let beside = self.exe.as_deref().and_then(Path::parent).map(|dir| {
             let lib = dir.join("lib").join(LIBRARY_FILE);
             match dir.file_name() {
@@ -320,6 +371,28 @@ impl Places {
                 None => Found::Absent("a release build: no checkout".into()),
             },
         ));
+        out
+    }
+
+    /// The GPU build's places, searched first when it is wanted.
+    fn gpu_places(&self, file: &dyn Fn(PathBuf) -> Found) -> Vec<(LibrarySource, Found)> {
+        let mut out = Vec::new();
+        if let Some(dir) = self.exe.as_deref().and_then(Path::parent) {
+            let lib = dir.join("lib").join("gpu").join(LIBRARY_FILE);
+            let lib = match dir.file_name() {
+                Some(name) if name == "bin" && !lib.exists() => {
+                    dir.parent().map_or(lib.clone(), |up| up.join("lib").join("gpu").join(LIBRARY_FILE))
+                }
+                _ => lib,
+            };
+            out.push((LibrarySource::BesideExecutable, file(lib)));
+        }
+        if let Some(home) = &self.ferry_home {
+            out.push((LibrarySource::FerryHome, file(home.join("lib").join("gpu").join(LIBRARY_FILE))));
+        }
+        if let Some(dir) = self.checkout.as_deref().and_then(Path::parent).and_then(Path::parent) {
+            out.push((LibrarySource::Checkout, file(dir.join(GPU_DIR).join(LIBRARY_FILE))));
+        }
         out
     }
 
@@ -413,18 +486,21 @@ pub(crate) fn check_library(
         };
         lib_err(path, format!("{}{hint}", e.reason()))
     })?;
-    let library = |version, sha256, digest_cached| OrtLibrary {
+    let library = |version, sha256, digest_cached, build| OrtLibrary {
         path: path.to_path_buf(),
         source,
         version,
         sha256,
         digest_cached,
+        build,
     };
     if !source.claims_pinned() {
         // Not claimed to be anything: the version is what the bundle's pin is checked against, so it is
         // read from the file (and remembered like a digest: reading 29 MB costs as much as hashing it).
         let ticket = match cache.map(|c| c.recall("onnxruntime-version", path, &file)) {
-            Some(Remembered::Known(v)) => return Ok(library(semver::Version::parse(&v).ok(), None, true)),
+            Some(Remembered::Known(v)) => {
+                return Ok(library(semver::Version::parse(&v).ok(), None, true, OrtBuild::Unknown));
+            }
             Some(Remembered::Unknown(ticket)) => Some(ticket),
             None => None,
         };
@@ -433,22 +509,32 @@ pub(crate) fn check_library(
         if let (Some(c), Some(t)) = (cache, ticket) {
             c.remember(t, &file, &version.as_ref().map_or_else(|| "unknown".to_owned(), ToString::to_string));
         }
-        return Ok(library(version, None, false));
+        return Ok(library(version, None, false, OrtBuild::Unknown));
     }
     let expected = ORT_LIBRARY_SHA256.ok_or_else(|| {
         lib_err(path, format!("no pinned digest for this architecture; set {ORT_DYLIB_PATH_VAR}"))
     })?;
+    let build_of = |digest: &str| {
+        if digest == expected {
+            Some(OrtBuild::Cpu)
+        } else if Some(digest) == ORT_GPU_LIBRARY_SHA256 {
+            Some(OrtBuild::Gpu)
+        } else {
+            None
+        }
+    };
     let version = semver::Version::parse(ORT_VERSION).ok();
     let ticket = match cache.map(|c| c.recall("onnxruntime", path, &file)) {
-        Some(Remembered::Known(d)) if d == expected => {
-            return Ok(library(version, Some(d), true));
+        Some(Remembered::Known(d)) if build_of(&d).is_some() => {
+            let build = build_of(&d).unwrap_or(OrtBuild::Cpu);
+            return Ok(library(version, Some(d), true, build));
         }
         Some(Remembered::Known(_)) | None => None,
         Some(Remembered::Unknown(ticket)) => Some(ticket),
     };
     let bytes = read_whole(&file, size, path)?;
     let actual = ferry_bundle::digest::Sha256Digest::of(&bytes).hex();
-    if actual != expected {
+    let Some(build) = build_of(&actual) else {
         let fix = match source {
             LibrarySource::Checkout => "run `scripts/fetch-onnxruntime --force`",
             LibrarySource::Wheel => {
@@ -461,15 +547,62 @@ pub(crate) fn check_library(
         return Err(lib_err(
             path,
             format!(
-                "sha256 is {actual}, expected {expected} (ONNX Runtime {ORT_VERSION}); the file is damaged \
-                 or replaced: {fix}"
+                "sha256 is {actual}, expected {expected} (ONNX Runtime {ORT_VERSION}){gpu}; the file is \
+                 damaged or replaced: {fix}",
+                gpu = ORT_GPU_LIBRARY_SHA256.map(|g| format!(" or {g} (its GPU build)")).unwrap_or_default(),
             ),
         ));
-    }
+    };
     if let (Some(c), Some(t)) = (cache, ticket) {
         c.remember(t, &file, &actual);
     }
-    Ok(library(version, Some(actual), false))
+    Ok(library(version, Some(actual), false, build))
+}
+
+/// Checks the CUDA execution provider's libraries, which ONNX Runtime loads from its own directory: they
+/// must be there, and beside a pinned GPU build they must be the pinned files (hashed once, then answered
+/// by the verified-digest cache while unchanged). Beside a library named explicitly, they are the user's.
+pub(crate) fn check_cuda_providers(
+    library: &OrtLibrary,
+    cache: Option<&VerifiedDigests>,
+) -> Result<(), RuntimeError> {
+    let dir = library.path.parent().unwrap_or(Path::new("."));
+    for (name, pinned) in ORT_CUDA_PROVIDERS {
+        let path = dir.join(name);
+        let (file, size) = ferry_spec::file::open_regular(&path).map_err(|e| {
+            lib_err(
+                &path,
+                format!(
+                    "the CUDA execution provider's library is not usable ({}): the ONNX Runtime at `{}` has no \
+                     CUDA support; run `scripts/fetch-onnxruntime --gpu`",
+                    e.reason(),
+                    library.path.display()
+                ),
+            )
+        })?;
+        if library.build != OrtBuild::Gpu {
+            continue;
+        }
+        let ticket = match cache.map(|c| c.recall("onnxruntime-provider", &path, &file)) {
+            Some(Remembered::Known(d)) if d == pinned => continue,
+            Some(Remembered::Known(_)) | None => None,
+            Some(Remembered::Unknown(ticket)) => Some(ticket),
+        };
+        let actual = ferry_bundle::digest::Sha256Digest::of(&read_whole(&file, size, &path)?).hex();
+        if actual != pinned {
+            return Err(lib_err(
+                &path,
+                format!(
+                    "sha256 is {actual}, expected {pinned} (ONNX Runtime {ORT_VERSION}'s GPU build); the file is \
+                     damaged or replaced: run `scripts/fetch-onnxruntime --gpu --force`"
+                ),
+            ));
+        }
+        if let (Some(c), Some(t)) = (cache, ticket) {
+            c.remember(t, &file, &actual);
+        }
+    }
+    Ok(())
 }
 
 /// The whole library, through the handle that was checked (not by path again, which could now name

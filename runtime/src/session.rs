@@ -146,6 +146,8 @@ pub(crate) fn in_place_files(
 /// Everything needed to create one more session of the model.
 pub(crate) struct SessionFactory {
     pub env: ort::environment::Environment,
+    /// The CUDA device the sessions run on; `None`: the CPU.
+    pub cuda: Option<i32>,
     pub model: ModelBytes,
     pub intra_op_threads: usize,
     /// External-data files by the location the graph names, registered with every session.
@@ -183,6 +185,19 @@ impl SessionFactory {
             .map_err(err)?
             .with_intra_threads(self.intra_op_threads)
             .map_err(|e| err(e.into()))?;
+        if let Some(device_id) = self.cuda {
+            // Registration must fail loudly: ONNX Runtime's default is to fall back to the CPU silently,
+            // and a caller who asked for a GPU must not be told it ran on one when it did not.
+            let cuda = ort::ep::CUDA::default()
+                .with_device_id(device_id)
+                .with_tf32(false)
+                .build()
+                .error_on_failure();
+            builder = builder.with_execution_providers([cuda]).map_err(|e| RuntimeError::Device {
+                device: format!("cuda:{device_id}"),
+                reason: format!("ONNX Runtime's CUDA execution provider did not load: {e}"),
+            })?;
+        }
         if let Some(prepacked) = &self.prepacked {
             builder = builder.with_prepacked_weights(prepacked).map_err(|e| err(e.into()))?;
         }

@@ -28,8 +28,9 @@ pub use path::{
     check_file_view, check_relative_path, external_data_location, external_data_path,
 };
 pub use source::{
-    ConfigSection, Dim, Feature, GoldenFile, GoldenSet, GoldenSide, ModelSection, Source, SourceError,
-    TensorSpec, Tolerance, TransformLimits, TransformSandbox, TransformSection, ValueRules,
+    ConfigSection, DeviceTolerance, Dim, Feature, GOLDEN_DEVICES, GoldenFile, GoldenSet, GoldenSide,
+    ModelSection, Source, SourceError, TensorSpec, Tolerance, TransformLimits, TransformSandbox,
+    TransformSection, ValueRules,
 };
 pub use value_type::{MAX_TYPE_DEPTH, ValueType, ValueTypeError};
 

@@ -518,9 +518,10 @@ impl Policy {
         }
     }
 
-    /// The `(rtol, atol)` for one output of one golden set: the policy's overrides (most specific first),
-    /// then the bundle's own tolerances, then the dtype defaults ([`Tolerance::resolve`]).
-    pub fn tolerance(&self, set: &GoldenSet, output: &str, dtype: DType) -> (f64, f64) {
+    /// The `(rtol, atol)` for one output of one golden set on a device kind (`cpu`, `cuda`): the policy's
+    /// overrides (most specific first), then the bundle's own tolerances for that device, then its
+    /// device-independent ones, then the dtype defaults ([`Tolerance::resolve`]).
+    pub fn tolerance(&self, set: &GoldenSet, device: &str, output: &str, dtype: DType) -> (f64, f64) {
         let t = &self.tolerance;
         let g = t.golden.get(&set.name);
         let chain = [
@@ -528,8 +529,7 @@ impl Policy {
             g.map(|g| Tolerance { rtol: g.rtol, atol: g.atol }),
             t.outputs.get(output).copied(),
             Some(Tolerance { rtol: t.rtol, atol: t.atol }),
-            set.outputs.get(output).copied(),
-            Some(Tolerance { rtol: set.rtol, atol: set.atol }),
+            Some(set.tolerance_chain(Some(device), output)),
         ];
         chain.into_iter().flatten().fold(Tolerance::default(), Tolerance::or).resolve(dtype)
     }
@@ -562,7 +562,31 @@ mod tests {
             rtol: Some(1e-4),
             atol: None,
             outputs: BTreeMap::from([("y".to_owned(), Tolerance { rtol: None, atol: Some(1e-6) })]),
+            tolerance: BTreeMap::from([(
+                "cuda".to_owned(),
+                crate::DeviceTolerance {
+                    rtol: Some(1e-3),
+                    atol: None,
+                    outputs: BTreeMap::from([("z".to_owned(), Tolerance { rtol: None, atol: Some(1e-4) })]),
+                },
+            )]),
         }
+    }
+
+    #[test]
+    fn device_tolerances_apply_on_their_device_under_the_policys() {
+        let p = Policy::default();
+        let s = set();
+        // On the CPU the cuda table is ignored.
+        assert_eq!(p.tolerance(&s, "cpu", "z", DType::Float32), (1e-4, Tolerance::DEFAULT_ATOL));
+        // On cuda: the device's per-output atol, the device's set rtol, over the set's own.
+        assert_eq!(p.tolerance(&s, "cuda", "z", DType::Float32), (1e-3, 1e-4));
+        // The device's set rtol, and the set's per-output atol where the device gives none.
+        assert_eq!(p.tolerance(&s, "cuda", "y", DType::Float32), (1e-3, 1e-6));
+        assert_eq!(s.tolerance_on("cuda", "y", DType::Float32), (1e-3, 1e-6));
+        // A policy override still wins on every device.
+        let strict: Policy = toml::from_str("[tolerance]\nrtol = 1e-6\n").unwrap();
+        assert_eq!(strict.tolerance(&s, "cuda", "z", DType::Float32).0, 1e-6);
     }
 
     #[test]
@@ -574,9 +598,9 @@ mod tests {
             assert_eq!(p.level(c), expected, "{c}");
         }
         // Without overrides the bundle's tolerances apply.
-        assert_eq!(p.tolerance(&set(), "y", DType::Float32), (1e-4, 1e-6));
-        assert_eq!(p.tolerance(&set(), "z", DType::Float32), (1e-4, Tolerance::DEFAULT_ATOL));
-        assert_eq!(p.tolerance(&set(), "z", DType::Float16), (1e-4, Tolerance::DEFAULT_ATOL_F16));
+        assert_eq!(p.tolerance(&set(), "cpu", "y", DType::Float32), (1e-4, 1e-6));
+        assert_eq!(p.tolerance(&set(), "cpu", "z", DType::Float32), (1e-4, Tolerance::DEFAULT_ATOL));
+        assert_eq!(p.tolerance(&set(), "cpu", "z", DType::Float16), (1e-4, Tolerance::DEFAULT_ATOL_F16));
     }
 
     #[test]
@@ -619,11 +643,11 @@ mod tests {
         assert_eq!(p.perf.as_ref().unwrap().iterations, PerfBudget::DEFAULT_ITERATIONS);
         assert_eq!(p.trust.required_signatures(), 1);
         // Set+output beats set, which beats output, which beats global, which beats the bundle.
-        assert_eq!(p.tolerance(&set(), "y", DType::Float32), (0.25, 0.5));
+        assert_eq!(p.tolerance(&set(), "cpu", "y", DType::Float32), (0.25, 0.5));
         let mut other = set();
         other.name = "other".into();
-        assert_eq!(p.tolerance(&other, "y", DType::Float32), (1e-2, 1e-3));
-        assert_eq!(p.tolerance(&other, "z", DType::Float32), (1e-2, Tolerance::DEFAULT_ATOL));
+        assert_eq!(p.tolerance(&other, "cpu", "y", DType::Float32), (1e-2, 1e-3));
+        assert_eq!(p.tolerance(&other, "cpu", "z", DType::Float32), (1e-2, Tolerance::DEFAULT_ATOL));
         // Round trip through TOML.
         let text = toml::to_string(&p).unwrap();
         assert_eq!(Policy::from_toml_str(&text).unwrap(), p);

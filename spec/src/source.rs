@@ -364,6 +364,28 @@ pub struct GoldenSet {
     /// Per-output tolerance overrides.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outputs: BTreeMap<String, Tolerance>,
+    /// Tolerances for one device kind (`[golden.tolerance.cuda]`), over the ones above when the model runs
+    /// there: GPU kernels differ from the CPU's in the last bits. Keys: [`GOLDEN_DEVICES`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tolerance: BTreeMap<String, DeviceTolerance>,
+}
+
+/// The device kinds a golden set may give tolerances for.
+pub const GOLDEN_DEVICES: &[&str] = &["cpu", "cuda"];
+
+/// A golden set's tolerances on one device kind.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceTolerance {
+    /// Relative tolerance for every output of the set on this device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtol: Option<f64>,
+    /// Absolute tolerance for every output of the set on this device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atol: Option<f64>,
+    /// Per-output overrides on this device.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, Tolerance>,
 }
 
 /// One side of a golden set: the inputs, or the outputs the model must reproduce.
@@ -411,8 +433,28 @@ pub struct GoldenFile<'a> {
 impl GoldenSet {
     /// The tolerance for one output: per-output override, then the set's, then the dtype default.
     pub fn tolerance(&self, output: &str, dtype: DType) -> (f64, f64) {
-        let set = Tolerance { rtol: self.rtol, atol: self.atol };
-        self.outputs.get(output).copied().unwrap_or_default().or(set).resolve(dtype)
+        self.tolerance_chain(None, output).resolve(dtype)
+    }
+
+    /// The tolerance for one output on a device kind (`cpu`, `cuda`): the device's per-output override,
+    /// the device's set-wide one, then as [`GoldenSet::tolerance`].
+    pub fn tolerance_on(&self, device: &str, output: &str, dtype: DType) -> (f64, f64) {
+        self.tolerance_chain(Some(device), output).resolve(dtype)
+    }
+
+    /// The bundle's tolerances for one output, most specific first, unresolved: what a policy's
+    /// overrides fall back to.
+    pub fn tolerance_chain(&self, device: Option<&str>, output: &str) -> Tolerance {
+        let on = device.and_then(|d| self.tolerance.get(d));
+        [
+            on.and_then(|d| d.outputs.get(output).copied()),
+            on.map(|d| Tolerance { rtol: d.rtol, atol: d.atol }),
+            self.outputs.get(output).copied(),
+            Some(Tolerance { rtol: self.rtol, atol: self.atol }),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(Tolerance::default(), Tolerance::or)
     }
 
     /// Where the set's `side` is: its combined `file`, or its `inputs` or `expected` file. A set that
@@ -560,8 +602,28 @@ impl Source {
                     ));
                 }
             }
-            let tols =
-                std::iter::once(Tolerance { rtol: g.rtol, atol: g.atol }).chain(g.outputs.values().copied());
+            for (device, t) in &g.tolerance {
+                if !GOLDEN_DEVICES.contains(&device.as_str()) {
+                    return Err(invalid(
+                        format!("{key}.tolerance.{device}"),
+                        format!("`{device}` is not a device kind (one of: {})", GOLDEN_DEVICES.join(", ")),
+                    ));
+                }
+                for out in t.outputs.keys() {
+                    if !self.outputs.iter().any(|o| &o.name == out) {
+                        return Err(invalid(
+                            format!("{key}.tolerance.{device}.outputs.{out}"),
+                            format!("`{out}` is not a declared output"),
+                        ));
+                    }
+                }
+            }
+            let device_tols = g.tolerance.values().flat_map(|d| {
+                std::iter::once(Tolerance { rtol: d.rtol, atol: d.atol }).chain(d.outputs.values().copied())
+            });
+            let tols = std::iter::once(Tolerance { rtol: g.rtol, atol: g.atol })
+                .chain(g.outputs.values().copied())
+                .chain(device_tols);
             for t in tols {
                 for v in [t.rtol, t.atol].into_iter().flatten() {
                     if !(v.is_finite() && v >= 0.0) {

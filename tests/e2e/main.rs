@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod devices;
 mod golden;
 mod hostile_bundles;
 mod hostile_inputs;

@@ -24,8 +24,8 @@ mod report;
 pub use ferry_spec::policy::{CheckId, Level, Policy};
 pub use render::{Format, github_step_summary, render, write_atomic};
 pub use report::{
-    BundleSummary, Case, CheckResult, CheckTimings, Evidence, LatencyTiming, Num, PolicySummary,
-    REPORT_VERSION, Report, ReportTimings, Severity, Status, Summary, Tool, report_schema,
+    BundleSummary, Case, CheckResult, CheckTimings, DeviceSummary, Evidence, LatencyTiming, Num,
+    PolicySummary, REPORT_VERSION, Report, ReportTimings, Severity, Status, Summary, Tool, report_schema,
 };
 
 use ferry_bundle::{Bundle, BundleError};
@@ -258,6 +258,7 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, VerifyErro
         exit_code: u8::from(!passed),
         summary,
         checks: results,
+        device: ctx.device_summary(),
         timings: ReportTimings { total_ms: started.elapsed().as_secs_f64() * 1e3 },
     })
 }

@@ -113,6 +113,12 @@ fn human(r: &Report) -> String {
         let _ = writeln!(s, "bundle digest: {}", esc(d));
     }
     let _ = writeln!(s, "policy: {}", esc(&r.policy.source));
+    if let Some(d) = &r.device {
+        let _ = writeln!(s, "device: {}", esc(&d.name));
+        if let Some(why) = &d.fallback {
+            let _ = writeln!(s, "  (no GPU: {})", esc(why));
+        }
+    }
     let _ = writeln!(s);
     let width = CheckId::ALL.iter().map(|c| c.as_str().len()).max().unwrap_or(0);
     for c in &r.checks {
@@ -250,6 +256,10 @@ fn junit(r: &Report) -> String {
     if let Some(d) = &r.bundle.manifest_digest {
         props.push(("manifest_digest", esc(d)));
     }
+    if let Some(d) = &r.device {
+        props.push(("device", esc(&d.id)));
+        props.push(("device_name", esc(&d.name)));
+    }
     for (k, v) in props {
         let _ = writeln!(s, r#"      <property name="{k}" value="{}"/>"#, xml_escape(&v));
     }
@@ -364,7 +374,11 @@ fn sarif(r: &Report) -> String {
             }},
             "invocations": [{ "executionSuccessful": true, "exitCode": r.exit_code }],
             "results": results,
-            "properties": { "passed": r.passed, "manifestDigest": r.bundle.manifest_digest },
+            "properties": {
+                "passed": r.passed,
+                "manifestDigest": r.bundle.manifest_digest,
+                "device": r.device.as_ref().map(|d| &d.id),
+            },
         }],
     });
     serde_json::to_string_pretty(&doc).map(|s| s + "\n").unwrap_or_default()

@@ -34,8 +34,24 @@ pub struct Report {
     pub summary: Summary,
     /// Every check, in the fixed order of [`CheckId::ALL`].
     pub checks: Vec<CheckResult>,
+    /// Where the model ran (the golden sets, the perf check), when ONNX Runtime was loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceSummary>,
     /// Wall-clock measurements; the only part of the report that changes from run to run.
     pub timings: ReportTimings,
+}
+
+/// The device the model ran on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSummary {
+    /// `cpu` or `cuda:N`.
+    pub id: String,
+    /// For people: `cpu`, or the GPU's name and compute capability.
+    pub name: String,
+    /// With `--device auto` on the CPU: why no GPU was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 /// The program that wrote a report.

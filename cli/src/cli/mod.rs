@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod audit;
+mod bench;
+mod devices;
 mod doctor;
 mod golden;
 mod inspect;
@@ -155,6 +157,12 @@ enum Command {
     /// Run the check suite (artifact, contract, golden, perf, rebuild) and report; exit 1 when a
     /// required check fails.
     Verify(verify::VerifyArgs),
+    /// Measure a bundle's throughput and latency here, per batch size, on a device (inputs: its first
+    /// golden set's rows, repeated to each batch size).
+    Bench(bench::BenchArgs),
+    /// List the GPUs this machine has (CUDA driver, names, compute capabilities, memory); a machine
+    /// without one says so and exits 0.
+    Devices(devices::DevicesArgs),
     /// Show which ONNX Runtime library ferry loads, from where, and why other places were skipped;
     /// and where its caches are. Exits 1 when no usable library is found.
     Doctor(doctor::DoctorArgs),
@@ -230,6 +238,8 @@ pub fn main() -> CliResult {
         Command::Push { bundle, reference, registry } => registry::push(&bundle, &reference, &registry),
         Command::Pull { reference, output, registry } => registry::pull(&reference, &output, &registry),
         Command::Doctor(args) => doctor::doctor(&args),
+        Command::Devices(args) => devices::devices(&args),
+        Command::Bench(args) => bench::bench(args),
     }
 }
 

@@ -27,7 +27,8 @@ pub struct RunArgs {
     /// A JSON or TOML file merged over the bundle's default configuration.
     #[arg(long)]
     config_file: Option<PathBuf>,
-    /// Where to run: cpu, cuda or auto.
+    /// Where to run: cpu, cuda, cuda:N, or auto (a GPU when everything it needs is there, else the CPU,
+    /// saying why on stderr).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// A policy whose [trust] table the bundle must satisfy (signatures, attestation).
@@ -50,11 +51,27 @@ fn failure(e: RuntimeError) -> Failure {
         RuntimeError::Bundle(ferry_bundle::BundleError::Io { .. })
         | RuntimeError::OrtLibrary { .. }
         | RuntimeError::Device { .. }
+        | RuntimeError::Gpu { .. }
         | RuntimeError::Config { .. }
         | RuntimeError::ConfigFile { .. }
         | RuntimeError::RequestFile(_)
         | RuntimeError::Threads { .. } => usage(e),
         _ => refused(e),
+    }
+}
+
+/// `--device`'s value, or a usage error naming the ones there are.
+pub(crate) fn parse_device(text: &str) -> Result<Device, Failure> {
+    Device::parse(text).ok_or_else(|| usage(anyhow!("unknown device `{text}` (cpu, cuda, cuda:N or auto)")))
+}
+
+/// Says on stderr where a non-default device choice landed: the GPU, or why `auto` stayed on the CPU.
+pub(crate) fn report_device(runtime: &Runtime) {
+    let d = runtime.device();
+    match (&d.gpu, &d.fallback) {
+        (Some(_), _) => eprintln!("device: {}", d.describe()),
+        (None, Some(why)) => eprintln!("device: cpu (auto: no GPU used: {why})"),
+        (None, None) => {}
     }
 }
 
@@ -69,8 +86,7 @@ pub fn run(a: RunArgs) -> CliResult {
             ferry_runtime::MAX_THREADS
         )));
     }
-    let device = Device::parse(&a.device)
-        .ok_or_else(|| usage(anyhow!("unknown device `{}` (cpu, cuda or auto)", a.device)))?;
+    let device = parse_device(&a.device)?;
     let mut trust = TrustPolicy::default();
     let mut always_rehash = false;
     if let Some(p) = &a.policy {
@@ -94,6 +110,7 @@ pub fn run(a: RunArgs) -> CliResult {
         ..Default::default()
     })
     .map_err(failure)?;
+    report_device(&runtime);
     let bundle = super::registry::local_bundle(&a.bundle)?;
     let model = runtime
         .open(&bundle, &OpenOptions { overrides, config_file: a.config_file.clone(), env: None })

@@ -64,12 +64,24 @@ pub struct VerifyArgs {
     /// (rebuild.identical).
     #[arg(long, value_name = "SRC")]
     pub rebuild: Option<PathBuf>,
+    /// Where the golden sets run: cpu, cuda, cuda:N or auto. On a GPU each set is held to its
+    /// `[golden.tolerance.cuda]` tolerances; the report names the device.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// Runs `ferry verify`.
 pub fn run(args: VerifyArgs) -> CliResult {
     let mut options =
         VerifyOptions { data: args.data, rebuild: args.rebuild, keys: args.keys, ..VerifyOptions::default() };
+    options.runtime.device = super::run::parse_device(&args.device)?;
+    if options.runtime.device != ferry_runtime::Device::Cpu {
+        // A GPU that cannot be used is the environment's problem (exit 2), not the bundle's: say so
+        // before any check runs, rather than as a failed golden check.
+        let runtime = ferry_runtime::Runtime::new(options.runtime.clone())
+            .map_err(|e| usage(anyhow!(e).context("cannot verify on this device")))?;
+        super::run::report_device(&runtime);
+    }
     let mut policy_dir = PathBuf::new();
     if let Some(path) = &args.policy {
         let (policy, info) = load_policy(path).map_err(usage)?;

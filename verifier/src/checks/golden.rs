@@ -136,8 +136,11 @@ fn run_golden_set(b: &Bundle, m: &Manifest, model: &Model, policy: &Policy, g: &
     for spec in &m.outputs {
         // Integers, booleans and strings compare exactly, whatever tolerance a policy sets: the evidence
         // says so rather than show a tolerance that was not applied.
-        let (rtol, atol) =
-            if spec.dtype.is_float() { policy.tolerance(g, &spec.name, spec.dtype) } else { (0.0, 0.0) };
+        let (rtol, atol) = if spec.dtype.is_float() {
+            policy.tolerance(g, model.device().kind(), &spec.name, spec.dtype)
+        } else {
+            (0.0, 0.0)
+        };
         evidence.push(output_evidence(g, &spec.name, rtol, atol, &expected, &actual));
     }
     let failed: Vec<&Evidence> =

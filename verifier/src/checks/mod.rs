@@ -155,6 +155,13 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Where the model ran: the runtime's device, when it was loaded.
+    pub fn device_summary(&self) -> Option<crate::report::DeviceSummary> {
+        let Some(Ok(rt)) = &self.runtime else { return None };
+        let d = rt.device();
+        Some(crate::report::DeviceSummary { id: d.id(), name: d.describe(), fallback: d.fallback.clone() })
+    }
+
     /// ONNX Runtime, loaded on first use.
     fn runtime(&mut self) -> Result<&Runtime, String> {
         if self.runtime.is_none() {

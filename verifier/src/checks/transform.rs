@@ -233,8 +233,11 @@ pub(super) fn run_record_set(
         };
         let actual = ferry_tensor::values_from_tensors(actual.clone());
         for spec in specs {
-            let (rtol, atol) =
-                if spec.dtype.is_float() { policy.tolerance(g, &spec.name, spec.dtype) } else { (0.0, 0.0) };
+            let (rtol, atol) = if spec.dtype.is_float() {
+                policy.tolerance(g, model.device().kind(), &spec.name, spec.dtype)
+            } else {
+                (0.0, 0.0)
+            };
             evidence.push(super::golden::output_evidence(g, &spec.name, rtol, atol, &expected, &actual));
         }
     }
@@ -246,7 +249,7 @@ pub(super) fn run_record_set(
             Ok(lines) => lines,
             Err(e) => return fail(format!("`{file}` cannot be read"), vec![Evidence::Error { message: e }]),
         };
-        let (rtol, atol) = policy.tolerance(g, "", ferry_spec::DType::Float64);
+        let (rtol, atol) = policy.tolerance(g, model.device().kind(), "", ferry_spec::DType::Float64);
         let mut mismatched = 0usize;
         for (i, ((line, want), got)) in expected.iter().zip(decisions).enumerate() {
             let want: Value = serde_json::from_str(want).unwrap_or(Value::Null);
