@@ -34,6 +34,7 @@ fn manifest() -> Manifest {
             },
         },
         transform: None,
+        devices: None,
     }
 }
 

@@ -7,6 +7,7 @@
 
 use crate::DeviceError;
 use cudarc::driver::{result, sys};
+pub use ferry_spec::ComputeCapability;
 use serde::Serialize;
 use std::fmt;
 use std::sync::OnceLock;
@@ -45,33 +46,6 @@ impl CudaVersion {
 }
 
 impl fmt::Display for CudaVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.major, self.minor)
-    }
-}
-
-/// A GPU's compute capability (`9.0` for Hopper).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct ComputeCapability {
-    /// Major revision.
-    pub major: u32,
-    /// Minor revision.
-    pub minor: u32,
-}
-
-impl ComputeCapability {
-    /// Parses `8.6` (what a bundle's `min_compute_capability` holds).
-    pub fn parse(text: &str) -> Option<ComputeCapability> {
-        let (major, minor) = text.split_once('.')?;
-        let ok = |s: &str| !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit());
-        if !ok(major) || !ok(minor) {
-            return None;
-        }
-        Some(ComputeCapability { major: major.parse().ok()?, minor: minor.parse().ok()? })
-    }
-}
-
-impl fmt::Display for ComputeCapability {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.major, self.minor)
     }
@@ -258,11 +232,6 @@ mod tests {
         assert_eq!(CudaVersion::from_encoded(13000).to_string(), "13.0");
         assert_eq!(CudaVersion::from_encoded(12040).to_string(), "12.4");
         assert_eq!(CudaVersion::from_encoded(-1).to_string(), "0.0");
-        assert_eq!(ComputeCapability::parse("8.6"), Some(ComputeCapability { major: 8, minor: 6 }));
-        for bad in ["8", "8.", ".6", "a.b", "8.6.1", "-1.0", "1234.0", ""] {
-            assert_eq!(ComputeCapability::parse(bad), None, "{bad}");
-        }
-        assert!(ComputeCapability { major: 9, minor: 0 } > ComputeCapability { major: 8, minor: 9 });
     }
 
     #[test]

@@ -117,5 +117,6 @@ pub fn manifest_for(loaded: &LoadedSource) -> Manifest {
             onnx: pins,
         },
         transform: loaded.transform.clone(),
+        devices: s.devices.clone(),
     }
 }

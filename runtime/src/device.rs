@@ -11,6 +11,7 @@ use crate::ort_lib::{self, OrtBuild, OrtState};
 use crate::{RuntimeError, RuntimeOptions};
 use ferry_cache::VerifiedDigests;
 pub use ferry_device::{ComputeCapability, CudaVersion};
+use ferry_spec::DevicesSection;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -188,6 +189,51 @@ fn cuda(
     Ok((ort, used))
 }
 
+/// Where one bundle's model runs: the runtime's device, unless the bundle's `[devices]` rules it out. A
+/// runtime placed by `auto` then runs the model on the CPU when the bundle allows it, keeping the reason;
+/// a device asked for by name is refused.
+pub(crate) fn for_bundle(
+    runtime: &Arc<DeviceInUse>,
+    declared: Option<&DevicesSection>,
+) -> Result<Arc<DeviceInUse>, RuntimeError> {
+    let Some(declared) = declared else { return Ok(Arc::clone(runtime)) };
+    let listed = || declared.supported.as_deref().unwrap_or_default().join(", ");
+    let refuse = |reason: String| RuntimeError::DeviceNotSupported { device: runtime.id(), reason };
+    match &runtime.gpu {
+        Some(gpu) => {
+            let why = if !declared.supports("cuda") {
+                Some(format!("the bundle supports only {} ([devices] supported)", listed()))
+            } else {
+                declared.min_compute_capability().filter(|min| gpu.compute_capability < *min).map(|min| {
+                    format!(
+                        "the bundle needs a GPU of compute capability {min} or newer ([devices] \
+                         min_compute_capability), and {} is {}",
+                        gpu.name, gpu.compute_capability
+                    )
+                })
+            };
+            match why {
+                None => Ok(Arc::clone(runtime)),
+                Some(why) if runtime.requested == Device::Auto && declared.supports("cpu") => {
+                    Ok(Arc::new(DeviceInUse { requested: Device::Auto, gpu: None, fallback: Some(why) }))
+                }
+                Some(why) => Err(refuse(why)),
+            }
+        }
+        None if declared.supports("cpu") => Ok(Arc::clone(runtime)),
+        None => {
+            let mut why = format!(
+                "the bundle supports only {} ([devices] supported); run it with --device cuda",
+                listed()
+            );
+            if let Some(fallback) = &runtime.fallback {
+                why.push_str(&format!(" (no GPU here: {fallback})"));
+            }
+            Err(refuse(why))
+        }
+    }
+}
+
 /// Where the CUDA libraries are looked for, in order.
 fn cuda_library_dirs(options: &RuntimeOptions, library: &std::path::Path) -> Vec<PathBuf> {
     let mut dirs = options.cuda_library_dirs.clone();
@@ -215,5 +261,62 @@ mod tests {
             assert_eq!(Device::parse(bad), None, "{bad}");
         }
         assert_eq!(Device::Cuda { device_id: 3 }.to_string(), "cuda:3");
+    }
+
+    fn gpu(requested: Device, cc: &str) -> Arc<DeviceInUse> {
+        Arc::new(DeviceInUse {
+            requested,
+            gpu: Some(GpuInUse {
+                ordinal: 0,
+                name: "NVIDIA T4".into(),
+                compute_capability: ComputeCapability::parse(cc).unwrap(),
+                driver: CudaVersion { major: 13, minor: 0 },
+                cuda_runtime: None,
+            }),
+            fallback: None,
+        })
+    }
+
+    fn declared(supported: &[&str], min: Option<&str>) -> DevicesSection {
+        DevicesSection {
+            supported: Some(supported.iter().map(|s| (*s).to_owned()).collect()),
+            min_compute_capability: min.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_bundles_devices_place_its_model_or_refuse_it() {
+        let cpu = Arc::new(DeviceInUse { requested: Device::Cpu, gpu: None, fallback: None });
+        // No declaration: the runtime's device.
+        assert_eq!(for_bundle(&cpu, None).unwrap().id(), "cpu");
+        // A GPU-only bundle on the CPU is refused, saying how to run it.
+        let e = for_bundle(&cpu, Some(&declared(&["cuda"], None))).unwrap_err();
+        assert!(
+            e.to_string().contains("supports only cuda") && e.to_string().contains("--device cuda"),
+            "{e}"
+        );
+        // A GPU older than the bundle needs: refused when asked for by name ...
+        let t4 = gpu(Device::Cuda { device_id: 0 }, "7.5");
+        let e = for_bundle(&t4, Some(&declared(&["cpu", "cuda"], Some("8.0")))).unwrap_err();
+        assert!(matches!(e, RuntimeError::DeviceNotSupported { .. }), "{e:?}");
+        assert!(
+            e.to_string().contains("compute capability 8.0 or newer") && e.to_string().contains("is 7.5"),
+            "{e}"
+        );
+        // ... on the CPU, with the reason, under auto.
+        let auto =
+            for_bundle(&gpu(Device::Auto, "7.5"), Some(&declared(&["cpu", "cuda"], Some("8.0")))).unwrap();
+        assert_eq!(auto.id(), "cpu");
+        assert!(auto.fallback.as_deref().unwrap().contains("compute capability 8.0"));
+        // A new enough GPU keeps the model; a CPU-only bundle under auto goes to the CPU.
+        assert_eq!(
+            for_bundle(&gpu(Device::Auto, "9.0"), Some(&declared(&["cuda"], Some("8.0")))).unwrap().id(),
+            "cuda:0"
+        );
+        let cpu_only = for_bundle(&gpu(Device::Auto, "9.0"), Some(&declared(&["cpu"], None))).unwrap();
+        assert_eq!(cpu_only.id(), "cpu");
+        assert!(
+            for_bundle(&gpu(Device::Cuda { device_id: 0 }, "9.0"), Some(&declared(&["cpu"], None))).is_err()
+        );
     }
 }

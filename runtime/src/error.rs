@@ -69,6 +69,9 @@ pub enum RuntimeError {
     /// The requested device cannot be used.
     #[error("device `{device}`: {reason}")]
     Device { device: String, reason: String },
+    /// The bundle's `[devices]` rule out the device this runtime runs on.
+    #[error("device `{device}` is not one this bundle runs on: {reason}")]
+    DeviceNotSupported { device: String, reason: String },
     /// A GPU cannot be used: no driver, no GPU, or a CUDA library missing ([`ferry_device`] says which).
     #[error("device `{device}` cannot be used")]
     Gpu {

@@ -290,6 +290,7 @@ impl Runtime {
                 },
             },
             transform: None,
+            devices: None,
         };
         let external = external.into_iter().map(|(n, b)| (n, External::Owned(Arc::from(b)))).collect();
         self.build(manifest, config, ModelBytes::Owned(Arc::from(onnx)), external, None)
@@ -357,7 +358,8 @@ impl Runtime {
         let shared = session::shared_initializers(&bytes, &external);
         drop(bytes);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let cuda = self.device.cuda_ordinal();
+        let device = device::for_bundle(&self.device, manifest.devices.as_ref())?;
+        let cuda = device.cuda_ordinal();
         let max_sessions = self
             .options
             .max_sessions
@@ -395,7 +397,7 @@ impl Runtime {
             .find(|t| !t.value_type.is_tensor())
             .map(|t| (t.name.clone(), t.value_type.to_string()));
         Ok(Model {
-            device: Arc::clone(&self.device),
+            device,
             manifest,
             config,
             contract,

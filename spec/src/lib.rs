@@ -8,6 +8,7 @@
 
 mod canonical;
 pub mod config;
+mod devices;
 pub mod display;
 mod dtype;
 pub mod file;
@@ -18,6 +19,7 @@ mod source;
 mod value_type;
 
 pub use canonical::{canonical_json, to_canonical_json};
+pub use devices::{ComputeCapability, DEVICE_KINDS, DevicesSection};
 pub use dtype::DType;
 pub use manifest::{
     ComponentPin, Compression, ConfigRef, FileEntry, Manifest, ModelMeta, ONNXRUNTIME_SUPPORTED, OnnxPins,
@@ -28,9 +30,8 @@ pub use path::{
     check_file_view, check_relative_path, external_data_location, external_data_path,
 };
 pub use source::{
-    ConfigSection, DeviceTolerance, Dim, Feature, GOLDEN_DEVICES, GoldenFile, GoldenSet, GoldenSide,
-    ModelSection, Source, SourceError, TensorSpec, Tolerance, TransformLimits, TransformSandbox,
-    TransformSection, ValueRules,
+    ConfigSection, DeviceTolerance, Dim, Feature, GoldenFile, GoldenSet, GoldenSide, ModelSection, Source,
+    SourceError, TensorSpec, Tolerance, TransformLimits, TransformSandbox, TransformSection, ValueRules,
 };
 pub use value_type::{MAX_TYPE_DEPTH, ValueType, ValueTypeError};
 

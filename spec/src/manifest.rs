@@ -37,6 +37,9 @@ pub struct Manifest {
     /// The feature transforms (§3.7): `[transform]` as written, and what each component is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transform: Option<TransformManifest>,
+    /// `[devices]` as written: where the model may run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<crate::DevicesSection>,
 }
 
 /// `[transform]` with what the packager read off each component.
@@ -190,6 +193,7 @@ impl Manifest {
             outputs: self.outputs.clone(),
             golden: self.golden.clone(),
             transform: self.transform.as_ref().map(|t| t.section.clone()),
+            devices: self.devices.clone(),
         }
     }
 

@@ -48,6 +48,9 @@ pub struct Source {
     /// its outputs into decisions (§3.7).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transform: Option<TransformSection>,
+    /// Where the model may run (device kinds, the oldest GPU); absent: anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<crate::DevicesSection>,
 }
 
 /// `[transform]`: the code between a raw record and the model, as WebAssembly components implementing
@@ -365,13 +368,10 @@ pub struct GoldenSet {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outputs: BTreeMap<String, Tolerance>,
     /// Tolerances for one device kind (`[golden.tolerance.cuda]`), over the ones above when the model runs
-    /// there: GPU kernels differ from the CPU's in the last bits. Keys: [`GOLDEN_DEVICES`].
+    /// there: GPU kernels differ from the CPU's in the last bits. Keys: [`crate::DEVICE_KINDS`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tolerance: BTreeMap<String, DeviceTolerance>,
 }
-
-/// The device kinds a golden set may give tolerances for.
-pub const GOLDEN_DEVICES: &[&str] = &["cpu", "cuda"];
 
 /// A golden set's tolerances on one device kind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -519,6 +519,9 @@ impl Source {
 
     /// Checks the rules that serde cannot express.
     pub fn validate(&self) -> Result<(), SourceError> {
+        if let Some(devices) = &self.devices {
+            devices.check().map_err(|(key, message)| invalid(format!("devices.{key}"), message))?;
+        }
         let m = &self.model;
         let name_ok = !m.name.is_empty()
             && m.name.len() <= 128
@@ -603,10 +606,13 @@ impl Source {
                 }
             }
             for (device, t) in &g.tolerance {
-                if !GOLDEN_DEVICES.contains(&device.as_str()) {
+                if !crate::DEVICE_KINDS.contains(&device.as_str()) {
                     return Err(invalid(
                         format!("{key}.tolerance.{device}"),
-                        format!("`{device}` is not a device kind (one of: {})", GOLDEN_DEVICES.join(", ")),
+                        format!(
+                            "`{device}` is not a device kind (one of: {})",
+                            crate::DEVICE_KINDS.join(", ")
+                        ),
                     ));
                 }
                 for out in t.outputs.keys() {

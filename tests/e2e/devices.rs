@@ -164,3 +164,60 @@ fn the_gpu_fetch_dry_run_lists_pinned_wheels_and_fetches_nothing() {
     }
     assert!(!dest.exists(), "a dry run wrote {}", dest.display());
 }
+
+/// A bundle's `[devices]`: checked at pack time naming the key, recorded in the manifest, and a runtime
+/// on a device the bundle rules out refuses it (exit 1), `auto` included when no GPU is here.
+#[test]
+fn a_bundle_declares_its_devices_and_a_cpu_runtime_refuses_a_gpu_only_bundle() {
+    let t = tempdir();
+    let src = t.path().join("src");
+    copy_dir(&fixture("credit-risk"), &src);
+    let toml = std::fs::read_to_string(src.join("ferry.toml")).unwrap();
+    let bundle = t.path().join("gpu-only.ferry");
+    let (bundle_s, input) =
+        (bundle.to_str().unwrap(), fixture("credit-risk").join("golden/smoke.inputs.npz"));
+    let input = input.to_str().unwrap();
+
+    std::fs::write(src.join("ferry.toml"), format!("{toml}\n[devices]\nsupported = [\"cpu\", \"tpu\"]\n"))
+        .unwrap();
+    let o = run(&["pack", src.to_str().unwrap(), "-o", bundle_s]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("devices.supported[1]") && stderr(&o).contains("`tpu` is not a device kind"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!bundle.exists());
+
+    std::fs::write(
+        src.join("ferry.toml"),
+        format!("{toml}\n[devices]\nsupported = [\"cuda\"]\nmin_compute_capability = \"8.0\"\n"),
+    )
+    .unwrap();
+    let o = run(&["pack", src.to_str().unwrap(), "-o", bundle_s]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(&["inspect", bundle_s, "--json"]);
+    assert!(stdout(&o).contains("min_compute_capability"), "{}", stdout(&o));
+
+    let o = run(&["run", bundle_s, "--input", input]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("device `cpu` is not one this bundle runs on: the bundle supports only cuda"),
+        "{err}"
+    );
+    assert!(err.contains("--device cuda"), "{err}");
+    if !has_real_driver() {
+        let o = with_libs(t.path(), &["run", bundle_s, "--input", input, "--device", "auto"]);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("supports only cuda") && stderr(&o).contains("no GPU here"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // The verifier opens it the same way: the golden check says why it could not run here.
+    let o = run(&["verify", bundle_s, "--format", "json"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stdout(&o).contains("is not one this bundle runs on"), "{}", stdout(&o));
+}

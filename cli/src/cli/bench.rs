@@ -47,7 +47,6 @@ pub fn bench(a: BenchArgs) -> CliResult {
     let device = super::run::parse_device(&a.device)?;
     let runtime = Runtime::new(RuntimeOptions { device, intra_op_threads: a.threads, ..Default::default() })
         .map_err(|e| usage(anyhow!(e).context("cannot load ONNX Runtime for this device")))?;
-    super::run::report_device(&runtime);
     let path = super::registry::local_bundle(&a.bundle)?;
     let bundle = ferry_bundle::Bundle::open(&path).map_err(|e| usage(anyhow!(e)))?;
     let manifest = bundle.manifest().clone();
@@ -76,13 +75,14 @@ pub fn bench(a: BenchArgs) -> CliResult {
     let model = runtime
         .open_bundle(bundle, &OpenOptions::default())
         .map_err(|e| refused(anyhow!(e).context(format!("refusing {}", a.bundle.display()))))?;
+    super::run::report_device(model.device());
     let mut out = String::new();
     if !a.json {
         out.push_str(&format!(
             "{} {} on {}\n{:>7}  {:>10}  {:>12}  {:>10}  {:>10}\n",
             manifest.model.name,
             manifest.model.version,
-            runtime.device().describe(),
+            model.device().describe(),
             "batch",
             "calls/s",
             "rows/s",
@@ -114,8 +114,8 @@ pub fn bench(a: BenchArgs) -> CliResult {
             out.push_str(&format!(
                 "{}\n",
                 serde_json::json!({
-                    "model": manifest.model.name, "device": runtime.device().id(),
-                    "device_name": runtime.device().describe(), "batch": batch, "calls": times.len(),
+                    "model": manifest.model.name, "device": model.device().id(),
+                    "device_name": model.device().describe(), "batch": batch, "calls": times.len(),
                     "calls_per_s": calls, "rows_per_s": calls * batch as f64,
                     "p50_ms": pct(0.5), "p99_ms": pct(0.99),
                 })

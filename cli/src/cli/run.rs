@@ -66,8 +66,7 @@ pub(crate) fn parse_device(text: &str) -> Result<Device, Failure> {
 }
 
 /// Says on stderr where a non-default device choice landed: the GPU, or why `auto` stayed on the CPU.
-pub(crate) fn report_device(runtime: &Runtime) {
-    let d = runtime.device();
+pub(crate) fn report_device(d: &ferry_runtime::DeviceInUse) {
     match (&d.gpu, &d.fallback) {
         (Some(_), _) => eprintln!("device: {}", d.describe()),
         (None, Some(why)) => eprintln!("device: cpu (auto: no GPU used: {why})"),
@@ -110,7 +109,6 @@ pub fn run(a: RunArgs) -> CliResult {
         ..Default::default()
     })
     .map_err(failure)?;
-    report_device(&runtime);
     let bundle = super::registry::local_bundle(&a.bundle)?;
     let model = runtime
         .open(&bundle, &OpenOptions { overrides, config_file: a.config_file.clone(), env: None })
@@ -118,6 +116,7 @@ pub fn run(a: RunArgs) -> CliResult {
             let f = failure(e);
             Failure { code: f.code, error: f.error.context(format!("refusing {}", a.bundle.display())) }
         })?;
+    report_device(model.device());
     if let Some(path) = &a.records {
         return run_records(&model, path, a.output.as_deref());
     }

@@ -80,7 +80,7 @@ pub fn run(args: VerifyArgs) -> CliResult {
         // before any check runs, rather than as a failed golden check.
         let runtime = ferry_runtime::Runtime::new(options.runtime.clone())
             .map_err(|e| usage(anyhow!(e).context("cannot verify on this device")))?;
-        super::run::report_device(&runtime);
+        super::run::report_device(runtime.device());
     }
     let mut policy_dir = PathBuf::new();
     if let Some(path) = &args.policy {

@@ -157,8 +157,12 @@ impl<'a> Context<'a> {
 
     /// Where the model ran: the runtime's device, when it was loaded.
     pub fn device_summary(&self) -> Option<crate::report::DeviceSummary> {
-        let Some(Ok(rt)) = &self.runtime else { return None };
-        let d = rt.device();
+        // The model's own device when it opened (a bundle's [devices] may keep it off a GPU under auto).
+        let d = match (&self.model, &self.runtime) {
+            (Some(Ok(model)), _) => model.device(),
+            (_, Some(Ok(rt))) => rt.device(),
+            _ => return None,
+        };
         Some(crate::report::DeviceSummary { id: d.id(), name: d.describe(), fallback: d.fallback.clone() })
     }
 
