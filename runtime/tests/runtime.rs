@@ -211,12 +211,24 @@ fn a_second_library_is_refused() {
     );
 }
 
+/// On a machine without a GPU (CI's): a typed error whose source names what is missing, and `auto`
+/// runs on the CPU, keeping the reason.
 #[test]
-fn cuda_is_refused_clearly() {
-    let err =
+fn cuda_without_a_gpu_is_refused_clearly_and_auto_falls_back() {
+    let Err(err) =
         Runtime::new(RuntimeOptions { device: Device::Cuda { device_id: 0 }, ..RuntimeOptions::default() })
-            .unwrap_err();
-    assert!(matches!(&err, RuntimeError::Device { reason, .. } if reason.contains("CUDA")), "{err}");
+    else {
+        return; // a machine with a usable GPU
+    };
+    let RuntimeError::Gpu { device, source } = &err else { panic!("{err:?}") };
+    assert_eq!(device, "cuda:0");
+    assert!(matches!(source, ferry_runtime::DeviceError::NoDriver { .. }), "{source:?}");
+    assert!(source.to_string().contains("no CUDA driver"), "{source}");
+    let auto = Runtime::new(RuntimeOptions { device: Device::Auto, ..RuntimeOptions::default() }).unwrap();
+    assert_eq!(auto.device().id(), "cpu");
+    assert!(auto.device().fallback.as_deref().unwrap().contains("no CUDA driver"));
+    let model = auto.open(&bundle("credit-risk"), &no_env()).unwrap();
+    assert_eq!(model.device().kind(), "cpu");
 }
 
 // ---- goldens ----------------------------------------------------------------------------------------
