@@ -25,5 +25,5 @@ pub use driver::{
 pub use error::DeviceError;
 pub use libs::{
     CUDA_LIBRARIES, CUDA_LIBS_VAR, Component, CudaLibrary, LoadedLibrary, cuda_runtime_version, preload,
-    python_library_dirs,
+    python_library_dirs, site_packages,
 };

@@ -106,10 +106,18 @@ pub struct LoadedLibrary {
 // libraries by soname, and unloading one under it would be fatal.
 static LOADED: Mutex<Vec<libloading::Library>> = Mutex::new(Vec::new());
 
+// What the first successful `preload` found: the libraries stay loaded, by soname, for the process, so a
+// later call (every `Runtime::new` on a GPU) has nothing to load again.
+static PRELOADED: Mutex<Option<Vec<LoadedLibrary>>> = Mutex::new(None);
+
 /// Loads every library of [`CUDA_LIBRARIES`]: from the first of `dirs` that holds it, else by soname
 /// through the system's search. A required library found nowhere, or any library that is found and
 /// does not load, is an error naming it; an optional one found nowhere is reported as not loaded.
 pub fn preload(dirs: &[PathBuf]) -> Result<Vec<LoadedLibrary>, DeviceError> {
+    let mut done = PRELOADED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(found) = done.as_ref() {
+        return Ok(found.clone());
+    }
     let mut out = Vec::with_capacity(CUDA_LIBRARIES.len());
     for library in CUDA_LIBRARIES {
         let found = dirs.iter().map(|d| d.join(library.name)).find(|p| p.is_file());
@@ -140,6 +148,7 @@ pub fn preload(dirs: &[PathBuf]) -> Result<Vec<LoadedLibrary>, DeviceError> {
             loaded: is_loaded,
         });
     }
+    *done = Some(out.clone());
     Ok(out)
 }
 
@@ -168,6 +177,21 @@ pub fn cuda_runtime_version() -> Option<crate::CudaVersion> {
 /// `prefixes`; a machine with PyTorch or `onnxruntime-gpu` installed has them.
 pub fn python_library_dirs(prefixes: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
+    for packages in site_packages(prefixes) {
+        let Ok(parts) = std::fs::read_dir(packages.join("nvidia")) else { continue };
+        let mut found: Vec<PathBuf> =
+            parts.filter_map(Result::ok).map(|e| e.path().join("lib")).filter(|p| p.is_dir()).collect();
+        found.sort();
+        dirs.extend(found);
+    }
+    dirs
+}
+
+/// Each prefix's package directories (`lib/python3.X/site-packages` and `dist-packages`), in prefix
+/// order and, within a prefix, by Python version: where pip puts the wheels Ferry looks into (NVIDIA's
+/// CUDA libraries here, ONNX Runtime's in ferry-runtime).
+pub fn site_packages(prefixes: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
     for prefix in prefixes {
         let Ok(lib) = std::fs::read_dir(prefix.join("lib")) else { continue };
         let mut pythons: Vec<PathBuf> = lib
@@ -177,19 +201,12 @@ pub fn python_library_dirs(prefixes: &[PathBuf]) -> Vec<PathBuf> {
             .collect();
         pythons.sort();
         for python in pythons {
-            for packages in ["site-packages", "dist-packages"] {
-                let Ok(parts) = std::fs::read_dir(python.join(packages).join("nvidia")) else { continue };
-                let mut found: Vec<PathBuf> = parts
-                    .filter_map(Result::ok)
-                    .map(|e| e.path().join("lib"))
-                    .filter(|p| p.is_dir())
-                    .collect();
-                found.sort();
-                dirs.extend(found);
-            }
+            out.extend(
+                ["site-packages", "dist-packages"].map(|p| python.join(p)).into_iter().filter(|d| d.is_dir()),
+            );
         }
     }
-    dirs
+    out
 }
 
 #[cfg(test)]

@@ -409,31 +409,20 @@ impl Places {
     fn wheels(&self) -> Vec<PathBuf> {
         let prefixes = self.python_prefixes.clone().unwrap_or_else(Places::python_prefixes_from_env);
         let mut found = Vec::new();
-        for prefix in &prefixes {
-            let Ok(lib) = std::fs::read_dir(prefix.join("lib")) else { continue };
-            let mut pythons: Vec<PathBuf> = lib
+        for packages in ferry_device::site_packages(&prefixes) {
+            let capi = packages.join("onnxruntime").join("capi");
+            let Ok(read) = std::fs::read_dir(&capi) else { continue };
+            let mut libs: Vec<PathBuf> = read
                 .filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("python3"))
+                .filter(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    name.strip_prefix(LIBRARY_FILE).is_some_and(|v| v.starts_with('.'))
+                })
                 .map(|e| e.path())
                 .collect();
-            pythons.sort();
-            for python in pythons {
-                for packages in ["site-packages", "dist-packages"] {
-                    let capi = python.join(packages).join("onnxruntime").join("capi");
-                    let Ok(read) = std::fs::read_dir(&capi) else { continue };
-                    let mut libs: Vec<PathBuf> = read
-                        .filter_map(Result::ok)
-                        .filter(|e| {
-                            let name = e.file_name();
-                            let name = name.to_string_lossy();
-                            name.strip_prefix(LIBRARY_FILE).is_some_and(|v| v.starts_with('.'))
-                        })
-                        .map(|e| e.path())
-                        .collect();
-                    libs.sort();
-                    found.extend(libs);
-                }
-            }
+            libs.sort();
+            found.extend(libs);
         }
         found
     }
