@@ -61,6 +61,29 @@ pub enum ContractErrorKind {
     Structure { reason: String },
 }
 
+impl ContractErrorKind {
+    /// A stable, short name for the rule (`min`, `dtype`, `missing`...): a label a server's metrics and
+    /// a client's error handling can match on without parsing the message.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            ContractErrorKind::MissingInput => "missing",
+            ContractErrorKind::UnknownInput { .. } => "unknown",
+            ContractErrorKind::DType { .. } => "dtype",
+            ContractErrorKind::Rank { .. } => "rank",
+            ContractErrorKind::Dim { .. } => "dim",
+            ContractErrorKind::Symbol { .. } => "symbol",
+            ContractErrorKind::TooManyElements { .. } => "size",
+            ContractErrorKind::TooManyBytes { .. } => "size",
+            ContractErrorKind::DataLength { .. } => "data_length",
+            ContractErrorKind::Null => "nullable",
+            ContractErrorKind::BelowMin { .. } => "min",
+            ContractErrorKind::AboveMax { .. } => "max",
+            ContractErrorKind::NotAllowed { .. } => "allowed",
+            ContractErrorKind::Structure { .. } => "structure",
+        }
+    }
+}
+
 impl fmt::Display for ContractError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "input `{}`", self.input)?;

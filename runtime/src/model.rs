@@ -612,6 +612,12 @@ impl Model {
         }
     }
 
+    /// The bundle's data contract, as [`Model::infer`] enforces it: a server checks each request with
+    /// it before merging requests into one call, so that one bad request never fails its neighbours.
+    pub fn contract(&self) -> &Contract {
+        &self.contract
+    }
+
     /// Whether opening this model skipped hashing its bundle because the verified-digest cache knew the
     /// file unchanged since a full check ([`RuntimeOptions::always_rehash`]).
     pub fn digests_cached(&self) -> bool {

@@ -136,6 +136,13 @@ impl Model {
         Ok(loaded)
     }
 
+    /// Compiles (or loads from the compilation cache) the bundle's transforms now rather than on the
+    /// first [`Model::infer_records`]: a server does this at load, so that no request pays for it. A
+    /// bundle without transforms is [`RuntimeError::NoTransform`].
+    pub fn load_transforms(&self) -> Result<(), RuntimeError> {
+        self.transforms().map(|_| ())
+    }
+
     /// Whether the bundle carries a `prepare` transform, so that [`Model::infer_records`] can run.
     pub fn takes_records(&self) -> bool {
         self.manifest().transform.as_ref().is_some_and(|t| t.section.prepare.is_some())

@@ -312,6 +312,106 @@ impl Tensor {
     }
 }
 
+/// Bytes one element of `dtype` takes as little-endian raw data ([`to_le_bytes`]); `None` for strings.
+pub fn element_size(dtype: DType) -> Option<usize> {
+    raw::stored_size(dtype)
+}
+
+/// Decodes little-endian raw elements of a fixed-size `dtype` (a wire format such as KServe's binary
+/// tensor data): the length must be a multiple of [`element_size`]; booleans must be 0 or 1.
+///
+/// ```
+/// use ferry_tensor::{DType, TensorData, from_le_bytes};
+/// let data = from_le_bytes(DType::Float32, &1.5f32.to_le_bytes()).unwrap();
+/// assert_eq!(data, TensorData::F32(vec![1.5]));
+/// ```
+pub fn from_le_bytes(dtype: DType, bytes: &[u8]) -> Result<TensorData, TensorError> {
+    let size = raw::stored_size(dtype).ok_or_else(|| TensorError::Element {
+        index: 0,
+        reason: format!("{dtype} has no fixed-size raw encoding"),
+    })?;
+    if !bytes.len().is_multiple_of(size) {
+        return Err(TensorError::Element {
+            index: bytes.len() / size,
+            reason: format!("{} bytes is not a whole number of {size}-byte {dtype} elements", bytes.len()),
+        });
+    }
+    raw::decode(dtype, bytes, raw::Endian::Little)
+}
+
+/// The little-endian raw bytes of fixed-size data; `None` for strings.
+pub fn to_le_bytes(data: &TensorData) -> Option<Vec<u8>> {
+    raw::encode_le(data)
+}
+
+impl Tensor {
+    /// Stacks tensors along axis 0 (a batch of requests into one call): every part must have the same
+    /// dtype and the same dims after the first. `None` when they differ or a part is a scalar.
+    ///
+    /// ```
+    /// use ferry_tensor::{Tensor, TensorData};
+    /// let a = Tensor::new(vec![1, 2], TensorData::I64(vec![1, 2])).unwrap();
+    /// let b = Tensor::new(vec![2, 2], TensorData::I64(vec![3, 4, 5, 6])).unwrap();
+    /// let ab = Tensor::concat_rows(&[&a, &b]).unwrap();
+    /// assert_eq!(ab.shape, vec![3, 2]);
+    /// assert_eq!(ab.split_rows(&[1, 2]).unwrap(), vec![a, b]);
+    /// ```
+    pub fn concat_rows(parts: &[&Tensor]) -> Option<Tensor> {
+        let first = parts.first()?;
+        let (_, tail) = first.shape.split_first()?;
+        let mut rows = 0usize;
+        for p in parts {
+            let (&r, t) = p.shape.split_first()?;
+            if t != tail || p.dtype() != first.dtype() {
+                return None;
+            }
+            rows = rows.checked_add(r)?;
+        }
+        macro_rules! cat {
+            ($($v:ident),*) => {
+                match &first.data {
+                    $(TensorData::$v(_) => {
+                        let mut out = Vec::new();
+                        for p in parts {
+                            match &p.data {
+                                TensorData::$v(x) => out.extend_from_slice(x),
+                                _ => return None,
+                            }
+                        }
+                        TensorData::$v(out)
+                    })*
+                }
+            };
+        }
+        let data = cat!(
+            F16, F32, F64, I8, I16, I32, I64, U8, U16, U32, U64, Bool, String, BF16, F8E4M3FN, F8E4M3FNUZ,
+            F8E5M2, F8E5M2FNUZ, I4, U4
+        );
+        let shape = std::iter::once(rows).chain(tail.iter().copied()).collect();
+        Tensor::new(shape, data).ok()
+    }
+
+    /// Splits along axis 0 into parts of `rows[i]` rows each, the inverse of [`Tensor::concat_rows`];
+    /// `None` unless the counts add up to the first dim.
+    pub fn split_rows(&self, rows: &[usize]) -> Option<Vec<Tensor>> {
+        let (&total, tail) = self.shape.split_first()?;
+        if rows.iter().try_fold(0usize, |a, &r| a.checked_add(r))? != total {
+            return None;
+        }
+        let per_row = numel(tail)?;
+        let mut out = Vec::with_capacity(rows.len());
+        let mut start = 0usize;
+        for &r in rows {
+            let n = r.checked_mul(per_row)?;
+            let order: Vec<usize> = (start..start + n).collect();
+            let shape = std::iter::once(r).chain(tail.iter().copied()).collect();
+            out.push(Tensor { shape, data: self.data.select(&order) });
+            start += n;
+        }
+        Some(out)
+    }
+}
+
 /// The product of a shape (the number of elements), `None` on overflow.
 pub fn numel(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
