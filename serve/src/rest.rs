@@ -1,0 +1,540 @@
+//! OIP v2 over HTTP/JSON, with the binary tensor data extension, and Ferry's records extension.
+
+use crate::error::RequestError;
+use crate::oip::{self, Declared, FlatData, InferRequest, RequestedOutput};
+use crate::repository::Served;
+use crate::state::{Protocol, State};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State as Axum};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ferry_tensor::TensorMap;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The binary tensor data extension's header: the length of the JSON part of the body.
+const HEADER_LENGTH: &str = "inference-header-content-length";
+
+/// The REST routes.
+pub(crate) fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/v2/health/live", get(live))
+        .route("/v2/health/ready", get(ready))
+        .route("/v2", get(server_metadata))
+        .route("/v2/models/{model}", get(model_metadata))
+        .route("/v2/models/{model}/versions/{version}", get(model_metadata_version))
+        .route("/v2/models/{model}/ready", get(model_ready))
+        .route("/v2/models/{model}/versions/{version}/ready", get(model_ready_version))
+        .route("/v2/models/{model}/infer", post(infer))
+        .route("/v2/models/{model}/versions/{version}/infer", post(infer_version))
+        .route("/v2/models/{model}/records", post(records))
+        .route("/v2/models/{model}/versions/{version}/records", post(records_version))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+fn error_response(e: &RequestError) -> Response {
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, axum::Json(e.body())).into_response();
+    if let RequestError::Overloaded { retry_after, .. } = e {
+        let secs = retry_after.as_secs().max(1).to_string();
+        if let Ok(v) = HeaderValue::from_str(&secs) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    if let RequestError::Unauthorized = e {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+fn authorize(state: &State, headers: &HeaderMap) -> Result<(), RequestError> {
+    if state.authorized(headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes)) {
+        Ok(())
+    } else {
+        Err(RequestError::Unauthorized)
+    }
+}
+
+/// A path segment axum could not decode (not UTF-8 once percent-decoded): the protocol's JSON error,
+/// not axum's plain-text one.
+fn bad_path(e: &PathRejection) -> RequestError {
+    RequestError::BadRequest(format!("bad path: {}", e.body_text()))
+}
+
+async fn not_found() -> Response {
+    error_response(&RequestError::NotFound("no such endpoint".into()))
+}
+
+async fn live() -> Response {
+    (StatusCode::OK, axum::Json(json!({ "live": true }))).into_response()
+}
+
+async fn ready(Axum(state): Axum<Arc<State>>) -> Response {
+    let ready = state.ready();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(json!({ "ready": ready }))).into_response()
+}
+
+async fn metrics(Axum(state): Axum<Arc<State>>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorize(&state, &headers) {
+        return error_response(&e);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+/// The server's name, version and the protocol extensions it speaks.
+pub(crate) const EXTENSIONS: &[&str] = &["binary_tensor_data", "ferry_records"];
+
+async fn server_metadata(Axum(state): Axum<Arc<State>>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorize(&state, &headers) {
+        return error_response(&e);
+    }
+    axum::Json(json!({
+        "name": "ferry",
+        "version": env!("CARGO_PKG_VERSION"),
+        "extensions": EXTENSIONS,
+    }))
+    .into_response()
+}
+
+/// A tensor's metadata: `-1` for a symbolic dim, as OIP v2 writes a variable size.
+pub(crate) fn shape_metadata(spec: &ferry_spec::TensorSpec) -> Vec<i64> {
+    spec.shape
+        .iter()
+        .map(|d| match d {
+            ferry_spec::Dim::Fixed(n) => i64::try_from(*n).unwrap_or(-1),
+            ferry_spec::Dim::Symbolic(_) => -1,
+        })
+        .collect()
+}
+
+fn tensor_metadata(specs: &[ferry_spec::TensorSpec]) -> Vec<Value> {
+    specs
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "datatype": oip::datatype(s.dtype).unwrap_or("UNKNOWN"),
+                "shape": shape_metadata(s),
+            })
+        })
+        .collect()
+}
+
+fn metadata(state: &State, served: &Served) -> Value {
+    let snapshot = state.repo.snapshot();
+    json!({
+        "name": served.name,
+        "versions": snapshot.versions(&served.name),
+        "platform": "onnx_onnxv1",
+        "inputs": tensor_metadata(&served.inputs),
+        "outputs": tensor_metadata(&served.outputs),
+    })
+}
+
+async fn model_metadata(
+    Axum(state): Axum<Arc<State>>,
+    model: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    match model {
+        Ok(Path(model)) => metadata_answer(&state, &headers, &model, None),
+        Err(e) => error_response(&bad_path(&e)),
+    }
+}
+
+async fn model_metadata_version(
+    Axum(state): Axum<Arc<State>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    match path {
+        Ok(Path((model, version))) => metadata_answer(&state, &headers, &model, Some(&version)),
+        Err(e) => error_response(&bad_path(&e)),
+    }
+}
+
+fn metadata_answer(state: &State, headers: &HeaderMap, model: &str, version: Option<&str>) -> Response {
+    match authorize(state, headers).and_then(|()| state.find(model, version)) {
+        Ok(served) => axum::Json(metadata(state, &served)).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn model_ready(
+    Axum(state): Axum<Arc<State>>,
+    model: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    match model {
+        Ok(Path(model)) => ready_answer(&state, &headers, &model, None),
+        Err(e) => error_response(&bad_path(&e)),
+    }
+}
+
+async fn model_ready_version(
+    Axum(state): Axum<Arc<State>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    match path {
+        Ok(Path((model, version))) => ready_answer(&state, &headers, &model, Some(&version)),
+        Err(e) => error_response(&bad_path(&e)),
+    }
+}
+
+fn ready_answer(state: &State, headers: &HeaderMap, model: &str, version: Option<&str>) -> Response {
+    match authorize(state, headers).and_then(|()| state.find(model, version)) {
+        Ok(served) => axum::Json(json!({ "name": served.name, "ready": true })).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct RestRequest {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    parameters: Map<String, Value>,
+    inputs: Vec<RestInput>,
+    #[serde(default)]
+    outputs: Vec<RestOutput>,
+}
+
+#[derive(Deserialize)]
+struct RestInput {
+    name: String,
+    shape: Vec<u64>,
+    datatype: String,
+    #[serde(default)]
+    parameters: Map<String, Value>,
+    #[serde(default)]
+    data: Option<FlatData>,
+}
+
+#[derive(Deserialize)]
+struct RestOutput {
+    name: String,
+    #[serde(default)]
+    parameters: Map<String, Value>,
+}
+
+async fn read_body(state: &State, body: Body) -> Result<bytes::Bytes, RequestError> {
+    axum::body::to_bytes(body, state.max_body).await.map_err(|_| {
+        RequestError::TooLarge(format!(
+            "the request body is over the server's limit of {} bytes",
+            state.max_body
+        ))
+    })
+}
+
+/// Decodes an inference request: the JSON part, then each input's data (JSON or binary), each checked
+/// against the contract from what it declares before its data is decoded.
+fn decode(served: &Served, headers: &HeaderMap, body: &[u8]) -> Result<InferRequest, RequestError> {
+    let split = match headers.get(HEADER_LENGTH) {
+        None => body.len(),
+        Some(v) => {
+            let n = v.to_str().ok().and_then(|s| s.trim().parse::<usize>().ok()).ok_or_else(|| {
+                RequestError::BadRequest(format!(
+                    "header `Inference-Header-Content-Length` is not a byte count: {v:?}"
+                ))
+            })?;
+            if n > body.len() {
+                return Err(RequestError::BadRequest(format!(
+                    "header `Inference-Header-Content-Length` is {n}, the body has {} bytes",
+                    body.len()
+                )));
+            }
+            n
+        }
+    };
+    let (json_part, mut binary) = body.split_at(split);
+    let json_part = oip::quote_non_finite(json_part);
+    let request: RestRequest = serde_json::from_slice(&json_part).map_err(|e| {
+        RequestError::BadRequest(format!("the request is not a valid OIP v2 inference request: {e}"))
+    })?;
+    let contract = served.model.contract();
+    let mut inputs = TensorMap::new();
+    let mut binary_at = split;
+    for input in request.inputs {
+        if inputs.contains_key(&input.name) {
+            return Err(RequestError::BadRequest(format!("input `{}` is given twice", input.name)));
+        }
+        let shape: Vec<usize> =
+            input.shape.iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>().map_err(|_| {
+                RequestError::BadRequest(format!(
+                    "input `{}`: shape {:?} is too large",
+                    input.name, input.shape
+                ))
+            })?;
+        let binary_size = match input.parameters.get("binary_data_size") {
+            None => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                RequestError::BadRequest(format!(
+                    "input `{}`: parameter `binary_data_size` is not a byte count",
+                    input.name
+                ))
+            })?),
+        };
+        let declared = Declared { name: &input.name, datatype: &input.datatype, shape };
+        let (dtype, n) = oip::check_declared(contract, &declared, binary_size)?;
+        let tensor = match (binary_size, input.data) {
+            (Some(size), None) => {
+                let size = usize::try_from(size).unwrap_or(usize::MAX);
+                if size > binary.len() {
+                    return Err(RequestError::BadRequest(format!(
+                        "input `{}`: binary_data_size {size} at byte offset {binary_at}, but only {} bytes remain in the body",
+                        input.name,
+                        binary.len()
+                    )));
+                }
+                let (data, rest) = binary.split_at(size);
+                binary = rest;
+                binary_at += size;
+                oip::from_raw(&input.name, dtype, declared.shape, n, data)?
+            }
+            (None, Some(data)) => oip::from_json(&input.name, dtype, declared.shape, n, data)?,
+            (Some(_), Some(_)) => {
+                return Err(RequestError::BadRequest(format!(
+                    "input `{}` has both `data` and `binary_data_size`",
+                    input.name
+                )));
+            }
+            (None, None) => {
+                return Err(RequestError::BadRequest(format!(
+                    "input `{}` has neither `data` nor `binary_data_size`",
+                    input.name
+                )));
+            }
+        };
+        inputs.insert(input.name, tensor);
+    }
+    if !binary.is_empty() {
+        return Err(RequestError::BadRequest(format!(
+            "{} bytes of binary data at byte offset {binary_at} belong to no input",
+            binary.len()
+        )));
+    }
+    let flag = |params: &Map<String, Value>, key: &str| -> Result<Option<bool>, RequestError> {
+        match params.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(RequestError::BadRequest(format!("parameter `{key}` is not a boolean"))),
+        }
+    };
+    let mut outputs = Vec::with_capacity(request.outputs.len());
+    for o in request.outputs {
+        let binary = flag(&o.parameters, "binary_data")?;
+        outputs.push(RequestedOutput { name: o.name, binary });
+    }
+    let timeout = match request.parameters.get("timeout") {
+        None => None,
+        Some(v) => Some(v.as_i64().and_then(oip::timeout_micros).ok_or_else(|| {
+            RequestError::BadRequest("parameter `timeout` is not a positive number of microseconds".into())
+        })?),
+    };
+    Ok(InferRequest {
+        id: request.id,
+        inputs,
+        outputs,
+        binary_output: flag(&request.parameters, "binary_data_output")?.unwrap_or(false),
+        timeout,
+    })
+}
+
+fn encode(
+    served: &Served,
+    id: Option<&str>,
+    outputs: Vec<(String, ferry_tensor::Tensor)>,
+    asked: &[RequestedOutput],
+    binary_default: bool,
+) -> Response {
+    let mut binary = Vec::new();
+    let mut list = Vec::with_capacity(outputs.len());
+    for (name, t) in outputs {
+        let as_binary =
+            asked.iter().find(|o| o.name == name).and_then(|o| o.binary).unwrap_or(binary_default);
+        let mut out = json!({
+            "name": name,
+            "datatype": oip::datatype(t.dtype()).unwrap_or("UNKNOWN"),
+            "shape": t.shape,
+        });
+        if as_binary {
+            let raw = oip::to_raw(&t);
+            out["parameters"] = json!({ "binary_data_size": raw.len() });
+            binary.extend_from_slice(&raw);
+        } else {
+            out["data"] = oip::to_json(&t);
+        }
+        list.push(out);
+    }
+    let mut head = json!({
+        "model_name": served.name,
+        "model_version": served.version,
+        "outputs": list,
+    });
+    if let Some(id) = id {
+        head["id"] = Value::from(id);
+    }
+    let head = head.to_string().into_bytes();
+    if binary.is_empty() {
+        return ([(header::CONTENT_TYPE, "application/json")], head).into_response();
+    }
+    let length = head.len().to_string();
+    let mut body = head;
+    body.extend_from_slice(&binary);
+    let mut response = ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&length) {
+        response.headers_mut().insert(HEADER_LENGTH, v);
+    }
+    response
+}
+
+async fn infer(
+    Axum(state): Axum<Arc<State>>,
+    model: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match model {
+        Ok(Path(model)) => infer_answer(state, headers, body, model, None).await,
+        Err(e) => error_response(&bad_path(&e)),
+    }
+}
+
+async fn infer_version(
+    Axum(state): Axum<Arc<State>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match path {
+        Ok(Path((model, version))) => infer_answer(state, headers, body, model, Some(version)).await,
+        Err(e) => error_response(&bad_path(&e)),
+    }
+}
+
+async fn infer_answer(
+    state: Arc<State>,
+    headers: HeaderMap,
+    body: Body,
+    model: String,
+    version: Option<String>,
+) -> Response {
+    let started = Instant::now();
+    let _inflight = state.metrics.start();
+    let header_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let served = match authorize(&state, &headers).and_then(|()| state.find(&model, version.as_deref())) {
+        Ok(s) => s,
+        Err(e) => {
+            let id = state.request_id(header_id.as_deref());
+            state.finish(&model, version.as_deref().unwrap_or(""), Protocol::Rest, &id, started, Err(&e));
+            return error_response(&e);
+        }
+    };
+    let mut id = state.request_id(header_id.as_deref());
+    let result = async {
+        let body = read_body(&state, body).await?;
+        let request = decode(&served, &headers, &body)?;
+        drop(body);
+        if let Some(given) = &request.id {
+            id = state.request_id(Some(given));
+        }
+        let asked = request.outputs.clone();
+        let binary = request.binary_output;
+        let client_id = request.id.clone();
+        let outputs = state.infer(&served, request).await?;
+        Ok::<_, RequestError>(encode(&served, client_id.as_deref(), outputs, &asked, binary))
+    }
+    .await;
+    state.finish(&served.name, &served.version, Protocol::Rest, &id, started, result.as_ref().map(|_| ()));
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+#[derive(Deserialize)]
+struct RecordsRequest {
+    #[serde(default)]
+    id: Option<String>,
+    records: Vec<Value>,
+}
+
+async fn records(
+    Axum(state): Axum<Arc<State>>,
+    model: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match model {
+        Ok(Path(model)) => records_answer(state, headers, body, model, None).await,
+        Err(e) => error_response(&bad_path(&e)),
+    }
+}
+
+async fn records_version(
+    Axum(state): Axum<Arc<State>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match path {
+        Ok(Path((model, version))) => records_answer(state, headers, body, model, Some(version)).await,
+        Err(e) => error_response(&bad_path(&e)),
+    }
+}
+
+async fn records_answer(
+    state: Arc<State>,
+    headers: HeaderMap,
+    body: Body,
+    model: String,
+    version: Option<String>,
+) -> Response {
+    let started = Instant::now();
+    let _inflight = state.metrics.start();
+    let header_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut id = state.request_id(header_id.as_deref());
+    let served = match authorize(&state, &headers).and_then(|()| state.find(&model, version.as_deref())) {
+        Ok(s) => s,
+        Err(e) => {
+            state.finish(&model, version.as_deref().unwrap_or(""), Protocol::Rest, &id, started, Err(&e));
+            return error_response(&e);
+        }
+    };
+    let result = async {
+        let body = read_body(&state, body).await?;
+        let request: RecordsRequest = serde_json::from_slice(&body).map_err(|e| {
+            RequestError::BadRequest(format!(
+                "the body is not a records request ({{\"records\": [...]}}): {e}"
+            ))
+        })?;
+        drop(body);
+        if let Some(given) = &request.id {
+            id = state.request_id(Some(given));
+        }
+        let records: Vec<String> = request.records.iter().map(Value::to_string).collect();
+        let decisions = state.records(&served, records).await?;
+        let decisions: Vec<Value> = decisions
+            .iter()
+            .map(|d| serde_json::from_str(d).unwrap_or_else(|_| Value::String(d.clone())))
+            .collect();
+        let mut answer = json!({
+            "model_name": served.name,
+            "model_version": served.version,
+            "decisions": decisions,
+        });
+        if let Some(id) = request.id {
+            answer["id"] = Value::from(id);
+        }
+        Ok::<_, RequestError>(axum::Json(answer).into_response())
+    }
+    .await;
+    state.finish(&served.name, &served.version, Protocol::Rest, &id, started, result.as_ref().map(|_| ()));
+    result.unwrap_or_else(|e| error_response(&e))
+}
