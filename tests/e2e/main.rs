@@ -12,6 +12,7 @@ mod install;
 mod pack;
 mod registry;
 mod run;
+mod serve;
 mod sign;
 mod transforms;
 mod unpack;

@@ -12,6 +12,7 @@ mod golden;
 mod inspect;
 mod registry;
 mod run;
+mod serve;
 mod sign;
 mod verify;
 
@@ -160,6 +161,9 @@ enum Command {
     /// Measure a bundle's throughput and latency here, per batch size, on a device (inputs: its first
     /// golden set's rows, repeated to each batch size).
     Bench(bench::BenchArgs),
+    /// Serve bundles over KServe's Open Inference Protocol v2 (REST and gRPC), with dynamic batching,
+    /// hot swap of new bundles and Prometheus metrics, until SIGTERM.
+    Serve(serve::ServeArgs),
     /// List the GPUs this machine has (CUDA driver, names, compute capabilities, memory); a machine
     /// without one says so and exits 0.
     Devices(devices::DevicesArgs),
@@ -240,6 +244,7 @@ pub fn main() -> CliResult {
         Command::Doctor(args) => doctor::doctor(&args),
         Command::Devices(args) => devices::devices(&args),
         Command::Bench(args) => bench::bench(args),
+        Command::Serve(args) => serve::serve(args),
     }
 }
 
