@@ -137,6 +137,15 @@ pub fn contract_json(e: &ContractError) -> serde_json::Value {
     })
 }
 
+impl From<ferry_oip::DecodeError> for RequestError {
+    fn from(e: ferry_oip::DecodeError) -> RequestError {
+        match e {
+            ferry_oip::DecodeError::BadRequest(m) => RequestError::BadRequest(m),
+            ferry_oip::DecodeError::Contract(c) => RequestError::Contract(c),
+        }
+    }
+}
+
 impl From<RuntimeError> for RequestError {
     fn from(e: RuntimeError) -> RequestError {
         match e {

@@ -20,13 +20,13 @@ mod error;
 mod grpc;
 mod log;
 pub mod metrics;
-pub mod oip;
 mod repository;
 mod rest;
 mod state;
 
 pub use config::{ModelSettings, ServeConfig};
 pub use error::{RequestError, ServeError, contract_json};
+pub use ferry_oip as oip;
 pub use grpc::proto;
 pub use repository::{Reload, Repository, Served, Snapshot};
 pub use state::LatencyBudget;

@@ -1,7 +1,7 @@
 //! OIP v2 over HTTP/JSON, with the binary tensor data extension, and Ferry's records extension.
 
 use crate::error::RequestError;
-use crate::oip::{self, Declared, FlatData, InferRequest, RequestedOutput};
+use crate::oip::{self, RequestedOutput};
 use crate::repository::Served;
 use crate::state::{Protocol, State};
 use axum::Router;
@@ -11,9 +11,8 @@ use axum::extract::{Path, State as Axum};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ferry_tensor::TensorMap;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -197,155 +196,12 @@ fn ready_answer(state: &State, headers: &HeaderMap, model: &str, version: Option
     }
 }
 
-#[derive(Deserialize)]
-struct RestRequest {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    parameters: Map<String, Value>,
-    inputs: Vec<RestInput>,
-    #[serde(default)]
-    outputs: Vec<RestOutput>,
-}
-
-#[derive(Deserialize)]
-struct RestInput {
-    name: String,
-    shape: Vec<u64>,
-    datatype: String,
-    #[serde(default)]
-    parameters: Map<String, Value>,
-    #[serde(default)]
-    data: Option<FlatData>,
-}
-
-#[derive(Deserialize)]
-struct RestOutput {
-    name: String,
-    #[serde(default)]
-    parameters: Map<String, Value>,
-}
-
 async fn read_body(state: &State, body: Body) -> Result<bytes::Bytes, RequestError> {
     axum::body::to_bytes(body, state.max_body).await.map_err(|_| {
         RequestError::TooLarge(format!(
             "the request body is over the server's limit of {} bytes",
             state.max_body
         ))
-    })
-}
-
-/// Decodes an inference request: the JSON part, then each input's data (JSON or binary), each checked
-/// against the contract from what it declares before its data is decoded.
-fn decode(served: &Served, headers: &HeaderMap, body: &[u8]) -> Result<InferRequest, RequestError> {
-    let split = match headers.get(HEADER_LENGTH) {
-        None => body.len(),
-        Some(v) => {
-            let n = v.to_str().ok().and_then(|s| s.trim().parse::<usize>().ok()).ok_or_else(|| {
-                RequestError::BadRequest(format!(
-                    "header `Inference-Header-Content-Length` is not a byte count: {v:?}"
-                ))
-            })?;
-            if n > body.len() {
-                return Err(RequestError::BadRequest(format!(
-                    "header `Inference-Header-Content-Length` is {n}, the body has {} bytes",
-                    body.len()
-                )));
-            }
-            n
-        }
-    };
-    let (json_part, mut binary) = body.split_at(split);
-    let json_part = oip::quote_non_finite(json_part);
-    let request: RestRequest = serde_json::from_slice(&json_part).map_err(|e| {
-        RequestError::BadRequest(format!("the request is not a valid OIP v2 inference request: {e}"))
-    })?;
-    let contract = served.model.contract();
-    let mut inputs = TensorMap::new();
-    let mut binary_at = split;
-    for input in request.inputs {
-        if inputs.contains_key(&input.name) {
-            return Err(RequestError::BadRequest(format!("input `{}` is given twice", input.name)));
-        }
-        let shape: Vec<usize> =
-            input.shape.iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>().map_err(|_| {
-                RequestError::BadRequest(format!(
-                    "input `{}`: shape {:?} is too large",
-                    input.name, input.shape
-                ))
-            })?;
-        let binary_size = match input.parameters.get("binary_data_size") {
-            None => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| {
-                RequestError::BadRequest(format!(
-                    "input `{}`: parameter `binary_data_size` is not a byte count",
-                    input.name
-                ))
-            })?),
-        };
-        let declared = Declared { name: &input.name, datatype: &input.datatype, shape };
-        let (dtype, n) = oip::check_declared(contract, &declared, binary_size)?;
-        let tensor = match (binary_size, input.data) {
-            (Some(size), None) => {
-                let size = usize::try_from(size).unwrap_or(usize::MAX);
-                if size > binary.len() {
-                    return Err(RequestError::BadRequest(format!(
-                        "input `{}`: binary_data_size {size} at byte offset {binary_at}, but only {} bytes remain in the body",
-                        input.name,
-                        binary.len()
-                    )));
-                }
-                let (data, rest) = binary.split_at(size);
-                binary = rest;
-                binary_at += size;
-                oip::from_raw(&input.name, dtype, declared.shape, n, data)?
-            }
-            (None, Some(data)) => oip::from_json(&input.name, dtype, declared.shape, n, data)?,
-            (Some(_), Some(_)) => {
-                return Err(RequestError::BadRequest(format!(
-                    "input `{}` has both `data` and `binary_data_size`",
-                    input.name
-                )));
-            }
-            (None, None) => {
-                return Err(RequestError::BadRequest(format!(
-                    "input `{}` has neither `data` nor `binary_data_size`",
-                    input.name
-                )));
-            }
-        };
-        inputs.insert(input.name, tensor);
-    }
-    if !binary.is_empty() {
-        return Err(RequestError::BadRequest(format!(
-            "{} bytes of binary data at byte offset {binary_at} belong to no input",
-            binary.len()
-        )));
-    }
-    let flag = |params: &Map<String, Value>, key: &str| -> Result<Option<bool>, RequestError> {
-        match params.get(key) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(RequestError::BadRequest(format!("parameter `{key}` is not a boolean"))),
-        }
-    };
-    let mut outputs = Vec::with_capacity(request.outputs.len());
-    for o in request.outputs {
-        let binary = flag(&o.parameters, "binary_data")?;
-        outputs.push(RequestedOutput { name: o.name, binary });
-    }
-    let timeout = match request.parameters.get("timeout") {
-        None => None,
-        Some(v) => Some(v.as_i64().and_then(oip::timeout_micros).ok_or_else(|| {
-            RequestError::BadRequest("parameter `timeout` is not a positive number of microseconds".into())
-        })?),
-    };
-    Ok(InferRequest {
-        id: request.id,
-        inputs,
-        outputs,
-        binary_output: flag(&request.parameters, "binary_data_output")?.unwrap_or(false),
-        timeout,
     })
 }
 
@@ -442,7 +298,15 @@ async fn infer_answer(
     let mut id = state.request_id(header_id.as_deref());
     let result = async {
         let body = read_body(&state, body).await?;
-        let request = decode(&served, &headers, &body)?;
+        let header_length = match headers.get(HEADER_LENGTH) {
+            None => None,
+            Some(v) => Some(v.to_str().map_err(|_| {
+                RequestError::BadRequest(format!(
+                    "header `Inference-Header-Content-Length` is not a byte count: {v:?}"
+                ))
+            })?),
+        };
+        let request = oip::decode_rest(served.model.contract(), header_length, &body)?;
         drop(body);
         if let Some(given) = &request.id {
             id = state.request_id(Some(given));

@@ -952,3 +952,46 @@ fn counts_of_one_are_singular() {
             .to_string();
     assert!(e.contains("has 1 element, expected 2"), "{e}");
 }
+
+proptest! {
+    /// Stacking requests along the batch axis and splitting the outputs back is the identity, whatever
+    /// the row counts and the dims after the first; parts that disagree on those dims or the dtype are
+    /// refused, never merged.
+    #[test]
+    fn concat_then_split_rows_is_the_identity(
+        rows in prop::collection::vec(0usize..5, 1..6),
+        tail in prop::collection::vec(1usize..4, 0..3),
+        seed in any::<u32>(),
+    ) {
+        let per_row: usize = tail.iter().product();
+        let parts: Vec<Tensor> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| {
+                let data: Vec<i64> = (0..r * per_row).map(|k| i64::from(seed) + (i * 1000 + k) as i64).collect();
+                Tensor::new(std::iter::once(r).chain(tail.iter().copied()).collect(), TensorData::I64(data)).unwrap()
+            })
+            .collect();
+        let refs: Vec<&Tensor> = parts.iter().collect();
+        let all = Tensor::concat_rows(&refs).unwrap();
+        prop_assert_eq!(all.shape[0], rows.iter().sum::<usize>());
+        prop_assert_eq!(all.split_rows(&rows).unwrap(), parts.clone());
+        prop_assert!(all.split_rows(&[all.shape[0] + 1]).is_none());
+        let other = Tensor::new(vec![1, per_row + 1], TensorData::I64(vec![0; per_row + 1])).unwrap();
+        prop_assert!(Tensor::concat_rows(&[&parts[0], &other]).is_none());
+        let floats = Tensor::new(parts[0].shape.clone(), TensorData::F32(vec![0.0; parts[0].len()])).unwrap();
+        prop_assert!(Tensor::concat_rows(&[&parts[0], &floats]).is_none());
+    }
+
+    /// Little-endian raw data round-trips for every fixed-size dtype, and a length that is not a whole
+    /// number of elements is an error, not a panic.
+    #[test]
+    fn le_bytes_round_trip(values in prop::collection::vec(any::<i32>(), 0..64), cut in 1usize..4) {
+        let data = TensorData::I32(values);
+        let bytes = ferry_tensor::to_le_bytes(&data).unwrap();
+        prop_assert_eq!(ferry_tensor::from_le_bytes(DType::Int32, &bytes).unwrap(), data);
+        if !bytes.is_empty() {
+            prop_assert!(ferry_tensor::from_le_bytes(DType::Int32, &bytes[..bytes.len() - cut]).is_err());
+        }
+    }
+}

@@ -821,7 +821,10 @@ fn schemathesis_finds_no_server_error() {
     }
     let s = Server::start(&[credit_risk().to_str().unwrap()]);
     let spec = root().join("serve/openapi/oip-v2.yaml");
+    // schemathesis keeps a `.schemathesis/` cache in its working directory: a temporary one.
+    let cwd = tempdir();
     let o = Command::new("python3")
+        .current_dir(cwd.path())
         .args([
             "-m",
             "schemathesis.cli",

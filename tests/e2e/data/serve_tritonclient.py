@@ -126,7 +126,55 @@ def main():
         raise SystemExit("http: a contract violation was answered")
     except httpclient.InferenceServerException as e:
         assert "age" in e.message(), e.message()
+    hostile_grpc(grpc_addr)
     print(f"checked {checked} golden answers")
+
+
+def hostile_grpc(addr):
+    """Malformed ModelInfer requests, built with Triton's own generated messages: each one refused with
+    the right gRPC status and a message naming what is wrong, and the server still answers after."""
+    import grpc as grpcio
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+    stub = service_pb2_grpc.GRPCInferenceServiceStub(grpcio.insecure_channel(addr))
+
+    def request(shape, raw=None, contents=None, model="credit-risk", datatype="FP32"):
+        r = service_pb2.ModelInferRequest(model_name=model)
+        i = r.inputs.add()
+        i.name, i.datatype = "features", datatype
+        i.shape.extend(shape)
+        if contents is not None:
+            i.contents.fp32_contents.extend(contents)
+        for chunk in raw or []:
+            r.raw_input_contents.append(chunk)
+        return r
+
+    def refused(r, code, needle):
+        try:
+            stub.ModelInfer(r)
+        except grpcio.RpcError as e:
+            assert e.code() == code and needle in e.details(), (e.code(), e.details(), needle)
+            return
+        raise SystemExit(f"grpc: answered a request that should be refused ({needle})")
+
+    row = [35.0, 60000.0, 0.3, 0.4, 5.0, 0.0, 24.0, 15000.0, 36.0, 6.0, 1.0, 1.0, 1.0, 8000.0]
+    ok = np.array([row], dtype=np.float32).tobytes()
+    invalid = grpcio.StatusCode.INVALID_ARGUMENT
+    refused(request([1, 14], raw=[b"\0" * 10]), invalid, "needs 56 bytes")
+    refused(request([-1, 14], raw=[ok]), invalid, "negative dim")
+    refused(request([10**12, 14], raw=[ok]), invalid, "features")
+    refused(request([1, 14], raw=[ok, ok]), invalid, "one per input")
+    refused(request([1, 14], contents=[1.0, 2.0, 3.0]), invalid, "contents has 3")
+    refused(request([1, 14]), invalid, "no contents")
+    refused(request([1, 14], raw=[ok], datatype="FP64"), invalid, "dtype")
+    refused(request([1, 14], raw=[ok], model="ghost"), grpcio.StatusCode.NOT_FOUND, "ghost")
+    try:
+        stub.RepositoryIndex(service_pb2.RepositoryIndexRequest())
+        raise SystemExit("grpc: RepositoryIndex answered")
+    except grpcio.RpcError as e:
+        assert e.code() == grpcio.StatusCode.UNIMPLEMENTED, e.code()
+    answer = stub.ModelInfer(request([1, 14], raw=[ok]))
+    assert len(answer.raw_output_contents) == 1 and len(answer.raw_output_contents[0]) == 4
 
 
 if __name__ == "__main__":

@@ -1,14 +1,32 @@
 //! The Open Inference Protocol v2's tensors: datatype names, JSON `data` (flat or nested), the binary
-//! tensor data extension, and the request a protocol front end hands to the batcher.
+//! tensor data extension, and the decoded request a server hands to its batcher. The one home of the
+//! protocol's tensor rules: `ferry serve` (REST and gRPC) decodes through it, and so does the fuzz target
+//! `oip_request`, without a server or ONNX Runtime.
 //!
 //! Every decoder checks what a tensor *declares* (name, datatype, shape, byte size) against the
 //! bundle's contract before it decodes or allocates its data, so an oversized claim costs nothing.
 
-use crate::error::RequestError;
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+use ferry_contract::ContractError;
+
+/// Why a request could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The request is malformed: not an OIP v2 request, a shape that its data does not fill, an unknown
+    /// datatype, a binary size past the end of the body.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A tensor declares what the data contract refuses (dtype, rank, dims, size): refused before its
+    /// data was decoded.
+    #[error(transparent)]
+    Contract(Box<ContractError>),
+}
 use ferry_contract::Contract;
 use ferry_spec::DType;
 use ferry_tensor::{Tensor, TensorData, TensorMap};
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 use std::fmt;
 use std::time::Duration;
 
@@ -95,7 +113,7 @@ enum Scalar {
 /// A tensor's `data`, flat or nested arrays, flattened in row-major order as it is parsed (no JSON
 /// tree is built).
 #[derive(Debug, Default)]
-pub(crate) struct FlatData(Vec<Scalar>);
+pub struct FlatData(Vec<Scalar>);
 
 /// Nested arrays deeper than this are refused: no tensor of the protocol needs it, and recursion is
 /// bounded.
@@ -171,7 +189,7 @@ impl<'de> serde::Deserialize<'de> for FlatData {
 /// Python's `json` (and so `tritonclient`) writes non-finite floats as the bare words `NaN`, `Infinity`
 /// and `-Infinity`, which are not JSON. Outside string literals they are quoted here, and the float
 /// decoders read the quoted words back; a body without them is returned as it is.
-pub(crate) fn quote_non_finite(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+pub fn quote_non_finite(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     const WORDS: [&[u8]; 3] = [b"-Infinity", b"Infinity", b"NaN"];
     let mut out: Option<Vec<u8>> = None;
     let (mut in_string, mut escaped) = (false, false);
@@ -207,49 +225,50 @@ pub(crate) fn quote_non_finite(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 }
 
 /// One input as a protocol declares it, before its data is decoded.
-pub(crate) struct Declared<'a> {
+#[derive(Debug)]
+pub struct Declared<'a> {
+    /// The input's name.
     pub name: &'a str,
+    /// Its OIP v2 datatype (`FP32`, `BYTES`...).
     pub datatype: &'a str,
+    /// Its shape.
     pub shape: Vec<usize>,
 }
 
 /// Checks a declared input against the contract (dtype, rank, fixed dims, size limits) before any of its
 /// data is decoded: returns its dtype and element count.
-pub(crate) fn check_declared(
+pub fn check_declared(
     contract: &Contract,
     d: &Declared<'_>,
     data_bytes: Option<u64>,
-) -> Result<(DType, usize), RequestError> {
+) -> Result<(DType, usize), DecodeError> {
     let dtype = dtype_of(d.datatype).ok_or_else(|| {
-        RequestError::BadRequest(format!("input `{}`: unknown datatype `{}`", d.name, d.datatype))
+        DecodeError::BadRequest(format!("input `{}`: unknown datatype `{}`", d.name, d.datatype))
     })?;
-    contract.check_declared(d.name, dtype, &d.shape, data_bytes).map_err(RequestError::Contract)?;
+    contract.check_declared(d.name, dtype, &d.shape, data_bytes).map_err(DecodeError::Contract)?;
     let n = ferry_tensor::numel(&d.shape).ok_or_else(|| {
-        RequestError::BadRequest(format!("input `{}`: shape {:?} overflows", d.name, d.shape))
+        DecodeError::BadRequest(format!("input `{}`: shape {:?} overflows", d.name, d.shape))
     })?;
     Ok((dtype, n))
 }
 
 /// Builds a tensor from JSON `data`.
-pub(crate) fn from_json(
+pub fn from_json(
     name: &str,
     dtype: DType,
     shape: Vec<usize>,
     n: usize,
     data: FlatData,
-) -> Result<Tensor, RequestError> {
+) -> Result<Tensor, DecodeError> {
     let FlatData(values) = data;
     if values.len() != n {
-        return Err(RequestError::BadRequest(format!(
+        return Err(DecodeError::BadRequest(format!(
             "input `{name}`: shape {shape:?} holds {n} elements, `data` has {}",
             values.len()
         )));
     }
     let bad = |i: usize, want: &str, v: &Scalar| {
-        RequestError::BadRequest(format!(
-            "input `{name}` element {i}: expected {want}, found {}",
-            describe(v)
-        ))
+        DecodeError::BadRequest(format!("input `{name}` element {i}: expected {want}, found {}", describe(v)))
     };
     macro_rules! floats {
         ($variant:ident, $conv:expr) => {{
@@ -327,10 +346,10 @@ pub(crate) fn from_json(
             TensorData::String(out)
         }
         other => {
-            return Err(RequestError::BadRequest(format!("input `{name}`: {other} has no OIP v2 datatype")));
+            return Err(DecodeError::BadRequest(format!("input `{name}`: {other} has no OIP v2 datatype")));
         }
     };
-    Tensor::new(shape, data).map_err(|e| RequestError::BadRequest(format!("input `{name}`: {e}")))
+    Tensor::new(shape, data).map_err(|e| DecodeError::BadRequest(format!("input `{name}`: {e}")))
 }
 
 fn describe(v: &Scalar) -> String {
@@ -346,14 +365,14 @@ fn describe(v: &Scalar) -> String {
 
 /// Builds a tensor from raw bytes: little-endian elements, or for `BYTES` each element as a 4-byte
 /// little-endian length then its bytes (UTF-8: Ferry's strings are text).
-pub(crate) fn from_raw(
+pub fn from_raw(
     name: &str,
     dtype: DType,
     shape: Vec<usize>,
     n: usize,
     bytes: &[u8],
-) -> Result<Tensor, RequestError> {
-    let bad = |m: String| RequestError::BadRequest(format!("input `{name}`: {m}"));
+) -> Result<Tensor, DecodeError> {
+    let bad = |m: String| DecodeError::BadRequest(format!("input `{name}`: {m}"));
     let data = if dtype == DType::String {
         let mut out = Vec::with_capacity(n.min(bytes.len() / 4));
         let mut at = 0usize;
@@ -396,7 +415,7 @@ pub(crate) fn from_raw(
 }
 
 /// The raw bytes of an output (the binary extension, gRPC's `raw_output_contents`).
-pub(crate) fn to_raw(t: &Tensor) -> Vec<u8> {
+pub fn to_raw(t: &Tensor) -> Vec<u8> {
     match &t.data {
         TensorData::String(v) => {
             let mut out = Vec::with_capacity(v.iter().map(|s| s.len() + 4).sum());
@@ -413,7 +432,7 @@ pub(crate) fn to_raw(t: &Tensor) -> Vec<u8> {
 }
 
 /// An output as JSON `data` (flat, row-major). Non-finite floats, which JSON cannot hold, are `null`.
-pub(crate) fn to_json(t: &Tensor) -> serde_json::Value {
+pub fn to_json(t: &Tensor) -> serde_json::Value {
     use serde_json::Value;
     fn num(x: f64) -> Value {
         serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
@@ -438,8 +457,157 @@ pub(crate) fn to_json(t: &Tensor) -> serde_json::Value {
     Value::Array(values)
 }
 
+#[derive(serde::Deserialize)]
+struct RestRequest {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    parameters: Map<String, Value>,
+    inputs: Vec<RestInput>,
+    #[serde(default)]
+    outputs: Vec<RestOutput>,
+}
+
+#[derive(serde::Deserialize)]
+struct RestInput {
+    name: String,
+    shape: Vec<u64>,
+    datatype: String,
+    #[serde(default)]
+    parameters: Map<String, Value>,
+    #[serde(default)]
+    data: Option<FlatData>,
+}
+
+#[derive(serde::Deserialize)]
+struct RestOutput {
+    name: String,
+    #[serde(default)]
+    parameters: Map<String, Value>,
+}
+
+/// Decodes an inference request: the JSON part, then each input's data (JSON or binary), each checked
+/// against the contract from what it declares before its data is decoded.
+///
+/// `header_length` is the `Inference-Header-Content-Length` header of the binary tensor data extension:
+/// the JSON part's length, the binary data following it.
+pub fn decode_rest(
+    contract: &Contract,
+    header_length: Option<&str>,
+    body: &[u8],
+) -> Result<InferRequest, DecodeError> {
+    let split = match header_length {
+        None => body.len(),
+        Some(v) => {
+            let n = v.trim().parse::<usize>().ok().ok_or_else(|| {
+                DecodeError::BadRequest(format!(
+                    "header `Inference-Header-Content-Length` is not a byte count: {v:?}"
+                ))
+            })?;
+            if n > body.len() {
+                return Err(DecodeError::BadRequest(format!(
+                    "header `Inference-Header-Content-Length` is {n}, the body has {} bytes",
+                    body.len()
+                )));
+            }
+            n
+        }
+    };
+    let (json_part, mut binary) = body.split_at(split);
+    let json_part = quote_non_finite(json_part);
+    let request: RestRequest = serde_json::from_slice(&json_part).map_err(|e| {
+        DecodeError::BadRequest(format!("the request is not a valid OIP v2 inference request: {e}"))
+    })?;
+    let mut inputs = TensorMap::new();
+    let mut binary_at = split;
+    for input in request.inputs {
+        if inputs.contains_key(&input.name) {
+            return Err(DecodeError::BadRequest(format!("input `{}` is given twice", input.name)));
+        }
+        let shape: Vec<usize> =
+            input.shape.iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>().map_err(|_| {
+                DecodeError::BadRequest(format!(
+                    "input `{}`: shape {:?} is too large",
+                    input.name, input.shape
+                ))
+            })?;
+        let binary_size = match input.parameters.get("binary_data_size") {
+            None => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                DecodeError::BadRequest(format!(
+                    "input `{}`: parameter `binary_data_size` is not a byte count",
+                    input.name
+                ))
+            })?),
+        };
+        let declared = Declared { name: &input.name, datatype: &input.datatype, shape };
+        let (dtype, n) = check_declared(contract, &declared, binary_size)?;
+        let tensor = match (binary_size, input.data) {
+            (Some(size), None) => {
+                let size = usize::try_from(size).unwrap_or(usize::MAX);
+                if size > binary.len() {
+                    return Err(DecodeError::BadRequest(format!(
+                        "input `{}`: binary_data_size {size} at byte offset {binary_at}, but only {} bytes remain in the body",
+                        input.name,
+                        binary.len()
+                    )));
+                }
+                let (data, rest) = binary.split_at(size);
+                binary = rest;
+                binary_at += size;
+                from_raw(&input.name, dtype, declared.shape, n, data)?
+            }
+            (None, Some(data)) => from_json(&input.name, dtype, declared.shape, n, data)?,
+            (Some(_), Some(_)) => {
+                return Err(DecodeError::BadRequest(format!(
+                    "input `{}` has both `data` and `binary_data_size`",
+                    input.name
+                )));
+            }
+            (None, None) => {
+                return Err(DecodeError::BadRequest(format!(
+                    "input `{}` has neither `data` nor `binary_data_size`",
+                    input.name
+                )));
+            }
+        };
+        inputs.insert(input.name, tensor);
+    }
+    if !binary.is_empty() {
+        return Err(DecodeError::BadRequest(format!(
+            "{} bytes of binary data at byte offset {binary_at} belong to no input",
+            binary.len()
+        )));
+    }
+    let flag = |params: &Map<String, Value>, key: &str| -> Result<Option<bool>, DecodeError> {
+        match params.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(DecodeError::BadRequest(format!("parameter `{key}` is not a boolean"))),
+        }
+    };
+    let mut outputs = Vec::with_capacity(request.outputs.len());
+    for o in request.outputs {
+        let binary = flag(&o.parameters, "binary_data")?;
+        outputs.push(RequestedOutput { name: o.name, binary });
+    }
+    let timeout = match request.parameters.get("timeout") {
+        None => None,
+        Some(v) => Some(v.as_i64().and_then(timeout_micros).ok_or_else(|| {
+            DecodeError::BadRequest("parameter `timeout` is not a positive number of microseconds".into())
+        })?),
+    };
+    Ok(InferRequest {
+        id: request.id,
+        inputs,
+        outputs,
+        binary_output: flag(&request.parameters, "binary_data_output")?.unwrap_or(false),
+        timeout,
+    })
+}
+
 /// A Triton-style `timeout` parameter (microseconds) from a JSON or gRPC parameter value.
-pub(crate) fn timeout_micros(v: i64) -> Option<Duration> {
+pub fn timeout_micros(v: i64) -> Option<Duration> {
     u64::try_from(v).ok().filter(|&us| us > 0).map(Duration::from_micros)
 }
 
@@ -508,5 +676,87 @@ mod tests {
             assert_eq!(datatype(dtype_of(name).unwrap()), Some(name));
         }
         assert!(dtype_of("FP8").is_none());
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use proptest::prelude::*;
+
+    fn nested() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![any::<i32>().prop_map(serde_json::Value::from), Just(serde_json::Value::Null)];
+        leaf.prop_recursive(4, 64, 5, |inner| {
+            prop::collection::vec(inner, 0..5).prop_map(serde_json::Value::Array)
+        })
+    }
+
+    fn reference_flatten(v: &serde_json::Value, out: &mut Vec<Option<i64>>) {
+        match v {
+            serde_json::Value::Array(a) => a.iter().for_each(|x| reference_flatten(x, out)),
+            other => out.push(other.as_i64()),
+        }
+    }
+
+    proptest! {
+        /// Flattening while parsing gives the row-major order a tree walk gives.
+        #[test]
+        fn flattening_matches_a_tree_walk(v in nested()) {
+            let mut want = Vec::new();
+            reference_flatten(&v, &mut want);
+            let FlatData(got) = serde_json::from_str(&v.to_string()).unwrap();
+            let got: Vec<Option<i64>> = got.iter().map(|s| match s { Scalar::I64(x) => Some(*x), Scalar::U64(x) => i64::try_from(*x).ok(), _ => None }).collect();
+            prop_assert_eq!(got, want);
+        }
+
+        /// The binary BYTES reader takes any bytes without panicking or over-allocating, and reads back
+        /// what the writer wrote.
+        #[test]
+        fn binary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..64), n in 0usize..8) {
+            let _ = from_raw("s", DType::String, vec![n], n, &bytes);
+        }
+
+        #[test]
+        fn binary_bytes_round_trip(strings in prop::collection::vec(".{0,8}", 0..6)) {
+            let n = strings.len();
+            let t = Tensor::new(vec![n], TensorData::String(strings)).unwrap();
+            prop_assert_eq!(from_raw("s", DType::String, vec![n], n, &to_raw(&t)).unwrap(), t);
+        }
+
+        /// Quoting `NaN`/`Infinity` never touches a document without them, nor anything inside a string.
+        #[test]
+        fn quoting_leaves_json_alone(s in ".{0,40}", x in any::<i64>()) {
+            let doc = serde_json::json!({"id": s, "data": [x]}).to_string();
+            let quoted = quote_non_finite(doc.as_bytes());
+            prop_assert_eq!(&quoted[..], doc.as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod seeds {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    /// The fuzz target's seeds decode: one JSON request (with a bare `NaN`), one with binary data.
+    #[test]
+    fn the_fuzz_seeds_are_requests() {
+        let spec = |v: serde_json::Value| -> ferry_spec::TensorSpec { serde_json::from_value(v).unwrap() };
+        let inputs = [
+            spec(serde_json::json!({"name": "features", "dtype": "float32", "shape": ["batch", 3]})),
+            spec(serde_json::json!({"name": "text", "dtype": "string", "shape": ["batch"]})),
+        ];
+        let contract = Contract::new(&inputs, &[]);
+        let json = include_bytes!("../../fuzz/seeds/oip_request/json");
+        let r = decode_rest(&contract, None, &json[1..]).unwrap();
+        let TensorData::F32(x) = &r.inputs["features"].data else { panic!() };
+        assert!(x[2].is_nan());
+        assert_eq!(r.outputs[0].binary, Some(true));
+        let binary = include_bytes!("../../fuzz/seeds/oip_request/binary");
+        let len = u16::from_le_bytes([binary[1], binary[2]]).to_string();
+        let r = decode_rest(&contract, Some(&len), &binary[3..]).unwrap();
+        assert_eq!(r.inputs["text"].data, TensorData::String(vec!["hi".into()]));
+        assert_eq!(r.inputs["features"].data, TensorData::F32(vec![1.0, 2.0, 3.0]));
     }
 }
