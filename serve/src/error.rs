@@ -36,6 +36,9 @@ pub enum ServeError {
     /// The token file could not be read or is empty.
     #[error("token file `{path}`: {message}")]
     Token { path: String, message: String },
+    /// The TLS certificate or key is unreadable or unusable.
+    #[error("tls `{path}`: {message}")]
+    Tls { path: String, message: String },
     /// The server failed while running.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),

@@ -23,6 +23,7 @@ pub mod metrics;
 mod repository;
 mod rest;
 mod state;
+mod tls;
 
 pub use config::{ModelSettings, ServeConfig};
 pub use error::{RequestError, ServeError, contract_json};
@@ -64,6 +65,8 @@ pub struct ServeOptions {
     pub drain: Duration,
     /// Log every request, not only the failed ones.
     pub log_requests: bool,
+    /// TLS for both listeners: a PEM certificate chain and its private key.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for ServeOptions {
@@ -79,6 +82,7 @@ impl Default for ServeOptions {
             poll: Some(Duration::from_secs(2)),
             drain: Duration::from_secs(30),
             log_requests: false,
+            tls: None,
         }
     }
 }
@@ -149,6 +153,10 @@ async fn serve(
         options.budget,
         options.log_requests,
     ));
+    let acceptor = match &options.tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+        None => None,
+    };
     let bind = |addr: SocketAddr| async move {
         tokio::net::TcpListener::bind(addr)
             .await
@@ -173,15 +181,24 @@ async fn serve(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|&stop| stop).await;
     };
-    let rest = axum::serve(rest_listener, rest::router(Arc::clone(&state)))
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
-    let rest = async move { rest.await };
+    let rest_router = rest::router(Arc::clone(&state));
+    let rest = async {
+        match &acceptor {
+            Some(a) => tls::serve(rest_listener, a.clone(), rest_router, stopped(stop_rx.clone())).await,
+            None => {
+                axum::serve(rest_listener, rest_router).with_graceful_shutdown(stopped(stop_rx.clone())).await
+            }
+        }
+    };
     let grpc = async {
         match grpc_listener {
             Some(l) => {
                 let router = tonic::service::Routes::new(grpc::InferenceService::new(Arc::clone(&state)))
                     .into_axum_router();
-                axum::serve(l, router).with_graceful_shutdown(stopped(stop_rx.clone())).await
+                match &acceptor {
+                    Some(a) => tls::serve(l, a.clone(), router, stopped(stop_rx.clone())).await,
+                    None => axum::serve(l, router).with_graceful_shutdown(stopped(stop_rx.clone())).await,
+                }
             }
             None => Ok(()),
         }

@@ -55,7 +55,7 @@ impl Server {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) if line.starts_with("listening:") => {
                     let rest =
-                        line.split("http://").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+                        line.split("://").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
                     let grpc = line.split("gRPC on ").nth(1).map(|g| g.trim().parse().unwrap());
                     return Ok(Server { child, rest, grpc, log, _dir: dir });
                 }
@@ -78,6 +78,16 @@ impl Server {
     fn signal(&self, sig: &str) {
         let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap().success();
         assert!(ok, "kill {sig} failed");
+    }
+
+    /// `GET /v2/health/live` over TLS (curl, trusting `ca`): the status.
+    fn tls_live_status(&self, ca: &Path) -> u16 {
+        let o = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca.to_str().unwrap()])
+            .arg(format!("https://{}/v2/health/live", self.rest))
+            .output()
+            .unwrap();
+        stdout(&o).parse().unwrap_or(0)
     }
 
     fn get(&self, path: &str) -> Response {
@@ -842,4 +852,83 @@ fn schemathesis_finds_no_server_error() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}\n{}\nserver log:\n{}", stdout(&o), stderr(&o), s.log());
+}
+
+/// `--tls-cert/--tls-key`: both listeners speak TLS (REST checked with curl, gRPC with tritonclient when
+/// installed); plain HTTP to the TLS port gets nothing; a key that does not go with the certificate is
+/// refused at start-up (exit 2).
+#[test]
+fn tls_on_both_listeners() {
+    if Command::new("openssl").arg("version").output().is_err()
+        || Command::new("curl").arg("--version").output().is_err()
+    {
+        eprintln!("skipped: needs openssl and curl");
+        return;
+    }
+    let t = tempdir();
+    let (cert, key) = (t.path().join("cert.pem"), t.path().join("key.pem"));
+    let o = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+        ])
+        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .args(["-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = Server::start(&[
+        credit_risk().to_str().unwrap(),
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let (features, want) = edge_golden();
+    let o = Command::new("curl")
+        .args(["-sS", "--cacert", cert.to_str().unwrap(), "-d", &infer_body(&features, 3).to_string()])
+        .arg(format!("https://{}/v2/models/credit-risk/infer", s.rest))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_close(&probabilities(&serde_json::from_slice(&o.stdout).unwrap()), &want);
+    // Plain HTTP to the TLS port: no answer that parses as HTTP.
+    assert!(try_http(s.rest, "GET", "/v2/health/live", &[], b"").is_err());
+    assert_eq!(s.tls_live_status(&cert), 200);
+    if python_has("tritonclient.grpc") {
+        let script = format!(
+            "import tritonclient.grpc as g\nc = g.InferenceServerClient(url='{}', ssl=True, root_certificates='{}')\nassert c.is_server_ready() and c.is_model_ready('credit-risk')\nprint('grpc tls ok')",
+            s.grpc.unwrap(),
+            cert.display()
+        );
+        let o = Command::new("python3").args(["-c", &script]).output().unwrap();
+        assert!(stdout(&o).contains("grpc tls ok"), "{}{}", stdout(&o), stderr(&o));
+    }
+    // A key from another pair.
+    let other = t.path().join("other.pem");
+    let o = Command::new("openssl")
+        .args(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", other.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let o = run(&[
+        "serve",
+        credit_risk().to_str().unwrap(),
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        other.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--no-grpc",
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not go with the certificate"), "{}", stderr(&o));
 }

@@ -48,6 +48,12 @@ pub struct ServeArgs {
     /// Intra-op threads per ONNX Runtime session (0: ONNX Runtime's default).
     #[arg(long)]
     threads: Option<usize>,
+    /// Serve both listeners over TLS with this PEM certificate chain (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's PEM private key.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Log every request (JSON on stderr), not only the failed ones.
     #[arg(long)]
     log_requests: bool,
@@ -105,14 +111,17 @@ pub fn serve(a: ServeArgs) -> CliResult {
         poll: (a.poll_seconds > 0).then(|| Duration::from_secs(a.poll_seconds)),
         drain: Duration::from_secs(a.drain_seconds),
         log_requests: a.log_requests,
+        tls: a.tls_cert.zip(a.tls_key),
     };
+    let tls = options.tls.is_some();
     ferry_serve::run(runtime, options, |bound, snapshot| {
         for s in snapshot.all() {
             println!("serving {} {} from {}", s.name, s.version, s.path.display());
         }
+        let scheme = if tls { "https" } else { "http" };
         match bound.grpc {
-            Some(g) => println!("listening: REST on http://{}, gRPC on {g}", bound.rest),
-            None => println!("listening: REST on http://{}", bound.rest),
+            Some(g) => println!("listening: REST on {scheme}://{}, gRPC on {g}", bound.rest),
+            None => println!("listening: REST on {scheme}://{}", bound.rest),
         }
         // Tests and supervisors read the addresses as soon as they are printed.
         use std::io::Write as _;
