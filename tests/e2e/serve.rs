@@ -33,7 +33,8 @@ impl Server {
         let mut child = ferry()
             .arg("serve")
             .args(args)
-            .args(["--listen", rest, "--grpc-listen", "127.0.0.1:0", "--poll-seconds", "0"])
+            .args(["--listen", rest, "--grpc-listen", "127.0.0.1:0"])
+            .args(if args.contains(&"--poll-seconds") { &[][..] } else { &["--poll-seconds", "0"][..] })
             // The transforms' compilation cache shared with the other tests of this binary.
             .env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-xdg-cache"))
             .stdout(Stdio::piped())
@@ -54,8 +55,7 @@ impl Server {
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) if line.starts_with("listening:") => {
-                    let rest =
-                        line.split("://").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+                    let rest = line.split("://").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
                     let grpc = line.split("gRPC on ").nth(1).map(|g| g.trim().parse().unwrap());
                     return Ok(Server { child, rest, grpc, log, _dir: dir });
                 }
@@ -931,4 +931,32 @@ fn tls_on_both_listeners() {
     ]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("does not go with the certificate"), "{}", stderr(&o));
+}
+
+/// Without SIGHUP: the directory is polled, and a bundle copied in piece by piece (each piece sooner than
+/// the next poll) is loaded only once it has stopped changing, never opened half-written.
+#[test]
+fn polling_loads_a_bundle_once_it_stops_changing() {
+    let repo = tempdir();
+    std::fs::copy(credit_risk(), repo.path().join("a.ferry")).unwrap();
+    let s = Server::start(&[repo.path().to_str().unwrap(), "--poll-seconds", "1"]);
+    let staging = tempdir();
+    credit_risk_version("1.2.0", &staging.path().join("v.ferry"));
+    let bytes = std::fs::read(staging.path().join("v.ferry")).unwrap();
+    // Written in place, in four pieces 300 ms apart: each poll sees it changed until it is whole.
+    let target = repo.path().join("b.ferry");
+    let mut f = std::fs::File::create(&target).unwrap();
+    for chunk in bytes.chunks(bytes.len().div_ceil(4)) {
+        f.write_all(chunk).unwrap();
+        f.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    drop(f);
+    let until = Instant::now() + Duration::from_secs(20);
+    while latest_version(&s) != "1.2.0" {
+        assert!(Instant::now() < until, "1.2.0 never loaded: {}", s.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // No refusal was logged for the half-written file.
+    assert!(!s.log().contains("bundle refused"), "{}", s.log());
 }
