@@ -230,22 +230,30 @@ impl Repository {
             }
             settling.remove(path);
             changed = true;
-            let served = match self.open(path, &files) {
-                Ok(s) => Some(s),
+            let (served, fresh) = match self.open(path, &files) {
+                Ok(s) => (Some(s), true),
                 Err(e) => {
                     if when == Reload::Startup && *named {
                         return Err(e);
                     }
                     self.metrics.refused(&path.display().to_string());
+                    // A refused replacement does not take down what this file served before: that model
+                    // was verified when it loaded, and is still what it was (a rename keeps its bytes).
+                    let kept = files.get(path).and_then(|f| f.served.clone());
+                    let still = kept.as_ref().map_or(String::new(), |k| format!("{} {}", k.name, k.version));
                     log::event(
                         "error",
                         "bundle refused",
-                        &[("file", &path.display().to_string()), ("reason", &e.to_string())],
+                        &[
+                            ("file", &path.display().to_string()),
+                            ("reason", &e.to_string()),
+                            ("still_serving", &still),
+                        ],
                     );
-                    None
+                    (kept, false)
                 }
             };
-            if let Some(s) = &served {
+            if let Some(s) = served.as_ref().filter(|_| fresh) {
                 self.metrics.loaded(&s.name, &s.version);
                 log::event(
                     "info",

@@ -624,6 +624,20 @@ fn hot_swap_under_load_loses_no_request() {
         log.lines().any(|l| l.contains("\"msg\":\"bundle refused\"") && l.contains("broken.ferry")),
         "{log}"
     );
+
+    // A refused replacement of a served file does not take its model down.
+    let bad = staging.path().join("bad.ferry");
+    std::fs::write(&bad, b"not a bundle").unwrap();
+    std::fs::rename(&bad, repo.path().join("credit-risk-1.1.0.ferry")).unwrap();
+    s.signal("-HUP");
+    let until = Instant::now() + Duration::from_secs(30);
+    while !s.log().contains("\"still_serving\":\"credit-risk 1.1.0\"") {
+        assert!(Instant::now() < until, "no refusal logged: {}", s.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = s.post_json("/v2/models/credit-risk/infer", &infer_body(&features, 3));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["model_version"], "1.1.0");
 }
 
 use std::sync::Mutex;
