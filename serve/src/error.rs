@@ -39,6 +39,9 @@ pub enum ServeError {
     /// The TLS certificate or key is unreadable or unusable.
     #[error("tls `{path}`: {message}")]
     Tls { path: String, message: String },
+    /// The limits contradict each other.
+    #[error("{0}")]
+    Limits(String),
     /// The server failed while running.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
@@ -62,6 +65,9 @@ pub enum RequestError {
     /// The request waited past its deadline; it was not run.
     #[error("the request's deadline of {0:?} passed before it could run")]
     Deadline(Duration),
+    /// The request data held in flight is at the server's limit (`--max-inflight-bytes`).
+    #[error("the server holds its limit of {limit_mib} MiB of request data in flight")]
+    Saturated { limit_mib: usize, retry_after: Duration },
     /// The body or a tensor is over the server's limits.
     #[error("{0}")]
     TooLarge(String),
@@ -85,7 +91,9 @@ impl RequestError {
             RequestError::NotFound(_) => 404,
             RequestError::TooLarge(_) => 413,
             RequestError::Internal(_) => 500,
-            RequestError::Overloaded { .. } | RequestError::Unavailable(_) => 503,
+            RequestError::Overloaded { .. }
+            | RequestError::Saturated { .. }
+            | RequestError::Unavailable(_) => 503,
             RequestError::Deadline(_) => 504,
         }
     }
@@ -98,7 +106,9 @@ impl RequestError {
             RequestError::NotFound(_) => tonic::Code::NotFound,
             RequestError::TooLarge(_) => tonic::Code::ResourceExhausted,
             RequestError::Internal(_) => tonic::Code::Internal,
-            RequestError::Overloaded { .. } | RequestError::Unavailable(_) => tonic::Code::Unavailable,
+            RequestError::Overloaded { .. }
+            | RequestError::Saturated { .. }
+            | RequestError::Unavailable(_) => tonic::Code::Unavailable,
             RequestError::Deadline(_) => tonic::Code::DeadlineExceeded,
         }
     }
@@ -109,7 +119,7 @@ impl RequestError {
             RequestError::BadRequest(_) => "bad_request",
             RequestError::Contract(_) => "contract",
             RequestError::NotFound(_) => "not_found",
-            RequestError::Overloaded { .. } => "overloaded",
+            RequestError::Overloaded { .. } | RequestError::Saturated { .. } => "overloaded",
             RequestError::Deadline(_) => "deadline",
             RequestError::TooLarge(_) => "too_large",
             RequestError::Unauthorized => "unauthorized",

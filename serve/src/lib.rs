@@ -42,6 +42,11 @@ use std::time::Duration;
 /// The default limit on a request body (JSON and binary parts together).
 pub const DEFAULT_MAX_BODY: usize = 64 << 20;
 
+/// The default bound on request memory in flight: 2 GiB.
+pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 2 << 30;
+
+pub use state::JSON_EXPANSION;
+
 /// How a server is set up.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -57,6 +62,10 @@ pub struct ServeOptions {
     pub token: Option<String>,
     /// The largest request body accepted, in bytes.
     pub max_body: usize,
+    /// The most memory REST request bodies may take while they are read and decoded, all requests
+    /// together (a JSON body counts [`JSON_EXPANSION`] times its size); beyond it, `503`. At least
+    /// `max_body × JSON_EXPANSION`.
+    pub max_inflight_bytes: usize,
     /// The policy's latency budget.
     pub budget: LatencyBudget,
     /// How often directories are polled for new bundles; `None` only reloads on `SIGHUP`.
@@ -78,6 +87,7 @@ impl Default for ServeOptions {
             config: ServeConfig::default(),
             token: None,
             max_body: DEFAULT_MAX_BODY,
+            max_inflight_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
             budget: LatencyBudget::default(),
             poll: Some(Duration::from_secs(2)),
             drain: Duration::from_secs(30),
@@ -127,6 +137,12 @@ async fn serve(
     options: ServeOptions,
     on_ready: impl FnOnce(&Bound, &Snapshot),
 ) -> Result<(), ServeError> {
+    if options.max_inflight_bytes < options.max_body.saturating_mul(JSON_EXPANSION) {
+        return Err(ServeError::Limits(format!(
+            "the in-flight memory bound ({} bytes) must hold one largest JSON request: at least {} x the body limit ({} bytes)",
+            options.max_inflight_bytes, JSON_EXPANSION, options.max_body
+        )));
+    }
     let metrics = Arc::new(metrics::Metrics::default());
     let repo = Arc::new(Repository::new(
         Arc::new(runtime),
@@ -152,6 +168,7 @@ async fn serve(
         options.max_body,
         options.budget,
         options.log_requests,
+        options.max_inflight_bytes,
     ));
     let acceptor = match &options.tls {
         Some((cert, key)) => Some(tls::acceptor(cert, key)?),

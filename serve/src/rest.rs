@@ -41,7 +41,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
 fn error_response(e: &RequestError) -> Response {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, axum::Json(e.body())).into_response();
-    if let RequestError::Overloaded { retry_after, .. } = e {
+    if let RequestError::Overloaded { retry_after, .. } | RequestError::Saturated { retry_after, .. } = e {
         let secs = retry_after.as_secs().max(1).to_string();
         if let Ok(v) = HeaderValue::from_str(&secs) {
             response.headers_mut().insert(header::RETRY_AFTER, v);
@@ -196,7 +196,26 @@ fn ready_answer(state: &State, headers: &HeaderMap, model: &str, version: Option
     }
 }
 
-async fn read_body(state: &State, body: Body) -> Result<bytes::Bytes, RequestError> {
+/// Reserves the memory a request may take before its body is read (its `Content-Length`, or the body
+/// limit when it does not say, times what decoding may make of it), then reads the body.
+async fn read_body(
+    state: &State,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(bytes::Bytes, crate::state::Reservation), RequestError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(state.max_body)
+        .min(state.max_body);
+    let binary = headers.contains_key(HEADER_LENGTH);
+    let reservation = state.reserve(declared, binary)?;
+    let bytes = read_limited(state, body).await?;
+    Ok((bytes, reservation))
+}
+
+async fn read_limited(state: &State, body: Body) -> Result<bytes::Bytes, RequestError> {
     axum::body::to_bytes(body, state.max_body).await.map_err(|_| {
         RequestError::TooLarge(format!(
             "the request body is over the server's limit of {} bytes",
@@ -297,7 +316,7 @@ async fn infer_answer(
     };
     let mut id = state.request_id(header_id.as_deref());
     let result = async {
-        let body = read_body(&state, body).await?;
+        let (body, _reservation) = read_body(&state, &headers, body).await?;
         let header_length = match headers.get(HEADER_LENGTH) {
             None => None,
             Some(v) => Some(v.to_str().map_err(|_| {
@@ -372,7 +391,7 @@ async fn records_answer(
         }
     };
     let result = async {
-        let body = read_body(&state, body).await?;
+        let (body, _reservation) = read_body(&state, &headers, body).await?;
         let request: RecordsRequest = serde_json::from_slice(&body).map_err(|e| {
             RequestError::BadRequest(format!(
                 "the body is not a records request ({{\"records\": [...]}}): {e}"

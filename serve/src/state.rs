@@ -32,7 +32,18 @@ pub(crate) struct State {
     pub budget: LatencyBudget,
     pub log_requests: bool,
     next_id: AtomicU64,
+    /// Request memory in flight, in KiB ([`State::reserve`]).
+    memory: Arc<tokio::sync::Semaphore>,
+    memory_limit: usize,
 }
+
+/// What decoding a JSON body may make of it: each JSON scalar (at least two bytes with its separator)
+/// becomes one 32-byte parsed value before it is a tensor element.
+pub const JSON_EXPANSION: usize = 17;
+
+/// Memory reserved for one request, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Reservation(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
 
 /// Which protocol a request came in, for metrics and logs.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +69,7 @@ impl State {
         max_body: usize,
         budget: LatencyBudget,
         log_requests: bool,
+        memory_limit: usize,
     ) -> State {
         State {
             repo,
@@ -68,7 +80,24 @@ impl State {
             budget,
             log_requests,
             next_id: AtomicU64::new(1),
+            memory: Arc::new(tokio::sync::Semaphore::new(memory_limit.div_ceil(1024))),
+            memory_limit,
         }
+    }
+
+    /// Reserves what a body of `bytes` may take while it is read and decoded (the bytes, and for JSON
+    /// [`JSON_EXPANSION`] times them), or `Saturated` when the server already holds its limit: memory is
+    /// bounded before it is allocated, whatever the number of clients.
+    pub fn reserve(&self, bytes: usize, binary: bool) -> Result<Reservation, RequestError> {
+        let factor = if binary { 2 } else { JSON_EXPANSION };
+        let kib = bytes.saturating_mul(factor).div_ceil(1024).max(1);
+        let permits = u32::try_from(kib).unwrap_or(u32::MAX);
+        Arc::clone(&self.memory).try_acquire_many_owned(permits).map(Reservation).map_err(|_| {
+            RequestError::Saturated {
+                limit_mib: self.memory_limit >> 20,
+                retry_after: Duration::from_secs(1),
+            }
+        })
     }
 
     /// Whether an `Authorization` header value carries the token (compared in constant time).

@@ -974,3 +974,50 @@ fn polling_loads_a_bundle_once_it_stops_changing() {
     // No refusal was logged for the half-written file.
     assert!(!s.log().contains("bundle refused"), "{}", s.log());
 }
+
+/// Request memory is reserved before a body is read: a client that declares a body and trickles it holds
+/// its reservation, and once the bound is held, others get 503 with Retry-After instead of the server
+/// growing; a bound too small for one request is refused at start-up.
+#[test]
+fn request_memory_is_bounded_before_it_is_read() {
+    // Exactly one largest JSON request fits (1,000 bytes x 17).
+    let s = Server::start(&[
+        credit_risk().to_str().unwrap(),
+        "--max-body",
+        "1000",
+        "--max-inflight-bytes",
+        "17000",
+    ]);
+    let mut slow = TcpStream::connect(s.rest).unwrap();
+    slow.write_all(b"POST /v2/models/credit-risk/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (features, _) = edge_golden();
+    let r = s.post_json("/v2/models/credit-risk/infer", &infer_body(&features[..14], 1));
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(r.json()["error"].as_str().unwrap().contains("in flight"), "{}", r.json());
+    drop(slow);
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = s.post_json("/v2/models/credit-risk/infer", &infer_body(&features[..14], 1));
+        if r.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < until, "the reservation was never given back: {}", r.status);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = run(&[
+        "serve",
+        credit_risk().to_str().unwrap(),
+        "--max-body",
+        "1000",
+        "--max-inflight-bytes",
+        "1000",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-grpc",
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("must hold one largest JSON request"), "{}", stderr(&o));
+}

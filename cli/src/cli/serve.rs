@@ -39,6 +39,10 @@ pub struct ServeArgs {
     /// The largest request body accepted, in bytes.
     #[arg(long, default_value_t = ferry_serve::DEFAULT_MAX_BODY)]
     max_body: usize,
+    /// The most memory request bodies may take while read and decoded, all requests together (a JSON
+    /// body counts 17 times its size); beyond it new requests get 503. At least 17 x --max-body.
+    #[arg(long, default_value_t = ferry_serve::DEFAULT_MAX_INFLIGHT_BYTES)]
+    max_inflight_bytes: usize,
     /// Seconds between polls of the directories for new bundles (0: only on SIGHUP).
     #[arg(long, default_value_t = 2)]
     poll_seconds: u64,
@@ -107,6 +111,7 @@ pub fn serve(a: ServeArgs) -> CliResult {
         config,
         token,
         max_body: a.max_body,
+        max_inflight_bytes: a.max_inflight_bytes,
         budget,
         poll: (a.poll_seconds > 0).then(|| Duration::from_secs(a.poll_seconds)),
         drain: Duration::from_secs(a.drain_seconds),
