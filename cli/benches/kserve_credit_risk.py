@@ -3,6 +3,8 @@ the same ONNX file with `onnxruntime`, answering OIP v2 on REST. Started by cli/
 
 Usage: kserve_credit_risk.py MODEL.onnx HTTP_PORT
 
+Needs `pip install kserve==0.21.0 onnxruntime==1.31.1` (the versions measured in BENCHMARKS.md).
+
 Per-request latency logging is off (the fastest KServe configuration); one worker process, as a single
 `ferry serve` process is one process.
 """
@@ -24,7 +26,7 @@ class CreditRisk(Model):
         (probability,) = self.session.run(["probability"], {"features": features})
         out = InferOutput(name="probability", shape=list(probability.shape), datatype="FP32")
         out.set_data_from_numpy(probability, binary_data=False)
-        return InferResponse(model_name=self.name, infer_outputs=[out], response_id=payload.id)
+        return InferResponse(model_name=self.name, infer_outputs=[out], response_id=payload.id or "")
 
 
 if __name__ == "__main__":

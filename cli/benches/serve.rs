@@ -39,16 +39,54 @@ impl Cell {
     }
 }
 
-fn request_bytes(addr: SocketAddr) -> Vec<u8> {
-    let body = format!(
-        r#"{{"inputs":[{{"name":"features","shape":[1,14],"datatype":"FP32","data":{}}}]}}"#,
-        serde_json::to_string(&ROW.to_vec()).unwrap()
-    );
-    format!(
-        "POST /v2/models/credit-risk/infer HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
+/// What the clients send, and how an answer is checked.
+struct Workload {
+    model: &'static str,
+    body: String,
+    ok: Box<dyn Fn(&serde_json::Value) -> bool + Send + Sync>,
+}
+
+impl Workload {
+    /// One credit-risk applicant; the answer must be the reference probability.
+    fn credit_risk(want: f64) -> Workload {
+        Workload {
+            model: "credit-risk",
+            body: format!(
+                r#"{{"inputs":[{{"name":"features","shape":[1,14],"datatype":"FP32","data":{}}}]}}"#,
+                serde_json::to_string(&ROW.to_vec()).unwrap()
+            ),
+            ok: Box::new(move |v| {
+                v["outputs"][0]["data"][0].as_f64().is_some_and(|p| (p - want).abs() < 1e-5)
+            }),
+        }
+    }
+
+    /// One 64-token text-embedding request; the answer must be one 64-float embedding.
+    fn text_embedding() -> Workload {
+        let ids: Vec<i64> = (0..64).map(|i| (i * 37 + 11) % 1000).collect();
+        Workload {
+            model: "text-embedding",
+            body: serde_json::json!({"inputs": [
+                {"name": "input_ids", "shape": [1, 64], "datatype": "INT64", "data": ids},
+                {"name": "attention_mask", "shape": [1, 64], "datatype": "INT64", "data": vec![1; 64]},
+            ]})
+            .to_string(),
+            ok: Box::new(|v| {
+                v["outputs"][0]["shape"] == serde_json::json!([1, 64])
+                    && v["outputs"][0]["data"].as_array().is_some_and(|d| d.len() == 64)
+            }),
+        }
+    }
+
+    fn request(&self, addr: SocketAddr) -> Vec<u8> {
+        format!(
+            "POST /v2/models/{}/infer HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+            self.model,
+            self.body.len(),
+            self.body
+        )
+        .into_bytes()
+    }
 }
 
 /// One keep-alive exchange: the status and body, or `None` when the connection broke.
@@ -75,9 +113,8 @@ fn exchange(conn: &mut BufReader<TcpStream>, request: &[u8]) -> Option<(u16, Vec
     Some((status, body))
 }
 
-fn answer_ok(body: &[u8], want: f64) -> bool {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else { return false };
-    v["outputs"][0]["data"][0].as_f64().is_some_and(|p| (p - want).abs() < 1e-5)
+fn answer_ok(body: &[u8], w: &Workload) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| (w.ok)(&v))
 }
 
 fn drive(
@@ -85,16 +122,16 @@ fn drive(
     clients: usize,
     max_requests: usize,
     max_time: Duration,
-    want: f64,
+    w: &Arc<Workload>,
     mid_run: Option<&dyn Fn()>,
 ) -> Cell {
-    let request = Arc::new(request_bytes(addr));
+    let request = Arc::new(w.request(addr));
     let stop = Arc::new(AtomicBool::new(false));
     let per_client = max_requests.div_ceil(clients);
     let barrier = Arc::new(Barrier::new(clients + 1));
     let handles: Vec<_> = (0..clients)
         .map(|_| {
-            let (request, stop, barrier) = (request.clone(), stop.clone(), barrier.clone());
+            let (request, stop, barrier, w) = (request.clone(), stop.clone(), barrier.clone(), w.clone());
             std::thread::spawn(move || {
                 let mut conn = BufReader::new(TcpStream::connect(addr).unwrap());
                 conn.get_mut().set_nodelay(true).unwrap();
@@ -104,7 +141,7 @@ fn drive(
                 while latencies.len() + errors < per_client && !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
                     match exchange(&mut conn, &request) {
-                        Some((200, body)) if answer_ok(&body, want) => latencies.push(t.elapsed()),
+                        Some((200, body)) if answer_ok(&body, &w) => latencies.push(t.elapsed()),
                         Some(_) => errors += 1,
                         None => {
                             errors += 1;
@@ -249,21 +286,34 @@ fn main() {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         v["probability"]["data"][0].as_f64().unwrap()
     };
+    let credit = Arc::new(Workload::credit_risk(want));
+    pack(&root.join("fixtures/text-embedding"), &repo.join("text-embedding.ferry"));
+    let embedding = Arc::new(Workload::text_embedding());
     let levels = [1usize, 16, 64];
     let mut rows: Vec<(String, Vec<Cell>)> = Vec::new();
 
     let (batched, addr) = ferry_serve(&repo, "");
     rows.push((
         "ferry serve (dynamic batching)".into(),
-        levels.iter().map(|&c| drive(addr, c, max_requests, seconds, want, None)).collect(),
+        levels.iter().map(|&c| drive(addr, c, max_requests, seconds, &credit, None)).collect(),
     ));
     drop(batched);
     let (unbatched, addr) = ferry_serve(&repo, "[defaults]\nmax_batch_size = 1\n");
     rows.push((
         "ferry serve (batching off)".into(),
-        levels.iter().map(|&c| drive(addr, c, max_requests, seconds, want, None)).collect(),
+        levels.iter().map(|&c| drive(addr, c, max_requests, seconds, &credit, None)).collect(),
     ));
     drop(unbatched);
+    // Batching where the model, not HTTP, is most of the work: 64-token text embeddings.
+    let mut embedding_rows: Vec<(String, Vec<Cell>)> = Vec::new();
+    for (name, config) in [("on", ""), ("off", "[defaults]\nmax_batch_size = 1\n")] {
+        let (server, addr) = ferry_serve(&repo, config);
+        embedding_rows.push((
+            format!("ferry serve, text-embedding 1x64, batching {name}"),
+            levels.iter().map(|&c| drive(addr, c, max_requests, seconds, &embedding, None)).collect(),
+        ));
+        drop(server);
+    }
 
     // A swap under load: 1.1.0 dropped in (renamed in whole) and SIGHUP, halfway through.
     let (swapping, addr) = ferry_serve(&repo, "");
@@ -279,7 +329,7 @@ fn main() {
         std::fs::rename(&staging, repo.join("credit-risk-1.1.0.ferry")).unwrap();
         Command::new("kill").args(["-HUP", &pid]).status().unwrap();
     };
-    let swap_cell = drive(addr, 64, max_requests, seconds, want, Some(&swap));
+    let swap_cell = drive(addr, 64, max_requests, seconds, &credit, Some(&swap));
     drop(swapping);
 
     let kserve_ok = Command::new("python3")
@@ -302,12 +352,12 @@ fn main() {
         // KServe is far slower: the same time budget per cell, a smaller request cap is not needed.
         rows.push((
             "KServe Python server (kserve + onnxruntime)".into(),
-            levels.iter().map(|&c| drive(addr, c, max_requests, seconds, want, None)).collect(),
+            levels.iter().map(|&c| drive(addr, c, max_requests, seconds, &credit, None)).collect(),
         ));
         drop(p);
     } else {
         eprintln!(
-            "KServe row not measured: `python3 -c 'import kserve, onnxruntime'` fails (pip install kserve onnxruntime==1.31.1)"
+            "KServe row not measured: `python3 -c 'import kserve, onnxruntime'` fails (pip install kserve==0.21.0 onnxruntime==1.31.1)"
         );
     }
 
@@ -318,6 +368,17 @@ fn main() {
     println!("| server | concurrency | requests/s | p50 ms | p99 ms | errors |");
     println!("|---|---:|---:|---:|---:|---:|");
     for (name, cells) in &rows {
+        for (c, cell) in levels.iter().zip(cells) {
+            println!(
+                "| {name} | {c} | {:.0} | {:.3} | {:.3} | {} |",
+                cell.throughput(),
+                cell.p50_ms,
+                cell.p99_ms,
+                cell.errors
+            );
+        }
+    }
+    for (name, cells) in &embedding_rows {
         for (c, cell) in levels.iter().zip(cells) {
             println!(
                 "| {name} | {c} | {:.0} | {:.3} | {:.3} | {} |",
@@ -350,6 +411,12 @@ fn main() {
         println!(
             "concurrency {c}: batching on/off throughput {:.2}x",
             rows[0].1[i].throughput() / rows[1].1[i].throughput()
+        );
+    }
+    for (i, c) in levels.iter().enumerate() {
+        println!(
+            "concurrency {c}: text-embedding batching on/off throughput {:.2}x",
+            embedding_rows[0].1[i].throughput() / embedding_rows[1].1[i].throughput()
         );
     }
     assert_eq!(swap_cell.errors, 0, "requests failed during the swap");

@@ -1,6 +1,7 @@
 //! Dynamic batching, as Triton does it: requests to one model wait in a bounded queue; a worker takes the
-//! first, waits up to `max_queue_delay` for more, stacks up to `max_batch_size` rows into one ONNX
-//! Runtime call and splits the outputs back.
+//! first, takes what else is waiting (and with a `max_queue_delay`, waits that long for more), stacks up
+//! to `max_batch_size` rows into one ONNX Runtime call and splits the outputs back. The default delay is
+//! zero: requests batch when they arrive faster than the workers answer, and a lone request never waits.
 //!
 //! Every request was checked against the contract before it was queued. If the merged call still fails
 //! (an output check, ONNX Runtime), each request of the batch is run alone, so one bad request never
@@ -170,7 +171,14 @@ impl Worker {
                 if self.max_batch > 1 {
                     let until = Instant::now() + self.delay;
                     while rows < self.max_batch {
-                        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                        // With no delay, a batch is what is already waiting: greedy batching, which
+                        // costs a lone request nothing.
+                        let next = if self.delay.is_zero() {
+                            rx.try_recv().map_err(|_| RecvTimeoutError::Timeout)
+                        } else {
+                            rx.recv_timeout(until.saturating_duration_since(Instant::now()))
+                        };
+                        match next {
                             Ok(job) => {
                                 self.depth.fetch_sub(1, Ordering::Relaxed);
                                 if rows + job.rows > self.max_batch {

@@ -3,7 +3,7 @@
 //! ```toml
 //! [defaults]
 //! max_batch_size = 64        # rows per ONNX Runtime call
-//! max_queue_delay_us = 500   # how long the first request of a batch waits for company
+//! max_queue_delay_us = 0     # how long the first request of a batch waits for company (0: greedy)
 //! max_queue = 1024           # requests waiting per model; beyond it: 503 + Retry-After
 //! instances = 2              # batches of one model run in parallel
 //! deadline_ms = 10000        # a request not started by then is answered 504
@@ -37,7 +37,7 @@ impl Default for ModelSettings {
     fn default() -> ModelSettings {
         ModelSettings {
             max_batch_size: 64,
-            max_queue_delay: Duration::from_micros(500),
+            max_queue_delay: Duration::ZERO,
             max_queue: 1024,
             instances: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4)),
             deadline: Duration::from_secs(10),
