@@ -369,7 +369,7 @@ async fn model_infer(
     let served = match state.find(&r.model_name, version(&r.model_version)) {
         Ok(s) => s,
         Err(e) => {
-            state.finish(&r.model_name, &r.model_version, Protocol::Grpc, &id, started, Err(&e));
+            state.finish_unresolved(&r.model_name, &r.model_version, Protocol::Grpc, &id, started, &e);
             return Err(status(&e));
         }
     };

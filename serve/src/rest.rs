@@ -310,7 +310,14 @@ async fn infer_answer(
         Ok(s) => s,
         Err(e) => {
             let id = state.request_id(header_id.as_deref());
-            state.finish(&model, version.as_deref().unwrap_or(""), Protocol::Rest, &id, started, Err(&e));
+            state.finish_unresolved(
+                &model,
+                version.as_deref().unwrap_or(""),
+                Protocol::Rest,
+                &id,
+                started,
+                &e,
+            );
             return error_response(&e);
         }
     };
@@ -386,7 +393,14 @@ async fn records_answer(
     let served = match authorize(&state, &headers).and_then(|()| state.find(&model, version.as_deref())) {
         Ok(s) => s,
         Err(e) => {
-            state.finish(&model, version.as_deref().unwrap_or(""), Protocol::Rest, &id, started, Err(&e));
+            state.finish_unresolved(
+                &model,
+                version.as_deref().unwrap_or(""),
+                Protocol::Rest,
+                &id,
+                started,
+                &e,
+            );
             return error_response(&e);
         }
     };

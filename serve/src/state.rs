@@ -143,7 +143,7 @@ impl State {
         req: InferRequest,
     ) -> Result<Vec<(String, Tensor)>, RequestError> {
         if let Err(e) = served.model.contract().check_request(&req.inputs) {
-            self.metrics.violation(&served.name, &e.input, e.feature.as_deref(), e.kind.rule());
+            self.violation(served, &e);
             return Err(RequestError::Contract(e));
         }
         let names: Vec<String> = if req.outputs.is_empty() {
@@ -224,10 +224,49 @@ impl State {
         result.map_err(|e| {
             let e = RequestError::from(e);
             if let RequestError::Contract(c) = &e {
-                self.metrics.violation(&served.name, &c.input, c.feature.as_deref(), c.kind.rule());
+                self.violation(served, c);
             }
             e
         })
+    }
+
+    /// Counts a contract violation. Labels come from the bundle's contract only: an input the contract
+    /// does not declare is counted as `input=""`, so clients cannot mint new series.
+    fn violation(&self, served: &Served, e: &ferry::runtime::ContractError) {
+        let input = match e.kind {
+            ferry::runtime::ContractErrorKind::UnknownInput { .. } => "",
+            _ => e.input.as_str(),
+        };
+        self.metrics.violation(&served.name, input, e.feature.as_deref(), e.kind.rule());
+    }
+
+    /// [`State::finish`] for a request refused before a served model was found (no such model, no
+    /// token): counted under `model=""`, since the name is the client's and labels must stay bounded;
+    /// logged with the name the client gave.
+    pub fn finish_unresolved(
+        &self,
+        requested: &str,
+        version: &str,
+        protocol: Protocol,
+        id: &str,
+        started: Instant,
+        e: &RequestError,
+    ) {
+        self.metrics.request("", "", protocol.name(), e.outcome());
+        let micros = started.elapsed().as_micros().to_string();
+        log::event(
+            "warn",
+            "request failed",
+            &[
+                ("id", id),
+                ("model", requested),
+                ("version", version),
+                ("protocol", protocol.name()),
+                ("outcome", e.outcome()),
+                ("error", &e.to_string()),
+                ("micros", &micros),
+            ],
+        );
     }
 
     /// Counts and (for failures, or always with `--log-requests`) logs a finished request.

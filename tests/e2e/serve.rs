@@ -407,6 +407,12 @@ fn hostile_requests_are_refused_with_clear_errors() {
         "{metrics}"
     );
     assert!(metrics.contains("ferry_batch_size_count{model=\"credit-risk\"}"), "{metrics}");
+    // Names only a client chose (an unknown model, an undeclared input) never become label values.
+    assert!(!metrics.contains("ghost") && !metrics.contains("nope"), "{metrics}");
+    assert!(
+        metrics.contains(r#"ferry_requests_total{model="",version="",protocol="rest",outcome="not_found"}"#),
+        "{metrics}"
+    );
     // Failed requests are logged as JSON lines with their id.
     let log = s.log();
     let line =
