@@ -187,6 +187,16 @@ fn drive(
     Cell { requests: all.len(), errors, seconds, p50_ms: pct(0.5), p99_ms: pct(0.99) }
 }
 
+fn print_row(name: &str, concurrency: usize, cell: &Cell) {
+    println!(
+        "| {name} | {concurrency} | {:.0} | {:.3} | {:.3} | {} |",
+        cell.throughput(),
+        cell.p50_ms,
+        cell.p99_ms,
+        cell.errors
+    );
+}
+
 struct Proc(Child);
 
 impl Drop for Proc {
@@ -367,35 +377,12 @@ fn main() {
     );
     println!("| server | concurrency | requests/s | p50 ms | p99 ms | errors |");
     println!("|---|---:|---:|---:|---:|---:|");
-    for (name, cells) in &rows {
+    for (name, cells) in rows.iter().chain(&embedding_rows) {
         for (c, cell) in levels.iter().zip(cells) {
-            println!(
-                "| {name} | {c} | {:.0} | {:.3} | {:.3} | {} |",
-                cell.throughput(),
-                cell.p50_ms,
-                cell.p99_ms,
-                cell.errors
-            );
+            print_row(name, *c, cell);
         }
     }
-    for (name, cells) in &embedding_rows {
-        for (c, cell) in levels.iter().zip(cells) {
-            println!(
-                "| {name} | {c} | {:.0} | {:.3} | {:.3} | {} |",
-                cell.throughput(),
-                cell.p50_ms,
-                cell.p99_ms,
-                cell.errors
-            );
-        }
-    }
-    println!(
-        "| ferry serve, 1.1.0 swapped in mid-run | 64 | {:.0} | {:.3} | {:.3} | {} |",
-        swap_cell.throughput(),
-        swap_cell.p50_ms,
-        swap_cell.p99_ms,
-        swap_cell.errors
-    );
+    print_row("ferry serve, 1.1.0 swapped in mid-run", 64, &swap_cell);
     if rows.len() == 3 {
         for (i, c) in levels.iter().enumerate() {
             let (f, k) = (&rows[0].1[i], &rows[2].1[i]);

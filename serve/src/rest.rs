@@ -272,6 +272,13 @@ fn encode(
     response
 }
 
+/// What a `POST` to a model asks for.
+#[derive(Debug, Clone, Copy)]
+enum Post {
+    Infer,
+    Records,
+}
+
 async fn infer(
     Axum(state): Axum<Arc<State>>,
     model: Result<Path<String>, PathRejection>,
@@ -279,7 +286,7 @@ async fn infer(
     body: Body,
 ) -> Response {
     match model {
-        Ok(Path(model)) => infer_answer(state, headers, body, model, None).await,
+        Ok(Path(model)) => answer_post(state, headers, body, model, None, Post::Infer).await,
         Err(e) => error_response(&bad_path(&e)),
     }
 }
@@ -291,68 +298,11 @@ async fn infer_version(
     body: Body,
 ) -> Response {
     match path {
-        Ok(Path((model, version))) => infer_answer(state, headers, body, model, Some(version)).await,
+        Ok(Path((model, version))) => {
+            answer_post(state, headers, body, model, Some(version), Post::Infer).await
+        }
         Err(e) => error_response(&bad_path(&e)),
     }
-}
-
-async fn infer_answer(
-    state: Arc<State>,
-    headers: HeaderMap,
-    body: Body,
-    model: String,
-    version: Option<String>,
-) -> Response {
-    let started = Instant::now();
-    let _inflight = state.metrics.start();
-    let header_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let served = match authorize(&state, &headers).and_then(|()| state.find(&model, version.as_deref())) {
-        Ok(s) => s,
-        Err(e) => {
-            let id = state.request_id(header_id.as_deref());
-            state.finish_unresolved(
-                &model,
-                version.as_deref().unwrap_or(""),
-                Protocol::Rest,
-                &id,
-                started,
-                &e,
-            );
-            return error_response(&e);
-        }
-    };
-    let mut id = state.request_id(header_id.as_deref());
-    let result = async {
-        let (body, _reservation) = read_body(&state, &headers, body).await?;
-        let header_length = match headers.get(HEADER_LENGTH) {
-            None => None,
-            Some(v) => Some(v.to_str().map_err(|_| {
-                RequestError::BadRequest(format!(
-                    "header `Inference-Header-Content-Length` is not a byte count: {v:?}"
-                ))
-            })?),
-        };
-        let request = oip::decode_rest(served.model.contract(), header_length, &body)?;
-        drop(body);
-        if let Some(given) = &request.id {
-            id = state.request_id(Some(given));
-        }
-        let asked = request.outputs.clone();
-        let binary = request.binary_output;
-        let client_id = request.id.clone();
-        let outputs = state.infer(&served, request).await?;
-        Ok::<_, RequestError>(encode(&served, client_id.as_deref(), outputs, &asked, binary))
-    }
-    .await;
-    state.finish(&served.name, &served.version, Protocol::Rest, &id, started, result.as_ref().map(|_| ()));
-    result.unwrap_or_else(|e| error_response(&e))
-}
-
-#[derive(Deserialize)]
-struct RecordsRequest {
-    #[serde(default)]
-    id: Option<String>,
-    records: Vec<Value>,
 }
 
 async fn records(
@@ -362,7 +312,7 @@ async fn records(
     body: Body,
 ) -> Response {
     match model {
-        Ok(Path(model)) => records_answer(state, headers, body, model, None).await,
+        Ok(Path(model)) => answer_post(state, headers, body, model, None, Post::Records).await,
         Err(e) => error_response(&bad_path(&e)),
     }
 }
@@ -374,17 +324,22 @@ async fn records_version(
     body: Body,
 ) -> Response {
     match path {
-        Ok(Path((model, version))) => records_answer(state, headers, body, model, Some(version)).await,
+        Ok(Path((model, version))) => {
+            answer_post(state, headers, body, model, Some(version), Post::Records).await
+        }
         Err(e) => error_response(&bad_path(&e)),
     }
 }
 
-async fn records_answer(
+/// A `POST` to a model: token, model, memory reserved and body read, the request run, then counted and
+/// logged under the client's id (its OIP `id`, else `x-request-id`, else one of the server's).
+async fn answer_post(
     state: Arc<State>,
     headers: HeaderMap,
     body: Body,
     model: String,
     version: Option<String>,
+    what: Post,
 ) -> Response {
     let started = Instant::now();
     let _inflight = state.metrics.start();
@@ -393,45 +348,83 @@ async fn records_answer(
     let served = match authorize(&state, &headers).and_then(|()| state.find(&model, version.as_deref())) {
         Ok(s) => s,
         Err(e) => {
-            state.finish_unresolved(
-                &model,
-                version.as_deref().unwrap_or(""),
-                Protocol::Rest,
-                &id,
-                started,
-                &e,
-            );
+            let version = version.as_deref().unwrap_or("");
+            state.finish_unresolved(&model, version, Protocol::Rest, &id, started, &e);
             return error_response(&e);
         }
     };
     let result = async {
         let (body, _reservation) = read_body(&state, &headers, body).await?;
-        let request: RecordsRequest = serde_json::from_slice(&body).map_err(|e| {
-            RequestError::BadRequest(format!(
-                "the body is not a records request ({{\"records\": [...]}}): {e}"
-            ))
-        })?;
-        drop(body);
-        if let Some(given) = &request.id {
-            id = state.request_id(Some(given));
+        match what {
+            Post::Infer => run_infer(&state, &served, &headers, body, &mut id).await,
+            Post::Records => run_records(&state, &served, body, &mut id).await,
         }
-        let records: Vec<String> = request.records.iter().map(Value::to_string).collect();
-        let decisions = state.records(&served, records).await?;
-        let decisions: Vec<Value> = decisions
-            .iter()
-            .map(|d| serde_json::from_str(d).unwrap_or_else(|_| Value::String(d.clone())))
-            .collect();
-        let mut answer = json!({
-            "model_name": served.name,
-            "model_version": served.version,
-            "decisions": decisions,
-        });
-        if let Some(id) = request.id {
-            answer["id"] = Value::from(id);
-        }
-        Ok::<_, RequestError>(axum::Json(answer).into_response())
     }
     .await;
     state.finish(&served.name, &served.version, Protocol::Rest, &id, started, result.as_ref().map(|_| ()));
     result.unwrap_or_else(|e| error_response(&e))
+}
+
+async fn run_infer(
+    state: &State,
+    served: &Arc<Served>,
+    headers: &HeaderMap,
+    body: bytes::Bytes,
+    id: &mut String,
+) -> Result<Response, RequestError> {
+    let header_length = match headers.get(HEADER_LENGTH) {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| {
+            RequestError::BadRequest(format!(
+                "header `Inference-Header-Content-Length` is not a byte count: {v:?}"
+            ))
+        })?),
+    };
+    let request = oip::decode_rest(served.model.contract(), header_length, &body)?;
+    drop(body);
+    if let Some(given) = &request.id {
+        *id = state.request_id(Some(given));
+    }
+    let asked = request.outputs.clone();
+    let binary = request.binary_output;
+    let client_id = request.id.clone();
+    let outputs = state.infer(served, request).await?;
+    Ok(encode(served, client_id.as_deref(), outputs, &asked, binary))
+}
+
+#[derive(Deserialize)]
+struct RecordsRequest {
+    #[serde(default)]
+    id: Option<String>,
+    records: Vec<Value>,
+}
+
+async fn run_records(
+    state: &State,
+    served: &Arc<Served>,
+    body: bytes::Bytes,
+    id: &mut String,
+) -> Result<Response, RequestError> {
+    let request: RecordsRequest = serde_json::from_slice(&body).map_err(|e| {
+        RequestError::BadRequest(format!("the body is not a records request ({{\"records\": [...]}}): {e}"))
+    })?;
+    drop(body);
+    if let Some(given) = &request.id {
+        *id = state.request_id(Some(given));
+    }
+    let records: Vec<String> = request.records.iter().map(Value::to_string).collect();
+    let decisions = state.records(served, records).await?;
+    let decisions: Vec<Value> = decisions
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|_| Value::String(d.clone())))
+        .collect();
+    let mut answer = json!({
+        "model_name": served.name,
+        "model_version": served.version,
+        "decisions": decisions,
+    });
+    if let Some(id) = request.id {
+        answer["id"] = Value::from(id);
+    }
+    Ok(axum::Json(answer).into_response())
 }
