@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,13 +27,13 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/v2/health/ready", get(ready))
         .route("/v2", get(server_metadata))
         .route("/v2/models/{model}", get(model_metadata))
-        .route("/v2/models/{model}/versions/{version}", get(model_metadata_version))
+        .route("/v2/models/{model}/versions/{version}", get(model_metadata))
         .route("/v2/models/{model}/ready", get(model_ready))
-        .route("/v2/models/{model}/versions/{version}/ready", get(model_ready_version))
+        .route("/v2/models/{model}/versions/{version}/ready", get(model_ready))
         .route("/v2/models/{model}/infer", post(infer))
-        .route("/v2/models/{model}/versions/{version}/infer", post(infer_version))
+        .route("/v2/models/{model}/versions/{version}/infer", post(infer))
         .route("/v2/models/{model}/records", post(records))
-        .route("/v2/models/{model}/versions/{version}/records", post(records_version))
+        .route("/v2/models/{model}/versions/{version}/records", post(records))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(state)
@@ -138,25 +139,21 @@ fn metadata(state: &State, served: &Served) -> Value {
     })
 }
 
-async fn model_metadata(
-    Axum(state): Axum<Arc<State>>,
-    model: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-) -> Response {
-    match model {
-        Ok(Path(model)) => metadata_answer(&state, &headers, &model, None),
-        Err(e) => error_response(&bad_path(&e)),
-    }
+/// A route's `{model}` and optional `{version}`, or the protocol's JSON 400 for a path axum could not
+/// decode. One extractor serves both forms of each route.
+type ModelPath = Result<Path<BTreeMap<String, String>>, PathRejection>;
+
+fn model_and_version(path: ModelPath) -> Result<(String, Option<String>), RequestError> {
+    let Path(mut params) = path.map_err(|e| bad_path(&e))?;
+    let model =
+        params.remove("model").ok_or_else(|| RequestError::BadRequest("no model in the path".into()))?;
+    Ok((model, params.remove("version")))
 }
 
-async fn model_metadata_version(
-    Axum(state): Axum<Arc<State>>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-) -> Response {
-    match path {
-        Ok(Path((model, version))) => metadata_answer(&state, &headers, &model, Some(&version)),
-        Err(e) => error_response(&bad_path(&e)),
+async fn model_metadata(Axum(state): Axum<Arc<State>>, path: ModelPath, headers: HeaderMap) -> Response {
+    match model_and_version(path) {
+        Ok((model, version)) => metadata_answer(&state, &headers, &model, version.as_deref()),
+        Err(e) => error_response(&e),
     }
 }
 
@@ -167,25 +164,10 @@ fn metadata_answer(state: &State, headers: &HeaderMap, model: &str, version: Opt
     }
 }
 
-async fn model_ready(
-    Axum(state): Axum<Arc<State>>,
-    model: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-) -> Response {
-    match model {
-        Ok(Path(model)) => ready_answer(&state, &headers, &model, None),
-        Err(e) => error_response(&bad_path(&e)),
-    }
-}
-
-async fn model_ready_version(
-    Axum(state): Axum<Arc<State>>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-) -> Response {
-    match path {
-        Ok(Path((model, version))) => ready_answer(&state, &headers, &model, Some(&version)),
-        Err(e) => error_response(&bad_path(&e)),
+async fn model_ready(Axum(state): Axum<Arc<State>>, path: ModelPath, headers: HeaderMap) -> Response {
+    match model_and_version(path) {
+        Ok((model, version)) => ready_answer(&state, &headers, &model, version.as_deref()),
+        Err(e) => error_response(&e),
     }
 }
 
@@ -279,55 +261,17 @@ enum Post {
     Records,
 }
 
-async fn infer(
-    Axum(state): Axum<Arc<State>>,
-    model: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    match model {
-        Ok(Path(model)) => answer_post(state, headers, body, model, None, Post::Infer).await,
-        Err(e) => error_response(&bad_path(&e)),
+async fn infer(Axum(state): Axum<Arc<State>>, path: ModelPath, headers: HeaderMap, body: Body) -> Response {
+    match model_and_version(path) {
+        Ok((model, version)) => answer_post(state, headers, body, model, version, Post::Infer).await,
+        Err(e) => error_response(&e),
     }
 }
 
-async fn infer_version(
-    Axum(state): Axum<Arc<State>>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    match path {
-        Ok(Path((model, version))) => {
-            answer_post(state, headers, body, model, Some(version), Post::Infer).await
-        }
-        Err(e) => error_response(&bad_path(&e)),
-    }
-}
-
-async fn records(
-    Axum(state): Axum<Arc<State>>,
-    model: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    match model {
-        Ok(Path(model)) => answer_post(state, headers, body, model, None, Post::Records).await,
-        Err(e) => error_response(&bad_path(&e)),
-    }
-}
-
-async fn records_version(
-    Axum(state): Axum<Arc<State>>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    match path {
-        Ok(Path((model, version))) => {
-            answer_post(state, headers, body, model, Some(version), Post::Records).await
-        }
-        Err(e) => error_response(&bad_path(&e)),
+async fn records(Axum(state): Axum<Arc<State>>, path: ModelPath, headers: HeaderMap, body: Body) -> Response {
+    match model_and_version(path) {
+        Ok((model, version)) => answer_post(state, headers, body, model, version, Post::Records).await,
+        Err(e) => error_response(&e),
     }
 }
 
