@@ -26,7 +26,7 @@ use ferry_contract::Contract;
 use ferry_spec::DType;
 use ferry_tensor::{Tensor, TensorData, TensorMap};
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -224,6 +224,71 @@ pub fn quote_non_finite(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     }
 }
 
+/// A request, input or output parameter. The protocol's parameters are booleans, numbers and strings; an
+/// array or object is refused as it is met, so a parameter cannot hold a large JSON tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    /// `true` or `false`.
+    Bool(bool),
+    /// A negative integer.
+    I64(i64),
+    /// A non-negative integer.
+    U64(u64),
+    /// Any other number.
+    F64(f64),
+    /// A string.
+    Str(String),
+}
+
+impl Param {
+    /// The value as a non-negative integer, if it is one.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Param::U64(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The value as an integer, if it is one that fits.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Param::I64(v) => Some(*v),
+            Param::U64(v) => i64::try_from(*v).ok(),
+            _ => None,
+        }
+    }
+}
+
+struct ParamVisitor;
+
+impl Visitor<'_> for ParamVisitor {
+    type Value = Param;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a boolean, a number or a string (a parameter)")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Param, E> {
+        Ok(Param::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Param, E> {
+        Ok(if v < 0 { Param::I64(v) } else { Param::U64(v.unsigned_abs()) })
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Param, E> {
+        Ok(Param::U64(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Param, E> {
+        Ok(Param::F64(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Param, E> {
+        Ok(Param::Str(v.to_owned()))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Param {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Param, D::Error> {
+        d.deserialize_any(ParamVisitor)
+    }
+}
+
 /// One input as a protocol declares it, before its data is decoded.
 #[derive(Debug)]
 pub struct Declared<'a> {
@@ -377,6 +442,11 @@ pub fn from_raw(
         let mut out = Vec::with_capacity(n.min(bytes.len() / 4));
         let mut at = 0usize;
         while at < bytes.len() {
+            if out.len() == n {
+                return Err(bad(format!(
+                    "the binary BYTES data holds more than the shape's {n} elements (byte offset {at})"
+                )));
+            }
             let Some(len) = bytes.get(at..at + 4) else {
                 return Err(bad(format!("binary BYTES element {} is cut at byte offset {at}", out.len())));
             };
@@ -462,7 +532,7 @@ struct RestRequest {
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
-    parameters: Map<String, Value>,
+    parameters: BTreeMap<String, Param>,
     inputs: Vec<RestInput>,
     #[serde(default)]
     outputs: Vec<RestOutput>,
@@ -474,7 +544,7 @@ struct RestInput {
     shape: Vec<u64>,
     datatype: String,
     #[serde(default)]
-    parameters: Map<String, Value>,
+    parameters: BTreeMap<String, Param>,
     #[serde(default)]
     data: Option<FlatData>,
 }
@@ -483,7 +553,7 @@ struct RestInput {
 struct RestOutput {
     name: String,
     #[serde(default)]
-    parameters: Map<String, Value>,
+    parameters: BTreeMap<String, Param>,
 }
 
 /// Decodes an inference request: the JSON part, then each input's data (JSON or binary), each checked
@@ -579,10 +649,10 @@ pub fn decode_rest(
             binary.len()
         )));
     }
-    let flag = |params: &Map<String, Value>, key: &str| -> Result<Option<bool>, DecodeError> {
+    let flag = |params: &BTreeMap<String, Param>, key: &str| -> Result<Option<bool>, DecodeError> {
         match params.get(key) {
             None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Param::Bool(b)) => Ok(Some(*b)),
             Some(_) => Err(DecodeError::BadRequest(format!("parameter `{key}` is not a boolean"))),
         }
     };
@@ -662,6 +732,20 @@ mod tests {
         let mut huge = u32::MAX.to_le_bytes().to_vec();
         huge.push(b'a');
         assert!(from_raw("s", DType::String, vec![1], 1, &huge).is_err());
+    }
+
+    #[test]
+    fn parameters_are_scalars_and_bytes_stop_at_the_shape() {
+        let contract = Contract::new(&[], &[]);
+        let e =
+            decode_rest(&contract, None, br#"{"parameters": {"x": [1, 2, 3]}, "inputs": []}"#).unwrap_err();
+        assert!(e.to_string().contains("a boolean, a number or a string"), "{e}");
+        assert!(
+            decode_rest(&contract, None, br#"{"parameters": {"x": "y", "n": -1}, "inputs": []}"#).is_ok()
+        );
+        let t = Tensor::new(vec![2], TensorData::String(vec!["a".into(), "b".into()])).unwrap();
+        let e = from_raw("s", DType::String, vec![1], 1, &to_raw(&t)).unwrap_err();
+        assert!(e.to_string().contains("more than the shape's 1 elements"), "{e}");
     }
 
     #[test]

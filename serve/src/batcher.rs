@@ -153,18 +153,21 @@ impl Worker {
     fn run(self) {
         let mut carry: Option<Job> = None;
         loop {
+            // A request that did not fit the last batch runs now, on its own: waiting for the queue's
+            // lock could leave it behind another worker blocked on an empty queue until its deadline.
+            if let Some(job) = carry.take() {
+                self.run_batch(vec![job]);
+                continue;
+            }
             let batch = {
                 let rx = self.rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let first = match carry.take() {
-                    Some(job) => job,
-                    None => match rx.recv() {
-                        Ok(job) => {
-                            self.depth.fetch_sub(1, Ordering::Relaxed);
-                            job
-                        }
-                        // Every sender is gone and the queue is empty: the model was unloaded.
-                        Err(_) => return,
-                    },
+                let first = match rx.recv() {
+                    Ok(job) => {
+                        self.depth.fetch_sub(1, Ordering::Relaxed);
+                        job
+                    }
+                    // Every sender is gone and the queue is empty: the model was unloaded.
+                    Err(_) => return,
                 };
                 let mut rows = first.rows;
                 let mut batch = vec![first];

@@ -68,6 +68,9 @@ pub enum RequestError {
     /// The request data held in flight is at the server's limit (`--max-inflight-bytes`).
     #[error("the server holds its limit of {limit_mib} MiB of request data in flight")]
     Saturated { limit_mib: usize, retry_after: Duration },
+    /// The client did not send its body within the model's deadline.
+    #[error("the request body did not arrive within {0:?}")]
+    SlowBody(Duration),
     /// The body or a tensor is over the server's limits.
     #[error("{0}")]
     TooLarge(String),
@@ -88,6 +91,7 @@ impl RequestError {
         match self {
             RequestError::BadRequest(_) | RequestError::Contract(_) => 400,
             RequestError::Unauthorized => 401,
+            RequestError::SlowBody(_) => 408,
             RequestError::NotFound(_) => 404,
             RequestError::TooLarge(_) => 413,
             RequestError::Internal(_) => 500,
@@ -109,7 +113,7 @@ impl RequestError {
             RequestError::Overloaded { .. }
             | RequestError::Saturated { .. }
             | RequestError::Unavailable(_) => tonic::Code::Unavailable,
-            RequestError::Deadline(_) => tonic::Code::DeadlineExceeded,
+            RequestError::Deadline(_) | RequestError::SlowBody(_) => tonic::Code::DeadlineExceeded,
         }
     }
 
@@ -120,7 +124,7 @@ impl RequestError {
             RequestError::Contract(_) => "contract",
             RequestError::NotFound(_) => "not_found",
             RequestError::Overloaded { .. } | RequestError::Saturated { .. } => "overloaded",
-            RequestError::Deadline(_) => "deadline",
+            RequestError::Deadline(_) | RequestError::SlowBody(_) => "deadline",
             RequestError::TooLarge(_) => "too_large",
             RequestError::Unauthorized => "unauthorized",
             RequestError::Unavailable(_) => "unavailable",
@@ -128,10 +132,26 @@ impl RequestError {
         }
     }
 
+    /// The error as text, cut to 1 KiB: a name a client sent (an unknown input, model or output) can be
+    /// as long as the body, and the message goes into logs, JSON answers and gRPC headers.
+    pub fn message(&self) -> String {
+        const MAX: usize = 1024;
+        let mut text = self.to_string();
+        if text.len() > MAX {
+            let mut cut = MAX;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push_str("...");
+        }
+        text
+    }
+
     /// The JSON error body: OIP v2's `{"error": message}`, with the library's structured contract error
     /// under `contract` when the contract refused the request.
     pub fn body(&self) -> serde_json::Value {
-        let mut body = serde_json::json!({ "error": self.to_string() });
+        let mut body = serde_json::json!({ "error": self.message() });
         if let RequestError::Contract(e) = self {
             body["contract"] = contract_json(e);
         }

@@ -247,6 +247,14 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let state = Arc::clone(&self.state);
         let max = state.max_body;
+        // The token is checked from the headers before a message is read and decoded (the health
+        // checks need none), so an unauthenticated client cannot make the server hold its messages.
+        let path = req.uri().path();
+        let health = path.ends_with("/ServerLive") || path.ends_with("/ServerReady");
+        if !health && !state.authorized(req.headers().get("authorization").map(|v| v.as_bytes())) {
+            let status = status(&RequestError::Unauthorized);
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
         macro_rules! unary {
             ($handler:expr) => {{
                 let svc = Unary { state, f: $handler };
@@ -274,7 +282,7 @@ where
 }
 
 fn status(e: &RequestError) -> Status {
-    let mut s = Status::new(e.grpc_code(), e.to_string());
+    let mut s = Status::new(e.grpc_code(), e.message());
     if let RequestError::Contract(c) = e
         && let Ok(v) = crate::error::contract_json(c).to_string().parse()
     {
@@ -375,7 +383,11 @@ async fn model_infer(
     };
     let client_id = r.id.clone();
     let result = async {
-        let request = decode(&served, r)?;
+        let request = decode(&served, r).inspect_err(|e| {
+            if let RequestError::Contract(c) = e {
+                state.violation(&served, c);
+            }
+        })?;
         let outputs = state.infer(&served, request).await?;
         Ok::<_, RequestError>(encode(&served, client_id, outputs))
     }

@@ -40,12 +40,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// The default limit on a request body (JSON and binary parts together).
-pub const DEFAULT_MAX_BODY: usize = 64 << 20;
+pub const DEFAULT_MAX_BODY: usize = 32 << 20;
 
 /// The default bound on request memory in flight: 2 GiB.
 pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 2 << 30;
 
-pub use state::JSON_EXPANSION;
+pub use state::{BINARY_EXPANSION, JSON_EXPANSION};
 
 /// How a server is set up.
 #[derive(Debug, Clone)]

@@ -344,7 +344,7 @@ impl Repository {
             outputs,
             batcher,
             settings,
-            records: Arc::new(tokio::sync::Semaphore::new(settings.max_queue)),
+            records: Arc::new(tokio::sync::Semaphore::new(settings.instances)),
         }))
     }
 }

@@ -182,28 +182,31 @@ fn ready_answer(state: &State, headers: &HeaderMap, model: &str, version: Option
 /// limit when it does not say, times what decoding may make of it), then reads the body.
 async fn read_body(
     state: &State,
+    served: &Served,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(bytes::Bytes, crate::state::Reservation), RequestError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(state.max_body)
-        .min(state.max_body);
-    let binary = headers.contains_key(HEADER_LENGTH);
-    let reservation = state.reserve(declared, binary)?;
-    let bytes = read_limited(state, body).await?;
+    let number = |name: &str| {
+        headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<usize>().ok())
+    };
+    let declared = number(header::CONTENT_LENGTH.as_str()).unwrap_or(state.max_body).min(state.max_body);
+    // The JSON part is what the binary extension's header says, or all of it: a header longer than the
+    // body is refused later, and reserves the body as JSON meanwhile.
+    let json = number(HEADER_LENGTH).map_or(declared, |n| n.min(declared));
+    let reservation = state.reserve(json, declared - json)?;
+    // A client that declares a body and never sends it holds its reservation only this long.
+    let deadline = served.settings.deadline;
+    let bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(body, state.max_body)).await {
+        Err(_) => return Err(RequestError::SlowBody(deadline)),
+        Ok(Err(_)) => {
+            return Err(RequestError::TooLarge(format!(
+                "the request body is over the server's limit of {} bytes, or was cut off",
+                state.max_body
+            )));
+        }
+        Ok(Ok(b)) => b,
+    };
     Ok((bytes, reservation))
-}
-
-async fn read_limited(state: &State, body: Body) -> Result<bytes::Bytes, RequestError> {
-    axum::body::to_bytes(body, state.max_body).await.map_err(|_| {
-        RequestError::TooLarge(format!(
-            "the request body is over the server's limit of {} bytes",
-            state.max_body
-        ))
-    })
 }
 
 fn encode(
@@ -298,7 +301,7 @@ async fn answer_post(
         }
     };
     let result = async {
-        let (body, _reservation) = read_body(&state, &headers, body).await?;
+        let (body, _reservation) = read_body(&state, &served, &headers, body).await?;
         match what {
             Post::Infer => run_infer(&state, &served, &headers, body, &mut id).await,
             Post::Records => run_records(&state, &served, body, &mut id).await,
@@ -324,7 +327,8 @@ async fn run_infer(
             ))
         })?),
     };
-    let request = oip::decode_rest(served.model.contract(), header_length, &body)?;
+    let request = oip::decode_rest(served.model.contract(), header_length, &body)
+        .map_err(|e| state.decode_error(served, e))?;
     drop(body);
     if let Some(given) = &request.id {
         *id = state.request_id(Some(given));

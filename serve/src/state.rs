@@ -37,9 +37,13 @@ pub(crate) struct State {
     memory_limit: usize,
 }
 
-/// What decoding a JSON body may make of it: each JSON scalar (at least two bytes with its separator)
-/// becomes one 32-byte parsed value before it is a tensor element.
-pub const JSON_EXPANSION: usize = 17;
+/// What reading and decoding a JSON body may make of each of its bytes: the byte itself, and its share of
+/// a 32-byte parsed value per JSON scalar (at least two bytes with its separator), doubled for a growing
+/// vector's spare capacity.
+pub const JSON_EXPANSION: usize = 33;
+
+/// The same for binary tensor data: the bytes, and the decoded elements.
+pub const BINARY_EXPANSION: usize = 2;
 
 /// Memory reserved for one request, given back when dropped.
 #[derive(Debug)]
@@ -85,12 +89,13 @@ impl State {
         }
     }
 
-    /// Reserves what a body of `bytes` may take while it is read and decoded (the bytes, and for JSON
-    /// [`JSON_EXPANSION`] times them), or `Saturated` when the server already holds its limit: memory is
-    /// bounded before it is allocated, whatever the number of clients.
-    pub fn reserve(&self, bytes: usize, binary: bool) -> Result<Reservation, RequestError> {
-        let factor = if binary { 2 } else { JSON_EXPANSION };
-        let kib = bytes.saturating_mul(factor).div_ceil(1024).max(1);
+    /// Reserves what a body may take while it is read and decoded: its JSON bytes times
+    /// [`JSON_EXPANSION`], its binary bytes times [`BINARY_EXPANSION`]; `Saturated` when the server
+    /// already holds its limit. Memory is bounded before it is allocated, whatever the number of clients.
+    pub fn reserve(&self, json: usize, binary: usize) -> Result<Reservation, RequestError> {
+        let bytes =
+            json.saturating_mul(JSON_EXPANSION).saturating_add(binary.saturating_mul(BINARY_EXPANSION));
+        let kib = bytes.div_ceil(1024).max(1);
         let permits = u32::try_from(kib).unwrap_or(u32::MAX);
         Arc::clone(&self.memory).try_acquire_many_owned(permits).map(Reservation).map_err(|_| {
             RequestError::Saturated {
@@ -230,9 +235,18 @@ impl State {
         })
     }
 
+    /// A decoding error as the request's answer; a contract refusal is counted as a violation, as it is
+    /// when the whole request is checked.
+    pub fn decode_error(&self, served: &Served, e: ferry_oip::DecodeError) -> RequestError {
+        if let ferry_oip::DecodeError::Contract(c) = &e {
+            self.violation(served, c);
+        }
+        RequestError::from(e)
+    }
+
     /// Counts a contract violation. Labels come from the bundle's contract only: an input the contract
     /// does not declare is counted as `input=""`, so clients cannot mint new series.
-    fn violation(&self, served: &Served, e: &ferry::runtime::ContractError) {
+    pub fn violation(&self, served: &Served, e: &ferry::runtime::ContractError) {
         let input = match e.kind {
             ferry::runtime::ContractErrorKind::UnknownInput { .. } => "",
             _ => e.input.as_str(),
@@ -263,7 +277,7 @@ impl State {
                 ("version", version),
                 ("protocol", protocol.name()),
                 ("outcome", e.outcome()),
-                ("error", &e.to_string()),
+                ("error", &e.message()),
                 ("micros", &micros),
             ],
         );
@@ -304,7 +318,7 @@ impl State {
                         ("version", version),
                         ("protocol", protocol.name()),
                         ("outcome", outcome),
-                        ("error", &e.to_string()),
+                        ("error", &e.message()),
                         ("micros", &micros),
                     ],
                 );

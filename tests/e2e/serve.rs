@@ -982,17 +982,23 @@ fn polling_loads_a_bundle_once_it_stops_changing() {
 }
 
 /// Request memory is reserved before a body is read: a client that declares a body and trickles it holds
-/// its reservation, and once the bound is held, others get 503 with Retry-After instead of the server
-/// growing; a bound too small for one request is refused at start-up.
+/// its reservation (for the model's deadline at most, then 408), and once the bound is held, others get
+/// 503 with Retry-After instead of the server growing; a bound too small for one request is refused at
+/// start-up.
 #[test]
 fn request_memory_is_bounded_before_it_is_read() {
-    // Exactly one largest JSON request fits (1,000 bytes x 17).
+    let t = tempdir();
+    let config = t.path().join("serve.toml");
+    std::fs::write(&config, "[defaults]\ndeadline_ms = 2000\n").unwrap();
+    // Exactly one largest JSON request fits (1,000 bytes x 33).
     let s = Server::start(&[
         credit_risk().to_str().unwrap(),
         "--max-body",
         "1000",
         "--max-inflight-bytes",
-        "17000",
+        "33000",
+        "--config",
+        config.to_str().unwrap(),
     ]);
     let mut slow = TcpStream::connect(s.rest).unwrap();
     slow.write_all(b"POST /v2/models/credit-risk/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
@@ -1003,6 +1009,12 @@ fn request_memory_is_bounded_before_it_is_read() {
     assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.header("retry-after"), Some("1"));
     assert!(r.json()["error"].as_str().unwrap().contains("in flight"), "{}", r.json());
+    // The body never comes: after the deadline the server answers 408 and lets the memory go.
+    slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut answer = Vec::new();
+    let _ = slow.read_to_end(&mut answer);
+    let answer = parse_response(&answer).unwrap_or_else(|| panic!("no answer: {answer:?}"));
+    assert_eq!(answer.status, 408, "{}", String::from_utf8_lossy(&answer.body));
     drop(slow);
     let until = Instant::now() + Duration::from_secs(10);
     loop {

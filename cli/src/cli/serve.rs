@@ -40,7 +40,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = ferry_serve::DEFAULT_MAX_BODY)]
     max_body: usize,
     /// The most memory request bodies may take while read and decoded, all requests together (a JSON
-    /// body counts 17 times its size); beyond it new requests get 503. At least 17 x --max-body.
+    /// body counts 33 times its size, binary data twice); beyond it new requests get 503. At least 33 x --max-body.
     #[arg(long, default_value_t = ferry_serve::DEFAULT_MAX_INFLIGHT_BYTES)]
     max_inflight_bytes: usize,
     /// Seconds between polls of the directories for new bundles (0: only on SIGHUP).
