@@ -125,7 +125,9 @@ pub(crate) fn place(
     let explicit = options.library_path.as_deref();
     let cpu = |fallback| DeviceInUse { requested: options.device, gpu: None, fallback };
     match options.device {
-        Device::Cpu => Ok((ort_lib::ensure_loaded(explicit, digests, false)?, cpu(None))),
+        Device::Cpu => {
+            Ok((ort_lib::ensure_loaded(explicit, &options.python_prefixes, digests, false)?, cpu(None)))
+        }
         Device::Cuda { device_id } => {
             let ordinal = usize::try_from(device_id).map_err(|_| RuntimeError::Device {
                 device: options.device.to_string(),
@@ -145,7 +147,10 @@ pub(crate) fn place(
                     reason = format!("{reason}: {s}");
                     source = s.source();
                 }
-                Ok((ort_lib::ensure_loaded(explicit, digests, false)?, cpu(Some(reason))))
+                Ok((
+                    ort_lib::ensure_loaded(explicit, &options.python_prefixes, digests, false)?,
+                    cpu(Some(reason)),
+                ))
             }
         },
     }
@@ -166,7 +171,8 @@ fn cuda(
             required: MIN_DRIVER_CUDA.to_string(),
         }));
     }
-    let ort = ort_lib::ensure_loaded(options.library_path.as_deref(), digests, true)?;
+    let ort =
+        ort_lib::ensure_loaded(options.library_path.as_deref(), &options.python_prefixes, digests, true)?;
     if ort.library.build == OrtBuild::Cpu {
         return Err(RuntimeError::Device {
             device,

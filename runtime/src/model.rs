@@ -63,6 +63,11 @@ pub struct RuntimeOptions {
     pub trust: TrustPolicy,
     /// An ONNX Runtime library to load instead of `ORT_DYLIB_PATH` or the pinned default; used as is.
     pub library_path: Option<PathBuf>,
+    /// Python installation prefixes whose `site-packages` are searched first for the `onnxruntime`
+    /// wheel's library, which must then be the pinned build (its digest is checked). The Python package
+    /// passes its own interpreter's (`sys.prefix`), so a virtual environment that is not activated
+    /// still finds the wheel `pip` installed beside Ferry.
+    pub python_prefixes: Vec<PathBuf>,
     /// The most elements an input whose size the contract leaves open may hold
     /// ([`Contract::with_max_elements`]); default [`ferry_contract::DEFAULT_MAX_ELEMENTS`].
     pub max_input_elements: Option<usize>,

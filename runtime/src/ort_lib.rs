@@ -172,6 +172,7 @@ fn lib_err(path: &Path, reason: impl Into<String>) -> RuntimeError {
 /// process can hold only one.
 pub(crate) fn ensure_loaded(
     explicit: Option<&Path>,
+    python_prefixes: &[PathBuf],
     cache: Option<&VerifiedDigests>,
     gpu: bool,
 ) -> Result<Arc<OrtState>, RuntimeError> {
@@ -190,7 +191,9 @@ pub(crate) fn ensure_loaded(
         }
         return Ok(Arc::clone(state));
     }
-    let library = search(&Places::from_env(explicit, gpu), cache)?;
+    let mut places = Places::from_env(explicit, gpu);
+    places.python_first = python_prefixes.to_vec();
+    let library = search(&places, cache)?;
     let builder = ort::init_from(&library.path).map_err(|e| lib_err(&library.path, e.to_string()))?;
     let env =
         builder.with_name("ferry").with_telemetry(false).build().map_err(|e| {
@@ -251,6 +254,8 @@ pub(crate) struct Places {
     /// Python installation prefixes whose `site-packages` may hold the wheel; `None`: found from the
     /// environment, and only when the search gets that far.
     pub python_prefixes: Option<Vec<PathBuf>>,
+    /// Prefixes searched before those: the host's own interpreter ([`RuntimeOptions::python_prefixes`](crate::RuntimeOptions::python_prefixes)).
+    pub python_first: Vec<PathBuf>,
     /// Whether the GPU build is wanted: its places (`lib/gpu/`, `$FERRY_HOME/lib/gpu/`, `.ort/<v>-gpu/`)
     /// are searched before the CPU build's.
     pub gpu: bool,
@@ -281,6 +286,7 @@ impl Places {
             ferry_home: env_path(FERRY_HOME_VAR),
             checkout: (!DEFAULT_LIBRARY_PATH.is_empty()).then(|| PathBuf::from(DEFAULT_LIBRARY_PATH)),
             python_prefixes: None,
+            python_first: Vec::new(),
         }
     }
 
@@ -407,7 +413,8 @@ impl Places {
 
     /// `onnxruntime/capi/libonnxruntime.so.<version>` in each prefix's `site-packages`/`dist-packages`.
     fn wheels(&self) -> Vec<PathBuf> {
-        let prefixes = self.python_prefixes.clone().unwrap_or_else(Places::python_prefixes_from_env);
+        let mut prefixes = self.python_first.clone();
+        prefixes.extend(self.python_prefixes.clone().unwrap_or_else(Places::python_prefixes_from_env));
         let mut found = Vec::new();
         for packages in ferry_device::site_packages(&prefixes) {
             let capi = packages.join("onnxruntime").join("capi");
@@ -679,6 +686,7 @@ mod tests {
         Places {
             checkout: Some(dir.join("checkout/libonnxruntime.so")),
             python_prefixes: Some(Vec::new()),
+            python_first: Vec::new(),
             ..Places::default()
         }
     }
