@@ -179,7 +179,9 @@ struct PyModel {
     digest: String,
     contract: String,
     /// Per declared input, its dtype: the buffer of a numpy array is read as that type first.
-    inputs: HashMap<String, DType>,
+    inputs: Vec<(String, DType)>,
+    /// The declared outputs' names as Python strings, made once: the keys of every answer.
+    outputs: Vec<(String, Py<PyString>)>,
 }
 
 enum OpenFailure {
@@ -221,7 +223,16 @@ fn open(
     })
     .to_string();
     let inputs = manifest.inputs.iter().map(|i| (i.name.clone(), i.dtype)).collect();
-    Ok(PyModel { model: Arc::new(model), path: path.display().to_string(), digest, contract, inputs })
+    let outputs =
+        manifest.outputs.iter().map(|o| (o.name.clone(), PyString::intern(py, &o.name).unbind())).collect();
+    Ok(PyModel {
+        model: Arc::new(model),
+        path: path.display().to_string(),
+        digest,
+        contract,
+        inputs,
+        outputs,
+    })
 }
 
 /// The numpy dtype string of each element type the Python API exchanges.
@@ -325,6 +336,13 @@ fn to_numpy<'py>(py: Python<'py>, name: &str, t: &Tensor) -> PyResult<Bound<'py,
     np.ndarray.bind(py).call1((PyTuple::new(py, &t.shape)?, np_dtype.bind(py), buffer))
 }
 
+impl PyModel {
+    /// The declared dtype of an input (a model has a handful: a scan beats hashing the name).
+    fn declared(&self, name: &str) -> Option<DType> {
+        self.inputs.iter().find(|(n, _)| n == name).map(|(_, d)| *d)
+    }
+}
+
 #[pymethods]
 impl PyModel {
     /// Checks the request against the contract and runs the model: `{name: numpy array}` in, the same
@@ -334,14 +352,18 @@ impl PyModel {
         for (key, value) in inputs.iter() {
             let key = key.cast::<PyString>().map_err(|_| PyTypeError::new_err("input names must be str"))?;
             let name = key.to_str()?;
-            let tensor = tensor_from(py, name, &value, self.inputs.get(name).copied())?;
+            let tensor = tensor_from(py, name, &value, self.declared(name))?;
             request.insert(name.to_owned(), tensor);
         }
         let model = &self.model;
         let outputs = py.detach(|| model.infer(&request)).map_err(|e| runtime_error(py, e))?;
         let out = PyDict::new(py);
         for (name, t) in &outputs {
-            out.set_item(name, to_numpy(py, name, t)?)?;
+            let array = to_numpy(py, name, t)?;
+            match self.outputs.iter().find(|(n, _)| n == name) {
+                Some((_, key)) => out.set_item(key.bind(py), array)?,
+                None => out.set_item(name, array)?,
+            }
         }
         Ok(out)
     }
@@ -464,7 +486,7 @@ fn _bench_infer(py: Python<'_>, model: &PyModel, inputs: &Bound<'_, PyDict>, cal
     let mut request = TensorMap::new();
     for (key, value) in inputs.iter() {
         let name: String = key.extract()?;
-        let tensor = tensor_from(py, &name, &value, model.inputs.get(&name).copied())?;
+        let tensor = tensor_from(py, &name, &value, model.declared(&name))?;
         request.insert(name, tensor);
     }
     let m = &model.model;
