@@ -215,3 +215,61 @@ unsafe fn tensor(name: &str, d: &FerryTensorIn) -> Result<Tensor, Error> {
         .map_err(|e| Error::invalid(format!("input `{name}`: {e}")))?;
     Tensor::new(shape, data).map_err(|e| Error::invalid(format!("input `{name}`: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    const BUFFER: usize = 4096;
+
+    fn expected_len(code: i32, dims: &[i64]) -> Option<usize> {
+        let dtype = FerryDType::from_code(code)?;
+        let mut n: usize = 1;
+        for &d in dims {
+            n = n.checked_mul(usize::try_from(d).ok()?)?;
+        }
+        n.checked_mul(dtype.size()).filter(|&b| b <= isize::MAX as usize)
+    }
+
+    proptest! {
+        /// Whatever a caller puts in a descriptor, the check never panics, never reads past `byte_len`
+        /// (the buffer is exactly 4 KiB), and accepts exactly the descriptors whose dtype is carried,
+        /// rank at most 32, dims non-negative, and byte length the product of the dims times the element
+        /// size.
+        #[test]
+        fn descriptors_are_accepted_exactly_when_consistent(
+            code in -2i32..20,
+            dims in proptest::collection::vec(prop_oneof![-3i64..5, 0i64..1 << 40, Just(i64::MAX)], 0..40),
+            claim in prop_oneof![Just(None), (0usize..=BUFFER).prop_map(Some)],
+        ) {
+            let data = vec![0u8; BUFFER];
+            let expected = expected_len(code, &dims);
+            // Claim the consistent length when it fits the buffer, else an arbitrary one within it.
+            let byte_len = match (claim, expected) {
+                (None, Some(e)) if e <= BUFFER => e,
+                (Some(c), _) => c,
+                _ => 0,
+            };
+            let d = FerryTensorIn {
+                name: c"x".as_ptr(),
+                dtype: code,
+                shape: dims.as_ptr(),
+                rank: dims.len(),
+                data: data.as_ptr().cast(),
+                byte_len,
+            };
+            // SAFETY: one descriptor; its name is a C string, `shape` holds `rank` dims and `data`
+            // BUFFER readable bytes, at least `byte_len`.
+            let result = unsafe { request(&d, 1) };
+            let consistent = dims.len() <= FERRY_MAX_RANK && expected == Some(byte_len);
+            prop_assert_eq!(result.is_ok(), consistent, "{:?}", result.err().map(|e| e.message));
+            if let Ok(map) = result {
+                let t = &map["x"];
+                prop_assert_eq!(t.shape.len(), dims.len());
+                prop_assert_eq!(ferry::tensor::to_le_bytes(&t.data).map(|b| b.len()), Some(byte_len));
+            }
+        }
+    }
+}

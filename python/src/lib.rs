@@ -254,9 +254,21 @@ fn numpy_dtype(dtype: DType) -> Option<&'static str> {
     })
 }
 
-fn read<T: Element + Copy>(py: Python<'_>, obj: &Bound<'_, PyAny>) -> Option<PyResult<(Vec<usize>, Vec<T>)>> {
+/// Reads an array's buffer as `T` if that is what it holds; the contract sees its dtype and shape
+/// before a byte is copied, so an array the contract refuses (a broadcast view claiming 10¹⁰ rows, a
+/// wrong dtype) costs no memory.
+fn read<T: Element + Copy>(
+    py: Python<'_>,
+    obj: &Bound<'_, PyAny>,
+    name: &str,
+    dtype: DType,
+    model: &Model,
+) -> Option<PyResult<(Vec<usize>, Vec<T>)>> {
     let buffer = PyBuffer::<T>::get(obj).ok()?;
     let shape = buffer.shape().to_vec();
+    if let Err(e) = model.contract().check_declared(name, dtype, &shape, None) {
+        return Some(Err(runtime_error(py, RuntimeError::Contract(e))));
+    }
     Some(buffer.to_vec(py).map(|v| (shape, v)))
 }
 
@@ -267,10 +279,11 @@ fn tensor_from(
     name: &str,
     obj: &Bound<'_, PyAny>,
     declared: Option<DType>,
+    model: &Model,
 ) -> PyResult<Tensor> {
     macro_rules! try_as {
-        ($t:ty, $wrap:path) => {
-            if let Some(r) = read::<$t>(py, obj) {
+        ($t:ty, $wrap:path, $dtype:expr) => {
+            if let Some(r) = read::<$t>(py, obj, name, $dtype, model) {
                 let (shape, v) = r?;
                 return Tensor::new(shape, $wrap(v))
                     .map_err(|e| PyValueError::new_err(format!("input `{name}`: {e}")));
@@ -278,21 +291,21 @@ fn tensor_from(
         };
     }
     match declared {
-        Some(DType::Float32) => try_as!(f32, TensorData::F32),
-        Some(DType::Int64) => try_as!(i64, TensorData::I64),
-        Some(DType::Float64) => try_as!(f64, TensorData::F64),
+        Some(DType::Float32) => try_as!(f32, TensorData::F32, DType::Float32),
+        Some(DType::Int64) => try_as!(i64, TensorData::I64, DType::Int64),
+        Some(DType::Float64) => try_as!(f64, TensorData::F64, DType::Float64),
         _ => {}
     }
-    try_as!(f32, TensorData::F32);
-    try_as!(f64, TensorData::F64);
-    try_as!(i64, TensorData::I64);
-    try_as!(i32, TensorData::I32);
-    try_as!(i16, TensorData::I16);
-    try_as!(i8, TensorData::I8);
-    try_as!(u8, TensorData::U8);
-    try_as!(u16, TensorData::U16);
-    try_as!(u32, TensorData::U32);
-    try_as!(u64, TensorData::U64);
+    try_as!(f32, TensorData::F32, DType::Float32);
+    try_as!(f64, TensorData::F64, DType::Float64);
+    try_as!(i64, TensorData::I64, DType::Int64);
+    try_as!(i32, TensorData::I32, DType::Int32);
+    try_as!(i16, TensorData::I16, DType::Int16);
+    try_as!(i8, TensorData::I8, DType::Int8);
+    try_as!(u8, TensorData::U8, DType::Uint8);
+    try_as!(u16, TensorData::U16, DType::Uint16);
+    try_as!(u32, TensorData::U32, DType::Uint32);
+    try_as!(u64, TensorData::U64, DType::Uint64);
     Err(PyTypeError::new_err(format!(
         "input `{name}`: expected a numpy array (C-contiguous) of a numeric dtype, got {}",
         obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "an object".into())
@@ -352,7 +365,7 @@ impl PyModel {
         for (key, value) in inputs.iter() {
             let key = key.cast::<PyString>().map_err(|_| PyTypeError::new_err("input names must be str"))?;
             let name = key.to_str()?;
-            let tensor = tensor_from(py, name, &value, self.declared(name))?;
+            let tensor = tensor_from(py, name, &value, self.declared(name), &self.model)?;
             request.insert(name.to_owned(), tensor);
         }
         let model = &self.model;
@@ -486,7 +499,7 @@ fn _bench_infer(py: Python<'_>, model: &PyModel, inputs: &Bound<'_, PyDict>, cal
     let mut request = TensorMap::new();
     for (key, value) in inputs.iter() {
         let name: String = key.extract()?;
-        let tensor = tensor_from(py, &name, &value, model.declared(&name))?;
+        let tensor = tensor_from(py, &name, &value, model.declared(&name), &model.model)?;
         request.insert(name, tensor);
     }
     let m = &model.model;

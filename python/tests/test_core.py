@@ -275,3 +275,24 @@ def test_wheel_library_is_the_pinned_onnxruntime():
     import onnxruntime
 
     assert onnxruntime.__version__ == "1.31.1"
+
+
+def test_a_huge_broadcast_view_is_refused_before_a_byte_is_copied(model):
+    # 10^10 rows x 14 float32 is 560 GB if copied; numpy holds it as one value with zero strides. The
+    # contract sees the shape first and refuses it (size), so nothing is allocated.
+    huge = np.broadcast_to(np.float32(30.0), (10**10, 14))
+    with pytest.raises(ferry.ContractError) as e:
+        model.infer({"features": huge})
+    assert e.value.rule == "size", str(e.value)
+    wrong = np.broadcast_to(np.float64(30.0), (10**10, 14))
+    with pytest.raises(ferry.ContractError) as e:
+        model.infer({"features": wrong})
+    assert e.value.rule == "dtype", str(e.value)
+
+
+def test_hostile_records_are_refused_not_crashed(credit_application_bundle):
+    m = ferry.open(credit_application_bundle)
+    deep = "[" * 100_000 + "]" * 100_000
+    for record in ["", "{", deep, '{"a": "' + "x" * (8 << 20) + '"}', "[1, 2]", "null"]:
+        with pytest.raises(ferry.RecordError):
+            m.infer_records([record])
