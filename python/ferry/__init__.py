@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import threading
+import weakref
 from typing import Any, Mapping, Optional, Sequence, Union
 
 from . import _native
@@ -96,9 +97,9 @@ _cache_lock = threading.Lock()
 _cache_pid = os.getpid()
 
 
-def _cached(path: str, digest: str, policy: Optional[str], device: str):
+def _cached(path: str, digest: str, policy: Optional[str], device: str, overrides: tuple = ()):
     global _cache_pid
-    key = (digest, policy, device)
+    key = (digest, policy, device, overrides)
     with _cache_lock:
         if _cache_pid != os.getpid():
             # A forked child inherits the parent's dict but must not share its ONNX Runtime sessions.
@@ -107,7 +108,7 @@ def _cached(path: str, digest: str, policy: Optional[str], device: str):
         native = _cache.get(key)
         if native is not None:
             return native
-    native = _native.open(path, policy, device, _python_prefixes())
+    native = _native.open(path, policy, device, _python_prefixes(), list(overrides))
     if native.digest != digest:
         raise BundleChangedError(
             f"{path}: the bundle is {native.digest}, but the model was pickled as {digest}; "
@@ -120,20 +121,22 @@ def _cached(path: str, digest: str, policy: Optional[str], device: str):
 class Model:
     """An opened, verified bundle. Share one between threads; each call is held to the contract."""
 
-    __slots__ = ("_native", "_path", "_digest", "_policy", "_device", "_contract")
+    __slots__ = ("_native", "_path", "_digest", "_policy", "_device", "_overrides", "_contract", "__weakref__")
 
-    def __init__(self, native, policy: Optional[str], device: str):
+    def __init__(self, native, policy: Optional[str], device: str, overrides: tuple = ()):
         self._native = native
         self._path = native.path
         self._digest = native.digest
         self._policy = policy
         self._device = device
+        self._overrides = overrides
         self._contract = None
+        _live.add(self)
 
     def _load(self):
         native = self._native
         if native is None:
-            native = _cached(self._path, self._digest, self._policy, self._device)
+            native = _cached(self._path, self._digest, self._policy, self._device, self._overrides)
             self._native = native
         return native
 
@@ -184,13 +187,13 @@ class Model:
         return self.contract["version"]
 
     def __reduce__(self):
-        return (_reopen, (self._path, self._digest, self._policy, self._device))
+        return (_reopen, (self._path, self._digest, self._policy, self._device, self._overrides))
 
     def __repr__(self) -> str:
         return f"ferry.Model(path={self._path!r}, digest={self._digest!r})"
 
 
-def _reopen(path: str, digest: str, policy: Optional[str], device: str) -> Model:
+def _reopen(path: str, digest: str, policy: Optional[str], device: str, overrides: tuple = ()) -> Model:
     # Lazily: unpickling costs nothing until the first call, which opens and verifies the bundle.
     m = Model.__new__(Model)
     m._native = None
@@ -198,8 +201,28 @@ def _reopen(path: str, digest: str, policy: Optional[str], device: str) -> Model
     m._digest = digest
     m._policy = policy
     m._device = device
+    m._overrides = tuple(overrides)
     m._contract = None
+    _live.add(m)
     return m
+
+
+# Every Model of this process, weakly: a forked child must not share its parent's ONNX Runtime
+# sessions, so after a fork each model drops its handle and reopens (verified, by digest) on its next
+# call. Nothing is checked per call.
+_live: "weakref.WeakSet[Model]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    global _cache_pid
+    _cache.clear()
+    _cache_pid = os.getpid()
+    for m in list(_live):
+        m._native = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def open(  # noqa: A001 - ferry.open is the package's entry point, as in the Rust library
@@ -215,10 +238,11 @@ def open(  # noqa: A001 - ferry.open is the package's entry point, as in the Rus
     ``device`` is ``cpu``, ``cuda``, ``cuda:N`` or ``auto``. ``overrides`` are config ``key=value``
     pairs, as ``ferry run --set``.
     """
-    policy_s = _path(policy)
-    pairs = [(str(k), str(v)) for k, v in (overrides or {}).items()]
-    native = _native.open(os.fspath(path), policy_s, device, _python_prefixes(), pairs)
-    return Model(native, policy_s, device)
+    # Absolute, so that a pickled model names the same files in a worker whatever its working directory.
+    policy_s = None if policy is None else os.path.abspath(os.fspath(policy))
+    pairs = tuple((str(k), str(v)) for k, v in (overrides or {}).items())
+    native = _native.open(os.path.abspath(os.fspath(path)), policy_s, device, _python_prefixes(), list(pairs))
+    return Model(native, policy_s, device, pairs)
 
 
 class VerifyReport(dict):

@@ -139,20 +139,23 @@ fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// One runtime per (policy, device) for the process: ONNX Runtime loads once, and a policy's keys are
-/// read once.
-#[derive(Hash, PartialEq, Eq, Clone)]
+/// A runtime for an open. Without a policy, one per device for the process. With one, a new runtime
+/// each time: the policy file and the keys it names are read at every open, so an edited policy (a key
+/// withdrawn) takes effect at the next open, whatever path or working directory names it. ONNX Runtime
+/// itself loads once per process either way.
 struct RuntimeKey {
     policy: Option<PathBuf>,
     device: String,
 }
 
-static RUNTIMES: Mutex<Option<HashMap<RuntimeKey, Runtime>>> = Mutex::new(None);
+static RUNTIMES: Mutex<Option<HashMap<String, Runtime>>> = Mutex::new(None);
 
 fn runtime_for(key: &RuntimeKey, python_prefixes: Vec<PathBuf>) -> Result<Runtime, OpenFailure> {
     let mut guard = RUNTIMES.lock().unwrap_or_else(PoisonError::into_inner);
     let map = guard.get_or_insert_with(HashMap::new);
-    if let Some(rt) = map.get(key) {
+    if key.policy.is_none()
+        && let Some(rt) = map.get(&key.device)
+    {
         return Ok(rt.clone());
     }
     let device = Device::parse(&key.device).ok_or_else(|| {
@@ -167,7 +170,9 @@ fn runtime_for(key: &RuntimeKey, python_prefixes: Vec<PathBuf>) -> Result<Runtim
     }
     let options = RuntimeOptions { device, trust, python_prefixes, ..RuntimeOptions::default() };
     let rt = Runtime::new(options).map_err(OpenFailure::Runtime)?;
-    map.insert(key.clone(), rt.clone());
+    if key.policy.is_none() {
+        map.insert(key.device.clone(), rt.clone());
+    }
     Ok(rt)
 }
 

@@ -296,3 +296,29 @@ def test_hostile_records_are_refused_not_crashed(credit_application_bundle):
     for record in ["", "{", deep, '{"a": "' + "x" * (8 << 20) + '"}', "[1, 2]", "null"]:
         with pytest.raises(ferry.RecordError):
             m.infer_records([record])
+
+
+def test_overrides_travel_with_a_pickled_model_and_bad_ones_are_config_errors(credit_risk_bundle):
+    m = ferry.open(credit_risk_bundle, overrides={"currency": "EUR"})
+    clone = pickle.loads(pickle.dumps(m))
+    assert clone._overrides == (("currency", "EUR"),)
+    np.testing.assert_array_equal(clone.infer(row())["probability"], m.infer(row())["probability"])
+    with pytest.raises(ferry.ConfigError, match="decision_threshold"):
+        ferry.open(credit_risk_bundle, overrides={"decision_threshold": '"high"'})
+
+
+def test_a_forked_child_reopens_the_bundle_instead_of_sharing_sessions(model):
+    import os
+
+    want = model.infer(row())["probability"]
+    pid = os.fork()
+    if pid == 0:  # the child: its model dropped the parent's handle, and reopens on the first call
+        try:
+            dropped = model._native is None
+            same = np.array_equal(model.infer(row())["probability"], want)
+            os._exit(0 if dropped and same else 3)
+        except BaseException:  # noqa: BLE001 - any failure is the child's exit code
+            os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert model._native is not None  # the parent keeps its own
