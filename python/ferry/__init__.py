@@ -143,16 +143,10 @@ class Model:
     def infer(self, inputs: Mapping[str, Any]) -> dict:
         """Runs the model: ``{input name: numpy array}`` in, ``{output name: numpy array}`` out.
 
-        Arrays are read through the buffer protocol (C-contiguous; others are made so). A request that
+        Arrays are read through the buffer protocol, in C order whatever their strides. A request that
         breaks the contract raises :class:`ContractError` and never reaches ONNX Runtime.
         """
-        native = self._native or self._load()
-        try:
-            return native.infer(inputs)
-        except BufferError:
-            import numpy as np
-
-            return native.infer({k: np.ascontiguousarray(v) for k, v in inputs.items()})
+        return (self._native or self._load()).infer(inputs)
 
     def infer_records(self, records: Sequence[Union[Mapping[str, Any], str]]) -> list:
         """Runs the bundle's feature transforms and the model on raw records (dicts or JSON texts);

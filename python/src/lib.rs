@@ -240,23 +240,10 @@ fn open(
     })
 }
 
-/// The numpy dtype string of each element type the Python API exchanges.
+/// The numpy dtype of each element type the Python API returns: `.npy`'s descr, for the types numpy
+/// holds natively (not the raw-bytes `V` descrs of bfloat16, float8 and 4-bit types).
 fn numpy_dtype(dtype: DType) -> Option<&'static str> {
-    Some(match dtype {
-        DType::Float16 => "<f2",
-        DType::Float32 => "<f4",
-        DType::Float64 => "<f8",
-        DType::Int8 => "|i1",
-        DType::Int16 => "<i2",
-        DType::Int32 => "<i4",
-        DType::Int64 => "<i8",
-        DType::Uint8 => "|u1",
-        DType::Uint16 => "<u2",
-        DType::Uint32 => "<u4",
-        DType::Uint64 => "<u8",
-        DType::Bool => "|b1",
-        _ => return None,
-    })
+    ferry_tensor::numpy_descr(dtype).filter(|d| !d[1..].starts_with('V'))
 }
 
 /// Reads an array's buffer as `T` if that is what it holds; the contract sees its dtype and shape
@@ -359,13 +346,9 @@ impl PyModel {
     fn declared(&self, name: &str) -> Option<DType> {
         self.inputs.iter().find(|(n, _)| n == name).map(|(_, d)| *d)
     }
-}
 
-#[pymethods]
-impl PyModel {
-    /// Checks the request against the contract and runs the model: `{name: numpy array}` in, the same
-    /// out. The GIL is released while the model runs.
-    fn infer<'py>(&self, py: Python<'py>, inputs: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyDict>> {
+    /// `{name: numpy array}` as a request, each array checked by the contract before it is copied.
+    fn request(&self, py: Python<'_>, inputs: &Bound<'_, PyDict>) -> PyResult<TensorMap> {
         let mut request = TensorMap::new();
         for (key, value) in inputs.iter() {
             let key = key.cast::<PyString>().map_err(|_| PyTypeError::new_err("input names must be str"))?;
@@ -373,6 +356,16 @@ impl PyModel {
             let tensor = tensor_from(py, name, &value, self.declared(name), &self.model)?;
             request.insert(name.to_owned(), tensor);
         }
+        Ok(request)
+    }
+}
+
+#[pymethods]
+impl PyModel {
+    /// Checks the request against the contract and runs the model: `{name: numpy array}` in, the same
+    /// out. The GIL is released while the model runs.
+    fn infer<'py>(&self, py: Python<'py>, inputs: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyDict>> {
+        let request = self.request(py, inputs)?;
         let model = &self.model;
         let outputs = py.detach(|| model.infer(&request)).map_err(|e| runtime_error(py, e))?;
         let out = PyDict::new(py);
@@ -501,12 +494,7 @@ fn write_new(path: &Path, data: &[u8], mode: u32) -> PyResult<()> {
 /// timed loop, so the bench compares the Python API's cost with the library's in one process.
 #[pyfunction]
 fn _bench_infer(py: Python<'_>, model: &PyModel, inputs: &Bound<'_, PyDict>, calls: u32) -> PyResult<f64> {
-    let mut request = TensorMap::new();
-    for (key, value) in inputs.iter() {
-        let name: String = key.extract()?;
-        let tensor = tensor_from(py, &name, &value, model.declared(&name), &model.model)?;
-        request.insert(name, tensor);
-    }
+    let request = model.request(py, inputs)?;
     let m = &model.model;
     py.detach(|| {
         let start = std::time::Instant::now();

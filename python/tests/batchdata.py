@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -22,24 +23,11 @@ SEED = 20261204
 DEFAULT_BUNDLE = "/tmp/ferry-dev/credit-risk.ferry"
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "credit-risk"
 
-# Column order of the credit-risk contract's "features" input (fixtures/credit-risk/ferry.toml).
-FEATURES = [
-    "age",
-    "annual_income",
-    "debt_to_income",
-    "credit_utilization",
-    "num_open_accounts",
-    "num_delinquencies_2y",
-    "months_since_last_delinquency",
-    "loan_amount",
-    "loan_term_months",
-    "employment_length_years",
-    "home_ownership",
-    "has_mortgage",
-    "inquiries_6m",
-    "revolving_balance",
-]
-NULLABLE = "months_since_last_delinquency"
+# The credit-risk contract's "features" input, read from the fixture's ferry.toml (column order, and
+# the one nullable feature), not written out again here.
+CONTRACT_FEATURES = tomllib.loads((FIXTURE / "ferry.toml").read_text())["inputs"][0]["features"]
+FEATURES = [f["name"] for f in CONTRACT_FEATURES]
+(NULLABLE,) = [f["name"] for f in CONTRACT_FEATURES if f.get("nullable")]
 
 
 def require_interop() -> bool:

@@ -42,10 +42,9 @@ def row(**changes):
 
 
 def ferry_features():
-    text = (FIXTURES / "credit-risk/ferry.toml").read_text()
-    import tomllib
+    from batchdata import CONTRACT_FEATURES
 
-    return tomllib.loads(text)["inputs"][0]["features"]
+    return CONTRACT_FEATURES
 
 
 @pytest.mark.parametrize(

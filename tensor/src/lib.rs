@@ -31,6 +31,13 @@ pub use error::TensorError;
 pub use ferry_spec::{DType, GoldenSide};
 pub use float8::{Float8E4M3FN, Float8E4M3FNUZ, Float8E5M2, Float8E5M2FNUZ};
 pub use npz::MAX_NPZ_TOTAL_BYTES;
+
+/// The NumPy descr (`<f4`, `|b1`...) `.npy` files carry for a dtype, always little-endian: what a host
+/// hands NumPy to make an array of Ferry's bytes. `None` for strings; for bfloat16, float8 and 4-bit types
+/// it is the raw-bytes descr (`<V2`, `|V1`...) `np.save` writes for `ml_dtypes` arrays.
+pub fn numpy_descr(dtype: DType) -> Option<&'static str> {
+    npy::descr_for(dtype)
+}
 pub use value::{
     MapValue, Typed, Value, ValueMap, golden_values_bytes, json_values_bytes, read_json_values,
     read_values_part, tensors_from_values, values_from_tensors, write_values_file,

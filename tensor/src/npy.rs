@@ -482,7 +482,7 @@ impl Parser<'_> {
 }
 
 /// The descr NumPy writes for a dtype (always little-endian), or `None` for strings.
-fn descr_for(dtype: DType) -> Option<&'static str> {
+pub(crate) fn descr_for(dtype: DType) -> Option<&'static str> {
     Some(match dtype {
         DType::Float16 => "<f2",
         DType::Float32 => "<f4",
