@@ -35,6 +35,7 @@ fn manifest() -> Manifest {
         },
         transform: None,
         devices: None,
+        reference: None,
     }
 }
 

@@ -1,63 +1,21 @@
 //! Comparing data with a reference profile: per column, every statistic that applies, the corrected
-//! p-values, the buckets that moved most, and a decision under [`Thresholds`].
+//! p-values, the buckets that moved most, and a decision under the policy's `[drift]` table.
 
 use crate::profile::{Column, Kind, Method, bucket_of};
 use crate::stats;
 use crate::{DriftError, Profile};
+use ferry_spec::policy::{DriftCorrection, DriftPolicy};
 use serde::Serialize;
 
-/// How drift is decided: the policy's `[drift]` table. A threshold set here replaces the profile's
-/// for every column whose method it is; `require` adds statistics every column must also pass.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Thresholds {
-    /// PSI at or above this is reported as a warning (0.1).
-    pub psi_warn: f64,
-    /// Replaces the profile's PSI threshold.
-    pub psi: Option<f64>,
-    /// Replaces the profile's Jensen–Shannon threshold.
-    pub js: Option<f64>,
-    /// Replaces the profile's significance level for KS and chi-squared.
-    pub alpha: Option<f64>,
-    /// How p-values are corrected for testing many columns at once.
-    pub correction: Correction,
-    /// Statistics every column must pass as well as its own (those that apply to its kind).
-    pub require: Vec<Method>,
-}
-
-impl Default for Thresholds {
-    fn default() -> Thresholds {
-        Thresholds {
-            psi_warn: 0.1,
-            psi: None,
-            js: None,
-            alpha: None,
-            correction: Correction::Holm,
-            require: Vec::new(),
-        }
-    }
-}
-
-/// A multiple-testing correction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Correction {
-    /// Holm's step-down (family-wise error rate, uniformly more powerful than Bonferroni).
-    Holm,
-    /// Bonferroni.
-    Bonferroni,
-    /// None.
-    None,
-}
-
-impl Thresholds {
-    fn threshold(&self, method: Method, own: Option<f64>) -> f64 {
-        let set = match method {
-            Method::Psi => self.psi,
-            Method::Js => self.js,
-            Method::Ks | Method::Chi2 => self.alpha,
-        };
-        set.or(own).unwrap_or(method.default_threshold())
-    }
+/// The threshold `method` has under `policy`: the policy's when it sets one, else the column's own,
+/// else the method's default.
+fn threshold(policy: &DriftPolicy, method: Method, own: Option<f64>) -> f64 {
+    let set = match method {
+        Method::Psi => policy.psi,
+        Method::Js => policy.js,
+        Method::Ks | Method::Chi2 => policy.alpha,
+    };
+    set.or(own).unwrap_or(method.default_threshold())
 }
 
 /// One column of data as a comparison sees it: bucket counts over the reference's buckets (plus any
@@ -235,11 +193,13 @@ impl ColumnDrift {
 }
 
 /// Compares each column with what was observed of it (`observed[i]` for `columns[i]`), correcting the
-/// p-values over all of them together, and decides under `thresholds`.
+/// p-values over all of them together, and decides under the policy's `[drift]` table (a threshold it
+/// sets replaces the profile's for every column judged by that statistic; `require` adds statistics
+/// every column must pass as well as its own).
 pub fn compare(
     columns: &[Column],
     observed: &[Observed],
-    thresholds: &Thresholds,
+    policy: &DriftPolicy,
 ) -> Result<Vec<ColumnDrift>, DriftError> {
     let mut out = Vec::with_capacity(columns.len());
     for (c, o) in columns.iter().zip(observed) {
@@ -247,23 +207,23 @@ pub fn compare(
     }
     // Correct the KS and chi-squared p-values as one family.
     let raw: Vec<f64> = out.iter().map(|d| d.ks.or(d.chi2).map_or(f64::NAN, |t| t.p_value)).collect();
-    let adjusted = match thresholds.correction {
-        Correction::Holm => stats::holm(&raw),
-        Correction::Bonferroni => stats::bonferroni(&raw),
-        Correction::None => raw,
+    let adjusted = match policy.correction {
+        DriftCorrection::Holm => stats::holm(&raw),
+        DriftCorrection::Bonferroni => stats::bonferroni(&raw),
+        DriftCorrection::None => raw,
     };
     for ((d, c), adj) in out.iter_mut().zip(columns).zip(adjusted) {
         for t in [&mut d.ks, &mut d.chi2].into_iter().flatten() {
             t.p_adjusted = adj;
         }
-        decide(d, c, thresholds);
+        decide(d, c, policy);
     }
     Ok(out)
 }
 
-fn decide(d: &mut ColumnDrift, c: &Column, th: &Thresholds) {
+fn decide(d: &mut ColumnDrift, c: &Column, th: &DriftPolicy) {
     d.method = c.method;
-    d.threshold = th.threshold(c.method, Some(c.threshold));
+    d.threshold = threshold(th, c.method, Some(c.threshold));
     if d.count == 0 || d.null_share >= 1.0 {
         d.decision = Decision::NoData;
         d.reason = "no non-null values".into();
@@ -272,7 +232,7 @@ fn decide(d: &mut ColumnDrift, c: &Column, th: &Thresholds) {
     let mut methods = vec![(c.method, d.threshold)];
     for m in &th.require {
         if m.fits(c.kind) && *m != c.method {
-            methods.push((*m, th.threshold(*m, None)));
+            methods.push((*m, threshold(th, *m, None)));
         }
     }
     for (m, t) in methods {
@@ -301,10 +261,13 @@ fn decide(d: &mut ColumnDrift, c: &Column, th: &Thresholds) {
     }
 }
 
-/// Four significant digits, for messages.
+/// Four significant digits, for messages (scientific below 0.0001).
 pub fn short(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return v.to_string();
+    }
+    if v.abs() < 1e-4 {
+        return format!("{v:.3e}");
     }
     let digits = (3 - v.abs().log10().floor() as i32).max(0) as usize;
     format!("{v:.digits$}")
@@ -343,8 +306,13 @@ fn one(c: &Column, o: &Observed) -> Result<ColumnDrift, DriftError> {
     if present > 0 && c.present() > 0 {
         match c.kind {
             Kind::Numeric => {
-                if let (Some(sorted), Some(sketch)) = (&o.sorted, c.digest()?) {
-                    let d = ks_statistic(&sketch, sorted);
+                let exact = c.bins.as_ref().filter(|b| b.distinct);
+                let d = match (&o.sorted, exact) {
+                    (Some(sorted), Some(b)) => Some(ks_exact(b, sorted)),
+                    (Some(sorted), None) => c.digest()?.map(|sketch| ks_statistic(&sketch, sorted)),
+                    (None, _) => None,
+                };
+                if let Some(d) = d {
                     let p = stats::ks_p_value(d, c.present(), present);
                     ks = Some(Test { statistic: d, p_value: p, p_adjusted: p });
                 }
@@ -410,8 +378,11 @@ fn short_value(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") }
 }
 
-/// The largest gap between the reference's CDF (from its t-digest) and the data's empirical CDF,
-/// taken just before and at every distinct data value.
+/// The largest gap between the reference's CDF (from its t-digest) and the data's empirical CDF. The
+/// digest answers a value's mid-rank (the share below it plus half the share at it), so the data's CDF
+/// is taken at the same mid-rank at each of its distinct values: for continuous data that is the KS
+/// statistic to within `1/(2n)` and the digest's rank error; a tie is compared mid to mid, which never
+/// exceeds the exact statistic.
 fn ks_statistic(sketch: &datasketches::tdigest::TDigest, sorted: &[f64]) -> f64 {
     let n = sorted.len() as f64;
     let mut d: f64 = 0.0;
@@ -422,14 +393,47 @@ fn ks_statistic(sketch: &datasketches::tdigest::TDigest, sorted: &[f64]) -> f64 
         while j < sorted.len() && sorted[j] == x {
             j += 1;
         }
-        let below = i as f64 / n;
-        let at = j as f64 / n;
-        // t-digest's rank interpolates: the mid-point rank of x; its values below x and up to x lie
-        // within the digest's error of it on either side.
+        let mid = (i + j) as f64 / (2.0 * n);
         if let Ok(Some(r)) = sketch.rank(x) {
-            d = d.max((r - below).abs()).max((r - at).abs());
+            d = d.max((r - mid).abs());
         }
         i = j;
+    }
+    d
+}
+
+/// The exact KS statistic against a reference whose every value sits on a bin edge (`distinct`): both
+/// CDFs are step functions, compared at and just below every edge and every data value.
+fn ks_exact(bins: &crate::Bins, sorted: &[f64]) -> f64 {
+    let total: u64 = bins.counts.iter().sum();
+    if total == 0 || sorted.is_empty() {
+        return f64::NAN;
+    }
+    let (nr, nc) = (total as f64, sorted.len() as f64);
+    // Reference CDF at x: the counts of the edges <= x; just below x: of the edges < x.
+    let mut cum = Vec::with_capacity(bins.edges.len() + 1);
+    let mut acc = 0u64;
+    cum.push(0u64);
+    for c in &bins.counts[..bins.edges.len()] {
+        acc += c;
+        cum.push(acc);
+    }
+    let f_ref = |x: f64, inclusive: bool| {
+        let k = if inclusive {
+            bins.edges.partition_point(|&e| e <= x)
+        } else {
+            bins.edges.partition_point(|&e| e < x)
+        };
+        cum[k] as f64 / nr
+    };
+    let f_cur = |x: f64, inclusive: bool| {
+        let k =
+            if inclusive { sorted.partition_point(|&v| v <= x) } else { sorted.partition_point(|&v| v < x) };
+        k as f64 / nc
+    };
+    let mut d: f64 = 0.0;
+    for &x in bins.edges.iter().chain(sorted) {
+        d = d.max((f_ref(x, true) - f_cur(x, true)).abs()).max((f_ref(x, false) - f_cur(x, false)).abs());
     }
     d
 }
@@ -439,10 +443,7 @@ pub fn compare_profile(
     profile: &Profile,
     features: &[Observed],
     predictions: &[Observed],
-    thresholds: &Thresholds,
+    policy: &DriftPolicy,
 ) -> Result<(Vec<ColumnDrift>, Vec<ColumnDrift>), DriftError> {
-    Ok((
-        compare(&profile.features, features, thresholds)?,
-        compare(&profile.predictions, predictions, thresholds)?,
-    ))
+    Ok((compare(&profile.features, features, policy)?, compare(&profile.predictions, predictions, policy)?))
 }

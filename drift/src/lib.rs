@@ -5,20 +5,22 @@
 //!   model output, counts, nulls, min/max/mean/std, quantile bins, a t-digest, top categories; canonical
 //!   JSON, the same bytes for the same sample; [`Profile::from_json`] refuses an inconsistent one.
 //! - [`compare`]: PSI, Jensen–Shannon, KS and chi-squared per column, with Holm's correction, and the
-//!   decision under a policy's [`Thresholds`]; `ferry verify --data` and `ferry drift` use it.
+//!   decision under a policy's `[drift]` table ([`DriftPolicy`]); `ferry verify --data` and `ferry drift` use it.
 //! - [`live`]: the bounded, lock-free streaming profile a running model keeps, which `ferry serve`
 //!   exports over a sliding window.
+//! - [`table`]: a data sample's feature columns, the batch the contract accepts, the model's output
+//!   columns; [`build_profile`] for `pack`, [`observe`] for `verify --data` and `ferry drift`.
 //! - [`stats`]: the statistics themselves, checked against SciPy and Evidently.
 //!
 //! ```
-//! use ferry_drift::{ColumnSpec, Kind, Observed, Thresholds, compare, profile_column};
+//! use ferry_drift::{ColumnSpec, DriftPolicy, Kind, Observed, compare, profile_column};
 //!
 //! let spec = ColumnSpec::new("features", "income", 0, Kind::Numeric);
 //! let reference: Vec<Option<f64>> = (0..1000).map(|i| Some(f64::from(i))).collect();
 //! let column = profile_column(&spec, &reference).unwrap();
 //! let shifted: Vec<Option<f64>> = (0..1000).map(|i| Some(f64::from(i) + 400.0)).collect();
 //! let observed = Observed::of(&column, &shifted);
-//! let drift = compare(&[column], &[observed], &Thresholds::default()).unwrap();
+//! let drift = compare(&[column], &[observed], &DriftPolicy::default()).unwrap();
 //! assert_eq!(drift[0].decision, ferry_drift::Decision::Drift);
 //! assert!(drift[0].psi > 0.25);
 //! ```
@@ -29,14 +31,15 @@ pub mod compare;
 pub mod live;
 pub mod profile;
 pub mod stats;
+pub mod table;
 
-pub use compare::{
-    ColumnDrift, Correction, Decision, Moved, Observed, Test, Thresholds, compare, compare_profile,
-};
+pub use compare::{ColumnDrift, Decision, Moved, Observed, Test, compare, compare_profile};
+pub use ferry_spec::policy::{DriftCorrection, DriftPolicy};
 pub use live::{Live, Snapshot};
 pub use profile::{
     Bins, Categories, Column, ColumnSpec, Kind, Method, PROFILE_VERSION, Profile, SampleInfo, profile_column,
 };
+pub use table::{FeatureTable, Score, build_profile, observe, output_columns};
 
 /// What can go wrong building, reading or comparing a profile.
 #[derive(Debug, thiserror::Error)]

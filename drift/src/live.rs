@@ -3,8 +3,9 @@
 //! the same counters, so there is nothing to merge), the memory is fixed when the model opens
 //! ([`Live::state_bytes`]), and [`Snapshot::since`] turns two snapshots into a window.
 
-use crate::compare::{Observed, Thresholds, bucket, bucket_count, compare_profile};
+use crate::compare::{Observed, bucket, bucket_count, compare_profile};
 use crate::{ColumnDrift, DriftError, Profile};
+use ferry_spec::policy::DriftPolicy;
 use ferry_tensor::{Tensor, TensorMap};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -180,9 +181,9 @@ impl Live {
     pub fn compare(
         &self,
         window: &Snapshot,
-        thresholds: &Thresholds,
+        policy: &DriftPolicy,
     ) -> Result<(Vec<ColumnDrift>, Vec<ColumnDrift>), DriftError> {
-        compare_profile(&self.profile, &window.features, &window.predictions, thresholds)
+        compare_profile(&self.profile, &window.features, &window.predictions, policy)
     }
 }
 

@@ -32,60 +32,7 @@ pub const MAX_COLUMNS: usize = 4096;
 /// The most bytes of a profile file.
 pub const MAX_PROFILE_BYTES: u64 = 64 << 20;
 
-/// How a column's values are compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// Ordered values: quantile bins and a t-digest.
-    Numeric,
-    /// Codes: a frequency per category.
-    Categorical,
-}
-
-/// A drift statistic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    /// Population stability index over the reference's bins; drift at or above the threshold.
-    Psi,
-    /// Jensen–Shannon distance over the same buckets; drift at or above the threshold.
-    Js,
-    /// Two-sample Kolmogorov–Smirnov (numeric): drift when the corrected p-value is below the threshold.
-    Ks,
-    /// Pearson's chi-squared (categorical): drift when the corrected p-value is below the threshold.
-    Chi2,
-}
-
-impl Method {
-    /// The name used in `ferry.toml`, policies and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Psi => "psi",
-            Method::Js => "js",
-            Method::Ks => "ks",
-            Method::Chi2 => "chi2",
-        }
-    }
-
-    /// The threshold used when neither the source nor the policy names one.
-    pub fn default_threshold(self) -> f64 {
-        match self {
-            Method::Psi => 0.25,
-            Method::Js => 0.1,
-            Method::Ks | Method::Chi2 => 0.05,
-        }
-    }
-
-    /// Whether the statistic is a p-value (drift below the threshold) rather than a distance.
-    pub fn is_test(self) -> bool {
-        matches!(self, Method::Ks | Method::Chi2)
-    }
-
-    /// Whether the method applies to a column of this kind.
-    pub fn fits(self, kind: Kind) -> bool {
-        !matches!((self, kind), (Method::Ks, Kind::Categorical) | (Method::Chi2, Kind::Numeric))
-    }
-}
+pub use ferry_spec::{Kind, Method};
 
 /// A reference profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +111,11 @@ pub struct Bins {
     pub counts: Vec<u64>,
     /// `counts[i]` over the non-null count.
     pub proportions: Vec<f64>,
+    /// Whether the edges are the sample's distinct values (it had no more of them than bins), so that
+    /// every reference value sits on an edge and the reference's CDF is known exactly (KS is then
+    /// computed from the bins, not the sketch).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub distinct: bool,
 }
 
 /// Category frequencies: the `top_k` most frequent values (ties broken by value), listed by value.
@@ -233,7 +185,7 @@ impl ColumnSpec {
             )));
         }
         let threshold = self.threshold.unwrap_or(method.default_threshold());
-        if !threshold.is_finite() || threshold < 0.0 || (method.is_test() && threshold > 1.0) {
+        if !method.admits(threshold) {
             return Err(self.invalid(format!("threshold {threshold} is out of range")));
         }
         Ok((method, threshold))
@@ -311,9 +263,12 @@ pub fn profile_column(spec: &ColumnSpec, values: &[Option<f64>]) -> Result<Colum
         Kind::Numeric => {
             let mut sorted = present.clone();
             sorted.sort_by(f64::total_cmp);
-            let edges = spec.edges.clone().unwrap_or_else(|| quantile_edges(&sorted, spec.bins));
+            let (edges, distinct) = match &spec.edges {
+                Some(e) => (e.clone(), false),
+                None => quantile_edges(&sorted, spec.bins),
+            };
             let counts = bucket_counts(&edges, &sorted);
-            column.bins = Some(Bins { proportions: proportions(&counts), edges, counts });
+            column.bins = Some(Bins { proportions: proportions(&counts), edges, counts, distinct });
             if n > 0 {
                 let mut sketch = TDigestMut::new(SKETCH_K)
                     .map_err(|e| spec.invalid(format!("cannot make a t-digest: {e}")))?;
@@ -367,9 +322,9 @@ impl Ord for OrderedF64 {
 }
 
 /// Inner bin edges of sorted values: the distinct values themselves when there are at most `bins` of
-/// them (each its own bucket), otherwise the `i/bins` quantiles (the inverse empirical CDF: the value
-/// at position `ceil(i·n/bins) − 1`), duplicates removed.
-pub(crate) fn quantile_edges(sorted: &[f64], bins: usize) -> Vec<f64> {
+/// them (each its own bucket; `true`), otherwise the `i/bins` quantiles (the inverse empirical CDF: the
+/// value at position `ceil(i·n/bins) − 1`), duplicates removed.
+pub(crate) fn quantile_edges(sorted: &[f64], bins: usize) -> (Vec<f64>, bool) {
     let mut distinct: Vec<f64> = Vec::new();
     for &x in sorted {
         if distinct.last().is_none_or(|&last| last < x) {
@@ -380,7 +335,7 @@ pub(crate) fn quantile_edges(sorted: &[f64], bins: usize) -> Vec<f64> {
         }
     }
     if distinct.len() <= bins {
-        return distinct;
+        return (distinct, true);
     }
     let n = sorted.len();
     let mut edges: Vec<f64> = Vec::with_capacity(bins);
@@ -391,7 +346,7 @@ pub(crate) fn quantile_edges(sorted: &[f64], bins: usize) -> Vec<f64> {
             edges.push(e);
         }
     }
-    edges
+    (edges, false)
 }
 
 /// The bucket of `x` among `edges` (see [`Bins`]); NaN has none.

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ferry_drift::{
-    ColumnSpec, Decision, DriftError, Kind, Live, Method, Observed, Profile, SampleInfo, Thresholds, compare,
-    profile_column,
+    ColumnSpec, Decision, DriftError, DriftPolicy, Kind, Live, Method, Observed, Profile, SampleInfo,
+    compare, profile_column,
 };
 use ferry_tensor::{Tensor, TensorData, TensorMap};
 use proptest::prelude::*;
@@ -55,7 +55,7 @@ proptest! {
     fn a_sample_compared_with_itself_is_stable(numeric in proptest::collection::vec(value(), 1..400)) {
         let p = profile_of(&numeric, &numeric.iter().map(|v| v.map(|x| (x.abs() % 3.0).floor())).collect::<Vec<_>>());
         let observed = Observed::of(&p.features[0], &numeric);
-        let d = compare(&p.features[..1], &[observed], &Thresholds::default()).unwrap();
+        let d = compare(&p.features[..1], &[observed], &DriftPolicy::default()).unwrap();
         if p.features[0].present() > 0 {
             prop_assert!(d[0].psi.abs() < 1e-12, "psi {}", d[0].psi);
             prop_assert!(d[0].js.abs() < 1e-7, "js {}", d[0].js);
@@ -151,7 +151,7 @@ fn shifts_and_new_categories_are_drift() {
     let same = compare(
         &p.features,
         &[Observed::of(&p.features[0], &reference[..2000]), Observed::of(&p.features[1], &codes[..2000])],
-        &Thresholds::default(),
+        &DriftPolicy::default(),
     )
     .unwrap();
     assert!(same.iter().all(|d| d.decision == Decision::Stable), "{same:#?}");
@@ -160,7 +160,7 @@ fn shifts_and_new_categories_are_drift() {
     for v in new_codes.iter_mut().step_by(5) {
         *v = Some(7.0);
     }
-    let th = Thresholds { require: vec![Method::Ks, Method::Chi2], ..Thresholds::default() };
+    let th = DriftPolicy { require: vec![Method::Ks, Method::Chi2], ..DriftPolicy::default() };
     let d = compare(
         &p.features,
         &[Observed::of(&p.features[0], &shifted), Observed::of(&p.features[1], &new_codes)],
@@ -207,7 +207,7 @@ fn the_live_profile_counts_what_the_batch_comparison_counts() {
     assert_eq!(window.refusals.get(&("features".into(), "income".into(), "max".into())), Some(&1));
     let batch = Observed::of(&p.features[0], &rows.iter().map(|r| Some(r.0)).collect::<Vec<_>>());
     assert_eq!(window.features[0].buckets, batch.buckets);
-    let (features, _) = live.compare(&window, &Thresholds::default()).unwrap();
+    let (features, _) = live.compare(&window, &DriftPolicy::default()).unwrap();
     // Category 3 was never seen and the reference listed all of its own: counted as other, and drift.
     assert_eq!(window.features[1].buckets.last(), Some(&75));
     assert_eq!(features[1].decision, Decision::Drift);

@@ -33,6 +33,9 @@ pub enum PackError {
     /// export its key needs, importing what no sandbox provides, or a schema or source tree at fault.
     #[error("{file} (key `{key}`): {message}")]
     Transform { file: String, key: String, message: String },
+    /// The reference sample (`[reference]`, §3.9) cannot be read or profiled.
+    #[error("{}: reference sample: {message}", path.display())]
+    Reference { path: PathBuf, message: String },
     #[error("{0}")]
     Bundle(#[from] ferry_bundle::BundleError),
     #[error("{path}: {message}")]

@@ -12,6 +12,7 @@
 mod error;
 mod init;
 pub mod provenance;
+pub mod reference;
 mod source;
 mod source_file;
 #[doc(hidden)]
@@ -21,21 +22,56 @@ pub mod transform;
 pub use error::PackError;
 pub use ferry_bundle::Written as Packed;
 pub use init::{InitOptions, Reference, init, init_with};
-pub use source::{LoadedSource, load};
+pub use reference::{ReferenceSample, Runner, SourceModel};
+pub use source::{LoadedSource, load, load_with};
 
 use ferry_bundle::{FileData, FileSource, Opener};
 use ferry_spec::{FERRY_VERSION, FORMAT_VERSION, Manifest, ModelMeta, ONNXRUNTIME_SUPPORTED, Pins};
 use std::path::Path;
 
 /// Validates the source in `src` and writes its bundle to `out` (through a temporary file renamed into
-/// place: a failed or interrupted pack leaves no partial output).
+/// place: a failed or interrupted pack leaves no partial output). A source with a reference sample
+/// (`[reference]`) needs [`pack_with`] and a [`Runner`].
 pub fn pack(src: &Path, out: &Path) -> Result<Packed, PackError> {
-    let loaded = load(src)?;
-    pack_loaded(&loaded, out)
+    pack_with(src, out, &PackOptions::default())
+}
+
+/// What [`pack_with`] needs besides the source.
+#[derive(Default)]
+pub struct PackOptions<'a> {
+    /// A reference sample from outside the source (`ferry pack --reference FILE`), in place of
+    /// `[reference] data`.
+    pub reference: Option<std::path::PathBuf>,
+    /// Runs the model on the reference sample, for the profile's predictions.
+    pub runner: Option<&'a Runner<'a>>,
+}
+
+impl std::fmt::Debug for PackOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackOptions")
+            .field("reference", &self.reference)
+            .field("runner", &self.runner.map(|_| "…"))
+            .finish()
+    }
+}
+
+/// [`pack`], with a reference sample from outside the source and a model runner for its profile.
+pub fn pack_with(src: &Path, out: &Path, options: &PackOptions<'_>) -> Result<Packed, PackError> {
+    let loaded = load_with(src, options.reference.as_deref())?;
+    pack_loaded_with(&loaded, out, options.runner)
 }
 
 /// Writes the bundle of an already validated source.
 pub fn pack_loaded(loaded: &LoadedSource, out: &Path) -> Result<Packed, PackError> {
+    pack_loaded_with(loaded, out, None)
+}
+
+/// Writes the bundle of an already validated source, profiling its reference sample with `runner`.
+pub fn pack_loaded_with(
+    loaded: &LoadedSource,
+    out: &Path,
+    runner: Option<&Runner<'_>>,
+) -> Result<Packed, PackError> {
     // Each file is opened again when it is written, the same safe way as at load: what is packed is a
     // regular file below the source directory even if the source changed in between.
     let files: Vec<FileSource> = loaded
@@ -50,8 +86,16 @@ pub fn pack_loaded(loaded: &LoadedSource, out: &Path) -> Result<Packed, PackErro
             }
         })
         .collect();
+    let mut files = files;
+    let mut template = manifest_for(loaded);
+    if let Some(sample) = &loaded.reference {
+        let (bytes, reference) = reference::profile(loaded, sample, runner)?;
+        files.push(FileSource { path: reference.profile.clone(), data: FileData::Memory(bytes) });
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        template.reference = Some(reference);
+    }
+    let template = template;
     let source = provenance::source_repo_from_env();
-    let template = manifest_for(loaded);
     // Source signatures are known by content before the bundle exists, so the provenance can name them.
     let source_signatures: Vec<provenance::SourceSignature> = loaded
         .signatures
@@ -118,5 +162,6 @@ pub fn manifest_for(loaded: &LoadedSource) -> Manifest {
         },
         transform: loaded.transform.clone(),
         devices: s.devices.clone(),
+        reference: None,
     }
 }

@@ -1,7 +1,9 @@
 //! Loading and validating a bundle source directory.
 
 use crate::PackError;
+use crate::reference::ReferenceSample;
 use crate::source_file::{self, Refusal};
+use ferry_contract::sample::SampleKind;
 use ferry_onnx::{ModelInfo, ValueInfo};
 use ferry_spec::config::ConfigSchema;
 use ferry_spec::file::{NO_LIMIT, SMALL_FILE_LIMIT};
@@ -29,6 +31,9 @@ pub struct LoadedSource {
     /// The manifest's `transform` (§3.7): `[transform]` with each component checked and pinned and the
     /// build's locked dependencies; `None` without a `[transform]` section.
     pub transform: Option<ferry_spec::TransformManifest>,
+    /// The reference sample (`[reference] data`, or `ferry pack --reference FILE`), read and its kind
+    /// known; profiled at pack time.
+    pub reference: Option<crate::reference::ReferenceSample>,
 }
 
 /// The most an `.onnx` file can be: protobuf messages are limited to 2 GiB (larger models keep their
@@ -40,6 +45,12 @@ pub(crate) const ONNX_LIMIT: u64 = 2 << 30;
 /// Every file is read through [`source_file`](crate::source_file): a symbolic link, FIFO, device or
 /// `..` anywhere below `dir` is refused ([`PackError::UnsafeFile`]), naming the path.
 pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
+    load_with(dir, None)
+}
+
+/// [`load`], with the reference sample read from `reference` (a file anywhere, `ferry pack
+/// --reference FILE`) instead of `[reference] data`.
+pub fn load_with(dir: &Path, reference: Option<&Path>) -> Result<LoadedSource, PackError> {
     let toml_path = dir.join(media::SOURCE_FILE);
     let text = match source_file::read(dir, media::SOURCE_FILE, SMALL_FILE_LIMIT) {
         Ok(t) => t,
@@ -91,10 +102,34 @@ pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
             }
         }
     }
+    let shipped = source
+        .reference
+        .as_ref()
+        .filter(|r| r.ship_sample && reference.is_none())
+        .and_then(|r| r.data.clone());
+    if let Some(rel) = &shipped {
+        named.push(("reference.data".into(), rel.clone()));
+    }
     for (key, rel) in &named {
         let disk = existing_file(dir, &toml_path, key, rel)?;
         files.insert(rel.clone(), disk);
     }
+    let sample_err = |path: PathBuf, message: String| PackError::Reference { path, message };
+    let reference = match (reference, source.reference.as_ref().and_then(|r| r.data.as_deref())) {
+        (Some(path), _) => {
+            let kind = SampleKind::of(path).map_err(|m| sample_err(path.to_path_buf(), m))?;
+            let bytes = ferry_spec::file::read(path, crate::reference::SAMPLE_LIMIT)
+                .map_err(|e| sample_err(path.to_path_buf(), e.reason()))?;
+            Some(ReferenceSample { path: path.to_path_buf(), shipped: None, bytes, kind })
+        }
+        (None, Some(rel)) => {
+            let kind = SampleKind::of(Path::new(rel)).map_err(|m| sample_err(dir.join(rel), m))?;
+            let bytes = source_file::read(dir, rel, crate::reference::SAMPLE_LIMIT)
+                .map_err(|r| refused(r, &toml_path, Some("reference.data"), rel))?;
+            Some(ReferenceSample { path: dir.join(rel), shipped: shipped.clone(), bytes, kind })
+        }
+        (None, None) => None,
+    };
     // The transforms' source tree, every file of it, and then the components checked and pinned.
     let mut tree = Vec::new();
     if let Some(root) = source.transform.as_ref().and_then(|t| t.source.as_deref()) {
@@ -154,10 +189,14 @@ pub fn load(dir: &Path) -> Result<LoadedSource, PackError> {
     }
     // The one set of file-view path rules, which the reader enforces too: with the files pack generates,
     // so a source file can never collide with them.
-    let generated = [crate::provenance::PROVENANCE_PATH, crate::provenance::SBOM_PATH];
+    let generated = [
+        crate::provenance::PROVENANCE_PATH,
+        crate::provenance::SBOM_PATH,
+        ferry_spec::reference::PROFILE_PATH,
+    ];
     ferry_spec::check_file_view(files.keys().map(String::as_str).chain(generated))
         .map_err(|e| PackError::Source { path: toml_path.clone(), message: format!("file view: {e}") })?;
-    Ok(LoadedSource { dir: dir.to_path_buf(), source, model, files, signatures, transform })
+    Ok(LoadedSource { dir: dir.to_path_buf(), source, model, files, signatures, transform, reference })
 }
 
 /// The error for a source file that could not be opened; `key` is the `ferry.toml` key naming it.

@@ -273,10 +273,11 @@ def verify(
     return VerifyReport(json.loads(text))
 
 
-def pack(src: PathLike, out: PathLike) -> str:
+def pack(src: PathLike, out: PathLike, *, reference: Optional[PathLike] = None) -> str:
     """Packs a bundle source directory (with its ``ferry.toml``) into ``out``, deterministically;
-    returns the bundle's digest. Nothing is left at ``out`` when packing fails."""
-    return _native.pack(os.fspath(src), os.fspath(out))
+    returns the bundle's digest. Nothing is left at ``out`` when packing fails. ``reference`` names a
+    reference sample to profile in place of ``[reference] data``."""
+    return _native.pack(os.fspath(src), os.fspath(out), _path(reference))
 
 
 def sign(

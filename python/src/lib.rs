@@ -435,10 +435,12 @@ fn verify(
     Ok((report.passed, json))
 }
 
-/// Packs a bundle source directory into `out`; returns the bundle's digest.
+/// Packs a bundle source directory into `out` (a reference sample profiled, as `ferry pack` does);
+/// returns the bundle's digest.
 #[pyfunction]
-fn pack(py: Python<'_>, src: PathBuf, out: PathBuf) -> PyResult<String> {
-    py.detach(|| ferry::packager::pack(&src, &out))
+#[pyo3(signature = (src, out, reference=None))]
+fn pack(py: Python<'_>, src: PathBuf, out: PathBuf, reference: Option<PathBuf>) -> PyResult<String> {
+    py.detach(|| ferry::pack(&src, &out, reference.as_deref()))
         .map(|w| w.manifest_digest)
         .map_err(|e| PackError::new_err(chain(&e)))
 }

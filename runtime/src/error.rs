@@ -40,6 +40,13 @@ pub enum RuntimeError {
     /// The bundle has no transform for this stage.
     #[error("the bundle has no `{stage}` transform ([transform] {stage} in ferry.toml)")]
     NoTransform { stage: &'static str },
+    /// The bundle's reference profile (`reference/profile.json`) is not one this runtime reads.
+    #[error("reference profile `{file}`: {source}")]
+    Reference {
+        file: String,
+        #[source]
+        source: ferry_drift::DriftError,
+    },
     /// A configuration file could not be read or parsed.
     #[error("config file `{path}`: {message}")]
     ConfigFile { path: PathBuf, message: String },

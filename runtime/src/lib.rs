@@ -50,7 +50,7 @@ pub use device::{
 pub use ferry_device::{self, DeviceError};
 pub use model::{
     BundleCheck, CacheLocation, INTRA_OP_THREADS_KEY, MAX_THREADS, Model, OpenOptions, Runtime,
-    RuntimeOptions, SMALL_MODEL_BYTES, THREADS_PER_CORE, TrustPolicy, max_threads,
+    RuntimeOptions, SAMPLE_BATCH_ROWS, SMALL_MODEL_BYTES, THREADS_PER_CORE, TrustPolicy, max_threads,
 };
 pub use ort_lib::{
     FERRY_HOME_VAR, GPU_DIR, LIBRARY_FILE, LibrarySource, ORT_CUDA_PROVIDERS, ORT_DYLIB_PATH_VAR,

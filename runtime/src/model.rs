@@ -122,6 +122,9 @@ pub const THREADS_PER_CORE: usize = 4;
 /// ... and never more than this many, whatever the machine.
 pub const MAX_THREADS: usize = 1024;
 
+/// Rows per call when a data sample is scored ([`Runtime::run_onnx`], `verify --data`).
+pub const SAMPLE_BATCH_ROWS: usize = 1024;
+
 /// The most threads a thread count ([`RuntimeOptions::intra_op_threads`], [`RuntimeOptions::max_sessions`],
 /// the `intra_op_threads` config key) may ask for on this machine: [`THREADS_PER_CORE`] per available core,
 /// at most [`MAX_THREADS`]. More only costs memory and context switches (a million threads exhausts the
@@ -235,6 +238,12 @@ impl Runtime {
             Some(bundle),
         )?;
         model.digests_cached = digests_cached;
+        if let Some(r) = &model.manifest.reference {
+            let bytes = model.bundle.as_ref().map(|b| b.file(&r.profile)).transpose()?;
+            let profile = ferry_drift::Profile::from_json(bytes.as_deref().unwrap_or_default())
+                .map_err(|source| RuntimeError::Reference { file: r.profile.clone(), source })?;
+            model.drift = Some(Arc::new(ferry_drift::Live::new(profile)));
+        }
         Ok(model)
     }
 
@@ -296,9 +305,26 @@ impl Runtime {
             },
             transform: None,
             devices: None,
+            reference: None,
         };
         let external = external.into_iter().map(|(n, b)| (n, External::Owned(Arc::from(b)))).collect();
         self.build(manifest, config, ModelBytes::Owned(Arc::from(onnx)), external, None)
+    }
+
+    /// Runs ONNX bytes under a contract, without a bundle, on a batch of any size (in calls of at most
+    /// [`SAMPLE_BATCH_ROWS`] rows): what `pack` runs a reference sample through to profile the model's
+    /// outputs before the bundle exists. The model runs with an empty configuration.
+    pub fn run_onnx(
+        &self,
+        onnx: Vec<u8>,
+        external: Vec<(String, Vec<u8>)>,
+        inputs: Vec<TensorSpec>,
+        outputs: Vec<TensorSpec>,
+        batch: &TensorMap,
+    ) -> Result<TensorMap, RuntimeError> {
+        let model =
+            self.model_from_onnx_bytes(onnx, external, inputs, outputs, Value::Object(Default::default()))?;
+        model.infer_in_batches(batch, SAMPLE_BATCH_ROWS)
     }
 
     fn check_pins(&self, manifest: &Manifest) -> Result<(), RuntimeError> {
@@ -416,6 +442,7 @@ impl Runtime {
             #[cfg(feature = "transforms")]
             transform_cache: self.options.cache.clone(),
             digests_cached: false,
+            drift: None,
         })
     }
 
@@ -509,6 +536,8 @@ pub struct Model {
     #[cfg(feature = "transforms")]
     pub(crate) transform_cache: CacheLocation,
     digests_cached: bool,
+    /// The streaming profile of what this model scores, against the bundle's reference profile.
+    drift: Option<Arc<ferry_drift::Live>>,
 }
 
 impl Model {
@@ -522,10 +551,23 @@ impl Model {
     /// A model with a sequence, map or optional among its inputs or outputs is refused
     /// ([`RuntimeError::NeedsValues`]): call [`Model::infer_values`].
     pub fn infer(&self, inputs: &TensorMap) -> Result<TensorMap, RuntimeError> {
+        self.infer_with(inputs, self.drift.as_deref())
+    }
+
+    fn infer_with(
+        &self,
+        inputs: &TensorMap,
+        live: Option<&ferry_drift::Live>,
+    ) -> Result<TensorMap, RuntimeError> {
         if let Some((name, ty)) = &self.container {
             return Err(RuntimeError::NeedsValues { name: name.clone(), ty: ty.clone() });
         }
-        self.contract.check_request(inputs)?;
+        if let Err(e) = self.contract.check_request(inputs) {
+            if let Some(live) = live {
+                live.refuse(&e.input, e.feature.as_deref(), e.kind.rule());
+            }
+            return Err(e.into());
+        }
         let outputs = self.pool.with_session(|s| session::run(s, &self.input_order, inputs))?;
         for (name, t) in &outputs {
             self.contract
@@ -540,7 +582,59 @@ impl Model {
                 });
             }
         }
+        if let Some(live) = live {
+            live.observe(inputs, &outputs);
+        }
         Ok(outputs)
+    }
+
+    /// The streaming profile this model keeps of what [`Model::infer`] scores, when its bundle carries
+    /// a reference profile: per feature and output column, counts over the reference's buckets (fixed
+    /// memory, [`Live::state_bytes`](ferry_drift::Live::state_bytes)), and the requests the contract
+    /// refused per feature and rule. A host exports it by comparing snapshots
+    /// ([`Live::snapshot`](ferry_drift::Live::snapshot), [`Live::compare`](ferry_drift::Live::compare)).
+    pub fn drift(&self) -> Option<&ferry_drift::Live> {
+        self.drift.as_deref()
+    }
+
+    /// Runs a batch of any size (rows along axis 0 of every input) in calls of at most `rows` rows, and
+    /// joins the outputs: for scoring a data sample. Nothing is counted in [`Model::drift`].
+    pub fn infer_in_batches(&self, inputs: &TensorMap, rows: usize) -> Result<TensorMap, RuntimeError> {
+        let total = inputs.values().next().and_then(|t| t.shape.first().copied()).unwrap_or(0);
+        let rows = rows.max(1);
+        if total <= rows {
+            return self.infer_unobserved(inputs);
+        }
+        let sizes: Vec<usize> = (0..total).step_by(rows).map(|start| rows.min(total - start)).collect();
+        let mut parts: Vec<TensorMap> = vec![TensorMap::new(); sizes.len()];
+        for (name, t) in inputs {
+            let split = t.split_rows(&sizes).ok_or_else(|| RuntimeError::Output {
+                output: name.clone(),
+                message: format!("input `{name}` does not have {total} rows along axis 0"),
+            })?;
+            for (part, piece) in parts.iter_mut().zip(split) {
+                part.insert(name.clone(), piece);
+            }
+        }
+        let mut outs: Vec<TensorMap> = Vec::with_capacity(parts.len());
+        for part in &parts {
+            outs.push(self.infer_unobserved(part)?);
+        }
+        let mut joined = TensorMap::new();
+        for name in outs.first().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+            let pieces: Vec<&ferry_tensor::Tensor> = outs.iter().filter_map(|o| o.get(&name)).collect();
+            let t = ferry_tensor::Tensor::concat_rows(&pieces).ok_or_else(|| RuntimeError::Output {
+                output: name.clone(),
+                message: "the batches' outputs cannot be joined along axis 0".into(),
+            })?;
+            joined.insert(name, t);
+        }
+        Ok(joined)
+    }
+
+    /// A sample scored for a report is not traffic: the streaming profile is left out of it.
+    fn infer_unobserved(&self, inputs: &TensorMap) -> Result<TensorMap, RuntimeError> {
+        self.infer_with(inputs, None)
     }
 
     /// Checks a request of values against the data contract, runs the model and returns its outputs of

@@ -83,6 +83,25 @@ pub fn init(model: &Path, dir: &Path, options: &packager::InitOptions) -> Result
     packager::init_with(model, dir, options, Some(&reference))
 }
 
+/// Packs the source in `src` into `out` ([`packager::pack_with`], which `ferry pack` runs). A
+/// reference sample (`[reference] data`, or `reference` from outside the source) is profiled, the
+/// model's outputs on it from ONNX Runtime, which is loaded only then.
+pub fn pack(
+    src: &Path,
+    out: &Path,
+    reference: Option<&Path>,
+) -> Result<packager::Packed, packager::PackError> {
+    let runner =
+        |m: &packager::SourceModel<'_>, batch: &tensor::TensorMap| -> Result<tensor::TensorMap, String> {
+            let rt = runtime::Runtime::new(runtime::RuntimeOptions::default()).map_err(|e| e.to_string())?;
+            rt.run_onnx(m.onnx.clone(), m.external.clone(), m.inputs.to_vec(), m.outputs.to_vec(), batch)
+                .map_err(|e| e.to_string())
+        };
+    let options =
+        packager::PackOptions { reference: reference.map(Path::to_path_buf), runner: Some(&runner) };
+    packager::pack_with(src, out, &options)
+}
+
 /// Why a policy's `[trust]` table could not be turned into a runtime check.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyLoadError {

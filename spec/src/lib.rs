@@ -15,6 +15,7 @@ pub mod file;
 mod manifest;
 mod path;
 pub mod policy;
+pub mod reference;
 mod source;
 mod value_type;
 
@@ -29,6 +30,7 @@ pub use path::{
     GENERATED_FILES, MAX_COMPONENT_BYTES, PathError, SIGNATURE_IGNORED_COMPONENTS, SIGNATURE_PATH,
     check_file_view, check_relative_path, external_data_location, external_data_path,
 };
+pub use reference::{ColumnSettings, Kind, Method, ReferenceManifest, ReferenceSection};
 pub use source::{
     ConfigSection, DeviceTolerance, Dim, Feature, GoldenFile, GoldenSet, GoldenSide, ModelSection, Source,
     SourceError, TensorSpec, Tolerance, TransformLimits, TransformSandbox, TransformSection, ValueRules,

@@ -40,6 +40,9 @@ pub struct Manifest {
     /// `[devices]` as written: where the model may run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub devices: Option<crate::DevicesSection>,
+    /// The reference profile and, when shipped, its sample (§3.9); absent without `[reference]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<crate::reference::ReferenceManifest>,
 }
 
 /// `[transform]` with what the packager read off each component.
@@ -194,6 +197,8 @@ impl Manifest {
             golden: self.golden.clone(),
             transform: self.transform.as_ref().map(|t| t.section.clone()),
             devices: self.devices.clone(),
+            // The profile carries its settings; the manifest only says where it is.
+            reference: None,
         }
     }
 

@@ -77,11 +77,17 @@ pub enum CheckId {
     /// Packing the source again (`--rebuild SRC`) gives identical bytes.
     #[serde(rename = "rebuild.identical")]
     RebuildIdentical,
+    /// The `--data` sample's features have not drifted from the bundle's reference profile.
+    #[serde(rename = "drift.features")]
+    DriftFeatures,
+    /// The model's outputs on the `--data` sample have not drifted from the reference's.
+    #[serde(rename = "drift.predictions")]
+    DriftPredictions,
 }
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 15] = [
+    pub const ALL: [CheckId; 17] = [
         CheckId::ArtifactFormat,
         CheckId::ArtifactLayout,
         CheckId::ArtifactDigest,
@@ -97,6 +103,8 @@ impl CheckId {
         CheckId::GoldenOutputs,
         CheckId::PerfLatency,
         CheckId::RebuildIdentical,
+        CheckId::DriftFeatures,
+        CheckId::DriftPredictions,
     ];
 
     /// The stable ID, e.g. `golden.outputs`.
@@ -117,6 +125,8 @@ impl CheckId {
             CheckId::GoldenOutputs => "golden.outputs",
             CheckId::PerfLatency => "perf.latency",
             CheckId::RebuildIdentical => "rebuild.identical",
+            CheckId::DriftFeatures => "drift.features",
+            CheckId::DriftPredictions => "drift.predictions",
         }
     }
 
@@ -165,6 +175,12 @@ impl CheckId {
                 "p50 and p99 latency on the golden inputs are within the policy's budget."
             }
             CheckId::RebuildIdentical => "Packing the bundle source again gives byte-identical output.",
+            CheckId::DriftFeatures => {
+                "The sample data's features have not drifted from the bundle's reference profile."
+            }
+            CheckId::DriftPredictions => {
+                "The model's outputs on the sample data have not drifted from the reference's."
+            }
         }
     }
 }
@@ -221,6 +237,9 @@ pub struct Policy {
     /// Who must have signed the bundle (`artifact.signature`).
     #[serde(default, skip_serializing_if = "Trust::is_empty")]
     pub trust: Trust,
+    /// Thresholds for `drift.features` and `drift.predictions`.
+    #[serde(default, skip_serializing_if = "DriftPolicy::is_default")]
+    pub drift: DriftPolicy,
 }
 
 /// schemars describes a map's values but not its keys; the check IDs are the point of this table.
@@ -246,6 +265,7 @@ impl Default for Policy {
             tolerance: ToleranceOverrides::default(),
             perf: None,
             data: DataPolicy::default(),
+            drift: DriftPolicy::default(),
             trust: Trust::default(),
         }
     }
@@ -346,6 +366,87 @@ impl Default for DataPolicy {
 impl DataPolicy {
     fn is_default(&self) -> bool {
         self == &DataPolicy::default()
+    }
+}
+
+/// `[drift]`: how `drift.features` and `drift.predictions` decide. A threshold set here replaces the
+/// profile's for every column judged by that statistic; `require` adds statistics every column must
+/// pass as well as its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DriftPolicy {
+    /// PSI at or above this is reported (a `warn` evidence) without failing; default 0.1.
+    #[serde(default = "psi_warn")]
+    pub psi_warn: f64,
+    /// PSI at or above this is drift (default: the profile's per-column threshold, 0.25 unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psi: Option<f64>,
+    /// Jensen–Shannon distance at or above this is drift (default: the profile's, 0.1 unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub js: Option<f64>,
+    /// The family-wise significance level for KS and chi-squared (default: the profile's, 0.05).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    /// The multiple-testing correction over the columns: `holm` (default), `bonferroni` or `none`.
+    #[serde(default)]
+    pub correction: DriftCorrection,
+    /// Statistics every column must pass besides its own (those that apply to its kind).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require: Vec<crate::Method>,
+}
+
+fn psi_warn() -> f64 {
+    0.1
+}
+
+/// A multiple-testing correction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftCorrection {
+    /// Holm's step-down.
+    #[default]
+    Holm,
+    /// Bonferroni.
+    Bonferroni,
+    /// None.
+    None,
+}
+
+impl Default for DriftPolicy {
+    fn default() -> DriftPolicy {
+        DriftPolicy {
+            psi_warn: psi_warn(),
+            psi: None,
+            js: None,
+            alpha: None,
+            correction: DriftCorrection::Holm,
+            require: Vec::new(),
+        }
+    }
+}
+
+impl DriftPolicy {
+    fn is_default(&self) -> bool {
+        self == &DriftPolicy::default()
+    }
+
+    /// Checks the thresholds' ranges, naming the key.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        use crate::Method;
+        let checks = [
+            ("drift.psi_warn", Some(self.psi_warn), Method::Psi),
+            ("drift.psi", self.psi, Method::Psi),
+            ("drift.js", self.js, Method::Js),
+            ("drift.alpha", self.alpha, Method::Ks),
+        ];
+        for (key, v, m) in checks {
+            if let Some(v) = v
+                && !m.admits(v)
+            {
+                return Err((key.to_owned(), format!("{v} is out of range")));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -492,6 +593,7 @@ impl Policy {
         if !(0.0..=1.0).contains(&share) {
             return Err(invalid("data.max_violation_share", format!("{share} must be between 0 and 1")));
         }
+        self.drift.check().map_err(|(key, message)| invalid(key, message))?;
         for (i, k) in self.trust.keys.iter().enumerate() {
             if k.is_empty() {
                 return Err(invalid(format!("trust.keys[{i}]"), "key path is empty"));

@@ -51,6 +51,9 @@ pub struct Source {
     /// Where the model may run (device kinds, the oldest GPU); absent: anywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub devices: Option<crate::DevicesSection>,
+    /// The training-data sample the reference profile is computed from (§3.9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<crate::reference::ReferenceSection>,
 }
 
 /// `[transform]`: the code between a raw record and the model, as WebAssembly components implementing
@@ -504,7 +507,7 @@ pub enum SourceError {
     Invalid { key: String, message: String },
 }
 
-fn invalid(key: impl Into<String>, message: impl Into<String>) -> SourceError {
+pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> SourceError {
     SourceError::Invalid { key: key.into(), message: message.into() }
 }
 
@@ -519,6 +522,9 @@ impl Source {
 
     /// Checks the rules that serde cannot express.
     pub fn validate(&self) -> Result<(), SourceError> {
+        if let Some(r) = &self.reference {
+            r.validate()?;
+        }
         if let Some(devices) = &self.devices {
             devices.check().map_err(|(key, message)| invalid(format!("devices.{key}"), message))?;
         }

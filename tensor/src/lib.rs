@@ -246,6 +246,36 @@ impl TensorData {
     pub fn select_one(&self, i: usize) -> Option<TensorData> {
         (i < self.len()).then(|| self.select(&[i]))
     }
+
+    /// Numbers as elements of `dtype` (Rust's `as` casts: integers truncate and saturate; booleans are
+    /// `x != 0`); `None` for strings, the float8 types and the 4-bit integers. For tables of numbers (a
+    /// data sample's feature columns) becoming a batch.
+    ///
+    /// ```
+    /// use ferry_spec::DType;
+    /// use ferry_tensor::TensorData;
+    /// assert_eq!(TensorData::from_f64s(DType::Int64, &[1.0, 2.0]), Some(TensorData::I64(vec![1, 2])));
+    /// ```
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    pub fn from_f64s(dtype: DType, values: &[f64]) -> Option<TensorData> {
+        let v = values.iter().copied();
+        Some(match dtype {
+            DType::Float16 => TensorData::F16(v.map(half::f16::from_f64).collect()),
+            DType::BFloat16 => TensorData::BF16(v.map(half::bf16::from_f64).collect()),
+            DType::Float32 => TensorData::F32(v.map(|x| x as f32).collect()),
+            DType::Float64 => TensorData::F64(v.collect()),
+            DType::Int8 => TensorData::I8(v.map(|x| x as i8).collect()),
+            DType::Int16 => TensorData::I16(v.map(|x| x as i16).collect()),
+            DType::Int32 => TensorData::I32(v.map(|x| x as i32).collect()),
+            DType::Int64 => TensorData::I64(v.map(|x| x as i64).collect()),
+            DType::Uint8 => TensorData::U8(v.map(|x| x as u8).collect()),
+            DType::Uint16 => TensorData::U16(v.map(|x| x as u16).collect()),
+            DType::Uint32 => TensorData::U32(v.map(|x| x as u32).collect()),
+            DType::Uint64 => TensorData::U64(v.map(|x| x as u64).collect()),
+            DType::Bool => TensorData::Bool(v.map(|x| x != 0.0).collect()),
+            _ => return None,
+        })
+    }
 }
 
 impl Tensor {

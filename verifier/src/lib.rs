@@ -21,10 +21,11 @@ mod checks;
 mod render;
 mod report;
 
+pub use checks::drift::{DriftReport, drift};
 pub use ferry_spec::policy::{CheckId, Level, Policy};
 pub use render::{Format, github_step_summary, render, write_atomic};
 pub use report::{
-    BundleSummary, Case, CheckResult, CheckTimings, DeviceSummary, Evidence, LatencyTiming, Num,
+    BundleSummary, Case, CheckResult, CheckTimings, DeviceSummary, Evidence, LatencyTiming, MovedBucket, Num,
     PolicySummary, REPORT_VERSION, Report, ReportTimings, Severity, Status, Summary, Tool, report_schema,
 };
 
@@ -59,6 +60,15 @@ pub enum VerifyError {
         /// The policy file.
         path: PathBuf,
         /// What is wrong with it.
+        message: String,
+    },
+    /// `ferry drift`: the bundle cannot be opened, has no reference profile, or the sample cannot be
+    /// compared with it.
+    #[error("{}: {message}", path.display())]
+    Drift {
+        /// The bundle.
+        path: PathBuf,
+        /// What is wrong.
         message: String,
     },
     /// The `--data` file is missing, unreadable or of an unknown kind.

@@ -302,6 +302,20 @@ impl fmt::Display for Num {
     }
 }
 
+/// A bucket that moved between the reference and the sample (`drift` evidence).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MovedBucket {
+    /// `(a, b]` for a bin, the category, `other`, or `new v` for a category the reference never saw.
+    pub bucket: String,
+    /// Its share of the reference.
+    pub reference: Num,
+    /// Its share of the sample.
+    pub current: Num,
+    /// Its PSI term.
+    pub psi: Num,
+}
+
 /// What a check found. Each kind has a fixed set of keys; `kind` names it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -440,6 +454,43 @@ pub enum Evidence {
         /// The value found in that row, as text.
         value: Option<String>,
     },
+    /// A column of the `--data` sample compared with the bundle's reference profile.
+    Drift {
+        /// The tensor (an input for a feature, an output for a prediction).
+        tensor: String,
+        /// The feature, or the output column (`NAME[i]` for one of several).
+        column: String,
+        /// `numeric` or `categorical`.
+        column_kind: String,
+        /// `stable`, `warn` (PSI at the warning level), `drift` or `no_data`.
+        decision: String,
+        /// The decision in words (`psi 0.8123 ≥ 0.25`).
+        reason: String,
+        /// The statistic that decides: `psi`, `js`, `ks` or `chi2`.
+        method: String,
+        /// Its threshold after the policy.
+        threshold: Num,
+        /// Population stability index over the reference's buckets.
+        psi: Num,
+        /// Jensen–Shannon distance over the same buckets.
+        js: Num,
+        /// The p-value test run: `ks` (numeric) or `chi2` (categorical).
+        test: Option<String>,
+        /// Its statistic.
+        statistic: Option<Num>,
+        /// Its p-value.
+        p_value: Option<Num>,
+        /// Its p-value after the multiple-testing correction.
+        p_adjusted: Option<Num>,
+        /// Values compared, nulls included.
+        rows: u64,
+        /// Share of nulls in the sample.
+        null_share: Num,
+        /// Share of nulls in the reference.
+        reference_null_share: Num,
+        /// The buckets with the largest PSI terms.
+        moved: Vec<MovedBucket>,
+    },
     /// A latency percentile over its budget. The measured value is in the check's `timings`.
     Latency {
         /// The golden set whose inputs were timed.
@@ -561,6 +612,49 @@ impl Evidence {
                 let verb = if *rows == 1 { "breaks" } else { "break" };
                 format!(
                     "input `{input}`, feature `{feature}`{col}: {rows} of {total_rows} row{s} ({pct:.2}%) {verb} rule `{rule}`{first}"
+                )
+            }
+            Evidence::Drift {
+                tensor,
+                column,
+                decision,
+                reason,
+                psi,
+                js,
+                test,
+                p_value,
+                p_adjusted,
+                null_share,
+                reference_null_share,
+                moved,
+                ..
+            } => {
+                let t = match (test, p_value, p_adjusted) {
+                    (Some(t), Some(p), Some(a)) => format!("; {t} p {p} (corrected {a})"),
+                    _ => String::new(),
+                };
+                let nulls = if null_share.0 > 0.0 || reference_null_share.0 > 0.0 {
+                    format!(
+                        "; nulls {:.1}% (reference {:.1}%)",
+                        null_share.0 * 100.0,
+                        reference_null_share.0 * 100.0
+                    )
+                } else {
+                    String::new()
+                };
+                let moved: Vec<String> = moved
+                    .iter()
+                    .map(|m| {
+                        format!("{} {:.1}% → {:.1}%", m.bucket, m.reference.0 * 100.0, m.current.0 * 100.0)
+                    })
+                    .collect();
+                let moved = if moved.is_empty() {
+                    String::new()
+                } else {
+                    format!("; moved most: {}", moved.join(", "))
+                };
+                format!(
+                    "`{tensor}` column `{column}`: {decision}, {reason}; psi {psi}, js {js}{t}{nulls}{moved}"
                 )
             }
             Evidence::Latency { set, percentile, budget_ms, iterations } => {

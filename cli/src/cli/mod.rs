@@ -8,6 +8,7 @@ mod audit;
 mod bench;
 mod devices;
 mod doctor;
+mod drift;
 mod golden;
 mod inspect;
 mod registry;
@@ -84,6 +85,10 @@ enum Command {
         /// The bundle to write.
         #[arg(short, long)]
         output: PathBuf,
+        /// A reference sample (CSV, JSON lines or Parquet, a column per feature) to profile into the
+        /// bundle, in place of `[reference] data`; the model is run on it for the predictions' profile.
+        #[arg(long, value_name = "FILE")]
+        reference: Option<PathBuf>,
     },
     /// Show what is inside a bundle: model, contract, files, pins and signatures.
     Inspect {
@@ -158,6 +163,9 @@ enum Command {
     /// Run the check suite (artifact, contract, golden, perf, rebuild) and report; exit 1 when a
     /// required check fails.
     Verify(verify::VerifyArgs),
+    /// Compare a data file with the bundle's reference profile: per feature and per model output, PSI,
+    /// Jensen–Shannon, KS or chi-squared, against the thresholds (exit 1 on drift).
+    Drift(drift::DriftArgs),
     /// Measure a bundle's throughput and latency here, per batch size, on a device (inputs: its first
     /// golden set's rows, repeated to each batch size).
     Bench(bench::BenchArgs),
@@ -199,8 +207,8 @@ pub fn main() -> CliResult {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Pack { src, output } => {
-            let packed = ferry_packager::pack(&src, &output).map_err(usage)?;
+        Command::Pack { src, output, reference } => {
+            let packed = ferry::pack(&src, &output, reference.as_deref()).map_err(usage)?;
             println!(
                 "packed {} {} -> {} ({} bytes, {} file{})\nbundle digest {}",
                 packed.manifest.model.name,
@@ -239,6 +247,7 @@ pub fn main() -> CliResult {
         }
         Command::Audit(args) => audit::audit(&args),
         Command::Verify(args) => verify::run(args),
+        Command::Drift(args) => drift::run(&args),
         Command::Push { bundle, reference, registry } => registry::push(&bundle, &reference, &registry),
         Command::Pull { reference, output, registry } => registry::pull(&reference, &output, &registry),
         Command::Doctor(args) => doctor::doctor(&args),

@@ -321,6 +321,12 @@ fn missing_references(m: &Manifest) -> Vec<Evidence> {
             named.push((format!("/golden/{i}/{key}"), file));
         }
     }
+    if let Some(r) = &m.reference {
+        named.push(("/reference/profile".into(), &r.profile));
+        if let Some(s) = &r.sample {
+            named.push(("/reference/sample".into(), s));
+        }
+    }
     named
         .into_iter()
         .filter(|(_, f)| m.file(f).is_none())

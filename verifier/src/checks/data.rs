@@ -17,7 +17,7 @@
 use super::{Context, plural};
 use crate::{Evidence, Num, Outcome, VerifyError};
 use ferry_contract::FeatureRule;
-use ferry_contract::sample::{Cell, CsvRecords, parse_cell as parse_text_cell};
+use ferry_contract::sample::{Cell, FeatureColumn, SampleKind, Table, read_table};
 use ferry_spec::policy::{CheckId, DataPolicy};
 use ferry_spec::{DType, Feature, Manifest};
 use std::collections::HashMap;
@@ -26,24 +26,16 @@ use std::path::{Path, PathBuf};
 /// A data file read for `contract.data`.
 #[derive(Debug)]
 pub(crate) struct DataFile {
-    path: PathBuf,
-    kind: Kind,
+    pub(crate) path: PathBuf,
+    kind: SampleKind,
     bytes: Vec<u8>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Csv,
-    JsonLines,
 }
 
 /// One feature to check, with where its values come from.
 struct Target<'a> {
-    input: &'a str,
+    column: FeatureColumn,
     dtype: DType,
     feature: &'a Feature,
-    qualified: String,
-    unique: bool,
 }
 
 /// The rules, in report order.
@@ -70,63 +62,35 @@ impl Context<'_> {
 }
 
 impl DataFile {
-    /// Reads the file; its kind comes from the extension (`.csv`, `.jsonl`, `.ndjson`).
+    /// Reads the file; its kind comes from the extension (`.csv`, `.jsonl`, `.ndjson`, `.parquet`).
     pub(crate) fn load(path: &Path) -> Result<DataFile, VerifyError> {
         let err = |message: String| VerifyError::Data { path: path.to_path_buf(), message };
-        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
-        let kind = match ext.as_str() {
-            "csv" => Kind::Csv,
-            "jsonl" | "ndjson" => Kind::JsonLines,
-            _ => {
-                return Err(err(
-                    "cannot tell the format from the extension (expected .csv, .jsonl or .ndjson)".into(),
-                ));
-            }
-        };
+        let kind = SampleKind::of(path).map_err(err)?;
         let bytes = ferry_spec::file::read(path, ferry_spec::file::NO_LIMIT).map_err(|e| err(e.reason()))?;
         Ok(DataFile { path: path.to_path_buf(), kind, bytes })
+    }
+
+    /// The records, with one cell per feature column of `features` (missing when there is no column).
+    pub(crate) fn table(&self, features: &[FeatureColumn]) -> Result<Table, String> {
+        read_table(self.kind, &self.bytes, &|columns| features.iter().map(|f| f.column_in(columns)).collect())
     }
 
     /// Checks every row against every feature constraint of the contract.
     fn check(&self, m: &Manifest, policy: &DataPolicy) -> Outcome {
         let shown = self.path.display().to_string();
-        let mut targets: Vec<Target<'_>> = Vec::new();
-        for input in &m.inputs {
-            for f in &input.features {
-                targets.push(Target {
-                    input: &input.name,
-                    dtype: input.dtype,
-                    feature: f,
-                    qualified: format!("{}.{}", input.name, f.name),
-                    unique: true,
-                });
-            }
-        }
+        let columns = FeatureColumn::all(&m.inputs);
+        let targets: Vec<Target<'_>> = columns
+            .iter()
+            .filter_map(|c| {
+                let input = m.input(&c.input)?;
+                Some(Target { column: c.clone(), dtype: input.dtype, feature: input.features.get(c.index)? })
+            })
+            .collect();
         if targets.is_empty() {
             return Outcome::skipped("skipped: the contract declares no features to check data against");
         }
-        let mut counts: HashMap<&str, usize> = HashMap::new();
-        for t in &targets {
-            *counts.entry(t.feature.name.as_str()).or_default() += 1;
-        }
-        for t in &mut targets {
-            t.unique = counts.get(t.feature.name.as_str()).copied() == Some(1);
-        }
-        let text = match std::str::from_utf8(&self.bytes) {
-            Ok(t) => t.strip_prefix('\u{feff}').unwrap_or(t),
-            Err(e) => {
-                return Outcome::failed(
-                    format!("`{shown}` is not UTF-8 text"),
-                    vec![Evidence::Error { message: format!("byte {}: invalid UTF-8", e.valid_up_to()) }],
-                );
-            }
-        };
-        let rows = match self.kind {
-            Kind::Csv => csv_rows(text, &targets),
-            Kind::JsonLines => jsonl_rows(text, &targets),
-        };
-        let (columns, rows) = match rows {
-            Ok(r) => r,
+        let (columns, rows) = match self.table(&columns) {
+            Ok(t) => (t.columns, t.rows),
             Err(message) => {
                 return Outcome::failed(
                     format!("`{shown}` cannot be parsed"),
@@ -176,7 +140,7 @@ impl DataFile {
                     failing += 1;
                 }
                 evidence.push(Evidence::Feature {
-                    input: t.input.into(),
+                    input: t.column.input.clone(),
                     feature: t.feature.name.clone(),
                     column: column.clone(),
                     rule: (*rule).into(),
@@ -212,13 +176,7 @@ impl DataFile {
 }
 
 fn column_of(t: &Target<'_>, columns: &HashMap<String, usize>) -> Option<String> {
-    if columns.contains_key(&t.qualified) {
-        Some(t.qualified.clone())
-    } else if t.unique && columns.contains_key(&t.feature.name) {
-        Some(t.feature.name.clone())
-    } else {
-        None
-    }
+    t.column.column_in(columns)
 }
 
 fn show_cell(c: &Cell) -> String {
@@ -243,80 +201,4 @@ fn broken_rules(t: &Target<'_>, cell: &Cell) -> Vec<usize> {
 
 fn rule_index(rule: FeatureRule) -> usize {
     RULES.iter().position(|r| *r == rule.name()).unwrap_or(0)
-}
-
-/// The header's column positions and, per record, the 1-based line it starts on and one cell per target.
-type Rows = (HashMap<String, usize>, Vec<(usize, Vec<Cell>)>);
-
-/// The header's column positions and, per record, its line and one cell per target (in target order).
-fn csv_rows(text: &str, targets: &[Target<'_>]) -> Result<Rows, String> {
-    let mut records = CsvRecords::new(text);
-    let header = match records.next() {
-        Some(h) => h?.1,
-        None => return Ok((HashMap::new(), Vec::new())),
-    };
-    let mut columns = HashMap::new();
-    for (i, name) in header.iter().enumerate() {
-        if columns.insert(name.trim().to_owned(), i).is_some() {
-            return Err(format!("line 1: column `{}` appears twice in the header", name.trim()));
-        }
-    }
-    let positions: Vec<Option<usize>> =
-        targets.iter().map(|t| column_of(t, &columns).and_then(|c| columns.get(&c).copied())).collect();
-    let mut rows = Vec::new();
-    for rec in records {
-        let (line, fields) = rec?;
-        if fields.len() != header.len() {
-            let n = fields.len();
-            return Err(format!("line {line}: {n} field{}, but the header has {}", plural(n), header.len()));
-        }
-        rows.push((
-            line,
-            positions
-                .iter()
-                .map(|p| p.and_then(|i| fields.get(i)).map_or(Cell::Missing, |s| parse_text_cell(s)))
-                .collect(),
-        ));
-    }
-    Ok((columns, rows))
-}
-
-/// JSON lines: one object per line; blank lines are skipped. A column exists if any row has the key.
-fn jsonl_rows(text: &str, targets: &[Target<'_>]) -> Result<Rows, String> {
-    let mut objects = Vec::new();
-    let mut columns = HashMap::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("line {}: not valid JSON: {e}", i + 1))?;
-        let serde_json::Value::Object(map) = value else {
-            return Err(format!("line {}: expected a JSON object", i + 1));
-        };
-        for k in map.keys() {
-            let next = columns.len();
-            columns.entry(k.clone()).or_insert(next);
-        }
-        objects.push((i + 1, map));
-    }
-    let names: Vec<Option<String>> = targets.iter().map(|t| column_of(t, &columns)).collect();
-    let rows = objects
-        .iter()
-        .map(|(line, obj)| {
-            let cells = names
-                .iter()
-                .map(|n| match n.as_ref().and_then(|n| obj.get(n)) {
-                    None | Some(serde_json::Value::Null) => Cell::Missing,
-                    Some(serde_json::Value::Number(x)) => {
-                        x.as_f64().map_or_else(|| Cell::Invalid(x.to_string()), Cell::Number)
-                    }
-                    Some(serde_json::Value::String(s)) => parse_text_cell(s),
-                    Some(other) => Cell::Invalid(other.to_string()),
-                })
-                .collect();
-            (*line, cells)
-        })
-        .collect();
-    Ok((columns, rows))
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 impl Context<'_> {
     /// The model, opened once through the runtime with the bundle's own default configuration (the
     /// environment's `FERRY_CONFIG__*` variables must not change what CI verifies).
-    fn model(&mut self) -> Result<&Model, String> {
+    pub(super) fn model(&mut self) -> Result<&Model, String> {
         if self.model.is_none() {
             let path = self.path;
             let opened = self.runtime().and_then(|rt| {

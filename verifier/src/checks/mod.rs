@@ -7,11 +7,13 @@
 //! - `contract.rs`: `contract.model-io`, `contract.config-schema`, `contract.golden-inputs`;
 //! - `data.rs`: `contract.data`;
 //! - `golden.rs`: `golden.outputs`, `perf.latency`;
-//! - `rebuild.rs`: `rebuild.identical`.
+//! - `rebuild.rs`: `rebuild.identical`;
+//! - `drift.rs`: `drift.features`, `drift.predictions`.
 
 mod artifact;
 mod contract;
 pub(crate) mod data;
+pub(crate) mod drift;
 mod golden;
 pub(crate) mod rebuild;
 mod transform;
@@ -45,6 +47,8 @@ pub(crate) struct Context<'a> {
     runtime: Option<Result<Runtime, String>>,
     model: Option<Result<Model, String>>,
     data: Option<DataFile>,
+    /// The `--data` sample compared with the reference profile, once for both drift checks.
+    drift: Option<Result<drift::DriftReport, String>>,
 }
 
 impl<'a> Context<'a> {
@@ -65,6 +69,7 @@ impl<'a> Context<'a> {
             runtime: None,
             model: None,
             data,
+            drift: None,
         }
     }
 
@@ -98,6 +103,8 @@ impl<'a> Context<'a> {
             CheckId::RebuildIdentical => {
                 rebuild::check(self.path, self.bundle(), self.options.rebuild.as_deref())
             }
+            CheckId::DriftFeatures => self.drift_features(),
+            CheckId::DriftPredictions => self.drift_predictions(),
         }
     }
 

@@ -33,7 +33,15 @@ pub(super) fn check(path: &Path, bundle: Option<&Bundle>, src: Option<&Path>) ->
         Err(e) => return error(format!("cannot create a temporary directory: {e}")),
     };
     let out = dir.path().join("rebuilt.ferry");
-    let packed = match ferry_packager::pack(src, &out) {
+    // A reference profile's predictions come from the model run on the sample, as `ferry pack` runs it.
+    let runner = |m: &ferry_packager::SourceModel<'_>, batch: &ferry_tensor::TensorMap| {
+        let rt = ferry_runtime::Runtime::new(ferry_runtime::RuntimeOptions::default())
+            .map_err(|e| e.to_string())?;
+        rt.run_onnx(m.onnx.clone(), m.external.clone(), m.inputs.to_vec(), m.outputs.to_vec(), batch)
+            .map_err(|e| e.to_string())
+    };
+    let options = ferry_packager::PackOptions { reference: None, runner: Some(&runner) };
+    let packed = match ferry_packager::pack_with(src, &out, &options) {
         Ok(p) => p,
         Err(e) => {
             return Outcome::failed(
