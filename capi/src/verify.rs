@@ -17,6 +17,7 @@ fn verify_status(e: &VerifyError) -> FerryStatus {
         }
         VerifyError::Policy { .. } => FerryStatus::Config,
         VerifyError::Data { .. } | VerifyError::Rebuild { .. } => FerryStatus::InvalidArgument,
+        VerifyError::Drift { .. } => FerryStatus::Bundle,
     }
 }
 

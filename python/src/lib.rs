@@ -104,6 +104,7 @@ fn runtime_error(py: Python<'_>, e: RuntimeError) -> PyErr {
         | RuntimeError::Format { .. }
         | RuntimeError::Pin { .. }
         | RuntimeError::Model { .. }
+        | RuntimeError::Reference { .. }
         | RuntimeError::Session { .. } => BundleError::new_err(message),
         RuntimeError::Untrusted { .. } => UntrustedError::new_err(message),
         RuntimeError::Config { .. } | RuntimeError::ConfigFile { .. } => ConfigError::new_err(message),

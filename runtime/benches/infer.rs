@@ -5,6 +5,9 @@
 //! same machine state. The raw side builds zero-copy input views and copies the output into a `Vec`, as a
 //! host would.
 //!
+//! Drift: `Model::infer` at batch 1 on a bundle with a reference profile (the streaming profile
+//! counting every call) against the same model without one, interleaved the same way.
+//!
 //! Cold start: open + verify + first inference of the bundle against raw ONNX Runtime session creation
 //! from the bare `.onnx` (+ external data) and a first run.
 
@@ -119,6 +122,47 @@ fn hot(name: &str, rt: &Runtime, model: &Model, dir: &Path, inputs: &TensorMap, 
     );
 }
 
+/// The streaming drift profile's cost: the same model and request with and without a reference
+/// profile in the bundle, interleaved call by call.
+fn drift_overhead(plain: &Model, profiled: &Model, inputs: &TensorMap, iterations: usize) {
+    let live = profiled.drift().expect("credit-drift carries a reference profile");
+    for _ in 0..iterations / 10 {
+        std::hint::black_box(plain.infer(inputs).unwrap());
+        std::hint::black_box(profiled.infer(inputs).unwrap());
+    }
+    let (mut a, mut b) = (Vec::with_capacity(iterations), Vec::with_capacity(iterations));
+    for i in 0..iterations {
+        let mut off = || {
+            let t = Instant::now();
+            std::hint::black_box(plain.infer(inputs).unwrap());
+            a.push(t.elapsed());
+        };
+        let mut on = || {
+            let t = Instant::now();
+            std::hint::black_box(profiled.infer(inputs).unwrap());
+            b.push(t.elapsed());
+        };
+        if i % 2 == 0 {
+            off();
+            on();
+        } else {
+            on();
+            off();
+        }
+    }
+    let (off, on) = (stats(a), stats(b));
+    let columns = live.profile().features.len() + live.profile().predictions.len();
+    println!(
+        "{:<28} without profile median {:>8.2} us | with streaming profile median {:>8.2} us | ratio {:.3} | state {} bytes ({} per column)",
+        "credit-drift batch 1",
+        us(off.median),
+        us(on.median),
+        on.median.as_secs_f64() / off.median.as_secs_f64(),
+        live.state_bytes(),
+        live.state_bytes() / columns.max(1)
+    );
+}
+
 /// Two raw sessions of the same model, interleaved: how far apart identical work measures on this machine.
 fn sanity(rt: &Runtime, model: &Model, dir: &Path, inputs: &TensorMap, iterations: usize) {
     let order: Vec<String> = model.manifest().inputs.iter().map(|t| t.name.clone()).collect();
@@ -207,6 +251,16 @@ fn main() {
     let te = rt.open(&bundles[1].2, &opts).unwrap();
     hot("text-embedding 1x16", &rt, &te, &bundles[1].1, &text_batch(1, 16), iterations / 2);
     hot("text-embedding 8x64", &rt, &te, &bundles[1].1, &text_batch(8, 64), iterations / 10);
+    println!("drift, {iterations} interleaved calls each:");
+    let drift_bundle = tmp.path().join("credit-drift.ferry");
+    let runner = |m: &ferry_packager::SourceModel<'_>, batch: &TensorMap| {
+        rt.run_onnx(m.onnx.clone(), m.external.clone(), m.inputs.to_vec(), m.outputs.to_vec(), batch)
+            .map_err(|e| e.to_string())
+    };
+    let pack_options = ferry_packager::PackOptions { reference: None, runner: Some(&runner) };
+    ferry_packager::pack_with(&fixture("credit-drift"), &drift_bundle, &pack_options).unwrap();
+    let cd = rt.open(&drift_bundle, &opts).unwrap();
+    drift_overhead(&cr, &cd, &credit_rows(1), iterations);
     println!("cold start (median of 30):");
     cold("credit-risk", &rt, &bundles[0].2, &bundles[0].1, &credit_rows(1), 30);
     cold("text-embedding", &rt, &bundles[1].2, &bundles[1].1, &text_batch(1, 16), 30);

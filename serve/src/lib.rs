@@ -16,6 +16,7 @@
 
 mod batcher;
 pub mod config;
+mod drift;
 mod error;
 mod grpc;
 mod log;
@@ -76,6 +77,10 @@ pub struct ServeOptions {
     pub log_requests: bool,
     /// TLS for both listeners: a PEM certificate chain and its private key.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The sliding window drift is reported over (`/metrics`, `/v2/models/{m}/drift`).
+    pub drift_window: Duration,
+    /// Thresholds for the drift report (the release policy's `[drift]`).
+    pub drift_policy: ferry_drift::DriftPolicy,
 }
 
 impl Default for ServeOptions {
@@ -93,6 +98,8 @@ impl Default for ServeOptions {
             drain: Duration::from_secs(30),
             log_requests: false,
             tls: None,
+            drift_window: drift::DEFAULT_WINDOW,
+            drift_policy: ferry_drift::DriftPolicy::default(),
         }
     }
 }
@@ -169,6 +176,7 @@ async fn serve(
         options.budget,
         options.log_requests,
         options.max_inflight_bytes,
+        drift::Windows::new(options.drift_window, options.drift_policy.clone()),
     ));
     let acceptor = match &options.tls {
         Some((cert, key)) => Some(tls::acceptor(cert, key)?),

@@ -208,7 +208,7 @@ fn observe(h: &mut Histogram, buckets: &[f64], v: f64) {
     h.count += 1;
 }
 
-fn escape(v: &str) -> String {
+pub(crate) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

@@ -34,6 +34,8 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/v2/models/{model}/versions/{version}/infer", post(infer))
         .route("/v2/models/{model}/records", post(records))
         .route("/v2/models/{model}/versions/{version}/records", post(records))
+        .route("/v2/models/{model}/drift", get(drift))
+        .route("/v2/models/{model}/versions/{version}/drift", get(drift))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(state)
@@ -86,7 +88,31 @@ async fn metrics(Axum(state): Axum<Arc<State>>, headers: HeaderMap) -> Response 
     if let Err(e) = authorize(&state, &headers) {
         return error_response(&e);
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    let mut text = state.metrics.render();
+    let served: Vec<Arc<Served>> = state.repo.snapshot().all().cloned().collect();
+    state.drift.retain(&served);
+    let reports: Vec<(Arc<Served>, crate::drift::WindowReport)> =
+        served.into_iter().filter_map(|s| state.drift.report(&s).map(|r| (s, r))).collect();
+    crate::drift::render(&mut text, &reports);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// `GET /v2/models/{m}/drift`: the model's sliding window of traffic compared with its bundle's
+/// reference profile, per feature and output column, with the contract's refusal shares.
+async fn drift(Axum(state): Axum<Arc<State>>, path: ModelPath, headers: HeaderMap) -> Response {
+    let answer = || -> Result<Response, RequestError> {
+        authorize(&state, &headers)?;
+        let (model, version) = model_and_version(path)?;
+        let served = state.find(&model, version.as_deref())?;
+        let report = state.drift.report(&served).ok_or_else(|| {
+            RequestError::NotFound(format!(
+                "model `{}` version `{}` has no reference profile ([reference] in its ferry.toml)",
+                served.name, served.version
+            ))
+        })?;
+        Ok(axum::Json(report.json(&served)).into_response())
+    };
+    answer().unwrap_or_else(|e| error_response(&e))
 }
 
 /// The server's name, version and the protocol extensions it speaks.

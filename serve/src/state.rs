@@ -35,6 +35,8 @@ pub(crate) struct State {
     /// Request memory in flight, in KiB ([`State::reserve`]).
     memory: Arc<tokio::sync::Semaphore>,
     memory_limit: usize,
+    /// Each served model's drift window.
+    pub drift: crate::drift::Windows,
 }
 
 /// What reading and decoding a JSON body may make of each of its bytes: the byte itself, and its share of
@@ -74,6 +76,7 @@ impl State {
         budget: LatencyBudget,
         log_requests: bool,
         memory_limit: usize,
+        drift: crate::drift::Windows,
     ) -> State {
         State {
             repo,
@@ -86,6 +89,7 @@ impl State {
             next_id: AtomicU64::new(1),
             memory: Arc::new(tokio::sync::Semaphore::new(memory_limit.div_ceil(1024))),
             memory_limit,
+            drift,
         }
     }
 
@@ -252,6 +256,9 @@ impl State {
             _ => e.input.as_str(),
         };
         self.metrics.violation(&served.name, input, e.feature.as_deref(), e.kind.rule());
+        if let Some(live) = served.model.drift() {
+            live.refuse(input, e.feature.as_deref(), e.kind.rule());
+        }
     }
 
     /// [`State::finish`] for a request refused before a served model was found (no such model, no

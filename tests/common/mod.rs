@@ -40,3 +40,17 @@ pub fn pack(src: &Path, out: &Path) {
     let o = run(&["pack", src.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "pack failed: {}", stderr(&o));
 }
+
+/// Whether `python3` imports `module` (a comma-separated list works too). Under
+/// `FERRY_REQUIRE_INTEROP=1` (CI, which installs the interop tools) a missing module fails the test
+/// instead of skipping it.
+pub fn python_has(module: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok && std::env::var_os("FERRY_REQUIRE_INTEROP").is_some_and(|v| v == "1") {
+        panic!("FERRY_REQUIRE_INTEROP=1 but `python3 -c 'import {module}'` fails");
+    }
+    ok
+}

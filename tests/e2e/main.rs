@@ -5,6 +5,7 @@
 mod common;
 
 mod devices;
+mod drift;
 mod golden;
 mod hostile_bundles;
 mod hostile_inputs;

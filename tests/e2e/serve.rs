@@ -798,17 +798,6 @@ fn a_killed_server_gives_connection_errors_never_wrong_answers() {
     drop(restarted);
 }
 
-fn python_has(module: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok && std::env::var_os("FERRY_REQUIRE_INTEROP").is_some_and(|v| v == "1") {
-        panic!("FERRY_REQUIRE_INTEROP=1 but `python3 -c 'import {module}'` fails");
-    }
-    ok
-}
-
 /// `tritonclient`, the client everyone has, runs every fixture model over REST (JSON and binary) and
 /// gRPC and gets the golden outputs.
 #[test]

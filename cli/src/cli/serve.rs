@@ -61,6 +61,10 @@ pub struct ServeArgs {
     /// Log every request (JSON on stderr), not only the failed ones.
     #[arg(long)]
     log_requests: bool,
+    /// The sliding window, in seconds, over which drift against each bundle's reference profile is
+    /// reported (`/metrics`, `GET /v2/models/{m}/drift`).
+    #[arg(long, default_value_t = 300, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    drift_window: u64,
 }
 
 fn failure(e: ServeError) -> Failure {
@@ -77,11 +81,13 @@ pub fn serve(a: ServeArgs) -> CliResult {
     let mut trust = TrustPolicy::default();
     let mut always_rehash = false;
     let mut budget = LatencyBudget::default();
+    let mut drift_policy = ferry_drift::DriftPolicy::default();
     if let Some(p) = &a.policy {
         let policy = ferry::load_policy(p).map_err(usage)?;
         let dir = p.parent().map(PathBuf::from).unwrap_or_default();
         trust = trust.require(ferry::trust_check(&policy.trust, &dir).map_err(usage)?);
         always_rehash = policy.trust.always_rehash;
+        drift_policy = policy.drift.clone();
         if let Some(perf) = &policy.perf {
             let ms = |v: Option<f64>| v.map(|ms| Duration::from_secs_f64(ms / 1000.0));
             budget = LatencyBudget { p50: ms(perf.p50_ms), p99: ms(perf.p99_ms) };
@@ -117,6 +123,8 @@ pub fn serve(a: ServeArgs) -> CliResult {
         drain: Duration::from_secs(a.drain_seconds),
         log_requests: a.log_requests,
         tls: a.tls_cert.zip(a.tls_key),
+        drift_window: Duration::from_secs(a.drift_window),
+        drift_policy,
     };
     let tls = options.tls.is_some();
     ferry_serve::run(runtime, options, |bound, snapshot| {
