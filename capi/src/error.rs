@@ -85,9 +85,9 @@ pub(crate) fn runtime_status(e: &RuntimeError) -> FerryStatus {
         RuntimeError::Contract(_) | RuntimeError::Request { .. } => S::Contract,
         RuntimeError::RequestFile(_) => S::Io,
         RuntimeError::OrtLibrary { .. } => S::RuntimeLibrary,
-        RuntimeError::DeviceNotSupported { .. } | RuntimeError::Model { .. } | RuntimeError::Reference { .. } => {
-            S::Bundle
-        }
+        RuntimeError::DeviceNotSupported { .. }
+        | RuntimeError::Model { .. }
+        | RuntimeError::Reference { .. } => S::Bundle,
         RuntimeError::Device { .. } | RuntimeError::Gpu { .. } => S::Other,
         // The C API carries plain tensors only; a model of sequences, maps or optionals needs the Rust
         // API's `infer_values`.

@@ -7,8 +7,8 @@
 //! least a window old (the oldest kept, until one is): no background task, and at most a dozen
 //! snapshots per model whatever the traffic.
 
-use crate::repository::Served;
 use crate::metrics::escape as esc;
+use crate::repository::Served;
 use ferry_drift::{ColumnDrift, Decision, DriftPolicy, Snapshot};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
@@ -128,37 +128,113 @@ pub(crate) fn render(out: &mut String, reports: &[(Arc<Served>, WindowReport)]) 
         return;
     }
     let families: [(&str, &str, &dyn Fn(&Served, &WindowReport, &mut String)); 7] = [
-        ("ferry_feature_drift_psi", "PSI of each feature over the drift window against the bundle's reference profile.", &|s, r, o| {
-            for c in &r.features {
-                let _ = writeln!(o, "ferry_feature_drift_psi{{model=\"{}\",version=\"{}\",feature=\"{}\"}} {}", esc(&s.name), esc(&s.version), esc(&c.name), finite(c.psi));
-            }
-        }),
-        ("ferry_feature_drift_js", "Jensen-Shannon distance of each feature over the drift window.", &|s, r, o| {
-            for c in &r.features {
-                let _ = writeln!(o, "ferry_feature_drift_js{{model=\"{}\",version=\"{}\",feature=\"{}\"}} {}", esc(&s.name), esc(&s.version), esc(&c.name), finite(c.js));
-            }
-        }),
-        ("ferry_prediction_drift_psi", "PSI of each output column over the drift window against the reference's predictions.", &|s, r, o| {
-            for c in &r.predictions {
-                let _ = writeln!(o, "ferry_prediction_drift_psi{{model=\"{}\",version=\"{}\",output=\"{}\"}} {}", esc(&s.name), esc(&s.version), esc(&c.name), finite(c.psi));
-            }
-        }),
-        ("ferry_feature_null_share", "Share of null (missing) values of each feature over the drift window.", &|s, r, o| {
-            for c in &r.features {
-                let _ = writeln!(o, "ferry_feature_null_share{{model=\"{}\",version=\"{}\",feature=\"{}\"}} {}", esc(&s.name), esc(&s.version), esc(&c.name), finite(c.null_share));
-            }
-        }),
-        ("ferry_contract_refusal_share", "Share of the window's requests the data contract refused, by input, feature and rule.", &|s, r, o| {
-            for ((input, feature, rule), _, share) in r.refusal_shares() {
-                let _ = writeln!(o, "ferry_contract_refusal_share{{model=\"{}\",version=\"{}\",input=\"{}\",feature=\"{}\",rule=\"{}\"}} {share}", esc(&s.name), esc(&s.version), esc(input), esc(feature), esc(rule));
-            }
-        }),
-        ("ferry_drift_window_requests", "Requests (accepted and refused) in the drift window.", &|s, r, o| {
-            let _ = writeln!(o, "ferry_drift_window_requests{{model=\"{}\",version=\"{}\"}} {}", esc(&s.name), esc(&s.version), r.window.calls);
-        }),
-        ("ferry_drift_state_bytes", "Memory the model's streaming profile holds, fixed when it opens.", &|s, r, o| {
-            let _ = writeln!(o, "ferry_drift_state_bytes{{model=\"{}\",version=\"{}\"}} {}", esc(&s.name), esc(&s.version), r.state_bytes);
-        }),
+        (
+            "ferry_feature_drift_psi",
+            "PSI of each feature over the drift window against the bundle's reference profile.",
+            &|s, r, o| {
+                for c in &r.features {
+                    let _ = writeln!(
+                        o,
+                        "ferry_feature_drift_psi{{model=\"{}\",version=\"{}\",feature=\"{}\"}} {}",
+                        esc(&s.name),
+                        esc(&s.version),
+                        esc(&c.name),
+                        finite(c.psi)
+                    );
+                }
+            },
+        ),
+        (
+            "ferry_feature_drift_js",
+            "Jensen-Shannon distance of each feature over the drift window.",
+            &|s, r, o| {
+                for c in &r.features {
+                    let _ = writeln!(
+                        o,
+                        "ferry_feature_drift_js{{model=\"{}\",version=\"{}\",feature=\"{}\"}} {}",
+                        esc(&s.name),
+                        esc(&s.version),
+                        esc(&c.name),
+                        finite(c.js)
+                    );
+                }
+            },
+        ),
+        (
+            "ferry_prediction_drift_psi",
+            "PSI of each output column over the drift window against the reference's predictions.",
+            &|s, r, o| {
+                for c in &r.predictions {
+                    let _ = writeln!(
+                        o,
+                        "ferry_prediction_drift_psi{{model=\"{}\",version=\"{}\",output=\"{}\"}} {}",
+                        esc(&s.name),
+                        esc(&s.version),
+                        esc(&c.name),
+                        finite(c.psi)
+                    );
+                }
+            },
+        ),
+        (
+            "ferry_feature_null_share",
+            "Share of null (missing) values of each feature over the drift window.",
+            &|s, r, o| {
+                for c in &r.features {
+                    let _ = writeln!(
+                        o,
+                        "ferry_feature_null_share{{model=\"{}\",version=\"{}\",feature=\"{}\"}} {}",
+                        esc(&s.name),
+                        esc(&s.version),
+                        esc(&c.name),
+                        finite(c.null_share)
+                    );
+                }
+            },
+        ),
+        (
+            "ferry_contract_refusal_share",
+            "Share of the window's requests the data contract refused, by input, feature and rule.",
+            &|s, r, o| {
+                for ((input, feature, rule), _, share) in r.refusal_shares() {
+                    let _ = writeln!(
+                        o,
+                        "ferry_contract_refusal_share{{model=\"{}\",version=\"{}\",input=\"{}\",feature=\"{}\",rule=\"{}\"}} {share}",
+                        esc(&s.name),
+                        esc(&s.version),
+                        esc(input),
+                        esc(feature),
+                        esc(rule)
+                    );
+                }
+            },
+        ),
+        (
+            "ferry_drift_window_requests",
+            "Requests (accepted and refused) in the drift window.",
+            &|s, r, o| {
+                let _ = writeln!(
+                    o,
+                    "ferry_drift_window_requests{{model=\"{}\",version=\"{}\"}} {}",
+                    esc(&s.name),
+                    esc(&s.version),
+                    r.window.calls
+                );
+            },
+        ),
+        (
+            "ferry_drift_state_bytes",
+            "Memory the model's streaming profile holds, fixed when it opens.",
+            &|s, r, o| {
+                let _ = writeln!(
+                    o,
+                    "ferry_drift_state_bytes{{model=\"{}\",version=\"{}\"}} {}",
+                    esc(&s.name),
+                    esc(&s.version),
+                    r.state_bytes
+                );
+            },
+        ),
     ];
     for (name, help, write) in families {
         let _ = writeln!(out, "# HELP {name} {help}");

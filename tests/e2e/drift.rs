@@ -30,10 +30,15 @@ fn verify_data_passes_the_same_distribution_and_fails_a_shift_naming_the_feature
     pack(&fixture("credit-drift"), &again);
     assert_eq!(std::fs::read(&bundle).unwrap(), std::fs::read(&again).unwrap());
 
-    let expect = [("same", None), ("income_shift", Some("annual_income")), ("new_home_category", Some("home_ownership"))];
+    let expect = [
+        ("same", None),
+        ("income_shift", Some("annual_income")),
+        ("new_home_category", Some("home_ownership")),
+    ];
     for (name, drifted) in expect {
         let data = sample(name);
-        let o = run(&["verify", bundle.to_str().unwrap(), "--data", data.to_str().unwrap(), "--format", "json"]);
+        let o =
+            run(&["verify", bundle.to_str().unwrap(), "--data", data.to_str().unwrap(), "--format", "json"]);
         let report: Value = serde_json::from_slice(&o.stdout).unwrap();
         let features = check(&report, "drift.features");
         let predictions = check(&report, "drift.predictions");
@@ -75,7 +80,8 @@ fn ferry_drift_agrees_with_evidently() {
     let profile = unpacked.join("reference/profile.json");
     for name in SAMPLES {
         let data = sample(name);
-        let o = run(&["drift", bundle.to_str().unwrap(), "--data", data.to_str().unwrap(), "--format", "json"]);
+        let o =
+            run(&["drift", bundle.to_str().unwrap(), "--data", data.to_str().unwrap(), "--format", "json"]);
         assert_eq!(code(&o), if name == "same" { 0 } else { 1 }, "{}", stderr(&o));
         let report: Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(report["rows"], 2000);
@@ -141,7 +147,16 @@ fn hostile_reference_samples_are_refused_naming_what_is_wrong() {
 
     // NaN among fixed bin edges (TOML spells it `nan`).
     let dir = tempdir();
-    let src = source_with(dir.path(), |t| t.replace("[reference.features.loan_term_months]", "[reference.features.age]\nedges = [nan, 30.0]\n\n[reference.features.loan_term_months]"), None);
+    let src = source_with(
+        dir.path(),
+        |t| {
+            t.replace(
+                "[reference.features.loan_term_months]",
+                "[reference.features.age]\nedges = [nan, 30.0]\n\n[reference.features.loan_term_months]",
+            )
+        },
+        None,
+    );
     pack_fails(&src, "key `reference.features.age.edges[0]`: NaN is not a finite edge");
 
     // A million categories: a categorical column with more distinct values than a category can be.
@@ -152,14 +167,20 @@ fn hostile_reference_samples_are_refused_naming_what_is_wrong() {
     }
     let src = source_with(
         dir.path(),
-        |t| t.replace("[reference.features.loan_term_months]", "[reference.features.annual_income]\nkind = \"categorical\"\n\n[reference.features.loan_term_months]"),
+        |t| {
+            t.replace("[reference.features.loan_term_months]", "[reference.features.annual_income]\nkind = \"categorical\"\n\n[reference.features.loan_term_months]")
+        },
         Some(&text),
     );
     pack_fails(&src, "column `annual_income`: more than 10000 distinct values");
 
     // A column missing, a truncated quote, an infinite value, no records.
     let dir = tempdir();
-    let src = source_with(dir.path(), |t| t, Some(&format!("{}\n{}\n", header.replace("annual_income", "income"), row)));
+    let src = source_with(
+        dir.path(),
+        |t| t,
+        Some(&format!("{}\n{}\n", header.replace("annual_income", "income"), row)),
+    );
     pack_fails(&src, "the reference sample has no column `annual_income`");
     let dir = tempdir();
     let src = source_with(dir.path(), |t| t, Some(&format!("{header}\n{row}\n34,\"72000,0.18\n")));
@@ -172,7 +193,16 @@ fn hostile_reference_samples_are_refused_naming_what_is_wrong() {
     pack_fails(&src, "the reference sample has no records");
     // A settings key that names no feature.
     let dir = tempdir();
-    let src = source_with(dir.path(), |t| t.replace("[reference.features.loan_term_months]", "[reference.features.salary]\nmethod = \"ks\"\n\n[reference.features.loan_term_months]"), None);
+    let src = source_with(
+        dir.path(),
+        |t| {
+            t.replace(
+                "[reference.features.loan_term_months]",
+                "[reference.features.salary]\nmethod = \"ks\"\n\n[reference.features.loan_term_months]",
+            )
+        },
+        None,
+    );
     pack_fails(&src, "column `salary`: [reference.features] names no declared feature");
 }
 

@@ -1028,3 +1028,95 @@ fn request_memory_is_bounded_before_it_is_read() {
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("must hold one largest JSON request"), "{}", stderr(&o));
 }
+
+/// Rows of a sample CSV as `[rows × 14]` float features (empty cells as NaN, then 0 where the contract
+/// does not allow a null: months_since_last_delinquency is the one nullable feature).
+fn sample_rows(csv: &Path, rows: usize) -> Vec<f64> {
+    let text = std::fs::read_to_string(csv).unwrap();
+    text.lines()
+        .skip(1)
+        .take(rows)
+        .flat_map(|l| l.split(',').map(|c| c.parse::<f64>().unwrap_or(f64::NAN)).collect::<Vec<_>>())
+        .collect()
+}
+
+/// The streaming profile over serve's window: a shifted stream shows on `/metrics` and on
+/// `GET /v2/models/{m}/drift` naming the feature; refusals and null shares are exported per feature;
+/// a model without a reference and an unknown model are 404s.
+#[test]
+fn serve_reports_drift_and_refusals_over_its_window() {
+    let dir = tempdir();
+    let bundle = dir.path().join("credit-drift.ferry");
+    pack(&fixture("credit-drift"), &bundle);
+    let s =
+        Server::start(&[bundle.to_str().unwrap(), credit_risk().to_str().unwrap(), "--drift-window", "60"]);
+    // Traffic: 400 applicants with their income shifted, in batches of 20.
+    let shifted = sample_rows(&fixture("credit-drift").join("samples/income_shift.csv"), 400);
+    for chunk in shifted.chunks(14 * 20) {
+        let body = json!({"inputs": [{"name": "features", "shape": [chunk.len() / 14, 14], "datatype": "FP32",
+            "data": chunk.iter().map(|v| if v.is_nan() { Value::Null } else { json!(v) }).collect::<Vec<_>>()}]});
+        let r = s.post_json("/v2/models/credit-drift/infer", &body);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    // One refused request: age out of range.
+    let mut bad = shifted[..14].to_vec();
+    bad[0] = 130.0;
+    let r = s.post_json(
+        "/v2/models/credit-drift/infer",
+        &json!({"inputs": [{"name": "features", "shape": [1, 14], "datatype": "FP32",
+        "data": bad.iter().map(|v| if v.is_nan() { Value::Null } else { json!(v) }).collect::<Vec<_>>()}]}),
+    );
+    assert_eq!(r.status, 400);
+
+    let report = s.get("/v2/models/credit-drift/drift");
+    assert_eq!(report.status, 200, "{}", String::from_utf8_lossy(&report.body));
+    let report = report.json();
+    assert_eq!(report["requests"], 21, "{report}");
+    assert_eq!(report["refused"], 1);
+    assert_eq!(report["refusals"][0]["feature"], "age");
+    assert_eq!(report["refusals"][0]["rule"], "max");
+    assert_eq!(report["drifted"], true);
+    let income =
+        report["features"].as_array().unwrap().iter().find(|c| c["name"] == "annual_income").unwrap();
+    assert_eq!(income["decision"], "drift", "{income}");
+    assert_eq!(income["count"], 400);
+    let age = report["features"].as_array().unwrap().iter().find(|c| c["name"] == "age").unwrap();
+    assert_ne!(age["decision"], "drift", "{age}");
+    assert!(report["state_bytes"].as_u64().unwrap() < 4096, "{report}");
+    assert_eq!(s.get("/v2/models/credit-drift/versions/1.0.0/drift").status, 200);
+
+    let metrics = String::from_utf8(s.get("/metrics").body).unwrap();
+    let value = |prefix: &str| -> f64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in:\n{metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(
+        value("ferry_feature_drift_psi{model=\"credit-drift\",version=\"1.0.0\",feature=\"annual_income\"}")
+            > 0.25
+    );
+    assert!(
+        value("ferry_feature_drift_psi{model=\"credit-drift\",version=\"1.0.0\",feature=\"age\"}") < 0.25
+    );
+    assert!(
+        value("ferry_prediction_drift_psi{model=\"credit-drift\",version=\"1.0.0\",output=\"probability\"}")
+            > 0.0
+    );
+    let nulls = value(
+        "ferry_feature_null_share{model=\"credit-drift\",version=\"1.0.0\",feature=\"months_since_last_delinquency\"}",
+    );
+    assert!(nulls > 0.3 && nulls < 0.7, "{nulls}");
+    let share = value(
+        "ferry_contract_refusal_share{model=\"credit-drift\",version=\"1.0.0\",input=\"features\",feature=\"age\",rule=\"max\"}",
+    );
+    assert!((share - 1.0 / 21.0).abs() < 1e-9, "{share}");
+    assert_eq!(value("ferry_drift_window_requests{model=\"credit-drift\",version=\"1.0.0\"}"), 21.0);
+    // credit-risk has no reference: no drift series of its own, and its /drift is a 404 that says why.
+    assert!(!metrics.contains("model=\"credit-risk\",version=\"1.0.0\",feature="), "{metrics}");
+    let r = s.get("/v2/models/credit-risk/drift");
+    assert_eq!(r.status, 404);
+    assert!(String::from_utf8_lossy(&r.body).contains("has no reference profile"));
+    assert_eq!(s.get("/v2/models/nope/drift").status, 404);
+}
