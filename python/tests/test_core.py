@@ -184,6 +184,22 @@ def test_pack_is_deterministic_and_leaves_nothing_on_failure(tmp_path):
     assert not (tmp_path / "c.ferry").exists()
 
 
+def test_pack_profiles_a_reference_and_verify_finds_the_drift(tmp_path):
+    bundle = tmp_path / "drift.ferry"
+    ferry.pack(FIXTURES / "credit-drift", bundle)
+    samples = FIXTURES / "credit-drift/samples"
+    same = ferry.verify(bundle, data=samples / "same.csv")
+    assert same.passed, same
+    shifted = ferry.verify(bundle, data=samples / "income_shift.csv")
+    assert not shifted.passed
+    check = next(c for c in shifted["checks"] if c["id"] == "drift.features")
+    assert check["status"] == "failed" and "`annual_income`" in check["message"]
+    # A reference sample from outside the source: the same sample gives the same bundle.
+    again = tmp_path / "again.ferry"
+    ferry.pack(FIXTURES / "credit-drift", again, reference=FIXTURES / "credit-drift/reference/train_sample.csv")
+    assert again.read_bytes() == bundle.read_bytes()
+
+
 def test_records_in_decisions_out(credit_application_bundle):
     m = ferry.open(credit_application_bundle)
     assert m.contract["records"] is True
