@@ -3,7 +3,7 @@
 //! the same counters, so there is nothing to merge), the memory is fixed when the model opens
 //! ([`Live::state_bytes`]), and [`Snapshot::since`] turns two snapshots into a window.
 
-use crate::compare::{Observed, bucket, bucket_count, compare_profile};
+use crate::compare::{Observed, bucket_count, compare_profile};
 use crate::{ColumnDrift, DriftError, Profile};
 use ferry_spec::policy::DriftPolicy;
 use ferry_tensor::{Tensor, TensorMap};
@@ -22,11 +22,30 @@ struct Tap {
     columns: Vec<(usize, usize)>,
 }
 
+/// A column's counters. Values seen are the nulls plus the buckets' sum, not a counter of their own:
+/// at batch 1 each atomic add is a measurable share of the call.
 #[derive(Debug)]
 struct Counters {
-    count: AtomicU64,
+    /// The reference's bin edges (numeric) or listed categories (categorical), copied here so the hot
+    /// path reads one slice: few enough that a linear pass beats a binary search.
+    cuts: Box<[f64]>,
+    categorical: bool,
     nulls: AtomicU64,
     buckets: Box<[AtomicU64]>,
+}
+
+impl Counters {
+    /// The bucket of `x` (not NaN): as [`crate::compare::bucket`], a category the reference never saw
+    /// counted in the last bucket (`other`).
+    #[inline]
+    fn bucket(&self, x: f64) -> usize {
+        if self.categorical {
+            let x = x + 0.0;
+            self.cuts.iter().position(|&c| c == x).unwrap_or(self.cuts.len())
+        } else {
+            self.cuts.iter().filter(|&&e| e < x).count()
+        }
+    }
 }
 
 /// A running model's streaming profile.
@@ -66,8 +85,14 @@ impl Live {
             let mut taps: Vec<Tap> = Vec::new();
             for c in columns {
                 let n = counters.len();
+                let (cuts, categorical) = match (&c.bins, &c.categories) {
+                    (Some(b), _) => (b.edges.clone().into_boxed_slice(), false),
+                    (None, Some(k)) => (k.values.clone().into_boxed_slice(), true),
+                    (None, None) => (Box::default(), false),
+                };
                 counters.push(Counters {
-                    count: AtomicU64::new(0),
+                    cuts,
+                    categorical,
                     nulls: AtomicU64::new(0),
                     buckets: (0..bucket_count(c)).map(|_| AtomicU64::new(0)).collect(),
                 });
@@ -96,16 +121,17 @@ impl Live {
         &self.profile
     }
 
-    /// Bytes of counter state: 8 per bucket plus 16 per column, fixed at [`Live::new`].
+    /// Bytes of state: per column 8 per bucket, 8 per edge or category, and 48 for the null counter
+    /// and the two slices; fixed at [`Live::new`].
     pub fn state_bytes(&self) -> usize {
-        self.counters.iter().map(|c| 16 + 8 * c.buckets.len()).sum()
+        self.counters.iter().map(|c| 48 + 8 * (c.buckets.len() + c.cuts.len())).sum()
     }
 
     /// Counts an accepted request's inputs and the outputs it got.
     pub fn observe(&self, inputs: &TensorMap, outputs: &TensorMap) {
         self.calls.fetch_add(1, Relaxed);
-        self.tap(&self.inputs, inputs, &self.profile.features, 0);
-        self.tap(&self.outputs, outputs, &self.profile.predictions, self.profile.features.len());
+        self.tap(&self.inputs, inputs);
+        self.tap(&self.outputs, outputs);
     }
 
     /// Counts a request the contract refused, under the rule it broke.
@@ -122,7 +148,7 @@ impl Live {
         }
     }
 
-    fn tap(&self, taps: &[Tap], tensors: &TensorMap, columns: &[crate::Column], offset: usize) {
+    fn tap(&self, taps: &[Tap], tensors: &TensorMap) {
         for t in taps {
             let Some(tensor) = tensors.get(&t.tensor) else { continue };
             let width = row_width(tensor);
@@ -131,9 +157,7 @@ impl Live {
             }
             let rows = tensor.len() / width;
             for &(index, n) in &t.columns {
-                let (Some(c), Some(column)) = (self.counters.get(n), columns.get(n - offset)) else {
-                    continue;
-                };
+                let Some(c) = self.counters.get(n) else { continue };
                 if index >= width {
                     continue;
                 }
@@ -141,15 +165,13 @@ impl Live {
                 for r in 0..rows {
                     match tensor.as_f64(r * width + index) {
                         Some(x) if !x.is_nan() => {
-                            let b = bucket(column, x).unwrap_or(c.buckets.len() - 1);
-                            if let Some(slot) = c.buckets.get(b) {
+                            if let Some(slot) = c.buckets.get(c.bucket(x)) {
                                 slot.fetch_add(1, Relaxed);
                             }
                         }
                         _ => nulls += 1,
                     }
                 }
-                c.count.fetch_add(rows as u64, Relaxed);
                 if nulls > 0 {
                     c.nulls.fetch_add(nulls, Relaxed);
                 }
@@ -160,12 +182,10 @@ impl Live {
     /// The counters now (each read on its own: a snapshot taken while requests run may be a few
     /// requests apart between columns, never torn within one counter).
     pub fn snapshot(&self) -> Snapshot {
-        let read = |c: &Counters| Observed {
-            count: c.count.load(Relaxed),
-            nulls: c.nulls.load(Relaxed),
-            buckets: c.buckets.iter().map(|b| b.load(Relaxed)).collect(),
-            new_categories: Vec::new(),
-            sorted: None,
+        let read = |c: &Counters| {
+            let nulls = c.nulls.load(Relaxed);
+            let buckets: Vec<u64> = c.buckets.iter().map(|b| b.load(Relaxed)).collect();
+            Observed { count: nulls + buckets.iter().sum::<u64>(), nulls, buckets, new_categories: Vec::new(), sorted: None }
         };
         let nf = self.profile.features.len();
         Snapshot {

@@ -186,7 +186,7 @@ fn the_live_profile_counts_what_the_batch_comparison_counts() {
     let codes: Vec<Option<f64>> = (0..1000).map(|i| Some(f64::from(i % 3))).collect();
     let p = profile_of(&reference, &codes);
     let live = Live::new(p.clone());
-    assert_eq!(live.state_bytes(), (16 + 8 * 10) + (16 + 8 * 4));
+    assert_eq!(live.state_bytes(), (48 + 8 * (10 + 9)) + (48 + 8 * (4 + 3)));
     let before = live.snapshot();
     let rows: Vec<(f64, f64)> = (0..300).map(|i| (f64::from(i) * 2.5, f64::from(i % 4))).collect();
     std::thread::scope(|s| {
