@@ -217,17 +217,17 @@ pub struct Table {
 
 use std::collections::HashMap;
 
+/// Given a sample's columns (name → position), names the column each wanted value comes from (`None`:
+/// read as missing).
+pub type Pick<'a> = dyn Fn(&HashMap<String, usize>) -> Vec<Option<String>> + 'a;
+
 /// The most cells a Parquet sample may hold.
 pub const MAX_PARQUET_CELLS: u64 = 1 << 28;
 
 /// Reads a sample's records. `pick` is given the columns (name → position) and names, per wanted
 /// value, the column it comes from (`None`: read as missing). A row with the wrong number of fields, a
 /// line that is not a JSON object, or text that is not UTF-8 is an error naming the line or byte.
-pub fn read_table(
-    kind: SampleKind,
-    bytes: &[u8],
-    pick: &dyn Fn(&HashMap<String, usize>) -> Vec<Option<String>>,
-) -> Result<Table, String> {
+pub fn read_table(kind: SampleKind, bytes: &[u8], pick: &Pick<'_>) -> Result<Table, String> {
     if kind == SampleKind::Parquet {
         return parquet_table(bytes, pick);
     }
@@ -239,10 +239,7 @@ pub fn read_table(
     }
 }
 
-fn csv_table(
-    text: &str,
-    pick: &dyn Fn(&HashMap<String, usize>) -> Vec<Option<String>>,
-) -> Result<Table, String> {
+fn csv_table(text: &str, pick: &Pick<'_>) -> Result<Table, String> {
     let mut records = CsvRecords::new(text);
     let header = match records.next() {
         Some(h) => h?.1,
@@ -276,10 +273,7 @@ fn csv_table(
 }
 
 /// JSON lines: one object per line; blank lines are skipped. A column exists if any row has the key.
-fn jsonl_table(
-    text: &str,
-    pick: &dyn Fn(&HashMap<String, usize>) -> Vec<Option<String>>,
-) -> Result<Table, String> {
+fn jsonl_table(text: &str, pick: &Pick<'_>) -> Result<Table, String> {
     let mut objects = Vec::new();
     let mut columns = HashMap::new();
     for (i, line) in text.lines().enumerate() {
@@ -319,10 +313,7 @@ fn jsonl_table(
 }
 
 #[cfg(feature = "parquet")]
-fn parquet_table(
-    bytes: &[u8],
-    pick: &dyn Fn(&HashMap<String, usize>) -> Vec<Option<String>>,
-) -> Result<Table, String> {
+fn parquet_table(bytes: &[u8], pick: &Pick<'_>) -> Result<Table, String> {
     let table = parquet::ParquetTable::new(bytes.to_vec(), MAX_PARQUET_CELLS)?;
     let columns: HashMap<String, usize> =
         table.names().iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
@@ -348,10 +339,7 @@ fn parquet_table(
 }
 
 #[cfg(not(feature = "parquet"))]
-fn parquet_table(
-    _: &[u8],
-    _: &dyn Fn(&HashMap<String, usize>) -> Vec<Option<String>>,
-) -> Result<Table, String> {
+fn parquet_table(_: &[u8], _: &Pick<'_>) -> Result<Table, String> {
     Err("Parquet samples need ferry-contract's `parquet` feature".into())
 }
 

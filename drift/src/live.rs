@@ -185,7 +185,13 @@ impl Live {
         let read = |c: &Counters| {
             let nulls = c.nulls.load(Relaxed);
             let buckets: Vec<u64> = c.buckets.iter().map(|b| b.load(Relaxed)).collect();
-            Observed { count: nulls + buckets.iter().sum::<u64>(), nulls, buckets, new_categories: Vec::new(), sorted: None }
+            Observed {
+                count: nulls + buckets.iter().sum::<u64>(),
+                nulls,
+                buckets,
+                new_categories: Vec::new(),
+                sorted: None,
+            }
         };
         let nf = self.profile.features.len();
         Snapshot {

@@ -277,7 +277,7 @@ def pack(src: PathLike, out: PathLike, *, reference: Optional[PathLike] = None) 
     """Packs a bundle source directory (with its ``ferry.toml``) into ``out``, deterministically;
     returns the bundle's digest. Nothing is left at ``out`` when packing fails. ``reference`` names a
     reference sample to profile in place of ``[reference] data``."""
-    return _native.pack(os.fspath(src), os.fspath(out), _path(reference))
+    return _native.pack(os.fspath(src), os.fspath(out), _path(reference), _python_prefixes())
 
 
 def sign(

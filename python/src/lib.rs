@@ -439,9 +439,17 @@ fn verify(
 /// Packs a bundle source directory into `out` (a reference sample profiled, as `ferry pack` does);
 /// returns the bundle's digest.
 #[pyfunction]
-#[pyo3(signature = (src, out, reference=None))]
-fn pack(py: Python<'_>, src: PathBuf, out: PathBuf, reference: Option<PathBuf>) -> PyResult<String> {
-    py.detach(|| ferry::pack(&src, &out, reference.as_deref()))
+#[pyo3(signature = (src, out, reference=None, python_prefixes=Vec::new()))]
+fn pack(
+    py: Python<'_>,
+    src: PathBuf,
+    out: PathBuf,
+    reference: Option<PathBuf>,
+    python_prefixes: Vec<PathBuf>,
+) -> PyResult<String> {
+    // A reference sample is scored by ONNX Runtime, found as `open` finds it.
+    let options = ferry::runtime::RuntimeOptions { python_prefixes, ..Default::default() };
+    py.detach(|| ferry::pack(&src, &out, reference.as_deref(), &options))
         .map(|w| w.manifest_digest)
         .map_err(|e| PackError::new_err(chain(&e)))
 }

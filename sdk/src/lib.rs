@@ -85,15 +85,16 @@ pub fn init(model: &Path, dir: &Path, options: &packager::InitOptions) -> Result
 
 /// Packs the source in `src` into `out` ([`packager::pack_with`], which `ferry pack` runs). A
 /// reference sample (`[reference] data`, or `reference` from outside the source) is profiled, the
-/// model's outputs on it from ONNX Runtime, which is loaded only then.
+/// model's outputs on it from ONNX Runtime, which is loaded only then, with `runtime`'s options.
 pub fn pack(
     src: &Path,
     out: &Path,
     reference: Option<&Path>,
+    runtime: &runtime::RuntimeOptions,
 ) -> Result<packager::Packed, packager::PackError> {
     let runner =
         |m: &packager::SourceModel<'_>, batch: &tensor::TensorMap| -> Result<tensor::TensorMap, String> {
-            let rt = runtime::Runtime::new(runtime::RuntimeOptions::default()).map_err(|e| e.to_string())?;
+            let rt = runtime::Runtime::new(runtime.clone()).map_err(|e| e.to_string())?;
             rt.run_onnx(m.onnx.clone(), m.external.clone(), m.inputs.to_vec(), m.outputs.to_vec(), batch)
                 .map_err(|e| e.to_string())
         };

@@ -19,13 +19,19 @@ use std::time::{Duration, Instant};
 /// The default window.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
 
+/// A model and its snapshots, oldest first.
+type Ring = (Arc<Served>, VecDeque<(Instant, Snapshot)>);
+
+/// A metric family of the drift window: name, help, and how it writes a model's samples.
+type DriftFamily<'a> = (&'a str, &'a str, &'a dyn Fn(&Served, &WindowReport, &mut String));
+
 /// The windows of every served model.
 #[derive(Debug)]
 pub(crate) struct Windows {
     window: Duration,
     policy: DriftPolicy,
     /// `(name, version)` → the model it was taken of, and its snapshots, oldest first.
-    by_model: Mutex<BTreeMap<(String, String), (Arc<Served>, VecDeque<(Instant, Snapshot)>)>>,
+    by_model: Mutex<BTreeMap<(String, String), Ring>>,
 }
 
 /// A model's window compared with its reference.
@@ -127,7 +133,7 @@ pub(crate) fn render(out: &mut String, reports: &[(Arc<Served>, WindowReport)]) 
     if reports.is_empty() {
         return;
     }
-    let families: [(&str, &str, &dyn Fn(&Served, &WindowReport, &mut String)); 7] = [
+    let families: [DriftFamily<'_>; 7] = [
         (
             "ferry_feature_drift_psi",
             "PSI of each feature over the drift window against the bundle's reference profile.",

@@ -168,16 +168,18 @@ async fn serve(
             metrics.set_budget(quantile, b.as_secs_f64());
         }
     }
-    let state = Arc::new(state::State::new(
-        Arc::clone(&repo),
-        Arc::clone(&metrics),
-        options.token.clone(),
-        options.max_body,
-        options.budget,
-        options.log_requests,
-        options.max_inflight_bytes,
-        drift::Windows::new(options.drift_window, options.drift_policy.clone()),
-    ));
+    let state = Arc::new(
+        state::State::new(
+            Arc::clone(&repo),
+            Arc::clone(&metrics),
+            options.token.clone(),
+            options.max_body,
+            options.budget,
+            options.log_requests,
+            options.max_inflight_bytes,
+        )
+        .with_drift(drift::Windows::new(options.drift_window, options.drift_policy.clone())),
+    );
     let acceptor = match &options.tls {
         Some((cert, key)) => Some(tls::acceptor(cert, key)?),
         None => None,

@@ -76,7 +76,6 @@ impl State {
         budget: LatencyBudget,
         log_requests: bool,
         memory_limit: usize,
-        drift: crate::drift::Windows,
     ) -> State {
         State {
             repo,
@@ -89,8 +88,13 @@ impl State {
             next_id: AtomicU64::new(1),
             memory: Arc::new(tokio::sync::Semaphore::new(memory_limit.div_ceil(1024))),
             memory_limit,
-            drift,
+            drift: crate::drift::Windows::new(crate::drift::DEFAULT_WINDOW, Default::default()),
         }
+    }
+
+    /// The state with these drift windows.
+    pub fn with_drift(self, drift: crate::drift::Windows) -> State {
+        State { drift, ..self }
     }
 
     /// Reserves what a body may take while it is read and decoded: its JSON bytes times

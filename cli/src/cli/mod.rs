@@ -208,7 +208,9 @@ pub fn main() -> CliResult {
             Ok(ExitCode::SUCCESS)
         }
         Command::Pack { src, output, reference } => {
-            let packed = ferry::pack(&src, &output, reference.as_deref()).map_err(usage)?;
+            let packed =
+                ferry::pack(&src, &output, reference.as_deref(), &ferry::runtime::RuntimeOptions::default())
+                    .map_err(usage)?;
             println!(
                 "packed {} {} -> {} ({} bytes, {} file{})\nbundle digest {}",
                 packed.manifest.model.name,
