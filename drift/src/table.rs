@@ -74,10 +74,13 @@ impl FeatureTable {
         let mut batch = TensorMap::new();
         for t in inputs {
             let width = t.features.len();
+            // Each position of the row: the table's column for it.
+            let columns: Vec<Option<usize>> = (0..width)
+                .map(|j| self.features.iter().position(|f| f.input == t.name && f.index == j))
+                .collect();
             let mut flat = Vec::with_capacity(kept.len() * width);
             for &r in &kept {
-                for j in 0..width {
-                    let k = self.features.iter().position(|f| f.input == t.name && f.index == j);
+                for k in &columns {
                     flat.push(k.and_then(|k| self.values[k][r]).unwrap_or(f64::NAN));
                 }
             }

@@ -29,6 +29,21 @@ fn verify_data_passes_the_same_distribution_and_fails_a_shift_naming_the_feature
     let again = dir.path().join("again.ferry");
     pack(&fixture("credit-drift"), &again);
     assert_eq!(std::fs::read(&bundle).unwrap(), std::fs::read(&again).unwrap());
+    // `inspect` shows the profile: its sample and every column with its method.
+    let o = run(&["inspect", bundle.to_str().unwrap()]);
+    let text = stdout(&o);
+    assert!(text.contains("\nreference profile reference/profile.json\n  sample sha256:"), "{text}");
+    assert!(text.contains("(4000 rows)"), "{text}");
+    assert!(
+        text.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == ["feature", "home_ownership", "categorical", "js", "0.1"]),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == ["prediction", "probability", "numeric", "psi", "0.25"]),
+        "{text}"
+    );
 
     let expect = [
         ("same", None),

@@ -98,6 +98,9 @@ pub fn print(b: &Bundle, as_json: bool) -> anyhow::Result<()> {
             }
         }
     }
+    if let Some(r) = &m.reference {
+        reference(&mut o, b, r);
+    }
     let _ = writeln!(o, "\nfiles");
     for f in &m.files {
         let z = match f.compression {
@@ -117,6 +120,35 @@ pub fn print(b: &Bundle, as_json: bool) -> anyhow::Result<()> {
     }
     super::print_stdout(&o).map_err(|f| f.error)?;
     Ok(())
+}
+
+/// The `reference` section: the profile's sample and what it covers, each column with its method.
+fn reference(o: &mut String, b: &Bundle, r: &ferry_spec::ReferenceManifest) {
+    let _ = writeln!(o, "\nreference profile {}", E(&r.profile));
+    let profile = b
+        .file(&r.profile)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| ferry_drift::Profile::from_json(&bytes).map_err(|e| e.to_string()));
+    let p = match profile {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(o, "  unreadable: {}", E(&e));
+            return;
+        }
+    };
+    let short = p.sample.digest.get(..23).unwrap_or(&p.sample.digest);
+    let shipped = r.sample.as_ref().map(|s| format!(", shipped as {}", E(s))).unwrap_or_default();
+    let _ = writeln!(o, "  sample {}… ({} rows{shipped})", E(short), p.sample.rows);
+    for (side, columns) in [("feature", &p.features), ("prediction", &p.predictions)] {
+        for c in columns {
+            let kind = match c.kind {
+                ferry_drift::Kind::Numeric => "numeric",
+                ferry_drift::Kind::Categorical => "categorical",
+            };
+            let _ =
+                writeln!(o, "  {side:<10} {:<32} {kind:<11} {} {}", E(&c.name), c.method.name(), c.threshold);
+        }
+    }
 }
 
 /// The `transforms` section: each stage's component, then each component once (digest, size, WIT

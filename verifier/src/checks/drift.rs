@@ -66,7 +66,7 @@ pub(crate) fn run(
     let produced = if profile.predictions.is_empty() {
         None
     } else {
-        let scoredd = model.and_then(|model| {
+        let scored_batch = model.and_then(|model| {
             let (batch, kept) = features.batch(&m.inputs)?;
             if kept.is_empty() {
                 return Err("no record of the sample satisfies the contract, so the model scored none".into());
@@ -76,7 +76,7 @@ pub(crate) fn run(
                 .map(|out| (out, kept.len()))
                 .map_err(|e| format!("running the model on the sample: {e}"))
         });
-        match scoredd {
+        match scored_batch {
             Ok((out, n)) => {
                 scored = n;
                 Some(out)
@@ -190,19 +190,15 @@ impl Context<'_> {
         }
         if self.drift.is_none() {
             let policy = self.options.policy.drift.clone();
-            let model = self.model().map(|_| ());
-            let report = match (&self.data, self.bundle(), model) {
-                (Some(data), Some(b), Ok(())) => {
-                    let model = self.model.as_ref().and_then(|m| m.as_ref().ok());
-                    run(
-                        b,
-                        &profile,
-                        data,
-                        model.ok_or_else(|| "the model could not be opened".to_owned()),
-                        &policy,
-                    )
-                }
-                (Some(data), Some(b), Err(e)) => run(b, &profile, data, Err(e), &policy),
+            // Opened once for every check that runs the model (golden.outputs may have already).
+            let opened = self.model().map(|_| ());
+            let model = match (&self.model, opened) {
+                (Some(Ok(m)), Ok(())) => Ok(m),
+                (_, Err(e)) => Err(e),
+                _ => Err("the model could not be opened".to_owned()),
+            };
+            let report = match (&self.data, self.bundle()) {
+                (Some(data), Some(b)) => run(b, &profile, data, model, &policy),
                 _ => Err("the bundle could not be opened".into()),
             };
             self.drift = Some(report);
@@ -242,26 +238,33 @@ impl Context<'_> {
     }
 }
 
-/// `ferry drift B --data FILE`: the bundle opened (digests checked, as `verify` does), the model
-/// through the runtime, and the sample compared with the bundle's reference profile.
+/// `ferry drift B --data FILE`: the bundle opened through the runtime (digests, pins; the model
+/// scores the sample for the predictions), or without it when ONNX Runtime cannot load (the features
+/// are compared, the predictions reported as not compared), and the sample compared with the bundle's
+/// reference profile.
 pub fn drift(
     bundle: &std::path::Path,
     data: &std::path::Path,
     policy: &DriftPolicy,
 ) -> Result<DriftReport, VerifyError> {
     let data = DataFile::load(data)?;
-    let b = Bundle::open(bundle)
-        .map_err(|e| VerifyError::Drift { path: bundle.to_path_buf(), message: e.to_string() })?;
-    b.verify_digests()
-        .map_err(|e| VerifyError::Drift { path: bundle.to_path_buf(), message: e.to_string() })?;
     let err = |message: String| VerifyError::Drift { path: bundle.to_path_buf(), message };
-    let profile = profile_of(&b)
+    let options = ferry_runtime::OpenOptions { env: Some(Vec::new()), ..Default::default() };
+    let model = ferry_runtime::Runtime::new(ferry_runtime::RuntimeOptions::default())
+        .and_then(|rt| rt.open(bundle, &options))
+        .map_err(|e| e.to_string());
+    let opened;
+    let b = match model.as_ref().ok().and_then(Model::bundle) {
+        Some(b) => b,
+        None => {
+            let b = Bundle::open(bundle).map_err(|e| err(e.to_string()))?;
+            b.verify_digests().map_err(|e| err(e.to_string()))?;
+            opened = b;
+            &opened
+        }
+    };
+    let profile = profile_of(b)
         .map_err(err)?
         .ok_or_else(|| err("the bundle has no reference profile ([reference] in its ferry.toml)".into()))?;
-    let model = ferry_runtime::Runtime::new(ferry_runtime::RuntimeOptions::default())
-        .and_then(|rt| {
-            rt.open(bundle, &ferry_runtime::OpenOptions { env: Some(Vec::new()), ..Default::default() })
-        })
-        .map_err(|e| e.to_string());
-    run(&b, &profile, &data, model.as_ref().map_err(Clone::clone), policy).map_err(err)
+    run(b, &profile, &data, model.as_ref().map_err(Clone::clone), policy).map_err(err)
 }
