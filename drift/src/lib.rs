@@ -69,9 +69,5 @@ pub enum DriftError {
 
 /// The `sha256:…` digest of a sample file's bytes, as [`SampleInfo::digest`] records it.
 pub fn sample_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex_lower(&ferry_digest::sha256(bytes)))
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    ferry_digest::Sha256Digest::of(bytes).to_string()
 }

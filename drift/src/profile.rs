@@ -179,9 +179,9 @@ impl ColumnSpec {
         });
         if !method.fits(self.kind) {
             return Err(self.invalid(format!(
-                "method `{}` does not apply to a {:?} column",
+                "method `{}` does not apply to a {} column",
                 method.name(),
-                self.kind
+                self.kind.name()
             )));
         }
         let threshold = self.threshold.unwrap_or(method.default_threshold());
@@ -407,10 +407,9 @@ impl Profile {
         if self.features.len() + self.predictions.len() > MAX_COLUMNS {
             return Err(top(format!("more than {MAX_COLUMNS} columns")));
         }
-        let digest = self.sample.digest.strip_prefix("sha256:").unwrap_or("");
-        if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if self.sample.digest.parse::<ferry_digest::Sha256Digest>().is_err() {
             return Err(top(format!(
-                "sample digest `{}` is not `sha256:` and 64 hex digits",
+                "sample digest `{}` is not `sha256:` and 64 lowercase hex digits",
                 self.sample.digest
             )));
         }
@@ -457,9 +456,9 @@ impl Column {
         }
         if !self.method.fits(self.kind) {
             return Err(self.invalid(format!(
-                "method `{}` does not apply to a {:?} column",
+                "method `{}` does not apply to a {} column",
                 self.method.name(),
-                self.kind
+                self.kind.name()
             )));
         }
         if !self.threshold.is_finite()

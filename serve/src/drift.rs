@@ -22,8 +22,9 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
 /// A model and its snapshots, oldest first.
 type Ring = (Arc<Served>, VecDeque<(Instant, Snapshot)>);
 
-/// A metric family of the drift window: name, help, and how it writes a model's samples.
-type DriftFamily<'a> = (&'a str, &'a str, &'a dyn Fn(&Served, &WindowReport, &mut String));
+/// A metric family of the drift window: name, help, and how it gives a model's samples (each its
+/// own labels and value) to the writer.
+type DriftFamily<'a> = (&'a str, &'a str, &'a dyn Fn(&WindowReport, &mut dyn FnMut(&[(&str, &str)], f64)));
 
 /// The windows of every served model.
 #[derive(Debug)]
@@ -137,116 +138,64 @@ pub(crate) fn render(out: &mut String, reports: &[(Arc<Served>, WindowReport)]) 
         (
             "ferry_feature_drift_psi",
             "PSI of each feature over the drift window against the bundle's reference profile.",
-            &|s, r, o| {
-                for c in &r.features {
-                    let _ = writeln!(
-                        o,
-                        "ferry_feature_drift_psi{{model=\"{}\",version=\"{}\",feature=\"{}\"}} {}",
-                        esc(&s.name),
-                        esc(&s.version),
-                        esc(&c.name),
-                        finite(c.psi)
-                    );
-                }
+            &|r, put| {
+                r.features.iter().for_each(|c| put(&[("feature", &c.name)], finite(c.psi)));
             },
         ),
         (
             "ferry_feature_drift_js",
             "Jensen-Shannon distance of each feature over the drift window.",
-            &|s, r, o| {
-                for c in &r.features {
-                    let _ = writeln!(
-                        o,
-                        "ferry_feature_drift_js{{model=\"{}\",version=\"{}\",feature=\"{}\"}} {}",
-                        esc(&s.name),
-                        esc(&s.version),
-                        esc(&c.name),
-                        finite(c.js)
-                    );
-                }
+            &|r, put| {
+                r.features.iter().for_each(|c| put(&[("feature", &c.name)], finite(c.js)));
             },
         ),
         (
             "ferry_prediction_drift_psi",
             "PSI of each output column over the drift window against the reference's predictions.",
-            &|s, r, o| {
-                for c in &r.predictions {
-                    let _ = writeln!(
-                        o,
-                        "ferry_prediction_drift_psi{{model=\"{}\",version=\"{}\",output=\"{}\"}} {}",
-                        esc(&s.name),
-                        esc(&s.version),
-                        esc(&c.name),
-                        finite(c.psi)
-                    );
-                }
+            &|r, put| {
+                r.predictions.iter().for_each(|c| put(&[("output", &c.name)], finite(c.psi)));
             },
         ),
         (
             "ferry_feature_null_share",
             "Share of null (missing) values of each feature over the drift window.",
-            &|s, r, o| {
-                for c in &r.features {
-                    let _ = writeln!(
-                        o,
-                        "ferry_feature_null_share{{model=\"{}\",version=\"{}\",feature=\"{}\"}} {}",
-                        esc(&s.name),
-                        esc(&s.version),
-                        esc(&c.name),
-                        finite(c.null_share)
-                    );
-                }
+            &|r, put| {
+                r.features.iter().for_each(|c| put(&[("feature", &c.name)], finite(c.null_share)));
             },
         ),
         (
             "ferry_contract_refusal_share",
             "Share of the window's requests the data contract refused, by input, feature and rule.",
-            &|s, r, o| {
+            &|r, put| {
                 for ((input, feature, rule), _, share) in r.refusal_shares() {
-                    let _ = writeln!(
-                        o,
-                        "ferry_contract_refusal_share{{model=\"{}\",version=\"{}\",input=\"{}\",feature=\"{}\",rule=\"{}\"}} {share}",
-                        esc(&s.name),
-                        esc(&s.version),
-                        esc(input),
-                        esc(feature),
-                        esc(rule)
-                    );
+                    put(&[("input", input), ("feature", feature), ("rule", rule)], share);
                 }
             },
         ),
-        (
-            "ferry_drift_window_requests",
-            "Requests (accepted and refused) in the drift window.",
-            &|s, r, o| {
-                let _ = writeln!(
-                    o,
-                    "ferry_drift_window_requests{{model=\"{}\",version=\"{}\"}} {}",
-                    esc(&s.name),
-                    esc(&s.version),
-                    r.window.calls
-                );
-            },
-        ),
+        ("ferry_drift_window_requests", "Requests (accepted and refused) in the drift window.", &|r, put| {
+            put(&[], r.window.calls as f64);
+        }),
         (
             "ferry_drift_state_bytes",
             "Memory the model's streaming profile holds, fixed when it opens.",
-            &|s, r, o| {
-                let _ = writeln!(
-                    o,
-                    "ferry_drift_state_bytes{{model=\"{}\",version=\"{}\"}} {}",
-                    esc(&s.name),
-                    esc(&s.version),
-                    r.state_bytes
-                );
+            &|r, put| {
+                put(&[], r.state_bytes as f64);
             },
         ),
     ];
-    for (name, help, write) in families {
+    for (name, help, samples) in families {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} gauge");
         for (s, r) in reports {
-            write(s, r, out);
+            // Every sample of a model: its name and version, then the family's own labels.
+            let mut put = |labels: &[(&str, &str)], value: f64| {
+                let _ = write!(out, "{name}{{model=\"{}\",version=\"{}\"", esc(&s.name), esc(&s.version));
+                for (k, v) in labels {
+                    let _ = write!(out, ",{k}=\"{}\"", esc(v));
+                }
+                let _ = writeln!(out, "}} {value}");
+            };
+            samples(r, &mut put);
         }
     }
 }

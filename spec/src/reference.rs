@@ -21,6 +21,16 @@ pub enum Kind {
     Categorical,
 }
 
+impl Kind {
+    /// The name used in `ferry.toml`, profiles and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Numeric => "numeric",
+            Kind::Categorical => "categorical",
+        }
+    }
+}
+
 /// A drift statistic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -155,7 +165,7 @@ impl ReferenceSection {
                 {
                     return Err(invalid(
                         key("method"),
-                        format!("`{}` does not apply to a {k:?} column", m.name()),
+                        format!("`{}` does not apply to a {} column", m.name(), k.name()),
                     ));
                 }
                 if let Some(t) = c.threshold

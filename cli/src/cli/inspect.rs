@@ -141,10 +141,7 @@ fn reference(o: &mut String, b: &Bundle, r: &ferry_spec::ReferenceManifest) {
     let _ = writeln!(o, "  sample {}… ({} rows{shipped})", E(short), p.sample.rows);
     for (side, columns) in [("feature", &p.features), ("prediction", &p.predictions)] {
         for c in columns {
-            let kind = match c.kind {
-                ferry_drift::Kind::Numeric => "numeric",
-                ferry_drift::Kind::Categorical => "categorical",
-            };
+            let kind = c.kind.name();
             let _ =
                 writeln!(o, "  {side:<10} {:<32} {kind:<11} {} {}", E(&c.name), c.method.name(), c.threshold);
         }

@@ -109,7 +109,7 @@ fn evidence(c: &ColumnDrift) -> Evidence {
     Evidence::Drift {
         tensor: c.tensor.clone(),
         column: c.name.clone(),
-        column_kind: format!("{:?}", c.kind).to_lowercase(),
+        column_kind: c.kind.name().into(),
         decision: match c.decision {
             Decision::Stable => "stable",
             Decision::Warn => "warn",
